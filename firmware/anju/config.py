@@ -1,0 +1,85 @@
+"""Device configuration (config.json on the device) and board description.
+
+Pure validation with messages that name the key and the allowed values, so
+`anju deploy` and the simulator refuse a bad file before it reaches a device.
+Never logs keys.
+"""
+import binascii
+
+KINDS = ("door_sensor", "smart_lock", "smoke_sensor")
+TRANSPORTS = ("ble", "mqtt")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _need(d, key, where, kind=None):
+    if key not in d:
+        raise ConfigError("%s: missing key '%s'" % (where, key))
+    v = d[key]
+    if kind is not None and not isinstance(v, kind):
+        raise ConfigError("%s: key '%s' must be %s" % (where, key, kind.__name__))
+    return v
+
+
+def _hex_key(d, key, size, where):
+    v = _need(d, key, where, str)
+    try:
+        raw = binascii.unhexlify(v)
+    except ValueError:
+        raise ConfigError("%s: key '%s' must be hex" % (where, key))
+    if len(raw) != size:
+        raise ConfigError("%s: key '%s' must be %d bytes (%d hex digits)" % (where, key, size, 2 * size))
+    return raw
+
+
+def _ident(v):
+    if not v or len(v) > 48:
+        return False
+    for ch in v:
+        if not (("a" <= ch <= "z") or ("0" <= ch <= "9") or ch in "-_"):
+            return False
+    return "a" <= v[0] <= "z" or "0" <= v[0] <= "9"
+
+
+class DeviceConfig:
+    def __init__(self, d, where="config.json"):
+        if not isinstance(d, dict):
+            raise ConfigError("%s: must be an object" % where)
+        self.device_id = _need(d, "device_id", where, str)
+        self.site = _need(d, "site", where, str)
+        for k in ("device_id", "site"):
+            if not _ident(getattr(self, k)):
+                raise ConfigError("%s: key '%s' must match [a-z0-9][a-z0-9_-]{0,47}" % (where, k))
+        self.kind = _need(d, "kind", where, str)
+        if self.kind not in KINDS:
+            raise ConfigError("%s: key 'kind' is '%s'; allowed: %s" % (where, self.kind, ", ".join(KINDS)))
+        self.transport = _need(d, "transport", where, str)
+        if self.transport not in TRANSPORTS:
+            raise ConfigError("%s: key 'transport' is '%s'; allowed: %s" % (where, self.transport, ", ".join(TRANSPORTS)))
+        self.frame_key = _hex_key(d, "frame_key", 32, where)
+        self.bind_key = _hex_key(d, "bind_key", 16, where) if "bind_key" in d else None
+        if self.transport == "ble" and self.bind_key is None:
+            raise ConfigError("%s: key 'bind_key' is required for transport 'ble'" % where)
+        self.heartbeat_s = d.get("heartbeat_s", 3600)
+        if not isinstance(self.heartbeat_s, int) or self.heartbeat_s < 10:
+            raise ConfigError("%s: key 'heartbeat_s' must be an integer >= 10" % where)
+        self.debounce_ms = d.get("debounce_ms", 30)
+        if not isinstance(self.debounce_ms, int) or not 0 <= self.debounce_ms <= 1000:
+            raise ConfigError("%s: key 'debounce_ms' must be an integer 0..1000" % where)
+        self.adv_window_ms = d.get("adv_window_ms", 1000)
+        self.adv_interval_ms = d.get("adv_interval_ms", 100)
+        self.mqtt = d.get("mqtt") or {}
+        self.wifi = d.get("wifi") or {}
+        if self.transport == "mqtt":
+            _need(self.mqtt, "host", where + ": mqtt", str)
+            port = self.mqtt.get("port", 1883)
+            if not isinstance(port, int) or not 0 < port < 65536:
+                raise ConfigError("%s: mqtt: key 'port' must be 1..65535" % where)
+            _need(self.wifi, "ssid", where + ": wifi", str)
+        self.queue_bytes = d.get("queue_bytes", 16384)
+        self.battery = d.get("battery") or {}
+
+    def topic(self, leaf):
+        return "anju/%s/%s/%s" % (self.site, self.device_id, leaf)

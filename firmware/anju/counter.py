@@ -1,0 +1,42 @@
+"""Frame counters that are never reused, not even after a power cut.
+
+The live counter rides in RTC memory across deep sleep. Flash holds a
+*reservation*: the highest counter the device may use before it must write a
+new reservation. After a power cut the device resumes above the reservation,
+so a value that might have been sent is never sent again. Writing flash once
+per `BLOCK` frames keeps wear low.
+
+`take` is pure; the shell persists `reserve` to flash *before* the returned
+counter is used.
+"""
+
+BLOCK = 64
+MAX = 0xFFFFFFFF
+
+
+class CounterExhausted(Exception):
+    """The 32-bit counter space is used up; the device needs new keys."""
+
+
+def resume(rtc_last, flash_reserved):
+    """Last used counter after a wake.
+
+    `rtc_last` is None when RTC memory was lost (power-on), in which case every
+    value up to the flash reservation may have been used.
+    """
+    if rtc_last is None or rtc_last > flash_reserved:
+        return flash_reserved
+    return rtc_last
+
+
+def take(last, reserved):
+    """Next counter and, when flash must be updated first, the new reservation.
+
+    Returns (counter, new_reserved_or_None).
+    """
+    n = last + 1
+    if n > MAX:
+        raise CounterExhausted()
+    if n > reserved:
+        return n, min(n + BLOCK - 1, MAX)
+    return n, None

@@ -1,0 +1,114 @@
+"""Pins, ADC, debouncing and sleep for battery sensors.
+
+Receives the board description (board.json, validated on the host by
+`anju deploy`) and builds the hardware objects from it. Interrupt handlers only
+record that a pin changed; the app loop does the work.
+"""
+import json
+import time
+
+import machine
+
+RESET_NAMES = {
+    machine.PWRON_RESET: 1,
+    machine.HARD_RESET: 2,
+    machine.WDT_RESET: 3,
+    machine.DEEPSLEEP_RESET: 4,
+    machine.SOFT_RESET: 5,
+}
+
+
+def load_board(path="/board.json"):
+    with open(path) as f:
+        return json.load(f)
+
+
+def reset_cause():
+    """Reset cause as the protocol number (docs/protocol.md, BOOT)."""
+    return RESET_NAMES.get(machine.reset_cause(), 0)
+
+
+def woke_from_deepsleep():
+    return machine.reset_cause() == machine.DEEPSLEEP_RESET
+
+
+class DoorInputs:
+    """Reed switch (closed by the magnet when the door is shut), tamper switch,
+    battery divider. Both switches pull to ground when closed."""
+
+    def __init__(self, board):
+        pins = board["pins"]
+        self.board = board
+        self.reed = machine.Pin(pins["reed"], machine.Pin.IN, machine.Pin.PULL_UP)
+        self.tamper = machine.Pin(pins["tamper"], machine.Pin.IN, machine.Pin.PULL_UP)
+        self.adc = machine.ADC(machine.Pin(pins["battery_adc"]))
+        self.changed = False
+
+    def _on_change(self, pin):
+        # ISR: record the fact only
+        self.changed = True
+
+    def watch(self):
+        trig = machine.Pin.IRQ_RISING | machine.Pin.IRQ_FALLING
+        self.reed.irq(handler=self._on_change, trigger=trig)
+        self.tamper.irq(handler=self._on_change, trigger=trig)
+
+    def stable(self, pin, debounce_ms):
+        """Pin level once it held still for `debounce_ms` (bounded wait)."""
+        level = pin.value()
+        if debounce_ms <= 0:
+            return level
+        held = 0
+        waited = 0
+        step = 5 if debounce_ms >= 5 else debounce_ms
+        while held < debounce_ms and waited < 10 * debounce_ms:
+            time.sleep_ms(step)
+            waited += step
+            now = pin.value()
+            if now == level:
+                held += step
+            else:
+                level = now
+                held = 0
+        return level
+
+    def battery_mv(self):
+        adc = self.board["adc"]
+        raw = self.adc.read_u16()
+        return raw * adc["full_scale_mv"] * adc["divider_x100"] // (65535 * 100)
+
+    def sample(self, debounce_ms):
+        """(is_open, case_open, battery_mv) for the core."""
+        self.changed = False
+        is_open = self.stable(self.reed, debounce_ms) == 1
+        case_open = self.stable(self.tamper, debounce_ms) == 1
+        return is_open, case_open, self.battery_mv()
+
+
+def sleep(board, inputs, is_open, case_open, seconds):
+    """Sleep until the next heartbeat or an input change.
+
+    Deep sleep never returns (the device restarts in main.py). Boards that cannot
+    wake from deep sleep on a pin light-sleep instead and return.
+    """
+    ms = seconds * 1000
+    wake = board["sleep"]["pin_wake"]
+    if wake == "ext0":
+        import esp32
+        esp32.wake_on_ext0(pin=inputs.reed, level=0 if is_open else 1)
+        if not case_open:
+            esp32.wake_on_ext1(pins=(inputs.tamper,), level=esp32.WAKEUP_ANY_HIGH)
+        machine.deepsleep(ms)
+    elif wake == "gpio":
+        inputs.reed.irq(trigger=machine.Pin.IRQ_LOW_LEVEL if is_open else machine.Pin.IRQ_HIGH_LEVEL,
+                        wake=machine.DEEPSLEEP)
+        machine.deepsleep(ms)
+    else:
+        # light sleep with the pin interrupts armed; woken by a change or the timer
+        inputs.watch()
+        deadline = time.ticks_add(time.ticks_ms(), ms)
+        while not inputs.changed:
+            left = time.ticks_diff(deadline, time.ticks_ms())
+            if left <= 0:
+                break
+            machine.lightsleep(left)

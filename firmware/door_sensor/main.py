@@ -1,0 +1,116 @@
+"""Door-magnet sensor app.
+
+Runs at every boot and every deep-sleep wake: read the reed switch (debounced),
+tamper switch and battery, let the core decide what to report, stamp each frame
+with a counter that is never reused, queue it in flash, deliver over the board's
+transport, then sleep until the next heartbeat or a change of the door.
+"""
+import json
+import time
+
+from anju import bthome, counter, door, frame, pqueue
+from anju.config import DeviceConfig
+from anju.shell import hw, rtcstate, storage
+
+CTR_FILE = "ctr"
+
+
+class DoorSensor:
+    def __init__(self, cfg, board, store):
+        self.cfg = cfg
+        self.board = board
+        self.store = store
+        self.inputs = hw.DoorInputs(board)
+        bat = cfg.battery
+        self.dcfg = door.DoorConfig(heartbeat_s=cfg.heartbeat_s,
+                                    empty_mv=bat.get("empty_mv", 2200),
+                                    full_mv=bat.get("full_mv", 3000),
+                                    low_percent=bat.get("low_percent", 20))
+        self.queue = pqueue.PersistentQueue(store, "q", cfg.queue_bytes)
+        self.device_id = cfg.device_id.encode()
+        saved = rtcstate.load()
+        if saved is None:
+            self.state = door.DoorState()
+            rtc_last = None
+        else:
+            self.state = door.DoorState(*saved[0])
+            rtc_last = saved[1]
+        self.reserved = store.read_u32(CTR_FILE)
+        self.last = counter.resume(rtc_last, self.reserved)
+        self.dropped = 0
+
+    def next_counter(self):
+        n, reserve = counter.take(self.last, self.reserved)
+        if reserve is not None:
+            # the reservation reaches flash before the counter is used
+            self.store.write_u32(CTR_FILE, reserve)
+            self.reserved = reserve
+        self.last = n
+        return n
+
+    def cycle(self, booted):
+        now = time.time()
+        actions = []
+        if booted:
+            self.state, acts = door.handle(self.state, ("boot", hw.reset_cause()), now, self.dcfg)
+            actions.extend(acts)
+        sample = self.inputs.sample(self.cfg.debounce_ms)
+        self.state, acts = door.handle(self.state, ("sample",) + sample, now, self.dcfg,
+                                       len(self.queue))
+        actions.extend(acts)
+        sleep_s = self.dcfg.heartbeat_s
+        sends = []
+        for act in actions:
+            if act[0] == "send":
+                sends.append(act)
+            elif act[0] == "sleep":
+                sleep_s = act[1]
+        if sends:
+            if self.cfg.transport == "mqtt":
+                self.report_mqtt(sends, now)
+            else:
+                self.report_ble(sample)
+        rtcstate.save(self.state.as_tuple(), self.last)
+        return sample, sleep_s
+
+    def report_mqtt(self, sends, now):
+        from anju.shell import mqtt_link
+        state_frame = None
+        for _, mtype, body in sends:
+            f = frame.encode(self.cfg.frame_key, self.device_id, mtype, self.next_counter(),
+                             now, body)
+            if mtype == frame.T_HEARTBEAT:
+                state_frame = f
+                if len(self.queue):
+                    # frames are already waiting: they prove we are alive
+                    continue
+            try:
+                self.queue.push(f)
+            except pqueue.QueueFull:
+                self.dropped += 1
+        mqtt_link.deliver(self.cfg, self.queue, state_frame)
+
+    def report_ble(self, sample):
+        from anju.shell import ble_adv
+        is_open, case_open, mv = sample
+        pct = door.battery_percent(mv, self.dcfg)
+        adv = bthome.advertisement(
+            ble_adv.mac(), self.cfg.bind_key, self.next_counter(),
+            bthome.door_sensor_objects(is_open, case_open, pct, mv),
+            "anju-" + self.cfg.device_id)
+        ble_adv.burst(adv, self.cfg.adv_interval_ms, self.cfg.adv_window_ms)
+
+
+def main():
+    with open("/config.json") as f:
+        cfg = DeviceConfig(json.load(f), "/config.json")
+    board = hw.load_board()
+    sensor = DoorSensor(cfg, board, storage.FileStorage("/data"))
+    booted = not hw.woke_from_deepsleep()
+    while True:
+        sample, sleep_s = sensor.cycle(booted)
+        booted = False
+        hw.sleep(board, sensor.inputs, sample[0], sample[1], sleep_s)
+
+
+main()

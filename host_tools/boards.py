@@ -1,0 +1,90 @@
+"""Board descriptions (boards/*.json): load and validate.
+
+Boards are data. Errors name the board file, the field and the allowed values,
+so a typo fails at deploy time and not on a device in a flat.
+"""
+import json
+from pathlib import Path
+
+BOARDS_DIR = Path(__file__).resolve().parent.parent / "boards"
+
+RADIOS = ("ble", "wifi")
+PORTS = ("esp32", "rp2")
+PIN_WAKE = ("ext0", "gpio", "none")
+REQUIRED_PINS = {"door_sensor": ("reed", "tamper", "battery_adc")}
+
+
+class BoardError(ValueError):
+    pass
+
+
+def names():
+    return sorted(p.stem for p in BOARDS_DIR.glob("*.json"))
+
+
+def load(name, kind=None, boards_dir=None):
+    """Load and validate board `name` (a name in boards/ or a path to a .json)."""
+    base = Path(boards_dir) if boards_dir else BOARDS_DIR
+    path = Path(name) if str(name).endswith(".json") else base / (str(name) + ".json")
+    if not path.is_file():
+        raise BoardError("unknown board '%s'; known boards: %s" % (name, ", ".join(names())))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BoardError("%s: line %d: %s" % (path, exc.lineno, exc.msg)) from exc
+    validate(data, str(path), kind)
+    return data
+
+
+def _err(where, field, msg):
+    raise BoardError("%s: field '%s': %s" % (where, field, msg))
+
+
+def validate(b, where, kind=None):
+    if not isinstance(b, dict):
+        raise BoardError("%s: must be a JSON object" % where)
+    for field in ("name", "title", "mcu", "port", "radios", "pins", "adc", "sleep", "power"):
+        if field not in b:
+            _err(where, field, "missing")
+    if b["port"] not in PORTS:
+        _err(where, "port", "'%s' is not one of %s" % (b["port"], ", ".join(PORTS)))
+    if not isinstance(b["radios"], list) or not b["radios"]:
+        _err(where, "radios", "a non-empty list of %s" % ", ".join(RADIOS))
+    for r in b["radios"]:
+        if r not in RADIOS:
+            _err(where, "radios", "'%s' is not one of %s" % (r, ", ".join(RADIOS)))
+    sleep = b["sleep"]
+    if not isinstance(sleep, dict):
+        _err(where, "sleep", "must be an object")
+    if sleep.get("pin_wake") not in PIN_WAKE:
+        _err(where, "sleep.pin_wake", "'%s' is not one of %s" % (sleep.get("pin_wake"), ", ".join(PIN_WAKE)))
+    if not isinstance(sleep.get("deep"), bool):
+        _err(where, "sleep.deep", "must be true or false")
+    if sleep["pin_wake"] != "none" and not sleep["deep"]:
+        _err(where, "sleep.pin_wake", "pin wake from deep sleep needs sleep.deep true")
+    rtc = sleep.get("rtc_memory_bytes")
+    if not isinstance(rtc, int) or rtc < 0:
+        _err(where, "sleep.rtc_memory_bytes", "must be an integer >= 0")
+    adc = b["adc"]
+    for f in ("full_scale_mv", "divider_x100"):
+        if not isinstance(adc.get(f), int) or adc[f] <= 0:
+            _err(where, "adc." + f, "must be a positive integer")
+    pins = b["pins"]
+    if not isinstance(pins, dict):
+        _err(where, "pins", "must be an object of name -> GPIO number")
+    for k, v in pins.items():
+        if not (isinstance(v, int) and 0 <= v < 64) and not isinstance(v, str):
+            _err(where, "pins." + k, "must be a GPIO number 0..63 or a pin name")
+    if kind is not None:
+        for p in REQUIRED_PINS.get(kind, ()):
+            if p not in pins:
+                _err(where, "pins." + p, "required by %s" % kind)
+        if kind == "door_sensor" and sleep["pin_wake"] in ("ext0", "gpio"):
+            rtc_pins = b.get("rtc_pins", [])
+            if pins["reed"] not in rtc_pins:
+                _err(where, "pins.reed", "GPIO %s cannot wake the chip from deep sleep; use one of %s"
+                     % (pins["reed"], rtc_pins))
+    for f, v in b["power"].items():
+        if f != "source" and (not isinstance(v, (int, float)) or v < 0):
+            _err(where, "power." + f, "must be a number >= 0")
+    return b

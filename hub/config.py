@@ -1,0 +1,216 @@
+"""Site configuration: site → buildings → flats → residents, and devices.
+
+Loaded from YAML (docs/configuration.md) and validated with errors that name
+the file, line and key. Keys are loaded into memory only; they never appear in
+logs or in `repr`.
+"""
+import re
+from pathlib import Path
+
+from hub import ConfigError
+from hub import yamlfile
+
+IDENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$|^\d+(?:\.\d+)?$")
+DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?")
+UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+DEVICE_KINDS = ("door_sensor", "smart_lock", "smoke_sensor")
+TRANSPORTS = ("mqtt", "ble")
+MAC = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
+
+
+def parse_duration(value, where, key, allow_zero=False):
+    """'12h', '30m', '45s', '1.5d', '12h5m' or a number of seconds -> seconds (float)."""
+    if isinstance(value, bool):
+        raise ConfigError("%s: key '%s': expected a duration like 12h, 30m or 45s" % (where, key))
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        text = str(value).replace(" ", "")
+        if not DURATION.match(text):
+            raise ConfigError("%s: key '%s': '%s' is not a duration (like 12h, 30m, 45s, 1h30m)"
+                              % (where, key, value))
+        seconds = sum(float(n) * UNITS[u or None] for n, u in DURATION_PART.findall(text))
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        raise ConfigError("%s: key '%s': must be positive" % (where, key))
+    return seconds
+
+
+class Resident:
+    __slots__ = ("id", "name", "phone", "lives_alone", "flat")
+
+    def __init__(self, id, name, phone, lives_alone, flat):
+        self.id, self.name, self.phone, self.lives_alone, self.flat = id, name, phone, lives_alone, flat
+
+    def public(self):
+        return {"id": self.id, "name": self.name}
+
+
+class Flat:
+    def __init__(self, id, building, inactivity_s):
+        self.id = id
+        self.building = building
+        self.inactivity_s = inactivity_s
+        self.residents = []
+
+    @property
+    def lives_alone(self):
+        return any(r.lives_alone for r in self.residents)
+
+    def watched_resident(self):
+        for r in self.residents:
+            if r.lives_alone:
+                return r
+        return None
+
+
+class Device:
+    def __init__(self, id, kind, board, flat, transport, frame_key, bind_key, ble_address,
+                 heartbeat_s):
+        self.id = id
+        self.kind = kind
+        self.board = board
+        self.flat = flat
+        self.transport = transport
+        self.frame_key = frame_key
+        self.bind_key = bind_key
+        self.ble_address = ble_address
+        self.heartbeat_s = heartbeat_s
+
+    def __repr__(self):
+        return "Device(%r, %s, flat=%s)" % (self.id, self.kind, self.flat)
+
+
+class SiteConfig:
+    def __init__(self):
+        self.site_id = None
+        self.site_name = None
+        self.buildings = {}
+        self.flats = {}
+        self.residents = {}
+        self.devices = {}
+        self.by_address = {}
+        self.hub = {}
+
+    def device_flat(self, device_id):
+        d = self.devices.get(device_id)
+        return self.flats.get(d.flat) if d else None
+
+
+def _get(node, key, where, kind, required=True, default=None):
+    if key not in node:
+        if required:
+            raise ConfigError("%s: missing key '%s'" % (where, key))
+        return default
+    v = node[key]
+    if kind is not None and not isinstance(v, kind) or isinstance(v, bool) and kind is not bool:
+        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        at = node.where(key) if hasattr(node, "where") else where
+        raise ConfigError("%s: key '%s': expected %s, got %s" % (at, key, names, type(v).__name__))
+    return v
+
+
+def _ident(node, key, where):
+    v = _get(node, key, where, (str, int))
+    v = str(v)
+    if not IDENT.match(v):
+        raise ConfigError("%s: key '%s': '%s' must match [a-z0-9][a-z0-9_-]{0,47}"
+                          % (node.where(key), key, v))
+    return v
+
+
+def _hexkey(node, key, size, where, required):
+    v = _get(node, key, where, str, required=required)
+    if v is None:
+        return None
+    try:
+        raw = bytes.fromhex(v)
+    except ValueError as exc:
+        raise ConfigError("%s: key '%s': not hex" % (node.where(key), key)) from exc
+    if len(raw) != size:
+        raise ConfigError("%s: key '%s': must be %d bytes (%d hex digits)"
+                          % (node.where(key), key, size, size * 2))
+    return raw
+
+
+def _list(node, key, where):
+    v = _get(node, key, where, list, required=False, default=[])
+    for item in v:
+        if not isinstance(item, dict):
+            raise ConfigError("%s: key '%s': every entry must be a mapping" % (node.where(key), key))
+    return v
+
+
+def parse_site(doc, require_keys=True):
+    """Validate a parsed YAML document; return SiteConfig."""
+    if not isinstance(doc, dict):
+        raise ConfigError("%s: the file must be a mapping with 'site', 'buildings' and 'devices'"
+                          % getattr(doc, "file", "<config>"))
+    cfg = SiteConfig()
+    top = doc.where()
+    site = _get(doc, "site", top, dict)
+    cfg.site_id = _ident(site, "id", site.where())
+    cfg.site_name = str(site.get("name", cfg.site_id))
+    cfg.hub = doc.get("hub") or {}
+    defaults = doc.get("defaults") or {}
+    default_inactivity = parse_duration(defaults.get("inactivity", "12h"), top, "defaults.inactivity")
+    for b in _list(doc, "buildings", top):
+        bid = _ident(b, "id", b.where())
+        if bid in cfg.buildings:
+            raise ConfigError("%s: duplicate building id '%s'" % (b.where("id"), bid))
+        cfg.buildings[bid] = str(b.get("name", bid))
+        for f in _list(b, "flats", b.where()):
+            fid = _ident(f, "id", f.where())
+            if fid in cfg.flats:
+                raise ConfigError("%s: duplicate flat id '%s'" % (f.where("id"), fid))
+            inact = parse_duration(f["inactivity"], f.where("inactivity"), "inactivity") \
+                if "inactivity" in f else default_inactivity
+            flat = Flat(fid, bid, inact)
+            cfg.flats[fid] = flat
+            for r in _list(f, "residents", f.where()):
+                rid = _ident(r, "id", r.where())
+                if rid in cfg.residents:
+                    raise ConfigError("%s: duplicate resident id '%s'" % (r.where("id"), rid))
+                res = Resident(rid, str(_get(r, "name", r.where(), str)),
+                               str(r.get("phone", "")),
+                               bool(_get(r, "lives_alone", r.where(), bool, required=False,
+                                         default=False)), fid)
+                flat.residents.append(res)
+                cfg.residents[rid] = res
+    for d in _list(doc, "devices", top):
+        did = _ident(d, "id", d.where())
+        if did in cfg.devices:
+            raise ConfigError("%s: duplicate device id '%s'" % (d.where("id"), did))
+        kind = _get(d, "kind", d.where(), str)
+        if kind not in DEVICE_KINDS:
+            raise ConfigError("%s: key 'kind': unknown device kind '%s'; allowed: %s"
+                              % (d.where("kind"), kind, ", ".join(DEVICE_KINDS)))
+        transport = _get(d, "transport", d.where(), str)
+        if transport not in TRANSPORTS:
+            raise ConfigError("%s: key 'transport': '%s'; allowed: %s"
+                              % (d.where("transport"), transport, ", ".join(TRANSPORTS)))
+        flat = str(_get(d, "flat", d.where(), (str, int)))
+        if flat not in cfg.flats:
+            raise ConfigError("%s: key 'flat': no flat '%s' in this site" % (d.where("flat"), flat))
+        board = _get(d, "board", d.where(), str)
+        frame_key = _hexkey(d, "frame_key", 32, d.where(), require_keys)
+        bind_key = _hexkey(d, "bind_key", 16, d.where(), require_keys and transport == "ble")
+        addr = _get(d, "ble_address", d.where(), str, required=transport == "ble")
+        if addr is not None:
+            addr = addr.upper()
+            if not MAC.match(addr):
+                raise ConfigError("%s: key 'ble_address': '%s' is not a MAC like A4:C1:38:00:00:01"
+                                  % (d.where("ble_address"), addr))
+            if addr in cfg.by_address:
+                raise ConfigError("%s: key 'ble_address': %s is already used by %s"
+                                  % (d.where("ble_address"), addr, cfg.by_address[addr]))
+        hb = parse_duration(d.get("heartbeat", "1h"), d.where("heartbeat"), "heartbeat")
+        dev = Device(did, kind, board, flat, transport, frame_key, bind_key, addr, hb)
+        cfg.devices[did] = dev
+        if addr is not None:
+            cfg.by_address[addr] = did
+    return cfg
+
+
+def load_site(path):
+    return parse_site(yamlfile.load(Path(path)))

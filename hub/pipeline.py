@@ -1,0 +1,142 @@
+"""verify → de-duplicate → append → project → rules → alarm + outbox.
+
+Synchronous and deterministic: the service calls it from one asyncio task, so
+events are applied one at a time in arrival order. Each accepted event and
+everything it causes is one SQLite transaction. Rejections change nothing but
+their counters.
+"""
+import logging
+
+from hub import alarms, frames
+from hub.rules import inactivity
+
+log = logging.getLogger("anju.hub.pipeline")
+
+
+class Pipeline:
+    def __init__(self, site, store, upstream_prefix="anju/upstream"):
+        self.site = site
+        self.store = store
+        self.alarm_topic = alarms.topic(upstream_prefix, site.site_id)
+        self.stats = {"accepted": 0, "rejected": 0, "duplicate": 0, "alarms": 0}
+        self._door_sensor_of = {}
+        for d in site.devices.values():
+            if d.kind == "door_sensor":
+                self._door_sensor_of.setdefault(d.flat, d.id)
+
+    # ---- ingest ----------------------------------------------------------------
+    def device_for_topic(self, topic):
+        parts = topic.split("/")
+        if len(parts) != 4 or parts[0] != "anju" or parts[3] not in ("event", "state"):
+            return None, None
+        return parts[1], parts[2]
+
+    def handle_mqtt(self, topic, payload, received_at, retained=False):
+        """Verify and apply one MQTT frame. Returns the outcome name."""
+        site_id, device_id = self.device_for_topic(topic)
+        if site_id != self.site.site_id:
+            return self._reject(device_id, "unknown_device", received_at, "site %s" % site_id)
+        dev = self.site.devices.get(device_id)
+        if dev is None or dev.frame_key is None:
+            return self._reject(device_id, "unknown_device", received_at)
+        result = frames.verify(device_id, dev.frame_key, bytes(payload))
+        if isinstance(result, frames.Rejection):
+            return self._reject(device_id, result.reason, received_at, result.detail)
+        return self.apply(result, received_at)
+
+    def handle_ble(self, result, received_at):
+        """Apply a hub.ble reading or rejection."""
+        reason = getattr(result, "reason", None)
+        if reason is not None:
+            return self._reject(result.device_id or result.address, reason, received_at)
+        v = result.values
+        values = {}
+        for src, dst, conv in (("opening", "open", bool), ("tamper", "case_open", bool),
+                               ("battery", "percent", int), ("voltage_mv", "millivolts", int)):
+            if v.get(src) is not None:
+                values[dst] = conv(v[src])
+        reading = frames.Reading(result.device_id, result.counter, "state", values, 0, "ble")
+        return self.apply(reading, received_at)
+
+    def _reject(self, device_id, reason, at, detail=""):
+        with self.store.transaction() as tx:
+            tx.count_rejection(reason, device_id, at)
+        key = "duplicate" if reason == "duplicate" else "rejected"
+        self.stats[key] += 1
+        if reason != "duplicate":
+            log.warning("frame rejected", extra={"device": device_id, "reason": reason,
+                                                 "detail": detail})
+        return reason
+
+    def apply(self, reading, received_at):
+        with self.store.transaction() as tx:
+            last = tx.last_counter(reading.device_id)
+            if reading.counter <= last:
+                reason = "duplicate" if reading.counter == last else "replayed"
+                tx.count_rejection(reason, reading.device_id, received_at)
+                self.stats["duplicate" if reason == "duplicate" else "rejected"] += 1
+                if reason == "replayed":
+                    log.warning("frame rejected", extra={"device": reading.device_id,
+                                                         "reason": reason})
+                return reason
+            prev = tx.device_state(reading.device_id)
+            event_id = tx.append_event(reading, received_at)
+            tx.update_device_state(reading.device_id, reading.values, received_at, event_id)
+            self._project(tx, reading, received_at, event_id, prev)
+            self._evaluate(tx, received_at)
+        self.stats["accepted"] += 1
+        return "accepted"
+
+    def _project(self, tx, reading, received_at, event_id, prev):
+        dev = self.site.devices[reading.device_id]
+        if dev.kind != "door_sensor":
+            return
+        last_activity, _, _ = tx.flat_activity(dev.flat)
+        moved = reading.type == "door"
+        if reading.transport == "ble":
+            # BTHome carries state, not events: a change of the opening is activity
+            was = prev["door_open"] if prev else None
+            now_open = reading.values.get("open")
+            moved = was is not None and now_open is not None and bool(was) != now_open
+        if moved:
+            at = inactivity.activity_time(reading.device_time, received_at)
+            tx.set_flat_activity(dev.flat, max(at, last_activity or at), event_id)
+        elif last_activity is None:
+            # first word from the sensor: the silence is measured from here
+            tx.set_flat_activity(dev.flat, received_at, event_id, clear_alarm=False)
+
+    # ---- rules ------------------------------------------------------------------
+    def next_deadline(self):
+        soonest = None
+        states = self.store.all_flat_activity()
+        for flat_id, (last, _, open_alarm) in states.items():
+            flat = self.site.flats.get(flat_id)
+            if flat is None or not flat.lives_alone:
+                continue
+            d = inactivity.deadline(last, flat.inactivity_s, open_alarm)
+            if d is not None and (soonest is None or d < soonest):
+                soonest = d
+        return soonest
+
+    def evaluate(self, now):
+        with self.store.transaction() as tx:
+            return self._evaluate(tx, now)
+
+    def _evaluate(self, tx, now):
+        raised = []
+        for flat_id, (last, event_id, open_alarm) in tx.all_flat_activity().items():
+            flat = self.site.flats.get(flat_id)
+            if flat is None or not flat.lives_alone:
+                continue
+            if not inactivity.due(last, flat.inactivity_s, open_alarm, now):
+                continue
+            last_event = tx.event(event_id) if event_id else None
+            doc = alarms.inactivity(self.site, flat, flat.watched_resident(),
+                                    self._door_sensor_of.get(flat_id), last_event, last, now)
+            tx.insert_alarm(doc, now, self.alarm_topic)
+            tx.set_flat_alarm(flat_id, doc["id"])
+            raised.append(doc)
+            self.stats["alarms"] += 1
+            log.warning("alarm raised", extra={"alarm": doc["id"], "type": doc["type"],
+                                               "flat": flat_id})
+        return raised

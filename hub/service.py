@@ -1,0 +1,145 @@
+"""The hub service: wires transports, pipeline, rules and forwarding on one
+asyncio loop, with an injected clock.
+
+Tasks:
+  ingest    takes frames from the MQTT and BLE queues, one at a time, through
+            the pipeline; acknowledges an MQTT frame only after its commit
+  rules     sleeps on the clock until the earliest rule deadline (recomputed
+            from the store), or until an event changes the deadlines
+  forward   drains the outbox to the upstream broker
+Every subscription and task is collected and undone in `stop()`.
+"""
+import asyncio
+import logging
+
+from hub.forwarder import UpstreamForwarder
+from hub.mqtt_in import MqttIngest
+from hub.pipeline import Pipeline
+from hub.store import Store
+
+log = logging.getLogger("anju.hub")
+
+
+class HubService:
+    def __init__(self, site, db_path, clock, mqtt, upstream, ble_scanner_factory=None,
+                 enable_ble=False):
+        self.site = site
+        self.clock = clock
+        self.store = Store(db_path)
+        prefix = upstream.get("topic_prefix", "anju/upstream")
+        self.pipeline = Pipeline(site, self.store, prefix)
+        self.mqtt = MqttIngest(site.site_id, mqtt["host"], int(mqtt["port"]))
+        self._outbox_wakeup = asyncio.Event()
+        self.forwarder = UpstreamForwarder(self.store, upstream["host"], int(upstream["port"]),
+                                           "anju-hub-%s-upstream" % site.site_id,
+                                           self._outbox_wakeup)
+        self.enable_ble = enable_ble or ble_scanner_factory is not None
+        self._ble_scanner_factory = ble_scanner_factory
+        self.ble = None
+        self._queue = asyncio.Queue()
+        self._rules_changed = asyncio.Event()
+        self._tasks = []
+        self._cleanups = []
+        self.frames_seen = 0
+        self.mqtt_frames_seen = 0
+        self._busy = False
+        self._rules_waiting_until = "running"
+
+    # ---- life cycle ---------------------------------------------------------
+    async def start(self, connect_timeout=10.0):
+        loop = asyncio.get_running_loop()
+        self.mqtt.start(loop, self._queue)
+        self._cleanups.append(self.mqtt.stop)
+        self.forwarder.start(loop)
+        self._cleanups.append(self.forwarder.stop)
+        if self.enable_ble:
+            from hub.ble import BleReceiver
+
+            def on_result(result):
+                loop.call_soon_threadsafe(self._queue.put_nowait, ("ble", result))
+
+            kwargs = {}
+            if self._ble_scanner_factory is not None:
+                kwargs["scanner_factory"] = self._ble_scanner_factory
+            self.ble = BleReceiver(self._ble_lookup, on_result, clock=self.clock, **kwargs)
+            await self.ble.start()
+        self._tasks = [asyncio.create_task(self._ingest(), name="ingest"),
+                       asyncio.create_task(self._rules(), name="rules"),
+                       asyncio.create_task(self.forwarder.run(), name="forward")]
+        if self.store.outbox_depth():
+            self._outbox_wakeup.set()
+        await self.mqtt.wait_connected(connect_timeout)
+        log.info("hub started", extra={"site": self.site.site_id,
+                                       "devices": len(self.site.devices)})
+
+    async def stop(self):
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except asyncio.CancelledError:
+                pass
+        if self.ble is not None:
+            await self.ble.stop()
+        while self._cleanups:
+            self._cleanups.pop()()
+        self.store.close()
+
+    def _ble_lookup(self, address):
+        did = self.site.by_address.get(address.upper())
+        if did is None:
+            return None
+        dev = self.site.devices[did]
+        from hub.ble import DeviceKeys
+        return DeviceKeys(dev.id, dev.bind_key)
+
+    # ---- tasks -------------------------------------------------------------------
+    async def _ingest(self):
+        while True:
+            item = await self._queue.get()
+            self._busy = True
+            try:
+                now = self.clock.now()
+                if item[0] == "mqtt":
+                    _, topic, payload, retained, ack = item
+                    self.pipeline.handle_mqtt(topic, payload, now, retained)
+                    ack()
+                    self.mqtt_frames_seen += 1
+                else:
+                    self.pipeline.handle_ble(item[1], now)
+                self.frames_seen += 1
+                self._rules_changed.set()
+                if self.store.outbox_depth():
+                    self._outbox_wakeup.set()
+            finally:
+                self._busy = self._queue.qsize() > 0
+
+    async def _rules(self):
+        while True:
+            raised = self.pipeline.evaluate(self.clock.now())
+            if raised:
+                self._outbox_wakeup.set()
+            deadline = self.pipeline.next_deadline()
+            self._rules_changed.clear()
+            self._rules_waiting_until = deadline
+            waiters = [asyncio.ensure_future(self._rules_changed.wait())]
+            if deadline is not None:
+                waiters.append(asyncio.ensure_future(self.clock.sleep_until(deadline)))
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waiters:
+                    w.cancel()
+                self._rules_waiting_until = "running"
+
+    # ---- for the simulator and tests -----------------------------------------------
+    def is_idle(self):
+        """Nothing queued, the rules waiting on a future deadline, and the
+        outbox empty (or the upstream unreachable)."""
+        if self._busy or not self._queue.empty() or self._rules_changed.is_set():
+            return False
+        waiting = self._rules_waiting_until
+        if waiting == "running" or (waiting is not None and waiting <= self.clock.now()):
+            return False
+        return self.forwarder.idle() and not self._outbox_wakeup.is_set()

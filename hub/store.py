@@ -1,0 +1,202 @@
+"""The hub's event store: SQLite in WAL mode, one transaction per decision.
+
+An accepted event, the state it changes, any alarm it raises and that alarm's
+outbox entry are committed together, before the broker is acknowledged, so a
+crash at any point leaves either all of it or none of it. The per-device
+counter here is the replay protection that survives restarts.
+
+Never stores keys. Never deletes events (append-only log).
+"""
+import contextlib
+import json
+import sqlite3
+
+from hub import StoreError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters(
+    device_id TEXT PRIMARY KEY, last_counter INTEGER NOT NULL, updated_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS events(
+    id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, counter INTEGER NOT NULL,
+    type TEXT NOT NULL, data TEXT NOT NULL, device_time INTEGER, received_at REAL NOT NULL,
+    transport TEXT NOT NULL, UNIQUE(device_id, counter));
+CREATE TABLE IF NOT EXISTS rejections(
+    reason TEXT NOT NULL, device_id TEXT NOT NULL, count INTEGER NOT NULL, last_at REAL,
+    PRIMARY KEY(reason, device_id));
+CREATE TABLE IF NOT EXISTS device_state(
+    device_id TEXT PRIMARY KEY, door_open INTEGER, case_open INTEGER, battery_percent INTEGER,
+    battery_low INTEGER, last_seen REAL, last_event_id INTEGER);
+CREATE TABLE IF NOT EXISTS flat_activity(
+    flat_id TEXT PRIMARY KEY, last_activity REAL, last_event_id INTEGER, open_alarm TEXT);
+CREATE TABLE IF NOT EXISTS alarms(
+    id TEXT PRIMARY KEY, type TEXT NOT NULL, severity TEXT NOT NULL, state TEXT NOT NULL,
+    flat_id TEXT, device_id TEXT, raised_at REAL NOT NULL, seq INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS alarm_transitions(
+    alarm_id TEXT NOT NULL, seq INTEGER NOT NULL, state TEXT NOT NULL, at REAL NOT NULL,
+    actor TEXT NOT NULL, note TEXT, PRIMARY KEY(alarm_id, seq));
+CREATE TABLE IF NOT EXISTS outbox(
+    id INTEGER PRIMARY KEY AUTOINCREMENT, alarm_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    topic TEXT NOT NULL, payload TEXT NOT NULL, created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0);
+"""
+
+
+class Store:
+    def __init__(self, path):
+        self.path = str(path)
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError("%s: cannot open the event store: %s" % (self.path, exc)) from exc
+        self._in_tx = False
+
+    def close(self):
+        self.db.close()
+
+    @contextlib.contextmanager
+    def transaction(self):
+        if self._in_tx:
+            raise StoreError("nested transaction")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError("cannot begin a transaction: %s" % exc) from exc
+        self._in_tx = True
+        try:
+            yield self
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self.db.execute("ROLLBACK")
+                raise StoreError("commit failed: %s" % exc) from exc
+        finally:
+            self._in_tx = False
+
+    # ---- devices and events -------------------------------------------------
+    def last_counter(self, device_id):
+        row = self.db.execute("SELECT last_counter FROM counters WHERE device_id=?",
+                              (device_id,)).fetchone()
+        return row[0] if row else 0
+
+    def count_rejection(self, reason, device_id, at):
+        self.db.execute(
+            "INSERT INTO rejections(reason, device_id, count, last_at) VALUES(?,?,1,?) "
+            "ON CONFLICT(reason, device_id) DO UPDATE SET count=count+1, last_at=excluded.last_at",
+            (reason, device_id or "", at))
+
+    def append_event(self, reading, received_at):
+        self.db.execute(
+            "INSERT INTO counters(device_id, last_counter, updated_at) VALUES(?,?,?) "
+            "ON CONFLICT(device_id) DO UPDATE SET last_counter=excluded.last_counter, "
+            "updated_at=excluded.updated_at", (reading.device_id, reading.counter, received_at))
+        cur = self.db.execute(
+            "INSERT INTO events(device_id, counter, type, data, device_time, received_at, transport)"
+            " VALUES(?,?,?,?,?,?,?)",
+            (reading.device_id, reading.counter, reading.type,
+             json.dumps(reading.values, sort_keys=True), reading.device_time, received_at,
+             reading.transport))
+        return cur.lastrowid
+
+    def update_device_state(self, device_id, values, at, event_id):
+        cols = {"open": "door_open", "case_open": "case_open", "percent": "battery_percent",
+                "battery_low": "battery_low"}
+        self.db.execute("INSERT OR IGNORE INTO device_state(device_id) VALUES(?)", (device_id,))
+        sets = ["last_seen=?", "last_event_id=?"]
+        args = [at, event_id]
+        for key, col in cols.items():
+            if key in values:
+                sets.append("%s=?" % col)
+                args.append(int(values[key]))
+        args.append(device_id)
+        self.db.execute("UPDATE device_state SET %s WHERE device_id=?" % ", ".join(sets), args)
+
+    def device_state(self, device_id):
+        row = self.db.execute(
+            "SELECT door_open, case_open, battery_percent, battery_low, last_seen "
+            "FROM device_state WHERE device_id=?", (device_id,)).fetchone()
+        if row is None:
+            return None
+        keys = ("door_open", "case_open", "battery_percent", "battery_low", "last_seen")
+        return dict(zip(keys, row))
+
+    def event(self, event_id):
+        row = self.db.execute(
+            "SELECT device_id, counter, type, data, device_time, received_at FROM events WHERE id=?",
+            (event_id,)).fetchone()
+        if row is None:
+            return None
+        return {"device": row[0], "counter": row[1], "type": row[2], "values": json.loads(row[3]),
+                "device_time": row[4], "received_at": row[5]}
+
+    def events(self, device_id=None):
+        q = "SELECT device_id, counter, type, data, received_at FROM events"
+        args = ()
+        if device_id is not None:
+            q += " WHERE device_id=?"
+            args = (device_id,)
+        return [{"device": r[0], "counter": r[1], "type": r[2], "values": json.loads(r[3]),
+                 "received_at": r[4]} for r in self.db.execute(q + " ORDER BY id", args)]
+
+    def rejection_counts(self):
+        out = {}
+        for reason, n in self.db.execute("SELECT reason, SUM(count) FROM rejections GROUP BY reason"):
+            out[reason] = n
+        return out
+
+    # ---- flats ---------------------------------------------------------------
+    def flat_activity(self, flat_id):
+        row = self.db.execute("SELECT last_activity, last_event_id, open_alarm FROM flat_activity "
+                              "WHERE flat_id=?", (flat_id,)).fetchone()
+        return row if row else (None, None, None)
+
+    def set_flat_activity(self, flat_id, at, event_id, clear_alarm=True):
+        self.db.execute(
+            "INSERT INTO flat_activity(flat_id, last_activity, last_event_id, open_alarm) "
+            "VALUES(?,?,?,NULL) ON CONFLICT(flat_id) DO UPDATE SET last_activity=excluded.last_activity,"
+            " last_event_id=excluded.last_event_id" + (", open_alarm=NULL" if clear_alarm else ""),
+            (flat_id, at, event_id))
+
+    def set_flat_alarm(self, flat_id, alarm_id):
+        self.db.execute("UPDATE flat_activity SET open_alarm=? WHERE flat_id=?", (alarm_id, flat_id))
+
+    def all_flat_activity(self):
+        return {r[0]: (r[1], r[2], r[3]) for r in
+                self.db.execute("SELECT flat_id, last_activity, last_event_id, open_alarm "
+                                "FROM flat_activity")}
+
+    # ---- alarms and outbox ------------------------------------------------------
+    def insert_alarm(self, doc, raised_at, topic, actor="rules"):
+        payload = json.dumps(doc, sort_keys=True)
+        self.db.execute(
+            "INSERT INTO alarms(id, type, severity, state, flat_id, device_id, raised_at, seq, doc)"
+            " VALUES(?,?,?,?,?,?,?,?,?)",
+            (doc["id"], doc["type"], doc["severity"], doc["state"], doc.get("flat"),
+             doc.get("device"), raised_at, doc["seq"], payload))
+        self.db.execute("INSERT INTO alarm_transitions(alarm_id, seq, state, at, actor, note) "
+                        "VALUES(?,?,?,?,?,?)", (doc["id"], doc["seq"], doc["state"], raised_at,
+                                                actor, None))
+        self.db.execute("INSERT INTO outbox(alarm_id, seq, topic, payload, created_at) "
+                        "VALUES(?,?,?,?,?)", (doc["id"], doc["seq"], topic, payload, raised_at))
+
+    def alarms(self):
+        return [json.loads(r[0]) for r in self.db.execute("SELECT doc FROM alarms ORDER BY raised_at, id")]
+
+    def outbox_head(self, limit=1):
+        return self.db.execute("SELECT id, topic, payload FROM outbox ORDER BY id LIMIT ?",
+                               (limit,)).fetchall()
+
+    def outbox_depth(self):
+        return self.db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+
+    def outbox_delivered(self, outbox_id):
+        self.db.execute("DELETE FROM outbox WHERE id=?", (outbox_id,))
+
+    def outbox_attempt(self, outbox_id):
+        self.db.execute("UPDATE outbox SET attempts=attempts+1 WHERE id=?", (outbox_id,))

@@ -1,0 +1,325 @@
+"""Runs a scenario: real Mosquitto brokers, the hub, the simulated community,
+a printed timeline, and the expectations checked at the end.
+
+The hub runs in this process on the virtual clock, so 12 hours take seconds;
+devices run the unmodified firmware (simulator.device); BLE advertisements
+reach the hub through bleak with the virtual-radio backend; alarms are read
+back from the upstream broker as the platform would see them.
+"""
+import asyncio
+import contextlib
+import json
+import tempfile
+from pathlib import Path
+
+import paho.mqtt.client as paho
+
+from hub import frames as hubframes
+from hub.service import HubService
+from simulator import scenario as scn
+from simulator.clock import VirtualClock
+from simulator.radio import VirtualRadio
+from simulator.world import Simulation
+
+FIRMWARE_ROOT = Path(__file__).resolve().parent.parent / "firmware"
+APP_FOR_KIND = {"door_sensor": "door_sensor"}
+
+
+def fmt_offset(seconds):
+    seconds = int(round(seconds))
+    sign = "-" if seconds < 0 else "+"
+    seconds = abs(seconds)
+    return "%s%02d:%02d:%02d" % (sign, seconds // 3600, seconds // 60 % 60, seconds % 60)
+
+
+class Observer:
+    """A plain MQTT client watching the brokers: device frames on the site
+    broker, alarm documents on the upstream broker."""
+
+    def __init__(self, clock, host, port, topics, name):
+        self.clock = clock
+        self.messages = []
+        self._c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="anju-sim-" + name)
+        self._topics = topics
+        self._ready = None
+
+    def _on_connect(self, client, userdata, flags, rc, props):
+        client.subscribe([(t, 1) for t in self._topics])
+
+    def _on_subscribe(self, client, userdata, mid, rcs, props):
+        self._ready.set()
+
+    def _on_message(self, client, userdata, msg):
+        self.messages.append((self.clock.now(), msg.topic, bytes(msg.payload), msg.retain))
+
+    def start(self, host, port):
+        import threading
+        self._ready = threading.Event()
+        self._c.on_connect = self._on_connect
+        self._c.on_subscribe = self._on_subscribe
+        self._c.on_message = self._on_message
+        self._c.connect(host, port)
+        self._c.loop_start()
+        if not self._ready.wait(10):
+            raise RuntimeError("observer could not subscribe on %s:%d" % (host, port))
+
+    def publish(self, topic, payload):
+        self._c.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def stop(self):
+        self._c.disconnect()
+        self._c.loop_stop()
+
+
+class ScenarioRun:
+    def __init__(self, sc, workdir, out=print, pace=0.0):
+        self.sc = sc
+        self.workdir = Path(workdir)
+        self.out = out
+        self.pace = pace  # wall seconds per simulated hour (0: as fast as possible)
+        self.clock = VirtualClock()
+        self.t0 = self.clock.now()
+        self.failures = []
+        self._printed_events = 0
+        self._printed_alarms = 0
+        self._printed_frames = 0
+
+    def say(self, who, what, t=None):
+        t = self.clock.now() if t is None else t
+        self.out("%s  %-14s %s" % (fmt_offset(t - self.t0), who, what))
+
+    async def run(self, site_broker, upstream_broker):
+        sc = self.sc
+        site = sc.site
+        radio = VirtualRadio()
+        from bleak import BleakScanner
+        from simulator.bleak_backend import VirtualScannerBackend
+
+        def scanner_factory(callback):
+            return BleakScanner(detection_callback=callback, backend=VirtualScannerBackend,
+                                radio=radio)
+
+        hub = HubService(site, self.workdir / "hub.db", self.clock,
+                         {"host": site_broker.host, "port": site_broker.port},
+                         {"host": upstream_broker.host, "port": upstream_broker.port},
+                         ble_scanner_factory=scanner_factory)
+        self.hub = hub
+        frames_seen = Observer(self.clock, site_broker.host, site_broker.port,
+                               ["anju/%s/+/event" % site.site_id], "frames")
+        alarms_seen = Observer(self.clock, upstream_broker.host, upstream_broker.port,
+                               ["anju/upstream/#"], "upstream")
+        self.frames = frames_seen
+        self.alarms = alarms_seen
+        frames_seen.start(site_broker.host, site_broker.port)
+        alarms_seen.start(upstream_broker.host, upstream_broker.port)
+        await hub.start()
+        sim = Simulation(self.clock, FIRMWARE_ROOT, self.workdir,
+                         {"host": site_broker.host, "port": site_broker.port}, radio)
+        sim.hub = hub
+        self.sim = sim
+        self.radio = radio
+        try:
+            self.say("sim", "scenario '%s': %d device(s), %d step(s)"
+                     % (sc.name, len(sc.device_specs), len(sc.steps)))
+            for did, spec in sc.device_specs.items():
+                dev = site.devices[did]
+                cfg = {"device_id": did, "site": site.site_id, "kind": dev.kind,
+                       "transport": dev.transport, "frame_key": dev.frame_key.hex(),
+                       "bind_key": dev.bind_key.hex(), "heartbeat_s": spec["heartbeat_s"],
+                       "mqtt": {"host": site_broker.host, "port": site_broker.port},
+                       "wifi": {"ssid": sim.wifi_ssid, "password": "sim"}}
+                mac = bytes.fromhex(dev.ble_address.replace(":", ""))
+                sim.add_device(did, APP_FOR_KIND[dev.kind], spec["board"], cfg, mac)
+                sim.set_input(did, "reed", spec["door"] == "open")
+                sim.set_input(did, "tamper", spec["case"] == "open")
+                sim.set_battery(did, spec["battery_mv"])
+            for did in sc.device_specs:
+                self.say(did, "powered on (%s, %s over %s)" % (
+                    sc.device_specs[did]["board_name"], site.devices[did].kind,
+                    site.devices[did].transport))
+                await sim.power_on(did)
+                self.report()
+            for step in sc.steps:
+                await self.advance_to(self.t0 + step.at)
+                if step.action is not None:
+                    await self.apply(step)
+                self.report()
+            await self.advance_to(self.t0 + sc.end + 1)
+            self.report()
+        finally:
+            sim.shutdown()
+            await hub.stop()
+            frames_seen.stop()
+            alarms_seen.stop()
+        return self.check()
+
+    async def advance_to(self, t):
+        while self.clock.now() < t:
+            if self.pace:
+                nxt = self.sim.next_time()
+                target = t if nxt is None else min(t, max(nxt, self.clock.now()))
+                await asyncio.sleep((target - self.clock.now()) / 3600.0 * self.pace)
+            else:
+                target = t
+            await self.sim.run_until(target)
+            self.report()
+
+    async def apply(self, step):
+        sim = self.sim
+        did = step.device
+        self.say(did, scn.ACTIONS[step.action] + ("" if step.value is None else " (%s)" % step.value))
+        if step.action in ("open", "close"):
+            sim.set_input(did, "reed", step.action == "open")
+        elif step.action in ("case_open", "case_close"):
+            sim.set_input(did, "tamper", step.action == "case_open")
+        elif step.action == "battery":
+            sim.set_battery(did, step.value)
+        elif step.action == "remove":
+            await sim.power_off(did)
+        elif step.action == "insert":
+            await sim.power_on(did)
+        elif step.action == "link_down":
+            sim.devices[did].wifi_ok = False
+        elif step.action == "link_up":
+            sim.devices[did].wifi_ok = True
+        elif step.action == "inject":
+            await self.inject(did, step.value)
+        await sim.step()
+        await sim.settle()
+
+    async def inject(self, did, kind):
+        from simulator import forge
+        site = self.sc.site
+        dev = site.devices[did]
+        if dev.transport == "ble":
+            raw = forge.bad_advertisement(kind, dev, [m for m in self.radio_log()])
+            self.radio.inject(dev.ble_address if kind != "unknown_device" else "A4:C1:38:FF:FF:FF",
+                              raw)
+            return
+        sent = [p for (_, topic, p, _) in self.frames.messages
+                if topic == "anju/%s/%s/event" % (site.site_id, did)]
+        topic, payload = forge.bad_frame(kind, site.site_id, dev, sent)
+        self.sim.mqtt_frames_sent += 1
+        await asyncio.to_thread(self.frames.publish, topic, payload)
+
+    def radio_log(self):
+        return []
+
+    # ---- output ---------------------------------------------------------------------
+    def report(self):
+        """Print what happened since the last report, merged in time order."""
+        lines = []
+        msgs = self.frames.messages
+        while self._printed_frames < len(msgs):
+            t, topic, payload, _ = msgs[self._printed_frames]
+            self._printed_frames += 1
+            did = topic.split("/")[2]
+            try:
+                _, counter, _, _ = _peek(payload)
+                what = "frame #%d %s" % (counter, _frame_type(payload))
+            except ValueError:
+                what = "frame of %d bytes (malformed)" % len(payload)
+            lines.append((t, 0, did, "→ broker " + what))
+        events = self.hub.store.events()
+        while self._printed_events < len(events):
+            ev = events[self._printed_events]
+            self._printed_events += 1
+            lines.append((ev["received_at"], 1, "hub", "stored %s #%d %s %s" % (
+                ev["device"], ev["counter"], ev["type"], _values(ev["values"]))))
+        alarms = self.alarms.messages
+        while self._printed_alarms < len(alarms):
+            t, topic, payload, _ = alarms[self._printed_alarms]
+            self._printed_alarms += 1
+            doc = json.loads(payload)
+            res = doc.get("resident") or {}
+            lines.append((t, 2, "upstream", "ALARM %s %s flat %s resident %s (id %s…)" % (
+                doc["severity"].upper(), doc["type"], doc["flat"], res.get("name", "-"),
+                doc["id"][:8])))
+        rejected = self.hub.pipeline.stats["rejected"]
+        if rejected != getattr(self, "_printed_rejected", 0):
+            lines.append((self.clock.now(), 1, "hub", "rejected frames so far: %s" % _values(
+                self.hub.store.rejection_counts())))
+            self._printed_rejected = rejected
+        for t, _, who, what in sorted(lines, key=lambda x: (x[0], x[1])):
+            self.say(who, what, t)
+
+    # ---- expectations --------------------------------------------------------------
+    def upstream_alarms(self):
+        out = []
+        for t, _, payload, _ in self.alarms.messages:
+            out.append((t - self.t0, json.loads(payload)))
+        return out
+
+    def check(self):
+        ok = True
+        received = self.upstream_alarms()
+        for e in self.sc.expectations:
+            spec = e.spec
+            if e.kind in ("alarm", "no_alarm"):
+                lo, hi = spec["window"] or (0.0, float("inf"))
+                ids = set()
+                for t, doc in received:
+                    if doc["type"] != spec["what"] or not lo <= t <= hi:
+                        continue
+                    if "flat" in spec and doc.get("flat") != spec["flat"]:
+                        continue
+                    if "resident" in spec and (doc.get("resident") or {}).get("id") != spec["resident"]:
+                        continue
+                    if "device" in spec and doc.get("device") != spec["device"]:
+                        continue
+                    ids.add(doc["id"])
+                want = spec["count"] if e.kind == "alarm" else 0
+                good = len(ids) == want
+                what = "%s %s%s between %s and %s: %d (want %d)" % (
+                    e.kind, spec["what"], " flat " + spec["flat"] if "flat" in spec else "",
+                    fmt_offset(lo), fmt_offset(hi) if hi != float("inf") else "end", len(ids), want)
+            elif e.kind == "delivered":
+                evs = [ev for ev in self.hub.store.events(spec["what"]) if ev["type"] == spec["type"]]
+                counters = [ev["counter"] for ev in evs]
+                in_order = counters == sorted(set(counters))
+                good = len(evs) == spec["count"] and in_order
+                what = "delivered %s %s: %d (want %d), in order and once: %s" % (
+                    spec["what"], spec["type"], len(evs), spec["count"], in_order)
+            else:
+                n = self.hub.store.rejection_counts().get(spec["what"], 0)
+                good = n == spec["count"]
+                what = "rejected %s: %d (want %d)" % (spec["what"], n, spec["count"])
+            ok = ok and good
+            self.out("%s  %s  (%s:%d)" % ("PASS" if good else "FAIL", what, self.sc.file, e.line))
+            if not good:
+                self.failures.append(what)
+        return ok
+
+
+def _peek(payload):
+    import struct
+    if len(payload) < hubframes.MIN_LEN:
+        raise ValueError("short")
+    return struct.unpack_from(">BIIB", payload, 1)
+
+
+def _frame_type(payload):
+    return hubframes.TYPES.get(payload[1], "type 0x%02x" % payload[1])
+
+
+def _values(values):
+    return " ".join("%s=%s" % (k, v) for k, v in sorted(values.items()))
+
+
+async def run_scenario(path, out=print, workdir=None, pace=0.0):
+    """Run one scenario file; True when every expectation held."""
+    from host_tools import boards
+    from host_tools.mosquitto import Mosquitto
+    sc = scn.load(path, boards_loader=lambda name, kind: boards.load(name, kind))
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="anju-sim-"))
+        workdir = Path(workdir)
+        site_broker = stack.enter_context(
+            Mosquitto(workdir / "broker-site", persistence=True, name="site").start())
+        upstream = stack.enter_context(
+            Mosquitto(workdir / "broker-upstream", persistence=True, name="upstream").start())
+        run = ScenarioRun(sc, workdir, out, pace)
+        return await run.run(site_broker, upstream), run
+
+

@@ -1,0 +1,196 @@
+"""Scenario files (docs/scenarios.md): load and validate. Pure.
+
+A scenario is a site (buildings, flats, residents, devices), a timeline of
+physical events and the alarms that must and must not follow. Every error names
+the file, the line and the key; nothing is started before the whole file is
+valid.
+"""
+import hashlib
+
+from hub import ConfigError
+from hub import config as hubconfig
+from hub import yamlfile
+
+ACTIONS = {
+    "open": "door opened", "close": "door closed",
+    "case_open": "case opened", "case_close": "case closed",
+    "battery": "battery voltage set", "remove": "device removed (power lost)",
+    "insert": "device powered on", "link_down": "Wi-Fi link lost", "link_up": "Wi-Fi link back",
+    "inject": "frame injected on the air",
+}
+INJECT_KINDS = ("forged", "replayed", "tampered", "truncated", "oversized", "unknown_device",
+                "wrong_key")
+EXPECT_KINDS = ("alarm", "no_alarm", "delivered", "rejected")
+
+
+class Step:
+    __slots__ = ("at", "device", "action", "value", "line")
+
+    def __init__(self, at, device, action, value, line):
+        self.at, self.device, self.action, self.value, self.line = at, device, action, value, line
+
+
+class Expectation:
+    def __init__(self, kind, spec, line):
+        self.kind = kind
+        self.spec = spec
+        self.line = line
+
+
+class Scenario:
+    def __init__(self):
+        self.name = ""
+        self.file = ""
+        self.site = None
+        self.device_specs = {}
+        self.steps = []
+        self.expectations = []
+        self.end = 0.0
+
+
+def device_keys(site_id, device_id):
+    """Deterministic per-device keys and MAC for a simulated community (never for real devices)."""
+    seed = ("anju-sim/%s/%s" % (site_id, device_id)).encode()
+    frame_key = hashlib.sha256(seed + b"/frame").digest()
+    bind_key = hashlib.sha256(seed + b"/bind").digest()[:16]
+    mac = bytes([0xA4, 0xC1, 0x38]) + hashlib.sha256(seed + b"/mac").digest()[:3]
+    return frame_key, bind_key, mac
+
+
+def _dur(node, key, required=True):
+    if key not in node:
+        if required:
+            raise ConfigError("%s: missing key '%s'" % (node.where(), key))
+        return None
+    return hubconfig.parse_duration(node[key], node.where(key), key, allow_zero=True)
+
+
+def _window(node, key, where):
+    v = node.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, list) or len(v) != 2:
+        raise ConfigError("%s: key '%s': expected [from, to], like [12h, 12h5m]" % (where, key))
+    lo = hubconfig.parse_duration(v[0], where, key, allow_zero=True)
+    hi = hubconfig.parse_duration(v[1], where, key)
+    if hi < lo:
+        raise ConfigError("%s: key '%s': the window ends before it starts" % (where, key))
+    return lo, hi
+
+
+def parse(doc, boards_loader=None):
+    if not isinstance(doc, dict):
+        raise ConfigError("%s: a scenario must be a mapping with site, devices, timeline, expect"
+                          % getattr(doc, "file", "<scenario>"))
+    sc = Scenario()
+    sc.file = doc.file
+    sc.name = str(doc.get("name", doc.file))
+    site = hubconfig.parse_site(doc, require_keys=False)
+    for dev in site.devices.values():
+        frame_key, bind_key, mac = device_keys(site.site_id, dev.id)
+        dev.frame_key = frame_key
+        dev.bind_key = bind_key
+        dev.ble_address = ":".join("%02X" % b for b in mac)
+        site.by_address[dev.ble_address] = dev.id
+    sc.site = site
+    for d in doc.get("devices") or []:
+        where = d.where()
+        if boards_loader is not None:
+            try:
+                board = boards_loader(d["board"], d["kind"])
+            except ValueError as exc:
+                raise ConfigError("%s: key 'board': %s" % (d.where("board"), exc)) from exc
+        else:
+            board = None
+        if d["transport"] == "mqtt" and board is not None and "wifi" not in board["radios"]:
+            raise ConfigError("%s: board %s has no Wi-Fi for transport 'mqtt'" % (where, d["board"]))
+        if d["transport"] == "ble" and board is not None and "ble" not in board["radios"]:
+            raise ConfigError("%s: board %s has no BLE" % (where, d["board"]))
+        if d["kind"] != "door_sensor":
+            raise ConfigError("%s: key 'kind': the simulator runs door_sensor firmware so far, "
+                              "not '%s'" % (d.where("kind"), d["kind"]))
+        door = d.get("door", "closed")
+        case = d.get("case", "closed")
+        for key, v in (("door", door), ("case", case)):
+            if v not in ("open", "closed"):
+                raise ConfigError("%s: key '%s': '%s'; allowed: open, closed" % (d.where(key), key, v))
+        mv = d.get("battery_mv", 2950)
+        if not isinstance(mv, int) or not 0 <= mv <= 5000:
+            raise ConfigError("%s: key 'battery_mv': an integer 0..5000" % d.where("battery_mv"))
+        sc.device_specs[str(d["id"])] = {"board": board, "board_name": d["board"], "door": door,
+                                        "case": case, "battery_mv": mv,
+                                        "heartbeat_s": int(site.devices[str(d["id"])].heartbeat_s)}
+    t = 0.0
+    for step in doc.get("timeline") or []:
+        if not isinstance(step, dict):
+            raise ConfigError("%s: every timeline entry must be a mapping" % doc.where("timeline"))
+        where = step.where()
+        if "at" in step and "after" in step:
+            raise ConfigError("%s: use 'at' or 'after', not both" % where)
+        if "at" in step:
+            at = _dur(step, "at")
+            if at < t:
+                raise ConfigError("%s: key 'at': %s is before the previous step" % (step.where("at"), step["at"]))
+            t = at
+        elif "after" in step:
+            t += _dur(step, "after")
+        else:
+            raise ConfigError("%s: a step needs 'at' (from the start) or 'after' (from the previous step)" % where)
+        action = step.get("action")
+        device = step.get("device")
+        if action is None:
+            if device is not None:
+                raise ConfigError("%s: key 'device' without an 'action'" % where)
+            sc.steps.append(Step(t, None, None, None, step.line))
+            continue
+        if action not in ACTIONS:
+            raise ConfigError("%s: key 'action': unknown action '%s'; allowed: %s"
+                              % (step.where("action"), action, ", ".join(ACTIONS)))
+        if device is None or str(device) not in site.devices:
+            raise ConfigError("%s: key 'device': '%s' is not a device of this scenario"
+                              % (step.where("device") if device is not None else where, device))
+        value = step.get("value")
+        if action == "battery" and (not isinstance(value, int) or not 0 <= value <= 5000):
+            raise ConfigError("%s: action 'battery' needs 'value': millivolts 0..5000" % where)
+        if action == "inject" and value not in INJECT_KINDS:
+            raise ConfigError("%s: action 'inject' needs 'value', one of %s"
+                              % (where, ", ".join(INJECT_KINDS)))
+        sc.steps.append(Step(t, str(device), action, value, step.line))
+    sc.end = t
+    for e in doc.get("expect") or []:
+        if not isinstance(e, dict):
+            raise ConfigError("%s: every expectation must be a mapping" % doc.where("expect"))
+        kinds = [k for k in EXPECT_KINDS if k in e]
+        if len(kinds) != 1:
+            raise ConfigError("%s: an expectation needs exactly one of %s" % (e.where(), ", ".join(EXPECT_KINDS)))
+        kind = kinds[0]
+        spec = {"what": e[kind]}
+        if kind in ("alarm", "no_alarm"):
+            for key in ("flat", "resident", "device"):
+                if key in e:
+                    spec[key] = str(e[key])
+            if "flat" in spec and spec["flat"] not in site.flats:
+                raise ConfigError("%s: key 'flat': no flat '%s'" % (e.where("flat"), spec["flat"]))
+            spec["window"] = _window(e, "between", e.where("between"))
+            spec["count"] = e.get("count", 1)
+            if spec["window"] is not None:
+                sc.end = max(sc.end, spec["window"][1])
+        elif kind == "delivered":
+            if spec["what"] not in site.devices:
+                raise ConfigError("%s: key 'delivered': no device '%s'" % (e.where("delivered"), spec["what"]))
+            spec["type"] = e.get("type", "door")
+            if not isinstance(e.get("count"), int):
+                raise ConfigError("%s: 'delivered' needs 'count' (an integer)" % e.where())
+            spec["count"] = e["count"]
+        elif kind == "rejected":
+            if not isinstance(e.get("count"), int):
+                raise ConfigError("%s: 'rejected' needs 'count' (an integer)" % e.where())
+            spec["count"] = e["count"]
+        sc.expectations.append(Expectation(kind, spec, e.line))
+    if not sc.steps and not sc.expectations:
+        raise ConfigError("%s: the scenario has no timeline and no expectations" % doc.file)
+    return sc
+
+
+def load(path, boards_loader=None):
+    return parse(yamlfile.load(path), boards_loader)

@@ -1,0 +1,322 @@
+"""MicroPython hardware modules for one simulated device.
+
+`build(device)` returns the modules the firmware may import: `machine`,
+`time` (the virtual clock), `network`, `bluetooth`, `esp32`, `micropython`,
+`gc`, `os` (rooted in the device's flash folder) and `umqtt.simple` (a real
+MQTT connection to a real broker). They follow MicroPython's documented APIs at
+the lowest public level, so the firmware above them is the code that runs on a
+chip. What a shim cannot model raises NotImplementedError naming the call.
+"""
+import os as _os
+import time as _time
+import types
+
+from simulator import mqtt_shim
+from simulator.clock import MP_EPOCH_OFFSET
+
+
+def _module(name, **attrs):
+    m = types.ModuleType(name)
+    for k, v in attrs.items():
+        setattr(m, k, v)
+    return m
+
+
+def build(dev):
+    from simulator import device as D
+
+    # ---- machine --------------------------------------------------------
+    class Pin:
+        IN = 1
+        OUT = 3
+        OPEN_DRAIN = 7
+        PULL_UP = 1
+        PULL_DOWN = 2
+        IRQ_RISING = D.SimDevice.RISING
+        IRQ_FALLING = D.SimDevice.FALLING
+        IRQ_LOW_LEVEL = D.SimDevice.LOW_LEVEL
+        IRQ_HIGH_LEVEL = D.SimDevice.HIGH_LEVEL
+
+        def __init__(self, pin_id, mode=-1, pull=-1, value=None):
+            self._p = dev.pin(pin_id)
+            self._p.shim = self
+            self.init(mode, pull, value)
+
+        def init(self, mode=-1, pull=-1, value=None):
+            if mode != -1:
+                self._p.mode = mode
+            if pull != -1:
+                self._p.pull = pull
+            if value is not None:
+                self._p.level = 1 if value else 0
+
+        def value(self, v=None):
+            if v is None:
+                return self._p.level
+            self._p.level = 1 if v else 0
+            return None
+
+        def on(self):
+            self.value(1)
+
+        def off(self):
+            self.value(0)
+
+        def __call__(self, v=None):
+            return self.value(v)
+
+        def irq(self, handler=None, trigger=IRQ_RISING | IRQ_FALLING, wake=None, hard=False):
+            self._p.handler = handler
+            self._p.trigger = trigger
+            if wake is not None and wake & DEEPSLEEP:
+                if trigger & Pin.IRQ_LOW_LEVEL:
+                    dev.deep_wake.append((self._p.id, 0))
+                elif trigger & Pin.IRQ_HIGH_LEVEL:
+                    dev.deep_wake.append((self._p.id, 1))
+                else:
+                    raise ValueError("deep-sleep wake needs a level trigger")
+            return None
+
+        def __repr__(self):
+            return "Pin(%s)" % self._p.id
+
+    class ADC:
+        ATTN_0DB = 0
+        ATTN_11DB = 3
+
+        def __init__(self, pin, atten=None):
+            self._id = pin._p.id if isinstance(pin, Pin) else pin
+
+        def read_u16(self):
+            full = dev.board["adc"]["full_scale_mv"]
+            div = dev.board["adc"]["divider_x100"] / 100.0
+            mv = dev.adc_mv.get(self._id, 0) / div
+            return max(0, min(65535, int(round(mv * 65535 / full))))
+
+        def read_uv(self):
+            return int(self.read_u16() * dev.board["adc"]["full_scale_mv"] * 1000 / 65535)
+
+    class RTC:
+        def __init__(self, *args):
+            pass
+
+        def memory(self, data=None):
+            if data is None:
+                return dev.rtc_memory
+            if len(data) > dev.board["sleep"].get("rtc_memory_bytes", 2048):
+                raise ValueError("RTC memory is %d bytes" % dev.board["sleep"]["rtc_memory_bytes"])
+            dev.rtc_memory = bytes(data)
+            return None
+
+        def datetime(self, *args):
+            raise NotImplementedError("machine.RTC.datetime is not simulated")
+
+    if not dev.board["sleep"].get("rtc_memory_bytes"):
+        del RTC.memory  # boards without RTC memory (rp2) have no such method
+
+    class WDT:
+        def __init__(self, id=0, timeout=5000):
+            self.timeout = timeout
+
+        def feed(self):
+            pass
+
+    DEEPSLEEP = 4
+
+    def deepsleep(ms=0):
+        if not dev.board["sleep"]["deep"]:
+            raise NotImplementedError("board %s has no deep sleep" % dev.board["name"])
+        dev.deepsleep(ms)
+
+    def lightsleep(ms=0):
+        dev.lightsleep(ms)
+
+    def unique_id():
+        return bytes(dev.mac)
+
+    def reset():
+        raise NotImplementedError("machine.reset: use the simulator's reboot")
+
+    machine = _module(
+        "machine", Pin=Pin, ADC=ADC, RTC=RTC, WDT=WDT,
+        deepsleep=deepsleep, lightsleep=lightsleep, unique_id=unique_id, reset=reset,
+        reset_cause=lambda: dev.reset_cause, idle=lambda: None, freq=lambda *a: 160000000,
+        PWRON_RESET=D.PWRON_RESET, HARD_RESET=D.HARD_RESET, WDT_RESET=D.WDT_RESET,
+        DEEPSLEEP_RESET=D.DEEPSLEEP_RESET, SOFT_RESET=D.SOFT_RESET,
+        IDLE=1, SLEEP=2, DEEPSLEEP=DEEPSLEEP,
+        PIN_WAKE=2, EXT0_WAKE=2, EXT1_WAKE=3, TIMER_WAKE=4,
+    )
+
+    # ---- esp32 ----------------------------------------------------------
+    def wake_on_ext0(pin, level):
+        dev.deep_wake.append((pin._p.id, 1 if level else 0))
+
+    def wake_on_ext1(pins, level):
+        for p in pins:
+            dev.deep_wake.append((p._p.id, 1 if level else 0))
+
+    esp32 = _module("esp32", wake_on_ext0=wake_on_ext0, wake_on_ext1=wake_on_ext1,
+                    WAKEUP_ALL_LOW=False, WAKEUP_ANY_HIGH=True)
+
+    # ---- time -----------------------------------------------------------
+    def ticks_ms():
+        return int(dev.now() * 1000) & 0x3FFFFFFF
+
+    def ticks_us():
+        return int(dev.now() * 1_000_000) & 0x3FFFFFFF
+
+    def ticks_diff(a, b):
+        d = (a - b) & 0x3FFFFFFF
+        return d - 0x40000000 if d & 0x20000000 else d
+
+    def ticks_add(a, delta):
+        return (a + delta) & 0x3FFFFFFF
+
+    def mp_time():
+        return int(dev.now()) - MP_EPOCH_OFFSET
+
+    def gmtime(secs=None):
+        t = mp_time() if secs is None else secs
+        return _time.gmtime(t + MP_EPOCH_OFFSET)[:8]
+
+    time_mod = _module(
+        "time", time=mp_time, time_ns=lambda: int(dev.now() * 1e9) - MP_EPOCH_OFFSET * 10**9,
+        ticks_ms=ticks_ms, ticks_us=ticks_us, ticks_cpu=ticks_us, ticks_diff=ticks_diff,
+        ticks_add=ticks_add, sleep_ms=dev.sleep_ms, sleep_us=lambda us: dev.sleep_ms(us / 1000.0),
+        sleep=lambda s: dev.sleep_ms(s * 1000), gmtime=gmtime, localtime=gmtime,
+        mktime=lambda tup: int(_time.mktime(tuple(tup[:8]) + (0,))) - MP_EPOCH_OFFSET,
+    )
+
+    # ---- network ---------------------------------------------------------
+    class WLAN:
+        def __init__(self, interface=0):
+            if "wifi" not in dev.board["radios"]:
+                raise OSError("board %s has no Wi-Fi" % dev.board["name"])
+            self._active = False
+            self._connected = False
+
+        def active(self, on=None):
+            if on is None:
+                return self._active
+            self._active = bool(on)
+            if not on:
+                self._connected = False
+            return None
+
+        def connect(self, ssid=None, key=None):
+            if not self._active:
+                raise OSError("WLAN not active")
+            self._connected = dev.wifi_ok and ssid == dev.sim.wifi_ssid
+
+        def disconnect(self):
+            self._connected = False
+
+        def isconnected(self):
+            return self._connected and dev.wifi_ok
+
+        def status(self, *args):
+            return 1010 if self.isconnected() else 1001
+
+        def ifconfig(self, *args):
+            return ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
+
+        def config(self, *args, **kwargs):
+            if args == ("mac",):
+                return bytes(dev.mac)
+            return None
+
+    network = _module("network", WLAN=WLAN, STA_IF=0, AP_IF=1)
+
+    # ---- bluetooth --------------------------------------------------------
+    class BLE:
+        _inst = None
+
+        def __new__(cls):
+            if cls._inst is None:
+                cls._inst = object.__new__(cls)
+                cls._inst._active = False
+                cls._inst._adv_since = None
+            return cls._inst
+
+        def __init__(self):
+            if "ble" not in dev.board["radios"]:
+                raise OSError("board %s has no BLE" % dev.board["name"])
+
+        def active(self, on=None):
+            if on is None:
+                return self._active
+            if not on:
+                self.gap_advertise(None)
+            self._active = bool(on)
+            return None
+
+        def config(self, *names, **kwargs):
+            if names == ("mac",):
+                return (0, bytes(dev.mac))
+            if kwargs:
+                return None
+            raise ValueError("unsupported BLE config %r" % (names,))
+
+        def irq(self, handler):
+            self._irq = handler
+
+        def gap_advertise(self, interval_us, adv_data=None, resp_data=None, connectable=True):
+            if not self._active and interval_us is not None:
+                raise OSError("BLE not active")
+            if interval_us is None:
+                if self._adv_since is not None:
+                    dev.sim.radio_stop(dev, dev.now() - self._adv_since)
+                    self._adv_since = None
+                return
+            if adv_data is None:
+                raise ValueError("advertising data required")
+            if len(adv_data) > 31:
+                raise ValueError("legacy advertising data is at most 31 bytes")
+            self._adv_since = dev.now()
+            dev.sim.radio_start(dev, bytes(adv_data), interval_us)
+
+    bluetooth = _module("bluetooth", BLE=BLE, UUID=lambda v: v, FLAG_READ=0x02,
+                        FLAG_WRITE=0x08, FLAG_NOTIFY=0x10)
+
+    # ---- os / files ------------------------------------------------------
+    root = dev.fs_root
+
+    def _p(path):
+        path = str(path)
+        if not path.startswith("/"):
+            path = "/" + path
+        norm = _os.path.normpath(path)
+        return _os.path.join(root, norm.lstrip("/"))
+
+    def _open(path, mode="r", *args, **kwargs):
+        return open(_p(path), mode, *args, **kwargs)
+
+    def stat(path):
+        st = _os.stat(_p(path))
+        return (0o100000 if _os.path.isfile(_p(path)) else 0o040000, 0, 0, 0, 0, 0,
+                st.st_size, 0, 0, 0)
+
+    os_mod = _module(
+        "os", listdir=lambda path="/": sorted(_os.listdir(_p(path))),
+        mkdir=lambda path: _os.mkdir(_p(path)), remove=lambda path: _os.remove(_p(path)),
+        rename=lambda a, b: _os.replace(_p(a), _p(b)), rmdir=lambda p: _os.rmdir(_p(p)),
+        stat=stat, sep="/", uname=lambda: ("sim", dev.id, "1.27.0", "anju-sim", dev.board["mcu"]),
+        statvfs=lambda path: (4096, 4096, 512, 400, 400, 0, 0, 0, 0, 255),
+        urandom=_os.urandom, _open=_open,
+    )
+
+    micropython = _module("micropython", const=lambda v: v,
+                          alloc_emergency_exception_buf=lambda n: None,
+                          schedule=lambda fn, arg: fn(arg), mem_info=lambda *a: None)
+    gc = _module("gc", collect=lambda: 0, mem_free=lambda: 100000, mem_alloc=lambda: 20000,
+                 enable=lambda: None, disable=lambda: None, threshold=lambda *a: -1)
+
+    umqtt = _module("umqtt")
+    simple = mqtt_shim.module(dev)
+    umqtt.simple = simple
+    mods = {"machine": machine, "esp32": esp32, "time": time_mod, "utime": time_mod,
+            "network": network, "bluetooth": bluetooth, "os": os_mod, "micropython": micropython,
+            "gc": gc, "umqtt": umqtt, "umqtt.simple": simple}
+    if dev.board["port"] != "esp32":
+        del mods["esp32"]
+    return mods

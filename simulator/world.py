@@ -1,0 +1,148 @@
+"""The simulated community: devices, their physical inputs, the radio, and the
+scheduler that owns the virtual clock.
+
+`run_until(t)` advances time event by event: wake every device whose sleep ends
+or whose wake pin changed, let it run until it blocks, then wait until the hub
+has taken in everything the devices sent and finished what that caused
+(`settle`). Nothing runs concurrently with a device, so runs are repeatable.
+"""
+import asyncio
+import logging
+
+from simulator.device import SimDevice
+
+log = logging.getLogger("anju.sim")
+
+SETTLE_TIMEOUT_S = 15.0
+
+
+class SettleTimeout(Exception):
+    pass
+
+
+class Simulation:
+    def __init__(self, clock, firmware_root, workdir, mqtt=None, radio=None, wifi_ssid="anju-sim"):
+        self.clock = clock
+        self.firmware_root = str(firmware_root)
+        self.workdir = workdir
+        self.mqtt = mqtt
+        self.radio = radio
+        self.wifi_ssid = wifi_ssid
+        self.devices = {}
+        self.hub = None
+        self.mqtt_frames_sent = 0
+        self.adverts = 0
+        self.trace = []  # (time, device, what) for the printed timeline
+
+    # ---- building the world --------------------------------------------------------
+    def add_device(self, device_id, app, board, config, mac):
+        dev = SimDevice(self, device_id, board, config,
+                        str(self.workdir / "devices" / device_id), mac, app)
+        dev.install(self.firmware_root)
+        self.devices[device_id] = dev
+        return dev
+
+    def set_input(self, device_id, pin_name, level):
+        dev = self.devices[device_id]
+        dev.set_level(dev.board["pins"][pin_name], 1 if level else 0)
+
+    def set_battery(self, device_id, millivolts):
+        dev = self.devices[device_id]
+        dev.adc_mv[dev.board["pins"]["battery_adc"]] = int(millivolts)
+
+    # ---- hooks called by the shims (device thread) -------------------------------------
+    def on_device_published(self, dev, topic, payload):
+        if topic.endswith("/event") or topic.endswith("/state"):
+            self.mqtt_frames_sent += 1
+
+    def radio_start(self, dev, adv, interval_us):
+        if self.radio is None:
+            return
+        self.radio.advertise(dev.mac_str, adv, interval_us)
+
+    def radio_stop(self, dev, elapsed_s):
+        if self.radio is None:
+            return
+        self.adverts += 1
+        self.radio.deliver_window(dev.mac_str, max(1, int(elapsed_s * 1000)))
+        self.radio.stop(dev.mac_str)
+
+    # ---- scheduling --------------------------------------------------------------
+    def _due_devices(self):
+        now = self.clock.now()
+        due = [d for d in self.devices.values()
+               if d.powered and d.wake_at is not None and d.wake_at <= now]
+        due.sort(key=lambda d: (d.wake_at, d.id))
+        return due
+
+    def next_time(self):
+        times = [d.wake_at for d in self.devices.values() if d.powered and d.wake_at is not None]
+        hub_deadline = self.clock.next_deadline()
+        if hub_deadline is not None:
+            times.append(hub_deadline)
+        return min(times) if times else None
+
+    async def _run_device(self, dev, fn):
+        await asyncio.to_thread(fn)
+
+    async def power_on(self, device_id):
+        dev = self.devices[device_id]
+        await self._run_device(dev, dev.power_on)
+        await self.settle()
+
+    async def power_off(self, device_id):
+        dev = self.devices[device_id]
+        await self._run_device(dev, dev.power_off)
+
+    async def step(self):
+        """Run every device that is due now; True if any ran."""
+        ran = False
+        while True:
+            due = self._due_devices()
+            if not due:
+                return ran
+            for dev in due:
+                await self._run_device(dev, dev.resume)
+                ran = True
+            await self.settle()
+
+    async def run_until(self, t):
+        await self.step()
+        while True:
+            nxt = self.next_time()
+            if nxt is None or nxt > t:
+                break
+            if nxt > self.clock.now():
+                self.clock.advance_to(nxt)
+            await self.settle()
+            await self.step()
+        if t > self.clock.now():
+            self.clock.advance_to(t)
+        await self.settle()
+        await self.step()
+
+    async def settle(self, timeout=SETTLE_TIMEOUT_S):
+        """Wait (real time) until the hub took in every frame and is idle."""
+        if self.hub is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        quiet = 0
+        while True:
+            await asyncio.sleep(0)
+            if self.hub.mqtt_frames_seen >= self.mqtt_frames_sent and self.hub.is_idle():
+                quiet += 1
+                if quiet >= 3:
+                    return
+            else:
+                quiet = 0
+            if loop.time() > deadline:
+                raise SettleTimeout(
+                    "hub did not settle: %d of %d MQTT frames seen, idle=%s"
+                    % (self.hub.mqtt_frames_seen, self.mqtt_frames_sent, self.hub.is_idle()))
+            await asyncio.sleep(0.002)
+
+    def shutdown(self):
+        for dev in self.devices.values():
+            if dev.powered:
+                dev.power_off()
