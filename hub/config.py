@@ -195,7 +195,7 @@ def parse_site(doc, require_keys=True):
         board = _get(d, "board", d.where(), str)
         frame_key = _hexkey(d, "frame_key", 32, d.where(), require_keys)
         bind_key = _hexkey(d, "bind_key", 16, d.where(), require_keys and transport == "ble")
-        addr = _get(d, "ble_address", d.where(), str, required=transport == "ble")
+        addr = _get(d, "ble_address", d.where(), str, required=transport == "ble" and require_keys)
         if addr is not None:
             addr = addr.upper()
             if not MAC.match(addr):

@@ -146,12 +146,12 @@ class ScenarioRun:
                 self.report()
             await self.advance_to(self.t0 + sc.end + 1)
             self.report()
+            return self.check()
         finally:
             sim.shutdown()
             await hub.stop()
             frames_seen.stop()
             alarms_seen.stop()
-        return self.check()
 
     async def advance_to(self, t):
         while self.clock.now() < t:

@@ -128,11 +128,15 @@ class Simulation:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         quiet = 0
+        # frames handed over from device threads need a few loop turns to land
+        mark = (self.mqtt_frames_sent, self.adverts)
+        need = 1 if mark == getattr(self, "_settled_mark", None) else 3
         while True:
             await asyncio.sleep(0)
             if self.hub.mqtt_frames_seen >= self.mqtt_frames_sent and self.hub.is_idle():
                 quiet += 1
-                if quiet >= 3:
+                if quiet >= need:
+                    self._settled_mark = mark
                     return
             else:
                 quiet = 0

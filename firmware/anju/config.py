@@ -68,6 +68,9 @@ class DeviceConfig:
         self.debounce_ms = d.get("debounce_ms", 30)
         if not isinstance(self.debounce_ms, int) or not 0 <= self.debounce_ms <= 1000:
             raise ConfigError("%s: key 'debounce_ms' must be an integer 0..1000" % where)
+        self.retry_s = d.get("retry_s", 300)
+        if not isinstance(self.retry_s, int) or self.retry_s < 10:
+            raise ConfigError("%s: key 'retry_s' must be an integer >= 10" % where)
         self.adv_window_ms = d.get("adv_window_ms", 1000)
         self.adv_interval_ms = d.get("adv_interval_ms", 100)
         self.mqtt = d.get("mqtt") or {}

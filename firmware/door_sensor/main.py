@@ -65,11 +65,14 @@ class DoorSensor:
                 sends.append(act)
             elif act[0] == "sleep":
                 sleep_s = act[1]
-        if sends:
-            if self.cfg.transport == "mqtt":
+        if self.cfg.transport == "mqtt":
+            if sends or len(self.queue):
                 self.report_mqtt(sends, now)
-            else:
-                self.report_ble(sample)
+            if len(self.queue):
+                # frames still waiting for the broker: try again sooner than the heartbeat
+                sleep_s = min(sleep_s, self.cfg.retry_s)
+        elif sends:
+            self.report_ble(sample)
         rtcstate.save(self.state.as_tuple(), self.last)
         return sample, sleep_s
 

@@ -1,0 +1,1 @@
+"""anju simulator: MicroPython HAL shims, virtual clock and radio, scenario runner."""
