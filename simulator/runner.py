@@ -39,7 +39,9 @@ class Observer:
     def __init__(self, clock, host, port, topics, name):
         self.clock = clock
         self.messages = []
-        self._c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="anju-sim-" + name)
+        # a persistent session: what arrives while the observer reconnects is kept for it
+        self._c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="anju-sim-" + name,
+                              clean_session=False)
         self._topics = topics
         self._ready = None
 
@@ -58,10 +60,19 @@ class Observer:
         self._c.on_connect = self._on_connect
         self._c.on_subscribe = self._on_subscribe
         self._c.on_message = self._on_message
+        self._c.reconnect_delay_set(min_delay=0.1, max_delay=1)
         self._c.connect(host, port)
         self._c.loop_start()
         if not self._ready.wait(10):
             raise RuntimeError("observer could not subscribe on %s:%d" % (host, port))
+
+    def wait_connected(self, timeout=15.0):
+        import time
+        end = time.monotonic() + timeout
+        while not self._c.is_connected():
+            if time.monotonic() > end:
+                raise RuntimeError("observer did not reconnect")
+            time.sleep(0.05)
 
     def publish(self, topic, payload):
         self._c.publish(topic, payload, qos=1).wait_for_publish(5)
@@ -99,10 +110,15 @@ class ScenarioRun:
             return BleakScanner(detection_callback=callback, backend=VirtualScannerBackend,
                                 radio=radio)
 
-        hub = HubService(site, self.workdir / "hub.db", self.clock,
-                         {"host": site_broker.host, "port": site_broker.port},
-                         {"host": upstream_broker.host, "port": upstream_broker.port},
-                         ble_scanner_factory=scanner_factory)
+        def new_hub():
+            return HubService(site, self.workdir / "hub.db", self.clock,
+                              {"host": site_broker.host, "port": site_broker.port},
+                              {"host": upstream_broker.host, "port": upstream_broker.port},
+                              ble_scanner_factory=scanner_factory)
+
+        self.new_hub = new_hub
+        self.upstream_broker = upstream_broker
+        hub = new_hub()
         self.hub = hub
         frames_seen = Observer(self.clock, site_broker.host, site_broker.port,
                                ["anju/%s/+/event" % site.site_id], "frames")
@@ -149,7 +165,7 @@ class ScenarioRun:
             return self.check()
         finally:
             sim.shutdown()
-            await hub.stop()
+            await self.hub.stop()
             frames_seen.stop()
             alarms_seen.stop()
 
@@ -167,7 +183,30 @@ class ScenarioRun:
     async def apply(self, step):
         sim = self.sim
         did = step.device
-        self.say(did, scn.ACTIONS[step.action] + ("" if step.value is None else " (%s)" % step.value))
+        self.say(did or "sim", scn.ACTIONS[step.action] +
+                 ("" if step.value is None else " (%s)" % step.value))
+        if step.action == "hub_restart":
+            await self.hub.stop()
+            self.hub = self.new_hub()
+            await self.hub.start()
+            sim.hub = self.hub
+            # frames sent while the hub was down reach it as re-deliveries
+            self.hub.mqtt_frames_seen = sim.mqtt_frames_sent
+            await sim.settle()
+            return
+        if step.action == "upstream_down":
+            await asyncio.to_thread(self.upstream_broker.stop)
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 15
+            while self.hub.forwarder.connected.is_set() and loop.time() < end:
+                await asyncio.sleep(0.01)  # real time: the hub noticing the lost link
+            return
+        if step.action == "upstream_up":
+            await asyncio.to_thread(self.upstream_broker.start)
+            await asyncio.to_thread(self.alarms.wait_connected)
+            await asyncio.to_thread(self.hub.forwarder.connected.wait, 30)
+            await sim.settle()
+            return
         if step.action in ("open", "close"):
             sim.set_input(did, "reed", step.action == "open")
         elif step.action in ("case_open", "case_close"):

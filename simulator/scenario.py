@@ -17,7 +17,11 @@ ACTIONS = {
     "battery": "battery voltage set", "remove": "device removed (power lost)",
     "insert": "device powered on", "link_down": "Wi-Fi link lost", "link_up": "Wi-Fi link back",
     "inject": "frame injected on the air",
+    "hub_restart": "hub restarted",
+    "upstream_down": "upstream broker stopped",
+    "upstream_up": "upstream broker started",
 }
+SITE_ACTIONS = ("hub_restart", "upstream_down", "upstream_up")
 INJECT_KINDS = ("forged", "replayed", "tampered", "truncated", "oversized", "unknown_device",
                 "wrong_key")
 EXPECT_KINDS = ("alarm", "no_alarm", "delivered", "rejected")
@@ -146,6 +150,11 @@ def parse(doc, boards_loader=None):
         if action not in ACTIONS:
             raise ConfigError("%s: key 'action': unknown action '%s'; allowed: %s"
                               % (step.where("action"), action, ", ".join(ACTIONS)))
+        if action in SITE_ACTIONS:
+            if device is not None:
+                raise ConfigError("%s: action '%s' takes no 'device'" % (where, action))
+            sc.steps.append(Step(t, None, action, None, step.line))
+            continue
         if device is None or str(device) not in site.devices:
             raise ConfigError("%s: key 'device': '%s' is not a device of this scenario"
                               % (step.where("device") if device is not None else where, device))

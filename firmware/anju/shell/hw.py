@@ -102,6 +102,8 @@ def sleep(board, inputs, is_open, case_open, seconds):
     elif wake == "gpio":
         inputs.reed.irq(trigger=machine.Pin.IRQ_LOW_LEVEL if is_open else machine.Pin.IRQ_HIGH_LEVEL,
                         wake=machine.DEEPSLEEP)
+        if not case_open:
+            inputs.tamper.irq(trigger=machine.Pin.IRQ_HIGH_LEVEL, wake=machine.DEEPSLEEP)
         machine.deepsleep(ms)
     else:
         # light sleep with the pin interrupts armed; woken by a change or the timer
