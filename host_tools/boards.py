@@ -36,6 +36,10 @@ def load(name, kind=None, boards_dir=None):
     return data
 
 
+def _number(v, kinds):
+    return isinstance(v, kinds) and not isinstance(v, bool)
+
+
 def _err(where, field, msg):
     raise BoardError("%s: field '%s': %s" % (where, field, msg))
 
@@ -63,11 +67,14 @@ def validate(b, where, kind=None):
     if sleep["pin_wake"] != "none" and not sleep["deep"]:
         _err(where, "sleep.pin_wake", "pin wake from deep sleep needs sleep.deep true")
     rtc = sleep.get("rtc_memory_bytes")
-    if not isinstance(rtc, int) or rtc < 0:
+    if not _number(rtc, int) or rtc < 0:
         _err(where, "sleep.rtc_memory_bytes", "must be an integer >= 0")
+    for f in ("adc", "power"):
+        if not isinstance(b[f], dict):
+            _err(where, f, "must be an object")
     adc = b["adc"]
     for f in ("full_scale_mv", "divider_x100"):
-        if not isinstance(adc.get(f), int) or adc[f] <= 0:
+        if not _number(adc.get(f), int) or adc[f] <= 0:
             _err(where, "adc." + f, "must be a positive integer")
     pins = b["pins"]
     if not isinstance(pins, dict):
@@ -85,6 +92,6 @@ def validate(b, where, kind=None):
                 _err(where, "pins.reed", "GPIO %s cannot wake the chip from deep sleep; use one of %s"
                      % (pins["reed"], rtc_pins))
     for f, v in b["power"].items():
-        if f != "source" and (not isinstance(v, (int, float)) or v < 0):
+        if f != "source" and (not _number(v, (int, float)) or v < 0):
             _err(where, "power." + f, "must be a number >= 0")
     return b

@@ -18,6 +18,33 @@ def topic(prefix, site_id):
     return "%s/%s/alarms" % (prefix, site_id)
 
 
+def generic(site, type, severity, location, detail, now, evidence=None, new_id=None):
+    """An alarm that is not tied to a flat's sensors, e.g. a watch-listed face at
+    an entrance. `location` names where it happened: `building`, `flat` (None
+    for an entrance), `entrance`, `device`; missing keys are null. `detail` is
+    the raising component's own record; `evidence` what a responder looks at
+    first (a snapshot reference and a score, for a face)."""
+    location = location or {}
+    return {
+        "schema": SCHEMA,
+        "id": new_id or str(uuid.uuid4()),
+        "seq": 1,
+        "type": type,
+        "severity": severity,
+        "state": "raised",
+        "site": site.site_id,
+        "site_name": site.site_name,
+        "building": location.get("building"),
+        "flat": location.get("flat"),
+        "entrance": location.get("entrance"),
+        "device": location.get("device"),
+        "resident": None,
+        "raised_at": iso(now),
+        "detail": detail,
+        "evidence": evidence or {},
+    }
+
+
 def inactivity(site, flat, resident, device_id, last_event, last_activity, now, new_id=None):
     doc = {
         "schema": SCHEMA,

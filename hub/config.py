@@ -4,6 +4,7 @@ Loaded from YAML (docs/configuration.md) and validated with errors that name
 the file, line and key. Keys are loaded into memory only; they never appear in
 logs or in `repr`.
 """
+import math
 import re
 from pathlib import Path
 
@@ -31,6 +32,8 @@ def parse_duration(value, where, key, allow_zero=False):
             raise ConfigError("%s: key '%s': '%s' is not a duration (like 12h, 30m, 45s, 1h30m)"
                               % (where, key, value))
         seconds = sum(float(n) * UNITS[u or None] for n, u in DURATION_PART.findall(text))
+    if not math.isfinite(seconds):
+        raise ConfigError("%s: key '%s': '%s' is not a finite duration" % (where, key, value))
     if seconds < 0 or (seconds == 0 and not allow_zero):
         raise ConfigError("%s: key '%s': must be positive" % (where, key))
     return seconds
@@ -91,6 +94,7 @@ class SiteConfig:
         self.devices = {}
         self.by_address = {}
         self.hub = {}
+        self.face = None  # the raw `face:` mapping; validated by hub.face.config when present
 
     def device_flat(self, device_id):
         d = self.devices.get(device_id)
@@ -151,9 +155,16 @@ def parse_site(doc, require_keys=True):
     site = _get(doc, "site", top, dict)
     cfg.site_id = _ident(site, "id", site.where())
     cfg.site_name = str(site.get("name", cfg.site_id))
+    for section in ("hub", "defaults", "face"):
+        if section in doc and doc[section] is not None and not isinstance(doc[section], dict):
+            raise ConfigError("%s: key '%s': must be a mapping of keys to values"
+                              % (doc.where(section), section))
     cfg.hub = doc.get("hub") or {}
+    cfg.face = doc.get("face")
     defaults = doc.get("defaults") or {}
-    default_inactivity = parse_duration(defaults.get("inactivity", "12h"), top, "defaults.inactivity")
+    default_inactivity = parse_duration(
+        defaults.get("inactivity", "12h"),
+        defaults.where("inactivity") if "inactivity" in defaults else top, "inactivity")
     for b in _list(doc, "buildings", top):
         bid = _ident(b, "id", b.where())
         if bid in cfg.buildings:

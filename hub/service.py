@@ -7,7 +7,11 @@ Tasks:
   rules     sleeps on the clock until the earliest rule deadline (recomputed
             from the store), or until an event changes the deadlines
   forward   drains the outbox to the upstream broker
-Every subscription and task is collected and undone in `stop()`.
+  face-*    one per entrance camera, when the site file has a `face:` section
+            (hub/face_host.py; the face packages are imported only then)
+The local HTTP API (hub/http.py) runs in its own thread when `hub.http` is
+configured or `http=` is given. Every subscription and task is collected and
+undone in `stop()`.
 """
 import asyncio
 import logging
@@ -22,7 +26,17 @@ log = logging.getLogger("anju.hub")
 
 class HubService:
     def __init__(self, site, db_path, clock, mqtt, upstream, ble_scanner_factory=None,
-                 enable_ble=False):
+                 enable_ble=False, http=None):
+        # face section and HTTP API: validated before anything is opened
+        self._face_cfg = None
+        if getattr(site, "face", None) is not None:
+            from hub import face_host
+            self._face_cfg = face_host.load(site.face)
+        http = http if http is not None else (getattr(site, "hub", None) or {}).get("http")
+        if http is not None:
+            from hub.http import parse_config
+            http = parse_config(http)
+        self._http_cfg = http
         self.site = site
         self.clock = clock
         self.store = Store(db_path)
@@ -44,6 +58,12 @@ class HubService:
         self.mqtt_frames_seen = 0
         self._busy = False
         self._rules_waiting_until = "running"
+        # ---- face access and the HTTP API (hub/face_host.py, hub/http.py) ----
+        self.alarm_topic = self.pipeline.alarm_topic
+        self._mqtt_address = (mqtt["host"], int(mqtt["port"]))
+        self._async_cleanups = []
+        self.face = None
+        self.http = None
 
     # ---- life cycle ---------------------------------------------------------
     async def start(self, connect_timeout=10.0):
@@ -68,11 +88,14 @@ class HubService:
                        asyncio.create_task(self.forwarder.run(), name="forward")]
         if self.store.outbox_depth():
             self._outbox_wakeup.set()
+        await self._start_face_and_http(loop)
         await self.mqtt.wait_connected(connect_timeout)
         log.info("hub started", extra={"site": self.site.site_id,
                                        "devices": len(self.site.devices)})
 
     async def stop(self):
+        while self._async_cleanups:
+            await self._async_cleanups.pop()()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -85,6 +108,42 @@ class HubService:
         while self._cleanups:
             self._cleanups.pop()()
         self.store.close()
+
+    def notify_outbox(self):
+        """Wake the forwarder after a commit added outbox rows (loop thread only)."""
+        self._outbox_wakeup.set()
+
+    def links(self):
+        """Connection states of the device broker and the upstream (any thread)."""
+        return {"mqtt": self.mqtt.connected.is_set(),
+                "upstream": self.forwarder.connected.is_set()}
+
+    async def _start_face_and_http(self, loop):
+        if self._face_cfg is None and self._http_cfg is None:
+            return
+        from hub.sinks import HubAlarmSink, HubEventSink, LoopBridge
+        bridge = LoopBridge(loop)
+        self._cleanups.append(bridge.close)
+        events = HubEventSink(self.store, self.clock, bridge)
+        if self._face_cfg is not None:
+            from hub.face_host import FaceAccessHost
+            alarms = HubAlarmSink(self.site, self.store, self.clock, self.alarm_topic, bridge,
+                                  self.notify_outbox)
+            self.face = FaceAccessHost(self._face_cfg, self.site, self.clock, *self._mqtt_address,
+                                       alarms, events)
+            self._async_cleanups.append(self.face.stop)
+            await self.face.start()
+        if self._http_cfg is not None:
+            from hub.http import HubApi, HubHttpServer
+            api = HubApi(self.store, self.clock, bridge, self.links, self.face, events)
+            self.http = HubHttpServer(api, self._http_cfg["host"], self._http_cfg["port"],
+                                      self._http_cfg["max_body_bytes"])
+            stop_http = self.http.start()
+
+            async def stop_http_off_loop():
+                # Handler threads may be waiting on this loop: keep it running.
+                await asyncio.wait_for(loop.run_in_executor(None, stop_http), 15.0)
+            self._async_cleanups.append(stop_http_off_loop)
 
     def _ble_lookup(self, address):
         did = self.site.by_address.get(address.upper())

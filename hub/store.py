@@ -5,7 +5,7 @@ outbox entry are committed together, before the broker is acknowledged, so a
 crash at any point leaves either all of it or none of it. The per-device
 counter here is the replay protection that survives restarts.
 
-Never stores keys. Never deletes events (append-only log).
+Never stores keys. Never deletes events or access-log entries (append-only logs).
 """
 import contextlib
 import json
@@ -38,6 +38,9 @@ CREATE TABLE IF NOT EXISTS outbox(
     id INTEGER PRIMARY KEY AUTOINCREMENT, alarm_id TEXT NOT NULL, seq INTEGER NOT NULL,
     topic TEXT NOT NULL, payload TEXT NOT NULL, created_at REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS access_log(
+    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, at REAL NOT NULL, payload TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS access_log_kind ON access_log(kind, id);
 """
 
 
@@ -200,3 +203,24 @@ class Store:
 
     def outbox_attempt(self, outbox_id):
         self.db.execute("UPDATE outbox SET attempts=attempts+1 WHERE id=?", (outbox_id,))
+
+    # ---- access log (face access decisions, enrollment changes) -------------------
+    def append_access(self, kind, at, payload):
+        """Append one entry; never updated or deleted. Returns its id."""
+        try:
+            cur = self.db.execute("INSERT INTO access_log(kind, at, payload) VALUES(?,?,?)",
+                                  (kind, at, json.dumps(payload, sort_keys=True, default=str)))
+        except sqlite3.Error as exc:
+            raise StoreError("cannot append to the access log: %s" % exc) from exc
+        return cur.lastrowid
+
+    def access_log(self, kind=None, limit=100):
+        """The newest `limit` entries (optionally of one kind), newest first."""
+        q = "SELECT id, kind, at, payload FROM access_log"
+        args = []
+        if kind is not None:
+            q += " WHERE kind=?"
+            args.append(kind)
+        args.append(int(limit))
+        rows = self.db.execute(q + " ORDER BY id DESC LIMIT ?", args).fetchall()
+        return [{"id": r[0], "kind": r[1], "at": r[2], "payload": json.loads(r[3])} for r in rows]

@@ -46,7 +46,7 @@ def _construct_mapping(loader, node):
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def loads(text, filename="<config>"):
+def loads(text, filename="<config>", mapping=True):
     loader = _Loader(text)
     loader.anju_file = filename
     try:
@@ -58,10 +58,15 @@ def loads(text, filename="<config>"):
                                                        getattr(exc, "problem", exc))) from exc
     finally:
         loader.dispose()
+    if mapping and not isinstance(data, Node):
+        what = "empty" if data is None else "a YAML %s" % ("list" if isinstance(data, list)
+                                                           else "scalar")
+        raise ConfigError("%s: the file is %s; it must be a mapping of keys to values"
+                          % (filename, what))
     return data
 
 
-def load(path):
+def load(path, mapping=True):
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -69,4 +74,4 @@ def load(path):
         raise ConfigError("%s: cannot read: %s" % (path, exc.strerror)) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError("%s: not UTF-8 text" % path) from exc
-    return loads(text, str(path))
+    return loads(text, str(path), mapping)

@@ -25,6 +25,18 @@ SITE_ACTIONS = ("hub_restart", "upstream_down", "upstream_up")
 INJECT_KINDS = ("forged", "replayed", "tampered", "truncated", "oversized", "unknown_device",
                 "wrong_key")
 EXPECT_KINDS = ("alarm", "no_alarm", "delivered", "rejected")
+ALARM_TYPES = ("inactivity", "watchlist_face")
+REJECT_REASONS = ("truncated", "oversized", "bad_version", "unknown_device", "bad_tag", "replayed",
+                  "duplicate", "bad_body", "unknown_type", "not_encrypted")
+EVENT_TYPES = ("boot", "door", "tamper", "battery", "heartbeat", "state")
+
+
+def _count(e, where, kind):
+    v = e.get("count")
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ConfigError("%s: '%s' key 'count': expected a whole number >= 0, got %r"
+                          % (where, kind, v))
+    return v
 
 
 class Step:
@@ -174,6 +186,10 @@ def parse(doc, boards_loader=None):
             raise ConfigError("%s: an expectation needs exactly one of %s" % (e.where(), ", ".join(EXPECT_KINDS)))
         kind = kinds[0]
         spec = {"what": e[kind]}
+        allowed = {"alarm": ALARM_TYPES, "no_alarm": ALARM_TYPES, "rejected": REJECT_REASONS}
+        if kind in allowed and spec["what"] not in allowed[kind]:
+            raise ConfigError("%s: key '%s': unknown value '%s'; allowed: %s"
+                              % (e.where(kind), kind, spec["what"], ", ".join(allowed[kind])))
         if kind in ("alarm", "no_alarm"):
             for key in ("flat", "resident", "device"):
                 if key in e:
@@ -181,20 +197,23 @@ def parse(doc, boards_loader=None):
             if "flat" in spec and spec["flat"] not in site.flats:
                 raise ConfigError("%s: key 'flat': no flat '%s'" % (e.where("flat"), spec["flat"]))
             spec["window"] = _window(e, "between", e.where("between"))
-            spec["count"] = e.get("count", 1)
+            spec["count"] = _count(e, e.where(), kind) if "count" in e else 1
             if spec["window"] is not None:
                 sc.end = max(sc.end, spec["window"][1])
         elif kind == "delivered":
             if spec["what"] not in site.devices:
                 raise ConfigError("%s: key 'delivered': no device '%s'" % (e.where("delivered"), spec["what"]))
             spec["type"] = e.get("type", "door")
-            if not isinstance(e.get("count"), int):
+            if spec["type"] not in EVENT_TYPES:
+                raise ConfigError("%s: key 'type': unknown event type '%s'; allowed: %s"
+                                  % (e.where(), spec["type"], ", ".join(EVENT_TYPES)))
+            if "count" not in e:
                 raise ConfigError("%s: 'delivered' needs 'count' (an integer)" % e.where())
-            spec["count"] = e["count"]
+            spec["count"] = _count(e, e.where(), kind)
         elif kind == "rejected":
-            if not isinstance(e.get("count"), int):
+            if "count" not in e:
                 raise ConfigError("%s: 'rejected' needs 'count' (an integer)" % e.where())
-            spec["count"] = e["count"]
+            spec["count"] = _count(e, e.where(), kind)
         sc.expectations.append(Expectation(kind, spec, e.line))
     if not sc.steps and not sc.expectations:
         raise ConfigError("%s: the scenario has no timeline and no expectations" % doc.file)

@@ -34,6 +34,22 @@ def _hex_key(d, key, size, where):
     return raw
 
 
+def _int(d, key, default, lo, hi, where):
+    v = d.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise ConfigError("%s: key '%s' must be an integer %d..%d" % (where, key, lo, hi))
+    return v
+
+
+def _map(d, key, where):
+    v = d.get(key)
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise ConfigError("%s: key '%s' must be an object" % (where, key))
+    return v
+
+
 def _ident(v):
     if not v or len(v) > 48:
         return False
@@ -62,27 +78,19 @@ class DeviceConfig:
         self.bind_key = _hex_key(d, "bind_key", 16, where) if "bind_key" in d else None
         if self.transport == "ble" and self.bind_key is None:
             raise ConfigError("%s: key 'bind_key' is required for transport 'ble'" % where)
-        self.heartbeat_s = d.get("heartbeat_s", 3600)
-        if not isinstance(self.heartbeat_s, int) or self.heartbeat_s < 10:
-            raise ConfigError("%s: key 'heartbeat_s' must be an integer >= 10" % where)
-        self.debounce_ms = d.get("debounce_ms", 30)
-        if not isinstance(self.debounce_ms, int) or not 0 <= self.debounce_ms <= 1000:
-            raise ConfigError("%s: key 'debounce_ms' must be an integer 0..1000" % where)
-        self.retry_s = d.get("retry_s", 300)
-        if not isinstance(self.retry_s, int) or self.retry_s < 10:
-            raise ConfigError("%s: key 'retry_s' must be an integer >= 10" % where)
-        self.adv_window_ms = d.get("adv_window_ms", 1000)
-        self.adv_interval_ms = d.get("adv_interval_ms", 100)
-        self.mqtt = d.get("mqtt") or {}
-        self.wifi = d.get("wifi") or {}
+        self.heartbeat_s = _int(d, "heartbeat_s", 3600, 10, 7 * 86400, where)
+        self.debounce_ms = _int(d, "debounce_ms", 30, 0, 1000, where)
+        self.retry_s = _int(d, "retry_s", 300, 10, 86400, where)
+        self.adv_window_ms = _int(d, "adv_window_ms", 1000, 10, 10000, where)
+        self.adv_interval_ms = _int(d, "adv_interval_ms", 100, 20, 10240, where)
+        self.mqtt = _map(d, "mqtt", where)
+        self.wifi = _map(d, "wifi", where)
         if self.transport == "mqtt":
             _need(self.mqtt, "host", where + ": mqtt", str)
-            port = self.mqtt.get("port", 1883)
-            if not isinstance(port, int) or not 0 < port < 65536:
-                raise ConfigError("%s: mqtt: key 'port' must be 1..65535" % where)
+            _int(self.mqtt, "port", 1883, 1, 65535, where + ": mqtt")
             _need(self.wifi, "ssid", where + ": wifi", str)
-        self.queue_bytes = d.get("queue_bytes", 16384)
-        self.battery = d.get("battery") or {}
+        self.queue_bytes = _int(d, "queue_bytes", 16384, 512, 1 << 20, where)
+        self.battery = _map(d, "battery", where)
 
     def topic(self, leaf):
         return "anju/%s/%s/%s" % (self.site, self.device_id, leaf)

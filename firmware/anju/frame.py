@@ -8,6 +8,8 @@ It never decides whether a counter is fresh: that is the caller's state.
 import hashlib
 import struct
 
+from anju import ct
+
 VERSION = 0xA1
 HEADER_LEN = 11
 TAG_LEN = 16
@@ -35,7 +37,7 @@ class FrameError(ValueError):
     """A frame that must not be accepted; `reason` is the counted reason."""
 
     def __init__(self, reason, message=""):
-        ValueError.__init__(self, reason, message)
+        super().__init__(reason, message)
         self.reason = reason
 
 
@@ -79,14 +81,7 @@ def encode(frame_key, device_id, mtype, counter, device_time, body):
     return bytes(buf)
 
 
-def equal_ct(a, b):
-    """Constant-time comparison of two byte strings."""
-    if len(a) != len(b):
-        return False
-    diff = 0
-    for i in range(len(a)):
-        diff |= a[i] ^ b[i]
-    return diff == 0
+equal_ct = ct.equal
 
 
 def header(data):

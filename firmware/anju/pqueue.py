@@ -66,7 +66,10 @@ class PersistentQueue:
         head = struct.unpack(">I", head_raw)[0] if head_raw and len(head_raw) == 4 else 0
         data = self._st.read(self._d) or b""
         if head > len(data):
-            head = len(data)
+            # a corrupt head: send everything again rather than lose a frame
+            # (the hub drops what it already has by its counter)
+            head = 0
+            self._st.write(self._h, struct.pack(">I", 0))
         records, end = scan(data, head)
         self._records = [frame for _, frame in records]
         self._head = head
@@ -77,8 +80,11 @@ class PersistentQueue:
 
     def _rewrite(self):
         blob = b"".join(encode_record(f) for f in self._records)
-        self._st.write(self._d, blob)
+        # head first: a power cut between the two writes then re-sends the
+        # already acknowledged prefix (the hub drops it by counter) instead of
+        # pointing an old head into the new, shorter file
         self._st.write(self._h, struct.pack(">I", 0))
+        self._st.write(self._d, blob)
         self._head = 0
         self._size = len(blob)
 

@@ -1,13 +1,11 @@
-"""Fixtures of the face-access tests: test photos and models, real pipeline, private Mosquitto brokers."""
+"""Fixtures of the face-access tests: test photos and models, the real pipeline.
+
+Brokers come from tests/conftest.py (``make_broker``)."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,6 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 FACE_DATA = Path(os.environ.get("ANJU_FACE_DATA", REPO.parent / "shared" / "face"))
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
 def pytest_configure(config):
@@ -83,45 +80,3 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def mosquitto(tmp_path):
-    """Factory: start a private broker on a free loopback port; returns (host, port). Killed at teardown."""
-    if not Path(MOSQUITTO).exists():
-        pytest.fail(f"mosquitto not found at {MOSQUITTO} (apt-get install mosquitto)")
-    procs = []
-
-    def start(name: str = "broker"):
-        port = _free_port()
-        conf = tmp_path / f"{name}.conf"
-        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-        log = open(tmp_path / f"{name}.log", "w")
-        proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
-        procs.append((proc, log))
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return "127.0.0.1", port
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(f"mosquitto exited: {(tmp_path / f'{name}.log').read_text()}")
-                time.sleep(0.05)
-        pytest.fail(f"mosquitto did not listen on {port} within 10 s")
-
-    yield start
-    for proc, log in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()

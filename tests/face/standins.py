@@ -1,8 +1,6 @@
-"""The test's stand-ins for the hub's sinks (the hub provides the real ones).
-
-``UpstreamAlarmStandIn`` plays the hub's alarm forwarder: it publishes each
-alarm as JSON with QoS 1 to a second ("upstream") broker. ``RecordingEvents``
-keeps events in a list. Both are deliberately tiny.
+"""Small test helpers: ``RecordingEvents`` keeps events in a list (for tests of
+the face package alone; the hub's real sink is ``hub.sinks.HubEventSink``) and
+``Subscriber`` collects the JSON messages a broker delivers on a topic filter.
 """
 
 import json
@@ -10,24 +8,6 @@ import threading
 import uuid
 
 import paho.mqtt.client as mqtt
-
-
-class UpstreamAlarmStandIn:
-    def __init__(self, host: str, port: int, site: str):
-        self.topic = f"anju-upstream/{site}/alarm"
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="face-test-upstream")
-        self.client.connect(host, port, keepalive=30)
-        self.client.loop_start()
-
-    def raise_alarm(self, type: str, severity: str, location: dict, detail: dict) -> str:
-        alarm_id = uuid.uuid4().hex
-        doc = {"id": alarm_id, "type": type, "severity": severity, "location": location, "detail": detail}
-        self.client.publish(self.topic, json.dumps(doc, default=str), qos=1).wait_for_publish(5)
-        return alarm_id
-
-    def close(self):
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 class RecordingEvents:

@@ -35,14 +35,15 @@ def test_key_is_not_in_the_repr():
     assert KEY not in repr(cfg) and cfg.access.match_threshold == 0.45
 
 
-def test_build_services(tmp_path, face_data, clock, mosquitto):
+def test_build_services(tmp_path, face_data, clock, make_broker):
     from hub.face.service import LockPublisher
     from tests.face.standins import RecordingEvents
     cfg = load_face_config({
         "embedding_model": str(face_data / "models" / "mobilefacenet_batch1.tflite"),
         "antispoof_model": None, "gallery": str(tmp_path / "g.db"), "snapshots": str(tmp_path / "s"),
         "entrances": [entrance(), entrance(id="b2-main", lock="b2-main-lock")]})
-    publisher = LockPublisher(*mosquitto(), "face-config-test")
+    broker = make_broker("site")
+    publisher = LockPublisher(broker.host, broker.port, "face-config-test")
     publisher.start()
     try:
         built = build_services(cfg, "garden-court", clock, None, RecordingEvents(), publisher, lambda n, m: None)

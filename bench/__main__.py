@@ -1,0 +1,33 @@
+"""`make bench`: run every benchmark and write bench/results.json.
+
+    python -m bench            all benchmarks
+    python -m bench face       only the named ones
+"""
+import json
+import sys
+from pathlib import Path
+
+from bench import face_bench
+
+BENCHES = {"face": face_bench.run}
+
+
+def main(argv):
+    names = argv or list(BENCHES)
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        print("unknown benchmark(s): %s; known: %s" % (", ".join(unknown), ", ".join(BENCHES)),
+              file=sys.stderr)
+        return 2
+    path = Path(__file__).resolve().parent / "results.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    for name in names:
+        print("== %s" % name)
+        BENCHES[name](results)
+    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print("results written to %s" % path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,266 @@
+"""Site configuration errors (hub.config.parse_site over hub.yamlfile.loads):
+each malformed input raises hub.ConfigError naming the file, the line and the
+key; durations parse as documented."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from hub import ConfigError, config, yamlfile
+
+FRAME_KEY = "a1" * 32
+BIND_KEY = "b2" * 16
+
+# Line numbers matter: cases below replace a line by its number.
+BASE_LINES = [
+    "site:",                                  # 1
+    "  id: sunrise",                          # 2
+    "  name: Sunrise Gardens",                # 3
+    "defaults:",                              # 4
+    "  inactivity: 12h",                      # 5
+    "buildings:",                             # 6
+    "  - id: b1",                             # 7
+    "    flats:",                             # 8
+    "      - id: b1-101",                     # 9
+    "        inactivity: 12h",                # 10
+    "        residents:",                     # 11
+    "          - id: r-101",                  # 12
+    "            name: Wang Lan",             # 13
+    "            lives_alone: true",          # 14
+    "      - id: b1-102",                     # 15
+    "        residents: []",                  # 16
+    "devices:",                               # 17
+    "  - id: door-101",                       # 18
+    "    kind: door_sensor",                  # 19
+    "    board: esp32c3",                     # 20
+    "    flat: b1-101",                       # 21
+    "    transport: mqtt",                    # 22
+    f"    frame_key: \"{FRAME_KEY}\"",        # 23
+    "    heartbeat: 1h",                      # 24
+    "  - id: door-102",                       # 25
+    "    kind: door_sensor",                  # 26
+    "    board: esp32",                       # 27
+    "    flat: b1-102",                       # 28
+    "    transport: ble",                     # 29
+    f"    frame_key: \"{FRAME_KEY}\"",        # 30
+    f"    bind_key: \"{BIND_KEY}\"",          # 31
+    "    ble_address: \"a4:c1:38:00:00:01\"",  # 32
+]
+
+
+def variant(changes: dict[int, str | None]) -> str:
+    """BASE with line n replaced (None deletes it; text may hold several lines)."""
+    out = []
+    for n, line in enumerate(BASE_LINES, start=1):
+        if n in changes:
+            if changes[n] is not None:
+                out.append(changes[n])
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def parse(text: str, name: str = "site.yaml") -> config.SiteConfig:
+    return config.parse_site(yamlfile.loads(text, name))
+
+
+def test_base_is_valid() -> None:
+    site = parse(variant({}))
+    assert site.site_id == "sunrise" and site.site_name == "Sunrise Gardens"
+    assert list(site.flats) == ["b1-101", "b1-102"]
+    assert site.flats["b1-101"].lives_alone and not site.flats["b1-102"].lives_alone
+    assert site.flats["b1-101"].inactivity_s == 43200
+    d1, d2 = site.devices["door-101"], site.devices["door-102"]
+    assert d1.frame_key == bytes.fromhex(FRAME_KEY) and d1.bind_key is None and d1.heartbeat_s == 3600
+    assert d2.bind_key == bytes.fromhex(BIND_KEY)
+    assert d2.ble_address == "A4:C1:38:00:00:01"
+    assert site.by_address == {"A4:C1:38:00:00:01": "door-102"}
+    assert FRAME_KEY not in repr(d1)
+
+
+CASES = [
+    # (id, changes, expected line, substrings the message must contain)
+    ("invalid_yaml", {5: "  inactivity: 12h: 5"}, 5, ["not valid YAML"]),
+    ("invalid_yaml_unclosed_flow", {21: "    flat: [b1-101"}, 22, ["not valid YAML"]),
+    ("duplicate_key", {24: "    kind: smoke_sensor"}, 24, ["duplicate key 'kind'"]),
+    ("duplicate_top_key", {17: "site: {id: other}\ndevices:"}, 17, ["duplicate key 'site'"]),
+    ("missing_site", {1: "place:"}, 1, ["'site'"]),
+    ("site_not_mapping", {1: "site: sunrise", 2: None, 3: None}, 1, ["'site'", "dict"]),
+    ("missing_site_id", {2: "  code: sunrise"}, 2, ["missing key 'id'"]),
+    ("bad_site_id_upper", {2: "  id: Sunrise"}, 2, ["'id'", "Sunrise"]),
+    ("bad_site_id_slash", {2: "  id: sun/rise"}, 2, ["'id'"]),
+    ("bad_site_id_type", {2: "  id: [a]"}, 2, ["'id'", "list"]),
+    ("bad_building_id", {7: "  - id: B1"}, 7, ["'id'", "B1"]),
+    ("bad_flat_id", {9: "      - id: -101"}, 9, ["'id'"]),
+    ("bad_resident_id", {12: "          - id: r 101"}, 12, ["'id'"]),
+    ("bad_device_id", {18: "  - id: door_101_" + "x" * 40}, 18, ["'id'"]),
+    ("missing_device_id", {18: "  - name: door"}, 18, ["missing key 'id'"]),
+    ("duplicate_building", {17: "  - id: b1\ndevices:"}, 17, ["duplicate building id 'b1'"]),
+    ("duplicate_flat", {15: "      - id: b1-101"}, 15, ["duplicate flat id 'b1-101'"]),
+    ("duplicate_resident", {16: "        residents: [{id: r-101, name: X}]"}, 16,
+     ["duplicate resident id 'r-101'"]),
+    ("duplicate_device", {25: "  - id: door-101"}, 25, ["duplicate device id 'door-101'"]),
+    ("buildings_not_list", {6: "buildings: 5", 7: None, 8: None, 9: None, 10: None, 11: None, 12: None,
+                            13: None, 14: None, 15: None, 16: None}, 6, ["'buildings'", "list"]),
+    ("flat_entry_not_mapping", {9: "      - b1-101", 10: None, 11: None, 12: None, 13: None, 14: None},
+     8, ["'flats'", "mapping"]),
+    ("resident_name_missing", {13: None}, 12, ["missing key 'name'"]),
+    ("lives_alone_not_bool", {14: "            lives_alone: 1"}, 14, ["'lives_alone'", "bool"]),
+    ("unknown_kind", {19: "    kind: camera"}, 19, ["'kind'", "camera", "door_sensor"]),
+    ("kind_not_string", {19: "    kind: 3"}, 19, ["'kind'"]),
+    ("missing_kind", {19: None}, 18, ["missing key 'kind'"]),
+    ("unknown_transport", {22: "    transport: zigbee"}, 22, ["'transport'", "zigbee", "mqtt", "ble"]),
+    ("missing_transport", {22: None}, 18, ["missing key 'transport'"]),
+    ("unknown_flat", {21: "    flat: b9-999"}, 21, ["'flat'", "b9-999"]),
+    ("missing_flat", {21: None}, 18, ["missing key 'flat'"]),
+    ("missing_board", {20: None}, 18, ["missing key 'board'"]),
+    ("frame_key_not_hex", {23: "    frame_key: \"" + "zz" * 32 + "\""}, 23, ["'frame_key'", "hex"]),
+    ("frame_key_short", {23: "    frame_key: \"" + "ab" * 31 + "\""}, 23, ["'frame_key'", "32 bytes"]),
+    ("frame_key_long", {23: "    frame_key: \"" + "ab" * 33 + "\""}, 23, ["'frame_key'", "32 bytes"]),
+    ("frame_key_odd", {23: "    frame_key: \"" + "a" * 63 + "\""}, 23, ["'frame_key'"]),
+    ("frame_key_number", {23: "    frame_key: 12"}, 23, ["'frame_key'", "str"]),
+    ("frame_key_missing", {23: None}, 18, ["missing key 'frame_key'"]),
+    ("bind_key_short", {31: "    bind_key: \"" + "ab" * 8 + "\""}, 31, ["'bind_key'", "16 bytes"]),
+    ("bind_key_not_hex", {31: "    bind_key: \"" + "x" * 32 + "\""}, 31, ["'bind_key'", "hex"]),
+    ("bind_key_missing_for_ble", {31: None}, 25, ["missing key 'bind_key'"]),
+    ("ble_address_bad", {32: "    ble_address: \"a4:c1:38:00:00\""}, 32, ["'ble_address'"]),
+    ("ble_address_not_hex", {32: "    ble_address: \"a4:c1:38:00:00:0g\""}, 32, ["'ble_address'"]),
+    ("ble_address_missing_for_ble", {32: None}, 25, ["missing key 'ble_address'"]),
+    ("ble_address_duplicate", {24: "    heartbeat: 1h\n    ble_address: \"A4:C1:38:00:00:01\""}, 33,
+     ["'ble_address'", "door-101"]),
+    ("flat_inactivity_unit", {10: "        inactivity: 12x"}, 10, ["'inactivity'", "12x"]),
+    ("flat_inactivity_negative", {10: "        inactivity: -1h"}, 10, ["'inactivity'", "-1h"]),
+    ("flat_inactivity_negative_number", {10: "        inactivity: -5"}, 10, ["'inactivity'", "positive"]),
+    ("flat_inactivity_zero", {10: "        inactivity: 0s"}, 10, ["'inactivity'", "positive"]),
+    ("flat_inactivity_bool", {10: "        inactivity: true"}, 10, ["'inactivity'"]),
+    ("flat_inactivity_empty", {10: "        inactivity: \"\""}, 10, ["'inactivity'"]),
+    ("flat_inactivity_list", {10: "        inactivity: [12h]"}, 10, ["'inactivity'"]),
+    ("flat_inactivity_trailing_number", {10: "        inactivity: 12h5"}, 10, ["'inactivity'"]),
+    ("heartbeat_unit", {24: "    heartbeat: 12x"}, 24, ["'heartbeat'", "12x"]),
+    ("heartbeat_negative", {24: "    heartbeat: -1h"}, 24, ["'heartbeat'"]),
+    ("heartbeat_bool", {24: "    heartbeat: true"}, 24, ["'heartbeat'"]),
+    ("heartbeat_zero", {24: "    heartbeat: 0"}, 24, ["'heartbeat'", "positive"]),
+]
+
+
+@pytest.mark.parametrize(("changes", "line", "needles"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_malformed_site_names_file_line_and_key(changes: dict, line: int, needles: list[str]) -> None:
+    text = variant(changes)
+    with pytest.raises(ConfigError) as info:
+        parse(text, "conf/site-a.yaml")
+    msg = str(info.value)
+    assert msg.startswith(f"conf/site-a.yaml:{line}:"), msg
+    for needle in needles:
+        assert needle in msg, (needle, msg)
+    assert FRAME_KEY not in msg and BIND_KEY not in msg
+    assert "\n" not in msg
+
+
+def test_bad_default_inactivity_names_its_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(variant({5: "  inactivity: 12x"}))
+    msg = str(info.value)
+    assert "inactivity" in msg and "12x" in msg
+    assert msg.startswith("site.yaml:5:"), msg
+
+
+def test_defaults_not_a_mapping() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(variant({4: "defaults: 5", 5: None}))
+    assert str(info.value).startswith("site.yaml:4:")
+    assert "'defaults'" in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "- site\n- devices\n", "just text\n"],
+                         ids=["empty", "comment_only", "list", "scalar"])
+def test_not_a_mapping_names_the_file(text: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(text, "conf/site-a.yaml")
+    assert str(info.value).startswith("conf/site-a.yaml"), str(info.value)
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf"])
+def test_non_finite_durations_are_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"site\.yaml:10: key 'inactivity'"):
+        parse(variant({10: f"        inactivity: {value}"}))
+
+
+def test_config_error_is_a_hub_error() -> None:
+    from hub import HubError
+
+    assert issubclass(ConfigError, HubError)
+
+
+def test_load_site_names_a_missing_file(tmp_path) -> None:
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError, match=re.escape(str(missing))):
+        config.load_site(missing)
+
+
+def test_load_site_refuses_non_utf8(tmp_path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("site: {id: s, name: Caf\u00e9}\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=re.escape(str(path)) + ".*UTF-8"):
+        config.load_site(path)
+
+
+def test_load_site_reads_a_file(tmp_path) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text(variant({}), encoding="utf-8")
+    assert config.load_site(path).site_id == "sunrise"
+    path.write_text(variant({19: "    kind: camera"}), encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(f"{path}:19: key 'kind'")):
+        config.load_site(path)
+
+
+def test_numeric_ids_are_accepted_as_strings() -> None:
+    site = parse(variant({9: "      - id: 101", 21: "    flat: 101"}))
+    assert "101" in site.flats and site.devices["door-101"].flat == "101"
+
+
+def test_ble_address_is_normalised_to_upper_case() -> None:
+    site = parse(variant({32: "    ble_address: \"aa:bb:cc:dd:ee:0f\""}))
+    assert site.devices["door-102"].ble_address == "AA:BB:CC:DD:EE:0F"
+
+
+def test_keys_not_required_when_not_asked() -> None:
+    site = config.parse_site(yamlfile.loads(variant({23: None, 30: None, 31: None, 32: None}), "s.yaml"),
+                             require_keys=False)
+    assert site.devices["door-101"].frame_key is None
+    assert site.devices["door-102"].bind_key is None and site.devices["door-102"].ble_address is None
+
+
+# ---- durations ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("12h", 43200), ("30m", 1800), ("45s", 45), ("1h30m", 5400), ("1.5d", 129600), ("250ms", 0.25),
+        ("2d3h4m5s", 2 * 86400 + 3 * 3600 + 4 * 60 + 5), ("1h 30m", 5400), ("90", 90), ("0.5", 0.5),
+        (12, 12), (1.5, 1.5), (43200, 43200), ("1m30s", 90), ("10ms", 0.01),
+    ],
+)
+def test_parse_duration_accepts(value, seconds) -> None:
+    result = config.parse_duration(value, "site.yaml:3", "inactivity")
+    assert result == pytest.approx(seconds)
+    assert isinstance(result, float)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["12x", "-1h", "h", "", "12 h x", "1h-30m", "12hh", "1.h", ".5h", "12h5", "1e3", "twelve hours",
+     True, False, None, [12], {"h": 12}, -1, -0.5, 0, "0s", "0"],
+)
+def test_parse_duration_refuses(value) -> None:
+    with pytest.raises(ConfigError) as info:
+        config.parse_duration(value, "site.yaml:3", "inactivity")
+    assert str(info.value).startswith("site.yaml:3: key 'inactivity':"), str(info.value)
+
+
+def test_parse_duration_zero_only_when_allowed() -> None:
+    assert config.parse_duration("0s", "x:1", "at", allow_zero=True) == 0
+    assert config.parse_duration(0, "x:1", "at", allow_zero=True) == 0
+    with pytest.raises(ConfigError):
+        config.parse_duration("-1s", "x:1", "at", allow_zero=True)
