@@ -50,10 +50,11 @@ class Resident:
 
 
 class Flat:
-    def __init__(self, id, building, inactivity_s):
+    def __init__(self, id, building, inactivity_s, rules=None):
         self.id = id
         self.building = building
         self.inactivity_s = inactivity_s
+        self.rules = rules or {}
         self.residents = []
 
     @property
@@ -94,6 +95,8 @@ class SiteConfig:
         self.devices = {}
         self.by_address = {}
         self.hub = {}
+        self.rules = {}
+        self.building_rules = {}
         self.face = None  # the raw `face:` mapping; validated by hub.face.config when present
 
     def device_flat(self, device_id):
@@ -162,6 +165,8 @@ def parse_site(doc, require_keys=True):
     cfg.hub = doc.get("hub") or {}
     cfg.face = doc.get("face")
     defaults = doc.get("defaults") or {}
+    from hub.rules import settings as rule_settings
+    cfg.rules = rule_settings.parse(doc.get("rules"), doc.where("rules"))
     default_inactivity = parse_duration(
         defaults.get("inactivity", "12h"),
         defaults.where("inactivity") if "inactivity" in defaults else top, "inactivity")
@@ -170,13 +175,19 @@ def parse_site(doc, require_keys=True):
         if bid in cfg.buildings:
             raise ConfigError("%s: duplicate building id '%s'" % (b.where("id"), bid))
         cfg.buildings[bid] = str(b.get("name", bid))
+        cfg.building_rules[bid] = rule_settings.parse(b.get("rules"), b.where("rules"))
         for f in _list(b, "flats", b.where()):
             fid = _ident(f, "id", f.where())
             if fid in cfg.flats:
                 raise ConfigError("%s: duplicate flat id '%s'" % (f.where("id"), fid))
-            inact = parse_duration(f["inactivity"], f.where("inactivity"), "inactivity") \
-                if "inactivity" in f else default_inactivity
-            flat = Flat(fid, bid, inact)
+            flat_rules = rule_settings.parse(f.get("rules"), f.where("rules"))
+            if "inactivity" in f:
+                inact = parse_duration(f["inactivity"], f.where("inactivity"), "inactivity")
+            else:
+                inact = default_inactivity
+                for layer in (cfg.rules, cfg.building_rules[bid], flat_rules):
+                    inact = layer.get("inactivity", {}).get("after", inact)
+            flat = Flat(fid, bid, inact, flat_rules)
             cfg.flats[fid] = flat
             for r in _list(f, "residents", f.where()):
                 rid = _ident(r, "id", r.where())

@@ -7,22 +7,27 @@ their counters.
 """
 import logging
 
+import time
+
 from hub import alarms, frames
+from hub.alarmbook import AlarmBook
 from hub.rules import inactivity
+from hub.rules import settings as rule_settings
+from hub.rules.engine import Event, RuleEngine
 
 log = logging.getLogger("anju.hub.pipeline")
 
 
 class Pipeline:
-    def __init__(self, site, store, upstream_prefix="anju/upstream"):
+    def __init__(self, site, store, upstream_prefix="anju/upstream", rules=None, clock=None):
         self.site = site
         self.store = store
         self.alarm_topic = alarms.topic(upstream_prefix, site.site_id)
+        self.book = AlarmBook(self.alarm_topic)
+        self.engine = RuleEngine(site, rules if rules is not None else default_rules(site))
+        self.clock_now = clock.now if clock is not None else time.time
         self.stats = {"accepted": 0, "rejected": 0, "duplicate": 0, "alarms": 0}
-        self._door_sensor_of = {}
-        for d in site.devices.values():
-            if d.kind == "door_sensor":
-                self._door_sensor_of.setdefault(d.flat, d.id)
+        self.escalated = 0
 
     # ---- ingest ----------------------------------------------------------------
     def device_for_topic(self, topic):
@@ -83,7 +88,9 @@ class Pipeline:
             event_id = tx.append_event(reading, received_at)
             tx.update_device_state(reading.device_id, reading.values, received_at, event_id)
             self._project(tx, reading, received_at, event_id, prev)
-            self._evaluate(tx, received_at)
+            dev = self.site.devices[reading.device_id]
+            event = Event(dev, self.site.flats.get(dev.flat), reading, event_id, received_at, prev)
+            self._raise(tx, self.engine.on_event(tx, event, received_at), received_at)
         self.stats["accepted"] += 1
         return "accepted"
 
@@ -107,36 +114,48 @@ class Pipeline:
 
     # ---- rules ------------------------------------------------------------------
     def next_deadline(self):
-        soonest = None
-        states = self.store.all_flat_activity()
-        for flat_id, (last, _, open_alarm) in states.items():
-            flat = self.site.flats.get(flat_id)
-            if flat is None or not flat.lives_alone:
-                continue
-            d = inactivity.deadline(last, flat.inactivity_s, open_alarm)
-            if d is not None and (soonest is None or d < soonest):
-                soonest = d
+        """The earliest time a rule or an escalation needs to look again."""
+        now = self.clock_now()
+        soonest = self.engine.next_deadline(self.store, now)
+        esc = self._escalation_after()
+        if esc is not None:
+            limit = rule_settings.resolve(self.site, "escalation")["max_level"]
+            t = self.book.next_escalation(self.store, esc, limit)
+            if t is not None and (soonest is None or t < soonest):
+                soonest = t
         return soonest
 
     def evaluate(self, now):
         with self.store.transaction() as tx:
-            return self._evaluate(tx, now)
+            raised = self._raise(tx, self.engine.on_time(tx, now), now)
+            esc = self._escalation_after()
+            if esc is not None:
+                target = rule_settings.resolve(self.site, "escalation")["target"] or None
+                limit = rule_settings.resolve(self.site, "escalation")["max_level"]
+                for doc, level in self.book.due_escalations(tx, now, esc, limit):
+                    self.book.escalate(tx, doc, level, now, target)
+                    self.escalated += 1
+            return raised
 
-    def _evaluate(self, tx, now):
+    def _escalation_after(self):
+        s = rule_settings.resolve(self.site, "escalation")
+        return s["after"] if s["enabled"] else None
+
+    def _raise(self, tx, triggers, now):
         raised = []
-        for flat_id, (last, event_id, open_alarm) in tx.all_flat_activity().items():
-            flat = self.site.flats.get(flat_id)
-            if flat is None or not flat.lives_alone:
-                continue
-            if not inactivity.due(last, flat.inactivity_s, open_alarm, now):
-                continue
-            last_event = tx.event(event_id) if event_id else None
-            doc = alarms.inactivity(self.site, flat, flat.watched_resident(),
-                                    self._door_sensor_of.get(flat_id), last_event, last, now)
-            tx.insert_alarm(doc, now, self.alarm_topic)
-            tx.set_flat_alarm(flat_id, doc["id"])
-            raised.append(doc)
-            self.stats["alarms"] += 1
-            log.warning("alarm raised", extra={"alarm": doc["id"], "type": doc["type"],
-                                               "flat": flat_id})
+        for t in triggers:
+            doc = self.book.raise_alarm(tx, t.cause_key, t.doc, now)
+            if doc is not None:
+                raised.append(doc)
+                self.stats["alarms"] += 1
         return raised
+
+    def command(self, alarm_id, state, actor, now, note=None, command_id=None):
+        """A lifecycle command from the platform, the property office or the CLI."""
+        with self.store.transaction() as tx:
+            return self.book.transition(tx, alarm_id, state, actor, now, note, command_id)
+
+
+def default_rules(site):
+    """The rules a hub runs unless told otherwise."""
+    return [inactivity.InactivityRule(site)]

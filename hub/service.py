@@ -41,7 +41,7 @@ class HubService:
         self.clock = clock
         self.store = Store(db_path)
         prefix = upstream.get("topic_prefix", "anju/upstream")
-        self.pipeline = Pipeline(site, self.store, prefix)
+        self.pipeline = Pipeline(site, self.store, prefix, clock=clock)
         self.mqtt = MqttIngest(site.site_id, mqtt["host"], int(mqtt["port"]))
         self._outbox_wakeup = asyncio.Event()
         self.forwarder = UpstreamForwarder(self.store, upstream["host"], int(upstream["port"]),
@@ -176,9 +176,9 @@ class HubService:
 
     async def _rules(self):
         while True:
-            raised = self.pipeline.evaluate(self.clock.now())
-            if raised:
-                self._outbox_wakeup.set()
+            self.pipeline.evaluate(self.clock.now())
+            if self.store.outbox_depth():
+                self._outbox_wakeup.set()  # new alarms or escalations
             deadline = self.pipeline.next_deadline()
             self._rules_changed.clear()
             self._rules_waiting_until = deadline

@@ -30,14 +30,22 @@ CREATE TABLE IF NOT EXISTS flat_activity(
     flat_id TEXT PRIMARY KEY, last_activity REAL, last_event_id INTEGER, open_alarm TEXT);
 CREATE TABLE IF NOT EXISTS alarms(
     id TEXT PRIMARY KEY, type TEXT NOT NULL, severity TEXT NOT NULL, state TEXT NOT NULL,
-    flat_id TEXT, device_id TEXT, raised_at REAL NOT NULL, seq INTEGER NOT NULL, doc TEXT NOT NULL);
+    flat_id TEXT, device_id TEXT, raised_at REAL NOT NULL, seq INTEGER NOT NULL, doc TEXT NOT NULL,
+    cause_key TEXT, priority INTEGER NOT NULL DEFAULT 0, escalation INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL);
+CREATE INDEX IF NOT EXISTS alarms_open_cause ON alarms(cause_key, state);
+CREATE TABLE IF NOT EXISTS commands(
+    command_id TEXT PRIMARY KEY, alarm_id TEXT NOT NULL, at REAL NOT NULL, outcome TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rule_state(
+    rule TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(rule, key));
 CREATE TABLE IF NOT EXISTS alarm_transitions(
     alarm_id TEXT NOT NULL, seq INTEGER NOT NULL, state TEXT NOT NULL, at REAL NOT NULL,
     actor TEXT NOT NULL, note TEXT, PRIMARY KEY(alarm_id, seq));
 CREATE TABLE IF NOT EXISTS outbox(
     id INTEGER PRIMARY KEY AUTOINCREMENT, alarm_id TEXT NOT NULL, seq INTEGER NOT NULL,
     topic TEXT NOT NULL, payload TEXT NOT NULL, created_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0);
+    attempts INTEGER NOT NULL DEFAULT 0, priority INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS outbox_order ON outbox(priority DESC, id);
 CREATE TABLE IF NOT EXISTS access_log(
     id INTEGER PRIMARY KEY, kind TEXT NOT NULL, at REAL NOT NULL, payload TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS access_log_kind ON access_log(kind, id);
@@ -175,24 +183,91 @@ class Store:
                                 "FROM flat_activity")}
 
     # ---- alarms and outbox ------------------------------------------------------
-    def insert_alarm(self, doc, raised_at, topic, actor="rules"):
+    def insert_alarm(self, doc, raised_at, topic, actor="rules", cause_key=None, priority=0):
         payload = json.dumps(doc, sort_keys=True)
         self.db.execute(
-            "INSERT INTO alarms(id, type, severity, state, flat_id, device_id, raised_at, seq, doc)"
-            " VALUES(?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO alarms(id, type, severity, state, flat_id, device_id, raised_at, seq, doc,"
+            " cause_key, priority, updated_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
             (doc["id"], doc["type"], doc["severity"], doc["state"], doc.get("flat"),
-             doc.get("device"), raised_at, doc["seq"], payload))
+             doc.get("device"), raised_at, doc["seq"], payload, cause_key, priority, raised_at))
         self.db.execute("INSERT INTO alarm_transitions(alarm_id, seq, state, at, actor, note) "
                         "VALUES(?,?,?,?,?,?)", (doc["id"], doc["seq"], doc["state"], raised_at,
                                                 actor, None))
-        self.db.execute("INSERT INTO outbox(alarm_id, seq, topic, payload, created_at) "
-                        "VALUES(?,?,?,?,?)", (doc["id"], doc["seq"], topic, payload, raised_at))
+        self._outbox(doc, payload, topic, raised_at, priority)
+
+    def _outbox(self, doc, payload, topic, at, priority):
+        self.db.execute("INSERT INTO outbox(alarm_id, seq, topic, payload, created_at, priority) "
+                        "VALUES(?,?,?,?,?,?)", (doc["id"], doc["seq"], topic, payload, at, priority))
+
+    def update_alarm(self, doc, at, actor, note, topic, escalation=None):
+        """Store the next version of an alarm, its transition and its outbox row."""
+        payload = json.dumps(doc, sort_keys=True)
+        row = self.db.execute("SELECT priority FROM alarms WHERE id=?", (doc["id"],)).fetchone()
+        priority = row[0] if row else 0
+        self.db.execute(
+            "UPDATE alarms SET state=?, severity=?, seq=?, doc=?, updated_at=?,"
+            " escalation=COALESCE(?, escalation) WHERE id=?",
+            (doc["state"], doc["severity"], doc["seq"], payload, at, escalation, doc["id"]))
+        self.db.execute("INSERT INTO alarm_transitions(alarm_id, seq, state, at, actor, note) "
+                        "VALUES(?,?,?,?,?,?)", (doc["id"], doc["seq"], doc["state"], at, actor,
+                                                note))
+        self._outbox(doc, payload, topic, at, priority)
+
+    def alarm(self, alarm_id):
+        row = self.db.execute("SELECT doc FROM alarms WHERE id=?", (alarm_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def open_alarm_for_cause(self, cause_key):
+        row = self.db.execute(
+            "SELECT doc FROM alarms WHERE cause_key=? AND state NOT IN "
+            "('resolved','cancelled','false_alarm') ORDER BY raised_at DESC LIMIT 1",
+            (cause_key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def unacknowledged_alarms(self):
+        """(doc, raised_at, escalation level) of open alarms nobody acknowledged yet."""
+        return [(json.loads(r[0]), r[1], r[2]) for r in self.db.execute(
+            "SELECT doc, raised_at, escalation FROM alarms WHERE state IN ('raised','dispatched')")]
+
+    def command_seen(self, command_id):
+        return self.db.execute("SELECT outcome FROM commands WHERE command_id=?",
+                               (command_id,)).fetchone() is not None
+
+    def record_command(self, command_id, alarm_id, at, outcome):
+        self.db.execute("INSERT OR IGNORE INTO commands(command_id, alarm_id, at, outcome) "
+                        "VALUES(?,?,?,?)", (command_id, alarm_id, at, outcome))
+
+    def transitions(self, alarm_id=None):
+        q = "SELECT alarm_id, seq, state, at, actor, note FROM alarm_transitions"
+        args = ()
+        if alarm_id is not None:
+            q += " WHERE alarm_id=?"
+            args = (alarm_id,)
+        keys = ("alarm_id", "seq", "state", "at", "actor", "note")
+        return [dict(zip(keys, r)) for r in self.db.execute(q + " ORDER BY at, alarm_id, seq", args)]
+
+    # ---- rule state ------------------------------------------------------------------
+    def rule_get(self, rule, key, default=None):
+        row = self.db.execute("SELECT value FROM rule_state WHERE rule=? AND key=?",
+                              (rule, key)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def rule_set(self, rule, key, value):
+        self.db.execute("INSERT INTO rule_state(rule, key, value) VALUES(?,?,?) ON CONFLICT(rule, key)"
+                        " DO UPDATE SET value=excluded.value", (rule, key, json.dumps(value)))
+
+    def rule_delete(self, rule, key):
+        self.db.execute("DELETE FROM rule_state WHERE rule=? AND key=?", (rule, key))
+
+    def rule_items(self, rule):
+        return {r[0]: json.loads(r[1]) for r in
+                self.db.execute("SELECT key, value FROM rule_state WHERE rule=?", (rule,))}
 
     def alarms(self):
         return [json.loads(r[0]) for r in self.db.execute("SELECT doc FROM alarms ORDER BY raised_at, id")]
 
     def outbox_head(self, limit=1):
-        return self.db.execute("SELECT id, topic, payload FROM outbox ORDER BY id LIMIT ?",
+        return self.db.execute("SELECT id, topic, payload FROM outbox ORDER BY priority DESC, id LIMIT ?",
                                (limit,)).fetchall()
 
     def outbox_depth(self):

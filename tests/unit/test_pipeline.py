@@ -206,7 +206,7 @@ def test_rejections_accumulate_per_reason(hub: Hub) -> None:
 
 def test_inactivity_alarm_raised_once_at_threshold(hub: Hub) -> None:
     assert hub.send("door-101", door("door-101", 1, False), T0) == "accepted"
-    assert hub.pipeline.next_deadline() == T0 + TH
+    assert hub.pipeline.engine.next_deadline(hub.store, 0) == T0 + TH
     assert hub.pipeline.evaluate(T0 + TH - 1) == []
     assert hub.store.alarms() == []
     raised = hub.pipeline.evaluate(T0 + TH)
@@ -216,8 +216,9 @@ def test_inactivity_alarm_raised_once_at_threshold(hub: Hub) -> None:
     assert doc["resident"] == {"id": "r-101", "name": "Wang Lan"}
     assert doc["last_event"]["type"] == "door" and doc["last_event"]["state"] == "closed"
     assert hub.store.alarms() == [doc]
-    # one alarm per silence period
-    assert hub.pipeline.next_deadline() is None
+    # one alarm per silence period: the rule has nothing more to wait for (what
+    # remains is the alarm's escalation if nobody acknowledges it)
+    assert hub.pipeline.engine.next_deadline(hub.store, T0 + TH) is None
     assert hub.pipeline.evaluate(T0 + 30 * H) == []
     assert len(hub.store.alarms()) == 1
     assert hub.pipeline.stats["alarms"] == 1
@@ -275,7 +276,7 @@ def test_upstream_prefix_is_used_for_the_alarm_topic(tmp_path: Path) -> None:
 def test_door_event_pushes_the_deadline(hub: Hub) -> None:
     assert hub.send("door-101", door("door-101", 1, False), T0) == "accepted"
     assert hub.send("door-101", door("door-101", 2, True), T0 + 11 * H) == "accepted"
-    assert hub.pipeline.next_deadline() == T0 + 11 * H + TH
+    assert hub.pipeline.engine.next_deadline(hub.store, 0) == T0 + 11 * H + TH
     assert hub.pipeline.evaluate(T0 + TH) == []
     assert hub.pipeline.evaluate(T0 + 11 * H + TH - 1) == []
     (doc,) = hub.pipeline.evaluate(T0 + 11 * H + TH)
@@ -285,29 +286,29 @@ def test_door_event_pushes_the_deadline(hub: Hub) -> None:
 def test_heartbeat_is_not_activity(hub: Hub) -> None:
     assert hub.send("door-101", door("door-101", 1, False), T0) == "accepted"
     assert hub.send("door-101", heartbeat("door-101", 2), T0 + 6 * H) == "accepted"
-    assert hub.pipeline.next_deadline() == T0 + TH
+    assert hub.pipeline.engine.next_deadline(hub.store, 0) == T0 + TH
     assert len(hub.pipeline.evaluate(T0 + TH)) == 1
 
 
 def test_first_word_starts_the_silence(hub: Hub) -> None:
     assert hub.send("door-101", heartbeat("door-101", 1), T0) == "accepted"
-    assert hub.pipeline.next_deadline() == T0 + TH
+    assert hub.pipeline.engine.next_deadline(hub.store, 0) == T0 + TH
 
 
 def test_activity_after_alarm_starts_a_new_period(hub: Hub) -> None:
     assert hub.send("door-101", door("door-101", 1, False), T0) == "accepted"
     (first,) = hub.pipeline.evaluate(T0 + TH)
     assert hub.send("door-101", door("door-101", 2, True), T0 + 20 * H) == "accepted"
-    assert hub.pipeline.next_deadline() == T0 + 20 * H + TH
+    assert hub.pipeline.engine.next_deadline(hub.store, 0) == T0 + 20 * H + TH
     (second,) = hub.pipeline.evaluate(T0 + 20 * H + TH)
     assert second["id"] != first["id"]
-    assert hub.store.outbox_depth() == 2
+    assert queued_alarm_ids(hub) == {first["id"], second["id"]}
 
 
 def test_flat_without_resident_living_alone_never_gets_a_deadline(hub: Hub) -> None:
     assert hub.send("door-102", door("door-102", 1, False), T0) == "accepted"
     assert hub.store.all_flat_activity()["b1-102"][0] == T0
-    assert hub.pipeline.next_deadline() is None
+    assert hub.pipeline.engine.next_deadline(hub.store, 0) is None
     assert hub.pipeline.evaluate(T0 + 100 * H) == []
     assert hub.store.alarms() == []
 
@@ -315,10 +316,10 @@ def test_flat_without_resident_living_alone_never_gets_a_deadline(hub: Hub) -> N
 def test_per_flat_threshold_and_soonest_deadline(hub: Hub) -> None:
     assert hub.send("door-101", door("door-101", 1, False), T0) == "accepted"
     assert hub.send("door-103", door("door-103", 1, False), T0 + H) == "accepted"
-    assert hub.pipeline.next_deadline() == T0 + 3 * H  # b1-103: 2 h threshold
+    assert hub.pipeline.engine.next_deadline(hub.store, 0) == T0 + 3 * H  # b1-103: 2 h threshold
     (doc,) = hub.pipeline.evaluate(T0 + 3 * H)
     assert doc["flat"] == "b1-103" and doc["detail"]["threshold_s"] == 7200
-    assert hub.pipeline.next_deadline() == T0 + TH
+    assert hub.pipeline.engine.next_deadline(hub.store, 0) == T0 + TH
 
 
 def test_plausible_device_time_dates_the_activity(hub: Hub) -> None:
@@ -327,23 +328,99 @@ def test_plausible_device_time_dates_the_activity(hub: Hub) -> None:
     moved_at = T0 - H
     data = door("door-101", 1, False, device_time=int(moved_at - mp_epoch))
     assert hub.send("door-101", data, T0) == "accepted"
-    assert hub.pipeline.next_deadline() == moved_at + TH
+    assert hub.pipeline.engine.next_deadline(hub.store, 0) == moved_at + TH
 
 
 def test_restart_rebuilds_the_timer_from_the_store(hub: Hub) -> None:
     assert hub.send("door-101", door("door-101", 1, True), T0) == "accepted"
     assert hub.send("door-101", door("door-101", 2, False), T0 + 2 * H) == "accepted"
-    deadline = hub.pipeline.next_deadline()
+    deadline = hub.pipeline.engine.next_deadline(hub.store, 0)
     assert deadline == T0 + 2 * H + TH
     hub.restart()
-    assert hub.pipeline.next_deadline() == deadline
+    assert hub.pipeline.engine.next_deadline(hub.store, 0) == deadline
     assert hub.pipeline.evaluate(deadline - 1) == []
     hub.restart()
     (doc,) = hub.pipeline.evaluate(deadline)
     assert doc["last_event"]["counter"] == 2
     hub.restart()
     # the raised alarm survives too: nothing more after another restart
-    assert hub.pipeline.next_deadline() is None
+    assert hub.pipeline.engine.next_deadline(hub.store, 0) is None
     assert hub.pipeline.evaluate(deadline + 20 * H) == []
     assert [a["id"] for a in hub.store.alarms()] == [doc["id"]]
-    assert hub.store.outbox_depth() == 1
+    assert queued_alarm_ids(hub) == {doc["id"]}
+
+
+# ---- lifecycle and escalation ----------------------------------------------------------
+
+def test_unacknowledged_alarm_escalates_up_to_the_limit(hub: Hub) -> None:
+    assert hub.send("door-101", door("door-101", 1, False), T0) == "accepted"
+    (doc,) = hub.pipeline.evaluate(T0 + TH)
+    # escalation (default: every 5 min, at most twice) is the next thing to wait for
+    assert hub.pipeline.next_deadline() == T0 + TH + 300
+    hub.pipeline.evaluate(T0 + TH + 300)
+    esc = hub.store.alarm(doc["id"])
+    assert (esc["seq"], esc["severity"], esc["escalation"]["level"]) == (2, "critical", 1)
+    hub.pipeline.evaluate(T0 + TH + 600)
+    assert hub.store.alarm(doc["id"])["escalation"]["level"] == 2
+    assert hub.pipeline.next_deadline() is None
+    hub.pipeline.evaluate(T0 + TH + 3600)
+    assert hub.store.alarm(doc["id"])["seq"] == 3
+    # every version is queued for upstream, in order
+    seqs = [json.loads(p)["seq"] for _, _, p in hub.store.outbox_head(10)]
+    assert seqs == [1, 2, 3]
+
+
+def test_acknowledged_alarm_does_not_escalate(hub: Hub) -> None:
+    assert hub.send("door-101", door("door-101", 1, False), T0) == "accepted"
+    (doc,) = hub.pipeline.evaluate(T0 + TH)
+    outcome, new = hub.pipeline.command(doc["id"], "acknowledged", "platform", T0 + TH + 60,
+                                        command_id="c-1")
+    assert outcome == "applied" and new["seq"] == 2 and new["state"] == "acknowledged"
+    assert hub.pipeline.next_deadline() is None
+    hub.pipeline.evaluate(T0 + TH + 3600)
+    assert hub.store.alarm(doc["id"])["seq"] == 2
+
+
+@pytest.mark.parametrize(("commands", "final_state", "final_seq"), [
+    ([("dispatched", "c1"), ("acknowledged", "c2"), ("resolved", "c3")], "resolved", 4),
+    ([("acknowledged", "c1"), ("acknowledged", "c1"), ("acknowledged", "c9")], "acknowledged", 2),
+    ([("resolved", "c1"), ("acknowledged", "c2"), ("dispatched", "c3")], "resolved", 2),
+    ([("acknowledged", "c1"), ("dispatched", "c2")], "acknowledged", 2),
+    ([("false_alarm", "c1"), ("resolved", "c2")], "false_alarm", 2),
+])
+def test_duplicate_and_out_of_order_commands_leave_a_consistent_state(
+        hub: Hub, commands: list, final_state: str, final_seq: int) -> None:
+    assert hub.send("door-101", door("door-101", 1, False), T0) == "accepted"
+    (doc,) = hub.pipeline.evaluate(T0 + TH)
+    for i, (state, cid) in enumerate(commands):
+        hub.pipeline.command(doc["id"], state, "platform", T0 + TH + 10 + i, command_id=cid)
+    now = hub.store.alarm(doc["id"])
+    assert (now["state"], now["seq"]) == (final_state, final_seq)
+    trail = hub.store.transitions(doc["id"])
+    assert [t["seq"] for t in trail] == list(range(1, final_seq + 1))
+
+
+def test_command_for_unknown_alarm(hub: Hub) -> None:
+    assert hub.pipeline.command("no-such-alarm", "resolved", "platform", T0)[0] == "unknown_alarm"
+
+
+def test_one_open_alarm_per_cause_and_reraise_after_resolution(hub: Hub) -> None:
+    book = hub.pipeline.book
+    with hub.store.transaction() as tx:
+        first = book.raise_alarm(tx, "tamper:door-101", _doc("tamper"), T0)
+        assert first is not None
+        assert book.raise_alarm(tx, "tamper:door-101", _doc("tamper"), T0 + 1) is None
+    hub.pipeline.command(first["id"], "resolved", "office", T0 + 2)
+    with hub.store.transaction() as tx:
+        again = book.raise_alarm(tx, "tamper:door-101", _doc("tamper"), T0 + 3)
+    assert again is not None and again["id"] != first["id"]
+
+
+def queued_alarm_ids(hub: Hub) -> set:
+    """Distinct alarms waiting in the outbox (escalation updates share their alarm's id)."""
+    return {json.loads(p)["id"] for _, _, p in hub.store.outbox_head(1000)}
+
+
+def _doc(kind: str) -> dict:
+    return {"schema": "anju.alarm/1", "id": str(uuid.uuid4()), "seq": 1, "type": kind,
+            "severity": "medium", "state": "raised", "flat": "b1-101", "device": "door-101"}
