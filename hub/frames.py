@@ -15,8 +15,21 @@ MAX_BODY = 64
 MIN_LEN = HEADER_LEN + TAG_LEN
 MAX_LEN = HEADER_LEN + MAX_BODY + TAG_LEN
 
+# Message types by number and body length by name. Device families add theirs
+# with `register` (docs/protocol.md keeps the numbering: 0x01-0x1F common and
+# door sensor, 0x20-0x2F smart lock, 0x30-0x3F smoke sensor).
 TYPES = {0x01: "boot", 0x10: "door", 0x11: "tamper", 0x12: "battery", 0x13: "heartbeat"}
 BODY_LEN = {"boot": 3, "door": 1, "tamper": 1, "battery": 3, "heartbeat": 6}
+_DECODERS = {}
+
+
+def register(number, name, body_len, decode):
+    """Add a message type: `decode(body) -> dict of values, or None if out of range`."""
+    if number in TYPES and TYPES[number] != name:
+        raise ValueError("message type 0x%02x is already %s" % (number, TYPES[number]))
+    TYPES[number] = name
+    BODY_LEN[name] = body_len
+    _DECODERS[name] = decode
 
 
 class Reading:
@@ -49,6 +62,8 @@ class Rejection:
 
 
 def _values(kind, body):
+    if kind in _DECODERS:
+        return _DECODERS[kind](body)
     if kind == "door":
         if body[0] > 1:
             return None

@@ -56,6 +56,9 @@ class HubService:
         self._cleanups = []
         self.frames_seen = 0
         self.mqtt_frames_seen = 0
+        # optional parts (hub/components.py): started after the core, stopped before it
+        from hub import components
+        self.components = components.build(self)
         self._busy = False
         self._rules_waiting_until = "running"
         # ---- face access and the HTTP API (hub/face_host.py, hub/http.py) ----
@@ -89,6 +92,9 @@ class HubService:
         if self.store.outbox_depth():
             self._outbox_wakeup.set()
         await self._start_face_and_http(loop)
+        for component in self.components:
+            await component.start()
+            self._async_cleanups.append(component.stop)
         await self.mqtt.wait_connected(connect_timeout)
         log.info("hub started", extra={"site": self.site.site_id,
                                        "devices": len(self.site.devices)})
@@ -200,5 +206,7 @@ class HubService:
             return False
         waiting = self._rules_waiting_until
         if waiting == "running" or (waiting is not None and waiting <= self.clock.now()):
+            return False
+        if not all(c.idle() for c in self.components if hasattr(c, "idle")):
             return False
         return self.forwarder.idle() and not self._outbox_wakeup.is_set()
