@@ -16,6 +16,7 @@ undone in `stop()`.
 import asyncio
 import logging
 
+from hub import HubError
 from hub.forwarder import UpstreamForwarder
 from hub.mqtt_in import MqttIngest
 from hub.pipeline import Pipeline
@@ -56,6 +57,7 @@ class HubService:
         self._cleanups = []
         self.frames_seen = 0
         self.mqtt_frames_seen = 0
+        self.ingest_errors = 0
         # optional parts (hub/components.py): started after the core, stopped before it
         from hub import components
         self.components = components.build(self)
@@ -166,13 +168,20 @@ class HubService:
             self._busy = True
             try:
                 now = self.clock.now()
+                try:
+                    if item[0] == "mqtt":
+                        _, topic, payload, retained, ack = item
+                        self.pipeline.handle_mqtt(topic, payload, now, retained)
+                        ack()  # only after the commit
+                    else:
+                        self.pipeline.handle_ble(item[1], now)
+                except HubError:
+                    # the store failed: the frame is not acknowledged, so the
+                    # broker offers it again after a reconnect; keep serving
+                    self.ingest_errors += 1
+                    log.exception("frame not stored", extra={"source": item[0]})
                 if item[0] == "mqtt":
-                    _, topic, payload, retained, ack = item
-                    self.pipeline.handle_mqtt(topic, payload, now, retained)
-                    ack()
                     self.mqtt_frames_seen += 1
-                else:
-                    self.pipeline.handle_ble(item[1], now)
                 self.frames_seen += 1
                 self._rules_changed.set()
                 if self.store.outbox_depth():

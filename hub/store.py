@@ -78,6 +78,9 @@ class Store:
         self._in_tx = True
         try:
             yield self
+        except sqlite3.Error as exc:
+            self.db.execute("ROLLBACK")
+            raise StoreError("the event store failed: %s" % exc) from exc
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
