@@ -8,8 +8,12 @@ import sys
 from pathlib import Path
 
 from bench import face_bench
+from bench import hub_bench
+from bench import smoke_bench
 
 BENCHES = {"face": face_bench.run}
+BENCHES["hub"] = hub_bench.run
+BENCHES["smoke"] = smoke_bench.run
 
 
 def main(argv):

@@ -11,7 +11,8 @@ BOARDS_DIR = Path(__file__).resolve().parent.parent / "boards"
 RADIOS = ("ble", "wifi")
 PORTS = ("esp32", "rp2")
 PIN_WAKE = ("ext0", "gpio", "none")
-REQUIRED_PINS = {"door_sensor": ("reed", "tamper", "battery_adc")}
+REQUIRED_PINS = {"door_sensor": ("reed", "tamper", "battery_adc"),
+                 "smoke_sensor": ("ir_led", "photodiode_adc", "siren", "test_button", "battery_adc")}
 
 
 class BoardError(ValueError):

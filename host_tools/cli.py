@@ -146,12 +146,20 @@ def cmd_hub_run(args):
                                                              up.get("port", 1883)), 1883)
     db = args.db or hubcfg.get("database") or "var/hub.db"
     Path(db).parent.mkdir(parents=True, exist_ok=True)
+    registry = None
+    if args.registry or hubcfg.get("registry"):  # docs/registry.md
+        from hub import registry as site_registry
+        try:
+            registry, site = site_registry.open_for_hub(args.config, db, SystemClock(), args.kek)
+        except HubError as exc:
+            return _err(str(exc))
 
     async def main():
         hub = HubService(site, db, SystemClock(), {"host": mqtt_host, "port": mqtt_port},
                          {"host": up_host, "port": up_port,
                           "topic_prefix": up.get("topic_prefix", "anju/upstream")},
-                         enable_ble=bool((hubcfg.get("ble") or {}).get("enabled", False)))
+                         enable_ble=bool((hubcfg.get("ble") or {}).get("enabled", False)),
+                         registry=registry)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -197,6 +205,9 @@ def build_parser():
     hr.add_argument("--mqtt", help="site broker HOST:PORT (overrides hub.mqtt)")
     hr.add_argument("--upstream", help="upstream broker HOST:PORT (overrides hub.upstream)")
     hr.add_argument("--connect-timeout", type=float, default=30.0)
+    hr.add_argument("--registry", action="store_true",
+                    help="the site registry in the database is the source of truth (docs/registry.md)")
+    hr.add_argument("--kek", help="registry KEK file (overrides hub.kek_file; default /etc/anju/kek)")
     hr.set_defaults(func=cmd_hub_run)
 
     cfg = sub.add_parser("config", help="site configuration").add_subparsers(
@@ -209,6 +220,8 @@ def build_parser():
                                                                  required=True)
     kn = k.add_parser("new", help="print a fresh frame_key and bind_key")
     kn.set_defaults(func=cmd_keys_new)
+    from host_tools import registry_cli
+    registry_cli.register_kek(k)
 
     b = sub.add_parser("boards", help="supported boards")
     b.add_argument("action", nargs="?", choices=("list", "show"), default="list")
@@ -221,6 +234,11 @@ def build_parser():
         face_cli = None  # face access needs the optional face packages
     if face_cli is not None:
         face_cli.register(sub)
+    registry_cli.register(sub)
+    from host_tools import alarms_cli
+    alarms_cli.register(sub)
+    from host_tools import certs
+    certs.register(sub)
     return p
 
 

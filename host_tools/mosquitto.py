@@ -86,6 +86,12 @@ class Mosquitto:
             f"log_dest file {self.log_path}",
             "log_type all",
             "connection_messages true",
+            # Never drop QoS 1 messages queued for a persistent session (the
+            # default limit of 1000 silently discards frames the device was
+            # already told were delivered), and let a subscriber have enough
+            # in flight for the hub to commit frames in batches.
+            "max_queued_messages 0",
+            "max_inflight_messages 1000",
         ]
         if os.geteuid() == 0:
             # Mosquitto drops root to user "mosquitto", who cannot write our tmp dir.

@@ -85,10 +85,26 @@ class AlarmBook:
                 soonest = t
         return soonest
 
+    def escalation_topic(self, target=None):
+        """The second target of an escalation: the configured `escalation.target`
+        topic, else `<prefix>/<site>/escalations` next to the alarms topic."""
+        default = self.topic.rsplit("/", 1)[0] + "/escalations"
+        if not target:
+            return default
+        if any(c in target for c in "+#\0") or len(target.encode()) > 65535:
+            # a topic the forwarder could not publish would block the outbox
+            log.error("escalation.target is not a topic name; using the default",
+                      extra={"target": target[:200], "topic": default})
+            return default
+        return target
+
     def escalate(self, tx, doc, level, now, target=None):
-        new = lifecycle.escalation_doc(doc, docs.iso(now), level, target)
+        """The next version (severity up) on the alarms topic and, in the same
+        transaction and right after it, on the escalation topic."""
+        second = self.escalation_topic(target)
+        new = lifecycle.escalation_doc(doc, docs.iso(now), level, second)
         tx.update_alarm(new, now, "escalation", "severity %s" % new["severity"], self.topic,
-                        escalation=level)
+                        escalation=level, also_topics=(second,))
         self.stats["escalated"] += 1
         log.warning("alarm escalated", extra={"alarm": doc["id"], "level": level,
                                               "severity": new["severity"]})

@@ -45,6 +45,15 @@ def generic(site, type, severity, location, detail, now, evidence=None, new_id=N
     }
 
 
+def device_alarm(site, type, severity, device, detail, now, evidence=None):
+    """An alarm about one configured device (tamper, offline, a door left open...),
+    located at the device's flat (and building) or entrance."""
+    flat = site.flats.get(device.flat) if device.flat else None
+    location = {"building": flat.building if flat else None, "flat": device.flat,
+                "entrance": getattr(device, "entrance", None), "device": device.id}
+    return generic(site, type, severity, location, detail, now, evidence)
+
+
 def inactivity(site, flat, resident, device_id, last_event, last_activity, now, new_id=None):
     doc = {
         "schema": SCHEMA,

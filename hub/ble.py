@@ -64,7 +64,7 @@ REASON_BAD_BODY = "bad_body"
 
 # bthome-ble entity keys -> reading keys
 _SENSOR_KEYS = {"battery": "battery", "voltage": "voltage_mv"}
-_BINARY_KEYS = {"opening": "opening", "tamper": "tamper"}
+_BINARY_KEYS = {"opening": "opening", "tamper": "tamper", "smoke": "smoke"}
 
 
 class BleError(HubError):

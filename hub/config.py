@@ -4,8 +4,10 @@ Loaded from YAML (docs/configuration.md) and validated with errors that name
 the file, line and key. Keys are loaded into memory only; they never appear in
 logs or in `repr`.
 """
+import datetime
 import math
 import re
+import zoneinfo
 from pathlib import Path
 
 from hub import ConfigError
@@ -18,6 +20,8 @@ UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 DEVICE_KINDS = ("door_sensor", "smart_lock", "smoke_sensor")
 TRANSPORTS = ("mqtt", "ble")
 MAC = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
+ROLES = ("owner", "tenant", "family", "visitor")
+CREDENTIAL = re.compile(r"^[A-Za-z0-9:._-]{1,16}$")  # what a lock reports (docs/protocol.md)
 
 
 def parse_duration(value, where, key, allow_zero=False):
@@ -40,13 +44,28 @@ def parse_duration(value, where, key, allow_zero=False):
 
 
 class Resident:
-    __slots__ = ("id", "name", "phone", "lives_alone", "flat")
+    __slots__ = ("id", "name", "phone", "lives_alone", "flat", "role", "registered",
+                 "valid_from", "valid_until", "credentials")
 
-    def __init__(self, id, name, phone, lives_alone, flat):
+    def __init__(self, id, name, phone, lives_alone, flat, role="owner", registered=True,
+                 valid_from=None, valid_until=None, credentials=()):
         self.id, self.name, self.phone, self.lives_alone, self.flat = id, name, phone, lives_alone, flat
+        self.role = role
+        self.registered = registered
+        self.valid_from = valid_from    # datetime.date or None, first day (site time zone)
+        self.valid_until = valid_until  # datetime.date or None, last day, inclusive
+        self.credentials = tuple(credentials)
 
     def public(self):
         return {"id": self.id, "name": self.name}
+
+    def registered_on(self, day):
+        """Whether the resident is registered on local date `day`."""
+        if not self.registered:
+            return False
+        if self.valid_from is not None and day < self.valid_from:
+            return False
+        return self.valid_until is None or day <= self.valid_until
 
 
 class Flat:
@@ -70,8 +89,9 @@ class Flat:
 
 class Device:
     def __init__(self, id, kind, board, flat, transport, frame_key, bind_key, ble_address,
-                 heartbeat_s):
+                 heartbeat_s, entrance=None):
         self.id = id
+        self.entrance = entrance  # smart locks at a building entrance instead of a flat
         self.kind = kind
         self.board = board
         self.flat = flat
@@ -89,6 +109,7 @@ class SiteConfig:
     def __init__(self):
         self.site_id = None
         self.site_name = None
+        self.timezone = "UTC"  # IANA name; quiet hours and validity dates are local
         self.buildings = {}
         self.flats = {}
         self.residents = {}
@@ -158,6 +179,7 @@ def parse_site(doc, require_keys=True):
     site = _get(doc, "site", top, dict)
     cfg.site_id = _ident(site, "id", site.where())
     cfg.site_name = str(site.get("name", cfg.site_id))
+    cfg.timezone = _timezone(site, site.where())
     for section in ("hub", "defaults", "face"):
         if section in doc and doc[section] is not None and not isinstance(doc[section], dict):
             raise ConfigError("%s: key '%s': must be a mapping of keys to values"
@@ -196,7 +218,7 @@ def parse_site(doc, require_keys=True):
                 res = Resident(rid, str(_get(r, "name", r.where(), str)),
                                str(r.get("phone", "")),
                                bool(_get(r, "lives_alone", r.where(), bool, required=False,
-                                         default=False)), fid)
+                                         default=False)), fid, **_registration(r))
                 flat.residents.append(res)
                 cfg.residents[rid] = res
     for d in _list(doc, "devices", top):
@@ -211,9 +233,7 @@ def parse_site(doc, require_keys=True):
         if transport not in TRANSPORTS:
             raise ConfigError("%s: key 'transport': '%s'; allowed: %s"
                               % (d.where("transport"), transport, ", ".join(TRANSPORTS)))
-        flat = str(_get(d, "flat", d.where(), (str, int)))
-        if flat not in cfg.flats:
-            raise ConfigError("%s: key 'flat': no flat '%s' in this site" % (d.where("flat"), flat))
+        flat, entrance = _placement(d, kind, cfg)
         board = _get(d, "board", d.where(), str)
         frame_key = _hexkey(d, "frame_key", 32, d.where(), require_keys)
         bind_key = _hexkey(d, "bind_key", 16, d.where(), require_keys and transport == "ble")
@@ -227,11 +247,71 @@ def parse_site(doc, require_keys=True):
                 raise ConfigError("%s: key 'ble_address': %s is already used by %s"
                                   % (d.where("ble_address"), addr, cfg.by_address[addr]))
         hb = parse_duration(d.get("heartbeat", "1h"), d.where("heartbeat"), "heartbeat")
-        dev = Device(did, kind, board, flat, transport, frame_key, bind_key, addr, hb)
+        dev = Device(did, kind, board, flat, transport, frame_key, bind_key, addr, hb, entrance)
         cfg.devices[did] = dev
         if addr is not None:
             cfg.by_address[addr] = did
     return cfg
+
+
+def _timezone(site, where):
+    name = _get(site, "timezone", where, str, required=False, default="UTC")
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError("%s: key 'timezone': '%s' is not an IANA time zone like Asia/Shanghai"
+                          % (site.where("timezone"), name)) from exc
+    return name
+
+
+def _date(node, key):
+    v = node.get(key)
+    if v is None:
+        return None
+    if isinstance(v, datetime.date) and not isinstance(v, datetime.datetime):
+        return v
+    try:
+        return datetime.date.fromisoformat(str(v))
+    except ValueError as exc:
+        raise ConfigError("%s: key '%s': '%s' is not a date like 2026-01-31"
+                          % (node.where(key), key, v)) from exc
+
+
+def _registration(r):
+    """A resident's role, registration, validity dates and lock credentials."""
+    where = r.where()
+    role = _get(r, "role", where, str, required=False, default="owner")
+    if role not in ROLES:
+        raise ConfigError("%s: key 'role': '%s'; allowed: %s" % (r.where("role"), role,
+                                                                 ", ".join(ROLES)))
+    registered = _get(r, "registered", where, bool, required=False, default=True)
+    valid_from, valid_until = _date(r, "from"), _date(r, "until")
+    if valid_from and valid_until and valid_until < valid_from:
+        raise ConfigError("%s: key 'until': %s is before 'from' %s"
+                          % (r.where("until"), valid_until, valid_from))
+    creds = _get(r, "credentials", where, list, required=False, default=[])
+    for c in creds:
+        if not isinstance(c, str) or not CREDENTIAL.match(c):
+            raise ConfigError("%s: key 'credentials': '%s' must match [A-Za-z0-9:._-]{1,16}"
+                              % (r.where("credentials"), c))
+    return {"role": role, "registered": registered, "valid_from": valid_from,
+            "valid_until": valid_until, "credentials": creds}
+
+
+def _placement(d, kind, cfg):
+    """(flat, entrance): every device is in a flat; a smart lock may be at an entrance."""
+    if "entrance" in d:
+        if kind != "smart_lock":
+            raise ConfigError("%s: key 'entrance': only a smart_lock stands at an entrance; "
+                              "a %s belongs to a flat" % (d.where("entrance"), kind))
+        if "flat" in d:
+            raise ConfigError("%s: key 'entrance': a lock is at a flat or at an entrance, "
+                              "not both" % d.where("entrance"))
+        return None, _ident(d, "entrance", d.where())
+    flat = str(_get(d, "flat", d.where(), (str, int)))
+    if flat not in cfg.flats:
+        raise ConfigError("%s: key 'flat': no flat '%s' in this site" % (d.where("flat"), flat))
+    return flat, None
 
 
 def load_site(path):

@@ -1,36 +1,228 @@
-"""Outbox → upstream MQTT 5 (QoS 1), one document at a time, in order.
+"""Outbox → forwarding targets: the upstream MQTT 5 broker (QoS 1, optional
+TLS with the hub's client certificate) and, in hub/webhook.py, an HTTPS webhook.
 
-A row leaves the outbox only after the upstream broker's PUBACK. While the
-upstream is unreachable the outbox simply grows; paho reconnects with backoff
-and the drain resumes where it stopped. A crash between PUBACK and delete means
-the same (id, seq) is published again: the platform de-duplicates on it.
+`OutboxDrainer` is the delivery core shared by both targets. It keeps up to
+`window` documents in flight, at most ONE per alarm: version n+1 of an alarm
+is sent only after the target acknowledged version n, while different alarms
+proceed side by side; fire alarms (higher priority) are offered first. A row
+leaves the outbox only after the target acknowledged it (MQTT PUBACK, HTTP 2xx),
+and that delete is committed before the next version of the same alarm is
+sent. A failed send waits with exponential backoff and jitter (per alarm,
+capped); a document the target refuses for good (webhook 4xx) goes to the
+`dead_letters` table and is logged as an error: it is never dropped silently.
+
+A crash between acknowledgement and delete sends the same (id, seq) again;
+the platform de-duplicates on it (docs/forwarding.md). This module never
+deletes a row that was not acknowledged and never logs secrets or payloads.
 """
 import asyncio
 import logging
+import random
+import ssl
 import threading
 
 import paho.mqtt.client as paho
 
+from hub import ConfigError
+
 log = logging.getLogger("anju.hub.forwarder")
 
-PUBACK_TIMEOUT_S = 10.0
+PUBACK_TIMEOUT_S = 30.0  # counted only while connected: paho re-sends after a reconnect
+WINDOW = 50
+DELIVERED, RETRY, DEAD = "delivered", "retry", "dead"
 
 
-class UpstreamForwarder:
-    def __init__(self, store, host, port, client_id, wakeup):
+class Backoff:
+    """Exponential backoff with full jitter: attempt n waits a random time in
+    [base*2**n / 2, base*2**n], never more than `cap`. Pure; `rng` injected."""
+
+    def __init__(self, base=0.5, cap=60.0, rng=None):
+        self.base = base
+        self.cap = cap
+        self.rng = rng or random.Random()
+
+    def delay(self, attempt):
+        top = min(self.cap, self.base * (2 ** min(attempt, 32)))
+        return top / 2 + self.rng.random() * top / 2
+
+
+class Wakeups:
+    """One asyncio.Event per target behind the Event interface the hub uses:
+    `set()` wakes every target, `is_set()` is true while any has not run yet."""
+
+    def __init__(self):
+        self._events = {}
+
+    def event(self, target):
+        return self._events.setdefault(target, asyncio.Event())
+
+    def set(self):
+        for e in self._events.values():
+            e.set()
+
+    def is_set(self):
+        return any(e.is_set() for e in self._events.values())
+
+    def clear(self):
+        for e in self._events.values():
+            e.clear()
+
+
+class OutboxDrainer:
+    """Drains one target's outbox rows. Subclasses provide `send(row)` →
+    (DELIVERED | RETRY | DEAD, reason) and `ready()`."""
+
+    target = "mqtt"
+
+    def __init__(self, store, wakeup, window=WINDOW, backoff=None, now=None, sleep=None):
         self.store = store
+        if isinstance(wakeup, Wakeups):
+            wakeup = wakeup.event(self.target)
+        self.wakeup = wakeup
+        self.window = window
+        self.backoff = backoff or Backoff()
+        self._now = now  # monotonic seconds; the loop's clock unless injected
+        self._sleep = sleep or asyncio.sleep
+        self.delivered = 0
+        self.retried = 0
+        self.dead = 0
+        self.busy = False
+        self._not_before = {}  # alarm id -> earliest time of its next attempt
+
+    def ready(self):
+        return True
+
+    async def send(self, row):
+        raise NotImplementedError
+
+    def idle(self):
+        return not self.busy and (not self.ready() or self.store.outbox_depth(self.target) == 0)
+
+    def now(self):
+        return self._now() if self._now is not None else asyncio.get_running_loop().time()
+
+    async def run(self):
+        while True:
+            self.busy = False
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            self.busy = True
+            await self.drain()
+
+    async def drain(self):
+        """Send until this target's outbox is empty (or the target is not ready
+        and nothing is in flight)."""
+        inflight = {}  # task -> row
+        try:
+            while True:
+                if self.ready() and len(inflight) < self.window:
+                    self._fill(inflight)
+                if not inflight:
+                    if not self.ready() or self.store.outbox_depth(self.target) == 0:
+                        return
+                    # every waiting alarm is backing off: sleep until the first is due
+                    due = min(self._not_before.values(), default=self.now())
+                    waiters = [asyncio.ensure_future(self.wakeup.wait()),
+                               asyncio.ensure_future(self._sleep(max(0.0, due - self.now())))]
+                    try:
+                        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        for w in waiters:
+                            w.cancel()
+                    self.wakeup.clear()
+                    continue
+                done, _ = await asyncio.wait(list(inflight), return_when=asyncio.FIRST_COMPLETED)
+                self._settle([(inflight.pop(t), t) for t in done])
+        finally:
+            for t in inflight:
+                t.cancel()
+
+    def _fill(self, inflight):
+        busy = {row[1] for row in inflight.values()}
+        now = self.now()
+        for row in self.store.outbox_heads(self.target, self.window + len(busy)):
+            if len(inflight) >= self.window:
+                break
+            alarm_id = row[1]
+            if alarm_id in busy or self._not_before.get(alarm_id, now) > now:
+                continue
+            busy.add(alarm_id)
+            inflight[asyncio.ensure_future(self.send(row))] = row
+
+    def _settle(self, finished):
+        """One transaction for every send that finished: delete, count or dead-letter."""
+        now = self.now()
+        with self.store.transaction() as tx:
+            for row, task in finished:
+                if task.cancelled():
+                    continue
+                exc = task.exception()
+                outcome, reason = (RETRY, "%s: %s" % (type(exc).__name__, exc)) if exc else \
+                    task.result()
+                row_id, alarm_id, seq = row[0], row[1], row[2]
+                if outcome == DELIVERED:
+                    tx.outbox_delivered(row_id)
+                    self._not_before.pop(alarm_id, None)
+                    self.delivered += 1
+                elif outcome == DEAD:
+                    tx.outbox_dead_letter(row_id, reason, now)
+                    self._not_before.pop(alarm_id, None)
+                    self.dead += 1
+                    log.error("alarm refused by %s: kept as a dead letter" % self.target,
+                              extra={"alarm": alarm_id, "seq": seq, "reason": reason})
+                else:
+                    tx.outbox_attempt(row_id)
+                    self.retried += 1
+                    wait = self.backoff.delay(row[5])
+                    self._not_before[alarm_id] = now + wait
+                    log.warning("forwarding failed; retrying", extra={
+                        "target": self.target, "alarm": alarm_id, "seq": seq, "reason": reason,
+                        "retry_in_s": round(wait, 2)})
+
+
+def tls_context(tls, where="hub.upstream.tls"):
+    """ssl.SSLContext from {ca, cert, key}: the platform's CA, the hub's client
+    certificate; hostname verification stays on."""
+    if not isinstance(tls, dict) or "ca" not in tls:
+        raise ConfigError("%s: needs at least 'ca' (and 'cert' + 'key' for a client certificate)"
+                          % where)
+    if ("cert" in tls) != ("key" in tls):
+        raise ConfigError("%s: 'cert' and 'key' go together" % where)
+    try:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(tls["ca"]))
+        if "cert" in tls:
+            ctx.load_cert_chain(str(tls["cert"]), str(tls["key"]))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError("%s: cannot load the TLS files: %s" % (where, exc)) from exc
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+class UpstreamForwarder(OutboxDrainer):
+    """The MQTT 5 target: QoS 1 publishes, pipelined up to `window`."""
+
+    target = "mqtt"
+
+    def __init__(self, store, host, port, client_id, wakeup, tls=None, window=WINDOW,
+                 backoff=None, now=None, sleep=None, puback_timeout=PUBACK_TIMEOUT_S):
+        super().__init__(store, wakeup, window=window, backoff=backoff, now=now, sleep=sleep)
         self.host = host
         self.port = port
         self.connected = threading.Event()
-        self.wakeup = wakeup  # asyncio.Event set when the outbox grows
-        self.delivered = 0
-        self.busy = False
+        self.puback_timeout = puback_timeout
+        self.tls = tls  # {ca, cert, key} or None: other upstream clients use the same identity
         self._client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
                                    protocol=paho.MQTTv5)
+        if tls is not None:
+            self._client.tls_set_context(tls_context(tls))
+        self._client.max_inflight_messages_set(window)
         self._client.reconnect_delay_set(min_delay=0.2, max_delay=10)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = self._on_publish
         self._loop = None
+        self._acks = {}  # mid -> future; touched on the loop thread only
 
     def start(self, loop):
         self._loop = loop
@@ -40,6 +232,9 @@ class UpstreamForwarder:
     def stop(self):
         self._client.disconnect()
         self._client.loop_stop()
+
+    def ready(self):
+        return self.connected.is_set()
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
@@ -54,39 +249,67 @@ class UpstreamForwarder:
         self.connected.clear()
         log.warning("upstream link lost", extra={"reason": str(reason_code)})
 
-    def idle(self):
-        return not self.busy and (not self.connected.is_set() or self.store.outbox_depth() == 0)
+    def _on_publish(self, client, userdata, mid, reason_code, properties):
+        # paho calls this holding its message lock: hand over, take no lock here
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._acked, mid, reason_code)
 
-    async def run(self):
-        loop = asyncio.get_running_loop()
-        while True:
-            self.busy = False
-            await self.wakeup.wait()
-            self.wakeup.clear()
-            self.busy = True
-            while self.connected.is_set():
-                rows = self.store.outbox_head(1)
-                if not rows:
+    def _acked(self, mid, reason_code):
+        fut = self._acks.pop(mid, None)
+        if fut is not None and not fut.done():
+            fut.set_result(reason_code)
+
+    async def send(self, row):
+        _, alarm_id, seq, topic, payload, _ = row
+        fut = asyncio.get_running_loop().create_future()
+        info = self._client.publish(topic, payload.encode(), qos=1)
+        if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
+            return RETRY, "publish failed: %s" % paho.error_string(info.rc)
+        # NO_CONN: paho keeps the message and sends it after the reconnect.
+        # Registered before this coroutine yields, so _acked (which runs on
+        # this loop) always finds it.
+        self._acks[info.mid] = fut
+        waited = 0.0
+        try:
+            while True:
+                try:
+                    reason = await asyncio.wait_for(asyncio.shield(fut), 1.0)
                     break
-                row_id, topic, payload = rows[0]
-                info = self._client.publish(topic, payload.encode(), qos=1)
-                ok = info.rc == paho.MQTT_ERR_SUCCESS and await loop.run_in_executor(
-                    None, _wait_puback, info)
-                with self.store.transaction() as tx:
-                    if ok:
-                        tx.outbox_delivered(row_id)
-                    else:
-                        tx.outbox_attempt(row_id)
-                if ok:
-                    self.delivered += 1
-                    log.info("alarm forwarded", extra={"outbox": row_id})
-                else:
-                    await asyncio.sleep(0.2)
+                except asyncio.TimeoutError:
+                    if self.connected.is_set():
+                        waited += 1.0
+                    if waited >= self.puback_timeout:
+                        return RETRY, "no PUBACK within %.0f s" % self.puback_timeout
+        finally:
+            self._acks.pop(info.mid, None)
+        if reason is not None and getattr(reason, "is_failure", False):
+            return RETRY, "upstream refused the publish: %s" % reason
+        return DELIVERED, None
 
 
-def _wait_puback(info):
-    try:
-        info.wait_for_publish(PUBACK_TIMEOUT_S)
-    except (RuntimeError, ValueError):
-        return False
-    return info.is_published()
+def build_forwarders(store, site, upstream, clock, wakeup, webhook=None):
+    """The site's targets from `upstream` ({host, port, topic_prefix, tls?};
+    `enabled: false` or no host = no MQTT target) and `webhook` (else the
+    site's `hub.webhook`). Sets `store.targets` so every alarm document is
+    queued once per target. At least one target is required."""
+    hubcfg = getattr(site, "hub", None) or {}
+    forwarders = []
+    enabled = upstream.get("enabled", (hubcfg.get("upstream") or {}).get("enabled", True)) \
+        if upstream else False
+    if enabled and upstream.get("host"):
+        tls = upstream.get("tls", (hubcfg.get("upstream") or {}).get("tls"))
+        forwarders.append(UpstreamForwarder(store, upstream["host"], int(upstream["port"]),
+                                            "anju-hub-%s-upstream" % site.site_id, wakeup,
+                                            tls=tls))
+    webhook = webhook if webhook is not None else hubcfg.get("webhook")
+    if webhook is not None:
+        from hub.webhook import WebhookForwarder, parse_config
+        forwarders.append(WebhookForwarder(store, parse_config(webhook), clock, wakeup))
+    if not forwarders:
+        raise ConfigError("hub: no forwarding target: configure hub.upstream and/or hub.webhook")
+    store.targets = tuple(f.target for f in forwarders)
+    for target, rows in store.outbox_targets().items():
+        if target not in store.targets:
+            log.error("outbox rows wait for a target that is no longer configured",
+                      extra={"target": target, "rows": rows})
+    return forwarders

@@ -117,3 +117,8 @@ def verify(device_id, frame_key, data):
     if values is None:
         return Rejection(device_id, "bad_body", "%s value out of range" % kind)
     return Reading(device_id, counter, kind, values, device_time, "mqtt")
+
+
+# Device families register their message types on import (kept last: they use `register`).
+from hub import frames_lock  # noqa: E402,F401
+from hub import frames_smoke  # noqa: E402,F401

@@ -1,5 +1,6 @@
 """The hub's local HTTP API (docs/http_api.md): health, alarms, access log and
-face enrollment.
+face enrollment; alarm actions, audit export and Prometheus metrics
+(docs/alarms.md).
 
 Why a `ThreadingHTTPServer` in its own thread and not asyncio streams: the
 face routes are CPU-bound and blocking (decoding a photo, running the detector
@@ -19,12 +20,16 @@ never logged.
 """
 import base64
 import binascii
+import csv
+import datetime
+import io
 import json
 import logging
 import re
 import threading
 import time
 import urllib.parse
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from hub import StoreError
@@ -77,6 +82,45 @@ class Request:
         return value
 
 
+class RawBody:
+    """A non-JSON answer (metrics text, CSV export) a route may return instead of a dict."""
+
+    def __init__(self, content_type, text, filename=None):
+        self.content_type, self.data, self.filename = content_type, text.encode("utf-8"), filename
+
+
+AUDIT_COLUMNS = ("at", "alarm_id", "seq", "state", "actor", "note", "type", "flat", "device")
+
+
+def _csv_cell(value):
+    # a spreadsheet would run a cell starting like a formula (notes come from outside)
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _time_arg(req, name):
+    """An epoch-seconds number or an ISO 8601 time (naive = UTC), or None."""
+    raw = req.arg(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        pass
+    else:
+        if value != value or value in (float("inf"), float("-inf")):
+            raise HttpError(400, "bad_request", "%s must be a finite time" % name)
+        return value
+    try:
+        t = datetime.datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise HttpError(400, "bad_request", "%s must be epoch seconds or an ISO 8601 time"
+                        % name) from exc
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=datetime.timezone.utc)
+    return t.timestamp()
+
+
 def _b64(value, what):
     if not isinstance(value, str) or not value:
         raise HttpError(400, "bad_request", "%s must be a base64 string" % what)
@@ -98,9 +142,14 @@ class HubApi:
         self.store, self.clock, self.bridge = store, clock, bridge
         self.status, self.face, self.events = status, face, events
         self.started_at = clock.now()
+        self.ops = None  # (hub, command processor, link), attached by hub/commands.py
         self.routes = [
             ("GET", re.compile(r"^/health$"), self.health),
+            ("GET", re.compile(r"^/metrics$"), self.metrics),
             ("GET", re.compile(r"^/api/alarms$"), self.alarms),
+            ("GET", re.compile(r"^/api/alarms/(?P<id>[^/]+)$"), self.alarm),
+            ("POST", re.compile(r"^/api/alarms/(?P<id>[^/]+)/actions$"), self.alarm_action),
+            ("GET", re.compile(r"^/api/audit$"), self.audit),
             ("GET", re.compile(r"^/api/access-log$"), self.access_log),
             ("GET", re.compile(r"^/api/face/persons$"), self.face_list),
             ("POST", re.compile(r"^/api/face/persons$"), self.face_enroll),
@@ -141,7 +190,76 @@ class HubApi:
                 "uptime_s": round(self.clock.now() - self.started_at, 3),
                 "face": {"enabled": self.face is not None,
                          "entrances": self.face.entrances if self.face else []}}
+        if self.ops is not None and self.ops[2] is not None:
+            link = self.ops[2]
+            body["commands"] = {"connected": link.connected.is_set(),
+                                "subscribed": link.subscribed.is_set()}
         return 200, body
+
+    # ---- alarm lifecycle, audit and metrics (docs/alarms.md) ---------------------------
+    def attach_operations(self, hub, processor, link):
+        """Enable the action, audit and metrics routes (called once the hub runs);
+        `link` is the upstream command subscriber (its `connected`, `subscribed`),
+        or None on a hub without an MQTT upstream."""
+        self.ops = (hub, processor, link)
+
+    def _ops(self):
+        if self.ops is None:
+            raise HttpError(503, "not_ready", "the hub's alarm operations are not running")
+        return self.ops
+
+    def alarm(self, req):
+        alarm_id = req.params["id"]
+
+        def read():
+            return self.store.alarm(alarm_id), self.store.transitions(alarm_id)
+        doc, trail = self._store(read)
+        if doc is None:
+            raise HttpError(404, "unknown_alarm", "no alarm %s" % alarm_id)
+        return 200, {"alarm": doc, "transitions": trail}
+
+    def alarm_action(self, req):
+        from hub import commands
+        processor = self._ops()[1]
+        if len(req._body or b"") > commands.MAX_COMMAND_BYTES:
+            raise HttpError(413, "payload_too_large", "a command is at most %d bytes"
+                            % commands.MAX_COMMAND_BYTES)
+        doc = req.json()
+        alarm_id = req.params["id"]
+        if doc.get("alarm_id") not in (None, alarm_id):
+            raise HttpError(400, "bad_request", "alarm_id in the body differs from the path")
+        doc = dict(doc, alarm_id=alarm_id)
+        doc.setdefault("command_id", "http-%s" % uuid.uuid4())
+        result = self._store(processor.handle, doc, "http", "local")
+        status = {"applied": 200, "duplicate": 200, "same_state": 200, "out_of_order": 409,
+                  "closed": 409, "unknown_alarm": 404, "invalid": 400}[result["outcome"]]
+        return status, result
+
+    def audit(self, req):
+        fmt = req.arg("format", "json")
+        if fmt not in ("json", "csv"):
+            raise HttpError(400, "bad_request", "format must be json or csv")
+        since, until = _time_arg(req, "since"), _time_arg(req, "until")
+        rows = self._store(self.store.audit, since, until)
+        for row in rows:
+            row["at_iso"] = datetime.datetime.fromtimestamp(
+                row["at"], datetime.timezone.utc).isoformat()
+        if fmt == "json":
+            return 200, {"transitions": rows, "total": len(rows)}
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(AUDIT_COLUMNS)
+        for row in rows:
+            writer.writerow([row["at_iso"]] + [_csv_cell(row[k]) for k in AUDIT_COLUMNS[1:]])
+        return 200, RawBody("text/csv; charset=utf-8", out.getvalue(), "anju-audit.csv")
+
+    def metrics(self, req):
+        from hub import metrics
+        hub, processor, _ = self._ops()
+        links = self.status()
+        snap = self._store(metrics.collect, self.store, hub.pipeline, links,
+                           processor.snapshot(), self.clock.now())
+        return 200, RawBody(metrics.CONTENT_TYPE, metrics.render(snap))
 
     def alarms(self, req):
         limit = req.limit()
@@ -255,6 +373,7 @@ class _Handler(BaseHTTPRequestHandler):
             handler, params = api.match(self.command, url.path)
             body = self._body()
             req = Request(self.command, url.path, urllib.parse.parse_qs(url.query), body, params)
+            req.headers = self.headers  # content type and actor for the registry routes
             status, doc = handler(req)
         except HttpError as exc:
             self._send(exc.status, {"error": exc.code, "detail": exc.detail}, exc.headers)
@@ -263,8 +382,21 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("http %s %s failed", self.command, url.path)
             self._send(500, {"error": "internal", "detail": "internal error; see the hub's log"})
             return 500
-        self._send(status, doc)
+        if isinstance(doc, RawBody):
+            self._send_raw(status, doc)
+        else:
+            self._send(status, doc)
         return status
+
+    def _send_raw(self, status, raw):
+        self.send_response(status)
+        self.send_header("Content-Type", raw.content_type)
+        self.send_header("Content-Length", str(len(raw.data)))
+        if raw.filename:
+            self.send_header("Content-Disposition", 'attachment; filename="%s"' % raw.filename)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(raw.data)
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _dispatch
 

@@ -11,7 +11,8 @@ import time
 
 from hub import alarms, frames
 from hub.alarmbook import AlarmBook
-from hub.rules import inactivity
+from hub.rules import access, attack, battery, clock_skew, door_left_open, inactivity, offline
+from hub.rules import tamper
 from hub.rules import settings as rule_settings
 from hub.rules.engine import Event, RuleEngine
 
@@ -57,7 +58,8 @@ class Pipeline:
         v = result.values
         values = {}
         for src, dst, conv in (("opening", "open", bool), ("tamper", "case_open", bool),
-                               ("battery", "percent", int), ("voltage_mv", "millivolts", int)):
+                               ("battery", "percent", int), ("voltage_mv", "millivolts", int),
+                               ("smoke", "smoke", bool)):
             if v.get(src) is not None:
                 values[dst] = conv(v[src])
         reading = frames.Reading(result.device_id, result.counter, "state", values, 0, "ble")
@@ -66,6 +68,7 @@ class Pipeline:
     def _reject(self, device_id, reason, at, detail=""):
         with self.store.transaction() as tx:
             tx.count_rejection(reason, device_id, at)
+            self._raise(tx, self.engine.on_rejection(tx, device_id, reason, at), at)
         key = "duplicate" if reason == "duplicate" else "rejected"
         self.stats[key] += 1
         if reason != "duplicate":
@@ -79,6 +82,8 @@ class Pipeline:
             if reading.counter <= last:
                 reason = "duplicate" if reading.counter == last else "replayed"
                 tx.count_rejection(reason, reading.device_id, received_at)
+                self._raise(tx, self.engine.on_rejection(tx, reading.device_id, reason,
+                                                         received_at), received_at)
                 self.stats["duplicate" if reason == "duplicate" else "rejected"] += 1
                 if reason == "replayed":
                     log.warning("frame rejected", extra={"device": reading.device_id,
@@ -158,4 +163,9 @@ class Pipeline:
 
 def default_rules(site):
     """The rules a hub runs unless told otherwise."""
-    return [inactivity.InactivityRule(site)]
+    from hub.rules import smoke
+    return [inactivity.InactivityRule(site), door_left_open.DoorLeftOpenRule(site),
+            offline.OfflineRule(site), battery.LowBatteryRule(site), tamper.TamperRule(site),
+            clock_skew.ClockSkewRule(site), attack.AttackRule(site),
+            access.UnregisteredOccupantRule(site), access.ForcedEntryRule(site),
+            smoke.SmokeRule(site)]

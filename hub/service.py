@@ -17,17 +17,19 @@ import asyncio
 import logging
 
 from hub import HubError
-from hub.forwarder import UpstreamForwarder
+from hub.forwarder import Wakeups, build_forwarders
 from hub.mqtt_in import MqttIngest
 from hub.pipeline import Pipeline
 from hub.store import Store
 
 log = logging.getLogger("anju.hub")
 
+INGEST_BATCH = 200  # frames applied under one commit at most
+
 
 class HubService:
     def __init__(self, site, db_path, clock, mqtt, upstream, ble_scanner_factory=None,
-                 enable_ble=False, http=None):
+                 enable_ble=False, http=None, registry=None, webhook=None):
         # face section and HTTP API: validated before anything is opened
         self._face_cfg = None
         if getattr(site, "face", None) is not None:
@@ -38,16 +40,21 @@ class HubService:
             from hub.http import parse_config
             http = parse_config(http)
         self._http_cfg = http
+        # registry mode (hub/registry.py): its HTTP routes change the running site
+        self.registry = registry
+        if registry is not None:
+            registry.guard = self._check_reload
         self.site = site
         self.clock = clock
         self.store = Store(db_path)
         prefix = upstream.get("topic_prefix", "anju/upstream")
         self.pipeline = Pipeline(site, self.store, prefix, clock=clock)
         self.mqtt = MqttIngest(site.site_id, mqtt["host"], int(mqtt["port"]))
-        self._outbox_wakeup = asyncio.Event()
-        self.forwarder = UpstreamForwarder(self.store, upstream["host"], int(upstream["port"]),
-                                           "anju-hub-%s-upstream" % site.site_id,
-                                           self._outbox_wakeup)
+        self._outbox_wakeup = Wakeups()  # one event per forwarding target
+        # MQTT upstream and/or webhook (hub/forwarder.py, hub/webhook.py)
+        self.forwarders = build_forwarders(self.store, site, upstream, clock,
+                                           self._outbox_wakeup, webhook=webhook)
+        self.forwarder = self.forwarders[0]
         self.enable_ble = enable_ble or ble_scanner_factory is not None
         self._ble_scanner_factory = ble_scanner_factory
         self.ble = None
@@ -75,8 +82,9 @@ class HubService:
         loop = asyncio.get_running_loop()
         self.mqtt.start(loop, self._queue)
         self._cleanups.append(self.mqtt.stop)
-        self.forwarder.start(loop)
-        self._cleanups.append(self.forwarder.stop)
+        for forwarder in self.forwarders:
+            forwarder.start(loop)
+            self._cleanups.append(forwarder.stop)
         if self.enable_ble:
             from hub.ble import BleReceiver
 
@@ -90,7 +98,8 @@ class HubService:
             await self.ble.start()
         self._tasks = [asyncio.create_task(self._ingest(), name="ingest"),
                        asyncio.create_task(self._rules(), name="rules"),
-                       asyncio.create_task(self.forwarder.run(), name="forward")]
+                       *[asyncio.create_task(f.run(), name="forward-" + f.target)
+                         for f in self.forwarders]]
         if self.store.outbox_depth():
             self._outbox_wakeup.set()
         await self._start_face_and_http(loop)
@@ -118,8 +127,10 @@ class HubService:
         self.store.close()
 
     def notify_outbox(self):
-        """Wake the forwarder after a commit added outbox rows (loop thread only)."""
+        """Wake the forwarder after a commit added outbox rows, and the rules loop,
+        whose deadlines (escalation of a new alarm) may have moved (loop thread only)."""
         self._outbox_wakeup.set()
+        self._rules_changed.set()
 
     def links(self):
         """Connection states of the device broker and the upstream (any thread)."""
@@ -144,6 +155,9 @@ class HubService:
         if self._http_cfg is not None:
             from hub.http import HubApi, HubHttpServer
             api = HubApi(self.store, self.clock, bridge, self.links, self.face, events)
+            if self.registry is not None:
+                from hub import registry_api
+                registry_api.mount(api, self)
             self.http = HubHttpServer(api, self._http_cfg["host"], self._http_cfg["port"],
                                       self._http_cfg["max_body_bytes"])
             stop_http = self.http.start()
@@ -152,6 +166,33 @@ class HubService:
                 # Handler threads may be waiting on this loop: keep it running.
                 await asyncio.wait_for(loop.run_in_executor(None, stop_http), 15.0)
             self._async_cleanups.append(stop_http_off_loop)
+
+    def _check_reload(self, site):
+        if site.site_id != self.site.site_id:
+            from hub.registry import RegistryConflict
+            raise RegistryConflict("this hub serves site '%s'; a registry for site '%s' needs a "
+                                   "restart of the hub" % (self.site.site_id, site.site_id))
+
+    def reload_site(self, site):
+        """Swap the site configuration everywhere it is referenced: pipeline,
+        rule engine and rules (rebuilt; their state is in the store), the BLE
+        key lookup and components that offer `reload_site`. Call it on the
+        loop thread: the ingest task applies frames between awaits, so the
+        swap falls between two events. Connections and the `hub:`, `face:`
+        sections are not re-read (they need a restart)."""
+        self._check_reload(site)
+        from hub.pipeline import default_rules
+        from hub.rules.engine import RuleEngine
+        engine = RuleEngine(site, default_rules(site))
+        self.site = site
+        self.pipeline.site = site
+        self.pipeline.engine = engine
+        for component in self.components:
+            if hasattr(component, "reload_site"):
+                component.reload_site(site)
+        self._rules_changed.set()  # thresholds may have moved: recompute the deadlines
+        log.info("site configuration reloaded", extra={"site": site.site_id,
+                                                        "devices": len(site.devices)})
 
     def _ble_lookup(self, address):
         did = self.site.by_address.get(address.upper())
@@ -164,30 +205,49 @@ class HubService:
     # ---- tasks -------------------------------------------------------------------
     async def _ingest(self):
         while True:
-            item = await self._queue.get()
+            items = [await self._queue.get()]
             self._busy = True
             try:
-                now = self.clock.now()
+                # what is already queued is applied as one batch: one commit
+                # (one fsync), and the PUBACKs only after it
+                while len(items) < INGEST_BATCH and not self._queue.empty():
+                    items.append(self._queue.get_nowait())
+                acks = []
                 try:
-                    if item[0] == "mqtt":
-                        _, topic, payload, retained, ack = item
-                        self.pipeline.handle_mqtt(topic, payload, now, retained)
-                        ack()  # only after the commit
-                    else:
-                        self.pipeline.handle_ble(item[1], now)
+                    with self.store.batch():
+                        for item in items:
+                            self._apply(item, acks)
                 except HubError:
-                    # the store failed: the frame is not acknowledged, so the
-                    # broker offers it again after a reconnect; keep serving
-                    self.ingest_errors += 1
-                    log.exception("frame not stored", extra={"source": item[0]})
-                if item[0] == "mqtt":
-                    self.mqtt_frames_seen += 1
-                self.frames_seen += 1
+                    # the batch commit failed: nothing in it is acknowledged
+                    self.ingest_errors += len(acks)
+                    log.exception("batch not stored", extra={"frames": len(items)})
+                    acks = []
+                for ack in acks:
+                    ack()  # only after the commit
                 self._rules_changed.set()
                 if self.store.outbox_depth():
                     self._outbox_wakeup.set()
             finally:
                 self._busy = self._queue.qsize() > 0
+            await asyncio.sleep(0)  # let the rules and the forwarder run between batches
+
+    def _apply(self, item, acks):
+        now = self.clock.now()
+        try:
+            if item[0] == "mqtt":
+                _, topic, payload, retained, ack = item
+                self.pipeline.handle_mqtt(topic, payload, now, retained)
+                acks.append(ack)
+            else:
+                self.pipeline.handle_ble(item[1], now)
+        except HubError:
+            # the store failed on this frame: it is not acknowledged, so the
+            # broker offers it again after a reconnect; keep serving
+            self.ingest_errors += 1
+            log.exception("frame not stored", extra={"source": item[0]})
+        if item[0] == "mqtt":
+            self.mqtt_frames_seen += 1
+        self.frames_seen += 1
 
     async def _rules(self):
         while True:
@@ -218,4 +278,4 @@ class HubService:
             return False
         if not all(c.idle() for c in self.components if hasattr(c, "idle")):
             return False
-        return self.forwarder.idle() and not self._outbox_wakeup.is_set()
+        return all(f.idle() for f in self.forwarders) and not self._outbox_wakeup.is_set()

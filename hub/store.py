@@ -46,6 +46,10 @@ CREATE TABLE IF NOT EXISTS outbox(
     topic TEXT NOT NULL, payload TEXT NOT NULL, created_at REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, priority INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS outbox_order ON outbox(priority DESC, id);
+CREATE TABLE IF NOT EXISTS dead_letters(
+    id INTEGER PRIMARY KEY, target TEXT NOT NULL, alarm_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    topic TEXT NOT NULL, payload TEXT NOT NULL, created_at REAL NOT NULL, failed_at REAL NOT NULL,
+    attempts INTEGER NOT NULL, reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS access_log(
     id INTEGER PRIMARY KEY, kind TEXT NOT NULL, at REAL NOT NULL, payload TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS access_log_kind ON access_log(kind, id);
@@ -60,17 +64,79 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
+            self._migrate_outbox_target()
         except sqlite3.Error as exc:
             raise StoreError("%s: cannot open the event store: %s" % (self.path, exc)) from exc
         self._in_tx = False
+        self._in_batch = False
+        # Forwarding targets ("mqtt", "webhook"): every outbox document is queued
+        # once per target, so a slow target never holds another. Set by the hub
+        # before anything is queued; call sites of insert/update never see it.
+        self.targets = ("mqtt",)
+
+    def _migrate_outbox_target(self):
+        cols = [r[1] for r in self.db.execute("PRAGMA table_info(outbox)")]
+        if "target" not in cols:
+            # rows queued by an older hub were meant for the MQTT upstream
+            self.db.execute("ALTER TABLE outbox ADD COLUMN target TEXT NOT NULL DEFAULT 'mqtt'")
+        self.db.execute("CREATE INDEX IF NOT EXISTS outbox_target_alarm "
+                        "ON outbox(target, alarm_id, id)")
 
     def close(self):
         self.db.close()
 
     @contextlib.contextmanager
+    def batch(self):
+        """One commit (one fsync) for several decisions: each `transaction()`
+        inside it is a savepoint, so a failing one is undone alone, and nothing
+        of the batch is durable before this block ends. The caller must not
+        acknowledge anything applied inside it until the block has returned."""
+        if self._in_tx or self._in_batch:
+            raise StoreError("nested batch")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError("cannot begin a transaction: %s" % exc) from exc
+        self._in_batch = True
+        try:
+            yield self
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self.db.execute("ROLLBACK")
+                raise StoreError("commit failed: %s" % exc) from exc
+        finally:
+            self._in_batch = False
+
+    @contextlib.contextmanager
+    def _savepoint(self):
+        self.db.execute("SAVEPOINT decision")
+        self._in_tx = True
+        try:
+            yield self
+        except BaseException as exc:
+            self.db.execute("ROLLBACK TO decision")
+            self.db.execute("RELEASE decision")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError("the event store failed: %s" % exc) from exc
+            raise
+        else:
+            self.db.execute("RELEASE decision")
+        finally:
+            self._in_tx = False
+
+    @contextlib.contextmanager
     def transaction(self):
         if self._in_tx:
             raise StoreError("nested transaction")
+        if self._in_batch:
+            with self._savepoint() as tx:
+                yield tx
+            return
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -140,6 +206,20 @@ class Store:
         keys = ("door_open", "case_open", "battery_percent", "battery_low", "last_seen")
         return dict(zip(keys, row))
 
+    def last_seen_all(self):
+        """{device_id: when the hub last accepted a frame from it} (supervision)."""
+        return dict(self.db.execute("SELECT device_id, last_seen FROM device_state"))
+
+    def events_after(self, event_id, limit=500):
+        """Accepted events with id > `event_id`, oldest first: [(id, device, type,
+        values, received_at)] (Home Assistant state publishing follows these)."""
+        return [(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in self.db.execute(
+            "SELECT id, device_id, type, data, received_at FROM events WHERE id>? ORDER BY id"
+            " LIMIT ?", (event_id, limit))]
+
+    def last_event_id(self):
+        return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+
     def event(self, event_id):
         row = self.db.execute(
             "SELECT device_id, counter, type, data, device_time, received_at FROM events WHERE id=?",
@@ -199,11 +279,14 @@ class Store:
         self._outbox(doc, payload, topic, raised_at, priority)
 
     def _outbox(self, doc, payload, topic, at, priority):
-        self.db.execute("INSERT INTO outbox(alarm_id, seq, topic, payload, created_at, priority) "
-                        "VALUES(?,?,?,?,?,?)", (doc["id"], doc["seq"], topic, payload, at, priority))
+        for target in self.targets:
+            self.db.execute("INSERT INTO outbox(alarm_id, seq, topic, payload, created_at, priority,"
+                            " target) VALUES(?,?,?,?,?,?,?)",
+                            (doc["id"], doc["seq"], topic, payload, at, priority, target))
 
-    def update_alarm(self, doc, at, actor, note, topic, escalation=None):
-        """Store the next version of an alarm, its transition and its outbox row."""
+    def update_alarm(self, doc, at, actor, note, topic, escalation=None, also_topics=()):
+        """Store the next version of an alarm, its transition and its outbox row
+        (one more row per topic in `also_topics`, right after it: same order)."""
         payload = json.dumps(doc, sort_keys=True)
         row = self.db.execute("SELECT priority FROM alarms WHERE id=?", (doc["id"],)).fetchone()
         priority = row[0] if row else 0
@@ -215,6 +298,8 @@ class Store:
                         "VALUES(?,?,?,?,?,?)", (doc["id"], doc["seq"], doc["state"], at, actor,
                                                 note))
         self._outbox(doc, payload, topic, at, priority)
+        for extra in also_topics:
+            self._outbox(doc, payload, extra, at, priority)
 
     def alarm(self, alarm_id):
         row = self.db.execute("SELECT doc FROM alarms WHERE id=?", (alarm_id,)).fetchone()
@@ -249,6 +334,28 @@ class Store:
         keys = ("alarm_id", "seq", "state", "at", "actor", "note")
         return [dict(zip(keys, r)) for r in self.db.execute(q + " ORDER BY at, alarm_id, seq", args)]
 
+    def audit(self, since=None, until=None):
+        """Every stored transition with `since <= at < until`, oldest first, with
+        the alarm's type, site location and current state (audit export)."""
+        q = ("SELECT t.alarm_id, t.seq, t.state, t.at, t.actor, t.note, a.type, a.flat_id,"
+             " a.device_id FROM alarm_transitions t JOIN alarms a ON a.id = t.alarm_id"
+             " WHERE t.at >= ? AND t.at < ? ORDER BY t.at, t.alarm_id, t.seq")
+        keys = ("alarm_id", "seq", "state", "at", "actor", "note", "type", "flat", "device")
+        lo = float("-inf") if since is None else since
+        hi = float("inf") if until is None else until
+        return [dict(zip(keys, r)) for r in self.db.execute(q, (lo, hi))]
+
+    def operations_counts(self):
+        """Figures for the metrics endpoint: frames accepted (events are never
+        deleted, so the highest id is their number), alarms by (state, type),
+        escalations."""
+        accepted = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+        alarms = {(r[0], r[1]): r[2] for r in self.db.execute(
+            "SELECT state, type, COUNT(*) FROM alarms GROUP BY state, type")}
+        escalations = self.db.execute("SELECT COUNT(*) FROM alarm_transitions "
+                                      "WHERE actor='escalation'").fetchone()[0]
+        return {"accepted": accepted, "alarms": alarms, "escalations": escalations}
+
     # ---- rule state ------------------------------------------------------------------
     def rule_get(self, rule, key, default=None):
         row = self.db.execute("SELECT value FROM rule_state WHERE rule=? AND key=?",
@@ -273,8 +380,42 @@ class Store:
         return self.db.execute("SELECT id, topic, payload FROM outbox ORDER BY priority DESC, id LIMIT ?",
                                (limit,)).fetchall()
 
-    def outbox_depth(self):
-        return self.db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    def outbox_depth(self, target=None):
+        if target is None:
+            return self.db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        return self.db.execute("SELECT COUNT(*) FROM outbox WHERE target=?",
+                               (target,)).fetchone()[0]
+
+    def outbox_heads(self, target, limit):
+        """The oldest waiting row of each alarm for `target`, fire first:
+        [(row id, alarm id, seq, topic, payload, attempts)]. A later version of an
+        alarm is never offered while an earlier one is still waiting."""
+        return self.db.execute(
+            "SELECT o.id, o.alarm_id, o.seq, o.topic, o.payload, o.attempts FROM outbox o"
+            " JOIN (SELECT MIN(id) AS head FROM outbox WHERE target=? GROUP BY alarm_id) h"
+            " ON o.id = h.head ORDER BY o.priority DESC, o.id LIMIT ?", (target, limit)).fetchall()
+
+    def outbox_targets(self):
+        """{target: waiting rows} over every target that has rows."""
+        return dict(self.db.execute("SELECT target, COUNT(*) FROM outbox GROUP BY target"))
+
+    def outbox_dead_letter(self, outbox_id, reason, at):
+        """Move a row the target refused for good into `dead_letters` (kept, never dropped)."""
+        self.db.execute(
+            "INSERT INTO dead_letters(target, alarm_id, seq, topic, payload, created_at, failed_at,"
+            " attempts, reason) SELECT target, alarm_id, seq, topic, payload, created_at, ?,"
+            " attempts + 1, ? FROM outbox WHERE id=?", (at, reason, outbox_id))
+        self.db.execute("DELETE FROM outbox WHERE id=?", (outbox_id,))
+
+    def dead_letters(self, target=None):
+        q = ("SELECT id, target, alarm_id, seq, payload, failed_at, attempts, reason "
+             "FROM dead_letters")
+        args = ()
+        if target is not None:
+            q += " WHERE target=?"
+            args = (target,)
+        keys = ("id", "target", "alarm_id", "seq", "payload", "failed_at", "attempts", "reason")
+        return [dict(zip(keys, r)) for r in self.db.execute(q + " ORDER BY id", args)]
 
     def outbox_delivered(self, outbox_id):
         self.db.execute("DELETE FROM outbox WHERE id=?", (outbox_id,))

@@ -44,6 +44,10 @@ def _construct_mapping(loader, node):
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# Dates stay text: the validators parse them and name the line when one is
+# impossible (PyYAML would raise a bare ValueError for 2026-13-01).
+_Loader.add_constructor("tag:yaml.org,2002:timestamp",
+                        lambda loader, node: loader.construct_scalar(node))
 
 
 def loads(text, filename="<config>", mapping=True):

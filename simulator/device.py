@@ -80,6 +80,12 @@ class SimDevice:
         self._yielded = threading.Event()
         self._kill = False
         self.log = []
+        # smoke sensors: photodiode and other analog sources, siren PWM, timers
+        self.adc_source = {}   # pin id -> fn(device) -> raw u16 (no battery divider)
+        self.pwm_log = {}      # pin id -> [(virtual time, duty_u16)] on every change
+        self.timers = []       # shims.Timer objects with a `due` virtual time
+        self._now_override = None
+        self.on_pwm = None     # optional fn(pin id, duty) for benchmarks
 
     # ---- files --------------------------------------------------------------
     def install(self, firmware_root):
@@ -102,7 +108,25 @@ class SimDevice:
 
     # ---- called from the firmware thread (through the shims) ---------------
     def now(self):
+        if self._now_override is not None:
+            return self._now_override  # inside a timer callback: its own due time
         return self.sim.clock.now()
+
+    def fire_timers(self):
+        """Run timer callbacks that fell due while the firmware was blocked, each
+        at its own virtual time (a hardware timer keeps running while the app
+        waits on the network)."""
+        while True:
+            now = self.sim.clock.now()
+            due = [t for t in self.timers if t.due is not None and t.due <= now]
+            if not due:
+                return
+            t = min(due, key=lambda x: x.due)
+            self._now_override = t.due
+            try:
+                t.fire()
+            finally:
+                self._now_override = None
 
     def _yield(self, block):
         self.block = block
@@ -111,6 +135,7 @@ class SimDevice:
         self._go.clear()
         if self._kill:
             raise PowerLoss()
+        self.fire_timers()
         self._run_irqs()
 
     def _run_irqs(self):

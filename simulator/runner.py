@@ -22,7 +22,7 @@ from simulator.radio import VirtualRadio
 from simulator.world import Simulation
 
 FIRMWARE_ROOT = Path(__file__).resolve().parent.parent / "firmware"
-APP_FOR_KIND = {"door_sensor": "door_sensor"}
+APP_FOR_KIND = {"door_sensor": "door_sensor", "smoke_sensor": "smoke_sensor"}
 
 
 def fmt_offset(seconds):
@@ -83,8 +83,9 @@ class Observer:
 
 
 class ScenarioRun:
-    def __init__(self, sc, workdir, out=print, pace=0.0):
+    def __init__(self, sc, workdir, out=print, pace=0.0, on_start=None):
         self.sc = sc
+        self.on_start = on_start  # fn(run, sim) before power-on (benchmarks attach probes)
         self.workdir = Path(workdir)
         self.out = out
         self.pace = pace  # wall seconds per simulated hour (0: as fast as possible)
@@ -144,11 +145,20 @@ class ScenarioRun:
                        "bind_key": dev.bind_key.hex(), "heartbeat_s": spec["heartbeat_s"],
                        "mqtt": {"host": site_broker.host, "port": site_broker.port},
                        "wifi": {"ssid": sim.wifi_ssid, "password": "sim"}}
+                if spec.get("kind") == "smoke_sensor":
+                    cfg["smoke"] = spec.get("smoke", {})
                 mac = bytes.fromhex(dev.ble_address.replace(":", ""))
                 sim.add_device(did, APP_FOR_KIND[dev.kind], spec["board"], cfg, mac)
-                sim.set_input(did, "reed", spec["door"] == "open")
-                sim.set_input(did, "tamper", spec["case"] == "open")
+                if spec.get("kind") == "smoke_sensor":
+                    from simulator import chamber
+                    sim.add_chamber(did, chamber.Chamber(seed=len(sim.devices), born=self.clock.now()))
+                    sim.set_input(did, "test_button", True)
+                else:
+                    sim.set_input(did, "reed", spec["door"] == "open")
+                    sim.set_input(did, "tamper", spec["case"] == "open")
                 sim.set_battery(did, spec["battery_mv"])
+            if self.on_start is not None:
+                self.on_start(self, sim)
             for did in sc.device_specs:
                 self.say(did, "powered on (%s, %s over %s)" % (
                     sc.device_specs[did]["board_name"], site.devices[did].kind,
@@ -221,6 +231,13 @@ class ScenarioRun:
             sim.devices[did].wifi_ok = False
         elif step.action == "link_up":
             sim.devices[did].wifi_ok = True
+        elif step.action == "smoke":
+            params = {k: v for k, v in step.value.items() if k != "profile"}
+            sim.chambers[did].add_smoke(step.value["profile"], self.clock.now(), **params)
+        elif step.action == "dust":
+            sim.chambers[did].set_dust(self.clock.now(), step.value / 3600.0)
+        elif step.action in ("hush", "test_button"):
+            sim.press(did, "test_button")
         elif step.action == "inject":
             await self.inject(did, step.value)
         await sim.step()
@@ -230,6 +247,9 @@ class ScenarioRun:
         from simulator import forge
         site = self.sc.site
         dev = site.devices[did]
+        if kind in ("forged_command", "copied_command"):
+            await self.inject_command(did, kind)
+            return
         if dev.transport == "ble":
             raw = forge.bad_advertisement(kind, dev, [m for m in self.radio_log()])
             self.radio.inject(dev.ble_address if kind != "unknown_device" else "A4:C1:38:FF:FF:FF",
@@ -240,6 +260,21 @@ class ScenarioRun:
         topic, payload = forge.bad_frame(kind, site.site_id, dev, sent)
         self.sim.mqtt_frames_sent += 1
         await asyncio.to_thread(self.frames.publish, topic, payload)
+
+    async def inject_command(self, did, kind):
+        """A hub -> device interconnect command the device must refuse: signed
+        with a made-up key, or a genuine command for another device."""
+        import os
+        from hub.interconnect import T_INTERCONNECT, encode_command
+        site = self.sc.site
+        if kind == "forged_command":
+            payload = encode_command(os.urandom(32), did, T_INTERCONNECT, 1 << 30, 0, b"\x01\x00")
+        else:
+            other = next(d for d in sorted(site.devices) if d != did)
+            payload = encode_command(site.devices[other].frame_key, other, T_INTERCONNECT,
+                                     1 << 30, 0, b"\x01\x00")
+        await asyncio.to_thread(self.frames.publish,
+                                "anju/%s/%s/cmd" % (site.site_id, did), payload)
 
     def radio_log(self):
         return []
@@ -312,6 +347,12 @@ class ScenarioRun:
                 what = "%s %s%s between %s and %s: %d (want %d)" % (
                     e.kind, spec["what"], " flat " + spec["flat"] if "flat" in spec else "",
                     fmt_offset(lo), fmt_offset(hi) if hi != float("inf") else "end", len(ids), want)
+            elif e.kind in ("siren", "silent"):
+                lo, hi = spec["window"]
+                on = self.sim.siren_on_between(spec["what"], self.t0 + lo, self.t0 + hi)
+                good = on if e.kind == "siren" else not on
+                what = "%s %s between %s and %s: sounded %s" % (
+                    e.kind, spec["what"], fmt_offset(lo), fmt_offset(hi), on)
             elif e.kind == "delivered":
                 evs = [ev for ev in self.hub.store.events(spec["what"]) if ev["type"] == spec["type"]]
                 counters = [ev["counter"] for ev in evs]

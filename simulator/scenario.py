@@ -17,15 +17,19 @@ ACTIONS = {
     "battery": "battery voltage set", "remove": "device removed (power lost)",
     "insert": "device powered on", "link_down": "Wi-Fi link lost", "link_up": "Wi-Fi link back",
     "inject": "frame injected on the air",
+    "smoke": "smoke in the chamber", "dust": "dust settles in the chamber",
+    "hush": "hush button pressed", "test_button": "test button pressed",
     "hub_restart": "hub restarted",
     "upstream_down": "upstream broker stopped",
     "upstream_up": "upstream broker started",
 }
 SITE_ACTIONS = ("hub_restart", "upstream_down", "upstream_up")
 INJECT_KINDS = ("forged", "replayed", "tampered", "truncated", "oversized", "unknown_device",
-                "wrong_key")
-EXPECT_KINDS = ("alarm", "no_alarm", "delivered", "rejected")
-ALARM_TYPES = ("inactivity", "watchlist_face")
+                "wrong_key", "forged_command", "copied_command")
+EXPECT_KINDS = ("alarm", "no_alarm", "delivered", "rejected", "siren", "silent")
+ALARM_TYPES = ("inactivity", "watchlist_face", "smoke", "door_left_open", "offline",
+               "low_battery", "tamper", "clock_skew", "possible_attack",
+               "unregistered_occupant", "forced_entry")
 REJECT_REASONS = ("truncated", "oversized", "bad_version", "unknown_device", "bad_tag", "replayed",
                   "duplicate", "bad_body", "unknown_type", "not_encrypted")
 EVENT_TYPES = ("boot", "door", "tamper", "battery", "heartbeat", "state")
@@ -122,9 +126,9 @@ def parse(doc, boards_loader=None):
             raise ConfigError("%s: board %s has no Wi-Fi for transport 'mqtt'" % (where, d["board"]))
         if d["transport"] == "ble" and board is not None and "ble" not in board["radios"]:
             raise ConfigError("%s: board %s has no BLE" % (where, d["board"]))
-        if d["kind"] != "door_sensor":
-            raise ConfigError("%s: key 'kind': the simulator runs door_sensor firmware so far, "
-                              "not '%s'" % (d.where("kind"), d["kind"]))
+        if d["kind"] not in ("door_sensor", "smoke_sensor"):
+            raise ConfigError("%s: key 'kind': the simulator runs door_sensor and smoke_sensor "
+                              "firmware so far, not '%s'" % (d.where("kind"), d["kind"]))
         door = d.get("door", "closed")
         case = d.get("case", "closed")
         for key, v in (("door", door), ("case", case)):
@@ -133,7 +137,11 @@ def parse(doc, boards_loader=None):
         mv = d.get("battery_mv", 2950)
         if not isinstance(mv, int) or not 0 <= mv <= 5000:
             raise ConfigError("%s: key 'battery_mv': an integer 0..5000" % d.where("battery_mv"))
-        sc.device_specs[str(d["id"])] = {"board": board, "board_name": d["board"], "door": door,
+        smoke_opts = d.get("smoke") or {}
+        if not isinstance(smoke_opts, dict):
+            raise ConfigError("%s: key 'smoke': a mapping of smoke sensor settings" % d.where("smoke"))
+        sc.device_specs[str(d["id"])] = {"smoke": dict(smoke_opts), "kind": d["kind"],
+                                        "board": board, "board_name": d["board"], "door": door,
                                         "case": case, "battery_mv": mv,
                                         "heartbeat_s": int(site.devices[str(d["id"])].heartbeat_s)}
     t = 0.0
@@ -171,6 +179,19 @@ def parse(doc, boards_loader=None):
             raise ConfigError("%s: key 'device': '%s' is not a device of this scenario"
                               % (step.where("device") if device is not None else where, device))
         value = step.get("value")
+        if action == "smoke":
+            from simulator import chamber
+            if not isinstance(value, dict) or value.get("profile") not in chamber.PROFILES:
+                raise ConfigError("%s: action 'smoke' needs 'value': {profile: one of %s, ...}"
+                                  % (where, ", ".join(chamber.PROFILES)))
+            try:
+                chamber.SmokeEvent(value["profile"], 0, **{k: v for k, v in value.items()
+                                                           if k != "profile"})
+            except ValueError as exc:
+                raise ConfigError("%s: action 'smoke': %s" % (where, exc)) from exc
+            value = dict(value)
+        if action == "dust" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ConfigError("%s: action 'dust' needs 'value': counts per hour" % where)
         if action == "battery" and (not isinstance(value, int) or not 0 <= value <= 5000):
             raise ConfigError("%s: action 'battery' needs 'value': millivolts 0..5000" % where)
         if action == "inject" and value not in INJECT_KINDS:
@@ -210,6 +231,13 @@ def parse(doc, boards_loader=None):
             if "count" not in e:
                 raise ConfigError("%s: 'delivered' needs 'count' (an integer)" % e.where())
             spec["count"] = _count(e, e.where(), kind)
+        elif kind in ("siren", "silent"):
+            if spec["what"] not in site.devices:
+                raise ConfigError("%s: key '%s': no device '%s'" % (e.where(kind), kind, spec["what"]))
+            spec["window"] = _window(e, "between", e.where("between"))
+            if spec["window"] is None:
+                raise ConfigError("%s: '%s' needs 'between: [from, to]'" % (e.where(), kind))
+            sc.end = max(sc.end, spec["window"][1])
         elif kind == "rejected":
             if "count" not in e:
                 raise ConfigError("%s: 'rejected' needs 'count' (an integer)" % e.where())

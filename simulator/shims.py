@@ -88,6 +88,9 @@ def build(dev):
             self._id = pin._p.id if isinstance(pin, Pin) else pin
 
         def read_u16(self):
+            source = dev.adc_source.get(self._id)
+            if source is not None:
+                return max(0, min(65535, int(source(dev))))
             full = dev.board["adc"]["full_scale_mv"]
             div = dev.board["adc"]["divider_x100"] / 100.0
             mv = dev.adc_mv.get(self._id, 0) / div
@@ -121,6 +124,64 @@ def build(dev):
         def feed(self):
             pass
 
+    class PWM:
+        def __init__(self, pin, freq=0, duty_u16=0):
+            self._id = pin._p.id
+            self._freq = freq
+            self._duty = None
+            self.duty_u16(duty_u16)
+
+        def freq(self, f=None):
+            if f is None:
+                return self._freq
+            self._freq = f
+            return None
+
+        def duty_u16(self, d=None):
+            if d is None:
+                return self._duty
+            if d != self._duty:
+                self._duty = d
+                dev.pwm_log.setdefault(self._id, []).append((dev.now(), d))
+                if dev.on_pwm is not None:
+                    dev.on_pwm(self._id, d)
+            return None
+
+        def deinit(self):
+            self.duty_u16(0)
+
+    class Timer:
+        ONE_SHOT = 0
+        PERIODIC = 1
+
+        def __init__(self, id=-1, **kwargs):
+            self.due = None
+            self._period = 0
+            self._mode = Timer.ONE_SHOT
+            self._cb = None
+            dev.timers.append(self)
+            if kwargs:
+                self.init(**kwargs)
+
+        def init(self, mode=PERIODIC, period=-1, callback=None, freq=-1):
+            if freq > 0:
+                period = 1000.0 / freq
+            if period <= 0:
+                raise ValueError("Timer period must be positive")
+            self._mode = mode
+            self._period = period / 1000.0
+            self._cb = callback
+            self.due = dev.now() + self._period
+
+        def deinit(self):
+            self.due = None
+
+        def fire(self):
+            at = self.due
+            self.due = at + self._period if self._mode == Timer.PERIODIC else None
+            if self._cb is not None:
+                self._cb(self)
+
     DEEPSLEEP = 4
 
     def deepsleep(ms=0):
@@ -138,7 +199,7 @@ def build(dev):
         raise NotImplementedError("machine.reset: use the simulator's reboot")
 
     machine = _module(
-        "machine", Pin=Pin, ADC=ADC, RTC=RTC, WDT=WDT,
+        "machine", Pin=Pin, ADC=ADC, RTC=RTC, WDT=WDT, PWM=PWM, Timer=Timer,
         deepsleep=deepsleep, lightsleep=lightsleep, unique_id=unique_id, reset=reset,
         reset_cause=lambda: dev.reset_cause, idle=lambda: None, freq=lambda *a: 160000000,
         PWRON_RESET=D.PWRON_RESET, HARD_RESET=D.HARD_RESET, WDT_RESET=D.WDT_RESET,
@@ -182,7 +243,7 @@ def build(dev):
     time_mod = _module(
         "time", time=mp_time, time_ns=lambda: int(dev.now() * 1e9) - MP_EPOCH_OFFSET * 10**9,
         ticks_ms=ticks_ms, ticks_us=ticks_us, ticks_cpu=ticks_us, ticks_diff=ticks_diff,
-        ticks_add=ticks_add, sleep_ms=dev.sleep_ms, sleep_us=lambda us: dev.sleep_ms(us / 1000.0),
+        ticks_add=ticks_add, sleep_ms=dev.sleep_ms, sleep_us=lambda us: dev.sleep_ms(us / 1000.0) if us >= 1000 else None,
         sleep=lambda s: dev.sleep_ms(s * 1000), gmtime=gmtime, localtime=gmtime,
         mktime=lambda tup: int(_time.mktime(tuple(tup[:8]) + (0,))) - MP_EPOCH_OFFSET,
     )

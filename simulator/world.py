@@ -33,6 +33,7 @@ class Simulation:
         self.mqtt_frames_sent = 0
         self.adverts = 0
         self.trace = []  # (time, device, what) for the printed timeline
+        self.chambers = {}  # smoke sensors: device id -> simulator.chamber.Chamber
 
     # ---- building the world --------------------------------------------------------
     def add_device(self, device_id, app, board, config, mac):
@@ -45,6 +46,32 @@ class Simulation:
     def set_input(self, device_id, pin_name, level):
         dev = self.devices[device_id]
         dev.set_level(dev.board["pins"][pin_name], 1 if level else 0)
+
+    def add_chamber(self, device_id, chamber):
+        dev = self.devices[device_id]
+        self.chambers[device_id] = chamber
+        pins = dev.board["pins"]
+        dev.adc_source[pins["photodiode_adc"]] = chamber.adc_source(pins["ir_led"])
+
+    def press(self, device_id, pin_name):
+        """A button press: the pin goes low (the interrupt fires) and is released."""
+        self.set_input(device_id, pin_name, False)
+        self.set_input(device_id, pin_name, True)
+
+    def siren_timeline(self, device_id):
+        dev = self.devices[device_id]
+        return list(dev.pwm_log.get(dev.board["pins"]["siren"], []))
+
+    def siren_on_between(self, device_id, t_from, t_to):
+        """True when the siren's PWM was on at some moment in [t_from, t_to]."""
+        level = 0
+        for t, duty in self.siren_timeline(device_id):
+            if t > t_to:
+                break
+            if t >= t_from and duty:
+                return True
+            level = duty
+        return bool(level)
 
     def set_battery(self, device_id, millivolts):
         dev = self.devices[device_id]

@@ -6,6 +6,7 @@ write only through the store transaction they are given:
 
     on_event(ctx, event) -> [Trigger]     an accepted event happened
     on_time(ctx, now) -> [Trigger]        the clock reached (or passed) a deadline
+    on_rejection(ctx, device_id, reason)  optional: a frame was rejected
     next_deadline(ctx) -> float | None    when the rule next needs to look
 
 Rules keep their own state in the store (`ctx.tx.rule_get/rule_set`) so every
@@ -61,6 +62,17 @@ class RuleEngine:
         out = []
         for rule in self.rules:
             out.extend(rule.on_event(ctx, event))
+        return out
+
+    def on_rejection(self, tx, device_id, reason, at):
+        """A frame from `device_id` was rejected for `reason`; rules that define
+        `on_rejection(ctx, device_id, reason)` see it (the others are skipped)."""
+        ctx = Context(self.site, tx, at)
+        out = []
+        for rule in self.rules:
+            hook = getattr(rule, "on_rejection", None)
+            if hook is not None:
+                out.extend(hook(ctx, device_id, reason))
         return out
 
     def on_time(self, tx, now):

@@ -12,15 +12,16 @@ rules and keys are configuration errors that name the file and line.
 """
 from hub import ConfigError
 
-# rule -> key -> (kind, default); kinds: duration (seconds), number, bool, text
+# rule -> key -> (kind, default); kinds: duration (seconds), number, bool, text,
+# hours (a daily range like 22:00-06:00, local time)
 SCHEMA = {
     "inactivity": {"enabled": ("bool", True), "after": ("duration", 12 * 3600),
-                   "quiet_hours": ("text", "")},
+                   "quiet_hours": ("hours", "")},
     "door_left_open": {"enabled": ("bool", True), "after": ("duration", 10 * 60)},
     "offline": {"enabled": ("bool", True), "grace": ("number", 2.5)},
     "low_battery": {"enabled": ("bool", True), "below_percent": ("number", 20)},
     "tamper": {"enabled": ("bool", True)},
-    "smoke": {"enabled": ("bool", True)},
+    "smoke": {"enabled": ("bool", True), "interconnect": ("text", "flat")},
     "unregistered_occupant": {"enabled": ("bool", True)},
     "forced_entry": {"enabled": ("bool", True)},
     "clock_skew": {"enabled": ("bool", True), "max": ("duration", 300)},
@@ -73,6 +74,12 @@ def _value(kind, value, where, key):
         return value
     if not isinstance(value, str):
         raise ConfigError("%s: key '%s': expected text" % (where, key))
+    if kind == "hours":
+        from hub.rules.inactivity import parse_quiet_hours
+        try:
+            parse_quiet_hours(value)
+        except ValueError as exc:
+            raise ConfigError("%s: key '%s': %s" % (where, key, exc)) from exc
     return value
 
 

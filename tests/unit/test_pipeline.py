@@ -16,6 +16,7 @@ import pytest
 from anju import frame
 from hub import config, yamlfile
 from hub.pipeline import Pipeline
+from hub.rules import inactivity
 from hub.store import Store
 
 KEY_101 = bytes(range(32))
@@ -86,7 +87,9 @@ class Hub:
             self.stores[-1].close()
         self.store = Store(self.path)
         self.stores.append(self.store)
-        self.pipeline = Pipeline(site(), self.store)
+        s = site()
+        # the inactivity rule alone: the other rules have their own test files
+        self.pipeline = Pipeline(s, self.store, rules=[inactivity.InactivityRule(s)])
 
     def send(self, device: str, data: bytes, at: float, leaf: str = "event") -> str:
         return self.pipeline.handle_mqtt(topic(device, leaf), data, at)
@@ -365,9 +368,12 @@ def test_unacknowledged_alarm_escalates_up_to_the_limit(hub: Hub) -> None:
     assert hub.pipeline.next_deadline() is None
     hub.pipeline.evaluate(T0 + TH + 3600)
     assert hub.store.alarm(doc["id"])["seq"] == 3
-    # every version is queued for upstream, in order
-    seqs = [json.loads(p)["seq"] for _, _, p in hub.store.outbox_head(10)]
-    assert seqs == [1, 2, 3]
+    # every version is queued for upstream, in order; escalations also to the second target
+    rows = [(t, json.loads(p)["seq"]) for _, t, p in hub.store.outbox_head(10)]
+    esc_topic = "anju/upstream/sunrise/escalations"
+    assert [s for t, s in rows if t == hub.pipeline.alarm_topic] == [1, 2, 3]
+    assert rows == [(hub.pipeline.alarm_topic, 1), (hub.pipeline.alarm_topic, 2), (esc_topic, 2),
+                    (hub.pipeline.alarm_topic, 3), (esc_topic, 3)]
 
 
 def test_acknowledged_alarm_does_not_escalate(hub: Hub) -> None:

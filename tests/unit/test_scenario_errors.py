@@ -91,7 +91,7 @@ CASES = [
     # (id, changes, expected line, substrings)
     ("unknown_board", {13: "    board: esp99"}, 13, ["'board'", "esp99", "esp32, esp32c3, pico_w"]),
     ("unknown_kind", {12: "    kind: fridge"}, 12, ["'kind'", "fridge"]),
-    ("kind_not_simulated", {12: "    kind: smoke_sensor"}, 12, ["'kind'", "smoke_sensor"]),
+    ("kind_not_simulated", {12: "    kind: smart_lock"}, 12, ["'kind'", "smart_lock"]),
     ("bad_initial_door", {16: "    heartbeat: 1h\n    door: ajar"}, 17, ["'door'", "ajar"]),
     ("bad_battery_mv", {16: "    heartbeat: 1h\n    battery_mv: 9000"}, 17, ["'battery_mv'"]),
     ("unknown_action", {20: "    action: dance"}, 20, ["'action'", "dance", "open"]),

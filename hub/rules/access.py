@@ -1,0 +1,88 @@
+"""Smart-lock access rules (lock frames in hub/frames_lock.py).
+
+unregistered_occupant: a lock reports `access` with outcome `unlocked` by a
+credential that belongs to no resident registered for that flat on that day
+(role any; `registered`, `from`/`until` dates in the site's time zone) → alarm,
+in the same transaction as the event, naming the flat (or entrance) and the
+credential. A lock at an entrance accepts any resident registered in the site.
+A mechanical key carries no identity and is not judged.
+
+forced_entry: a lock reports `forced` (door opened without an unlock, bolt
+forced) → high-severity alarm, one open per lock.
+
+Never treats a denied attempt as an entry, and never logs a credential beyond
+the id the lock reported.
+"""
+import datetime
+import zoneinfo
+
+from hub import alarms
+from hub.rules.engine import Trigger
+
+
+def local_day(at, tz_name):
+    return datetime.datetime.fromtimestamp(at, zoneinfo.ZoneInfo(tz_name)).date()
+
+
+def credential_holders(site, flat_id, credential, day):
+    """Residents registered on `day` (for `flat_id`, or the whole site if None)
+    who hold `credential`."""
+    residents = site.flats[flat_id].residents if flat_id else site.residents.values()
+    return [r for r in residents if credential in r.credentials and r.registered_on(day)]
+
+
+class UnregisteredOccupantRule:
+    name = "unregistered_occupant"
+
+    def __init__(self, site):
+        self.site = site
+
+    def on_event(self, ctx, event):
+        v = event.reading.values
+        if event.reading.type != "access" or v.get("outcome") != "unlocked":
+            return []
+        if v.get("method") == "mechanical_key":
+            return []
+        dev = event.device
+        if not ctx.settings(self.name, dev.flat)["enabled"]:
+            return []
+        day = local_day(event.received_at, self.site.timezone)
+        cred = v.get("credential")
+        if cred is not None and credential_holders(self.site, dev.flat, cred, day):
+            return []
+        where = dev.flat or dev.entrance
+        detail = {"credential": cred, "method": v.get("method"), "flat": dev.flat,
+                  "entrance": dev.entrance, "local_date": day.isoformat(),
+                  "counter": event.reading.counter}
+        doc = alarms.device_alarm(self.site, "unregistered_occupant", "high", dev, detail,
+                                  ctx.now)
+        return [Trigger("unregistered_occupant:%s:%s" % (where, cred), doc)]
+
+    def on_time(self, ctx, now):
+        return []
+
+    def next_deadline(self, ctx):
+        return None
+
+
+class ForcedEntryRule:
+    name = "forced_entry"
+
+    def __init__(self, site):
+        self.site = site
+
+    def on_event(self, ctx, event):
+        if event.reading.type != "forced":
+            return []
+        dev = event.device
+        if not ctx.settings(self.name, dev.flat)["enabled"]:
+            return []
+        detail = {"forced": event.reading.values.get("forced"), "counter": event.reading.counter}
+        doc = alarms.device_alarm(self.site, "forced_entry", "high", dev, detail, ctx.now)
+        return [Trigger("forced_entry:%s" % dev.id, doc)]
+
+    def on_time(self, ctx, now):
+        return []
+
+    def next_deadline(self, ctx):
+        return None
