@@ -6,6 +6,7 @@ hub crash between receipt and commit loses nothing; the re-delivery is then
 dropped as a duplicate by its counter.
 """
 import asyncio
+import collections
 import logging
 import threading
 
@@ -36,6 +37,8 @@ class MqttIngest:
         self._client.on_subscribe = self._on_subscribe
         self._sub_mid = None
         self.keepalive = keepalive
+        self._inbox = collections.deque()  # paho's thread appends, the loop drains
+        self._handover_scheduled = False
 
     @property
     def availability_topic(self):
@@ -89,5 +92,15 @@ class MqttIngest:
             if qos:
                 client.ack(mid, qos)
 
-        self._loop.call_soon_threadsafe(self._queue.put_nowait,
-                                        ("mqtt", msg.topic, bytes(msg.payload), msg.retain, ack))
+        self._inbox.append(("mqtt", msg.topic, bytes(msg.payload), msg.retain, ack))
+        if not self._handover_scheduled:
+            # one wake-up of the loop per burst, not one per frame
+            self._handover_scheduled = True
+            self._loop.call_soon_threadsafe(self._hand_over)
+
+    def _hand_over(self):
+        """On the loop thread: move what paho's thread received onto the queue."""
+        self._handover_scheduled = False
+        inbox = self._inbox
+        while inbox:
+            self._queue.put_nowait(inbox.popleft())

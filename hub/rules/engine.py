@@ -40,25 +40,34 @@ class Event:
 
 
 class Context:
-    def __init__(self, site, tx, now):
+    def __init__(self, site, tx, now, cache=None):
         self.site = site
         self.tx = tx
         self.now = now
+        self._cache = cache if cache is not None else {}
 
     def settings(self, rule, flat_id=None, building_id=None):
-        return rule_settings.resolve(self.site, rule, flat_id, building_id)
+        # the site configuration is immutable (a reload builds a new engine), so
+        # the resolved settings can be kept for the engine's lifetime
+        key = (rule, flat_id, building_id)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = rule_settings.resolve(self.site, rule, flat_id,
+                                                             building_id)
+        return found
 
 
 class RuleEngine:
     def __init__(self, site, rules):
         self.site = site
+        self._settings = {}
         self.rules = list(rules)
         names = [r.name for r in self.rules]
         if len(set(names)) != len(names):
             raise ValueError("rule names must be unique: %s" % names)
 
     def on_event(self, tx, event, now):
-        ctx = Context(self.site, tx, now)
+        ctx = Context(self.site, tx, now, self._settings)
         out = []
         for rule in self.rules:
             out.extend(rule.on_event(ctx, event))
@@ -67,7 +76,7 @@ class RuleEngine:
     def on_rejection(self, tx, device_id, reason, at):
         """A frame from `device_id` was rejected for `reason`; rules that define
         `on_rejection(ctx, device_id, reason)` see it (the others are skipped)."""
-        ctx = Context(self.site, tx, at)
+        ctx = Context(self.site, tx, at, self._settings)
         out = []
         for rule in self.rules:
             hook = getattr(rule, "on_rejection", None)
@@ -76,14 +85,14 @@ class RuleEngine:
         return out
 
     def on_time(self, tx, now):
-        ctx = Context(self.site, tx, now)
+        ctx = Context(self.site, tx, now, self._settings)
         out = []
         for rule in self.rules:
             out.extend(rule.on_time(ctx, now))
         return out
 
     def next_deadline(self, tx, now):
-        ctx = Context(self.site, tx, now)
+        ctx = Context(self.site, tx, now, self._settings)
         soonest = None
         for rule in self.rules:
             d = rule.next_deadline(ctx)
@@ -93,5 +102,5 @@ class RuleEngine:
 
     def timers(self, tx, now):
         """{rule name: next deadline} for metrics and the health page."""
-        ctx = Context(self.site, tx, now)
+        ctx = Context(self.site, tx, now, self._settings)
         return {rule.name: rule.next_deadline(ctx) for rule in self.rules}
