@@ -250,10 +250,18 @@ class HubService:
         self.frames_seen += 1
 
     async def _rules(self):
+        deadline = None
+        first = True
         while True:
-            self.pipeline.evaluate(self.clock.now())
-            if self.store.outbox_depth():
-                self._outbox_wakeup.set()  # new alarms or escalations
+            now = self.clock.now()
+            # Time-driven rules run when a deadline comes (or on start, for what
+            # came due while the hub was down). An event only moves deadlines:
+            # what it triggers itself was decided in its own transaction.
+            if first or (deadline is not None and deadline <= now):
+                self.pipeline.evaluate(now)
+                if self.store.outbox_depth():
+                    self._outbox_wakeup.set()  # new alarms or escalations
+            first = False
             deadline = self.pipeline.next_deadline()
             self._rules_changed.clear()
             self._rules_waiting_until = deadline
