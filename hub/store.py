@@ -369,6 +369,15 @@ class Store:
     def rule_delete(self, rule, key):
         self.db.execute("DELETE FROM rule_state WHERE rule=? AND key=?", (rule, key))
 
+    def rule_fields(self, rule, fields):
+        """{key: {field: value}} of a rule's state, only the named top-level fields
+        (extracted by SQLite: no JSON decoding in Python on the hot path)."""
+        cols = ", ".join("json_extract(value, '$.%s')" % f for f in fields)
+        out = {}
+        for row in self.db.execute("SELECT key, %s FROM rule_state WHERE rule=?" % cols, (rule,)):
+            out[row[0]] = {f: v for f, v in zip(fields, row[1:]) if v is not None}
+        return out
+
     def rule_items(self, rule):
         return {r[0]: json.loads(r[1]) for r in
                 self.db.execute("SELECT key, value FROM rule_state WHERE rule=?", (rule,))}

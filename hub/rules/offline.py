@@ -27,7 +27,7 @@ class OfflineRule:
         self.devices = dict(site.devices)
 
     def _watched(self, ctx, now):
-        state = ctx.tx.rule_items(NAME)
+        state = ctx.tx.rule_fields(NAME, ("first_seen", "alarmed_basis"))
         heard = ctx.tx.last_seen_all()
         settings = {}
         for dev in self.devices.values():
@@ -40,7 +40,9 @@ class OfflineRule:
             last_seen = heard.get(dev.id)
             first_seen = mine.get("first_seen", now)
             basis, deadline = silence_deadline(last_seen, first_seen, dev.heartbeat_s, s["grace"])
-            if mine.get("alarmed_basis") == basis:
+            alarmed = mine.get("alarmed_basis")
+            # (SQLite's JSON number parsing may differ from Python's in the last bit)
+            if alarmed is not None and basis is not None and abs(alarmed - basis) < 1e-3:
                 continue  # this silence already raised its alarm
             yield dev, mine, basis, deadline, last_seen
 
