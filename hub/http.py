@@ -151,6 +151,8 @@ class HubApi:
             ("POST", re.compile(r"^/api/alarms/(?P<id>[^/]+)/actions$"), self.alarm_action),
             ("GET", re.compile(r"^/api/audit$"), self.audit),
             ("GET", re.compile(r"^/api/access-log$"), self.access_log),
+            ("GET", re.compile(r"^/api/devices$"), self.devices),
+            ("GET", re.compile(r"^/api/devices/(?P<id>[^/]+)$"), self.device),
             ("GET", re.compile(r"^/api/face/persons$"), self.face_list),
             ("POST", re.compile(r"^/api/face/persons$"), self.face_enroll),
             ("DELETE", re.compile(r"^/api/face/persons/(?P<id>[^/]+)$"), self.face_delete),
@@ -265,6 +267,30 @@ class HubApi:
         limit = req.limit()
         docs = self._store(self.store.alarms)
         return 200, {"alarms": docs[-limit:], "total": len(docs)}
+
+    def _device_doc(self, device_id):
+        """Reported state (None = never reported) and, for a smoke sensor, its
+        alarm/warning/muted/testing/fault/end-of-service/low-battery flags."""
+        state = self.store.device_state(device_id)
+        smoke = self.store.rule_get("smoke", "state:" + device_id)
+        if state is None and smoke is None:
+            return None
+        doc = {"device": device_id, "state": state}
+        if smoke is not None:
+            doc["smoke"] = smoke
+        return doc
+
+    def devices(self, req):
+        docs = self._store(lambda: [self._device_doc(i)
+                                    for i in sorted(self.store.last_seen_all())])
+        return 200, {"devices": docs}
+
+    def device(self, req):
+        device_id = req.params["id"]
+        doc = self._store(self._device_doc, device_id)
+        if doc is None:
+            raise HttpError(404, "unknown_device", "no state reported by device %s" % device_id)
+        return 200, doc
 
     def access_log(self, req):
         limit = req.limit()
