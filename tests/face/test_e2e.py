@@ -249,7 +249,12 @@ async def test_inference_does_not_block_the_hub_loop(community, photos, face_dat
         busy = time.perf_counter() - t
         task.cancel()
         print(f"3 frames took {busy * 1e3:.0f} ms, longest loop gap {max(gaps) * 1e3:.1f} ms")
-        assert busy / 3 > 0.06, "frames too cheap to show anything"
-        assert len(gaps) > busy / 0.02 and max(gaps) < 0.05
+        per_frame = busy / 3
+        assert per_frame > 0.06, "frames too cheap to show anything"
+        # Inference on the loop would stall it for at least a whole frame; in a
+        # worker the loop keeps ticking (the bound leaves room for a loaded CI
+        # machine, where the GIL can hold the loop for some tens of ms).
+        assert len(gaps) > busy / 0.02
+        assert max(gaps) < 0.75 * per_frame, (max(gaps), per_frame)
     finally:
         await hub.stop()
