@@ -115,8 +115,9 @@ def apply_event(state, event_type, values, at):
         new["tamper"] = _onoff(values["case_open"])
     if "percent" in values:
         new["battery"] = values["percent"]
-    if "battery_low" in values or "fault" in values:
-        new["problem"] = _onoff(values.get("battery_low") or values.get("fault"))
+    problems = ("battery_low", "fault", "end_of_service")
+    if any(k in values for k in problems):
+        new["problem"] = _onoff(any(values.get(k) for k in problems))
     if event_type == "smoke" and "level" in values:
         new["smoke"] = _onoff(values["level"] == "alarm")
     elif event_type == "smoke_status" and "alarm" in values:
