@@ -10,6 +10,8 @@ per `BLOCK` frames keeps wear low.
 counter is used.
 """
 
+import struct
+
 BLOCK = 64
 MAX = 0xFFFFFFFF
 
@@ -40,3 +42,29 @@ def take(last, reserved):
     if n > reserved:
         return n, min(n + BLOCK - 1, MAX)
     return n, None
+
+
+class FrameCounter:
+    """A device's frame counter over flash storage.
+
+    `storage` has read(name) -> bytes or None and write(name, data) (atomic
+    replace), like the persistent queue's; the reservation is a big-endian u32
+    in file `name`. `rtc_last` is the counter kept in RTC memory, None after a
+    power-on.
+    """
+
+    def __init__(self, storage, rtc_last, name="ctr"):
+        self._st = storage
+        self._name = name
+        raw = storage.read(name)
+        self.reserved = struct.unpack(">I", raw)[0] if raw is not None and len(raw) == 4 else 0
+        self.last = resume(rtc_last, self.reserved)
+
+    def next(self):
+        """The next counter; the new reservation reaches flash before it is used."""
+        n, reserve = take(self.last, self.reserved)
+        if reserve is not None:
+            self._st.write(self._name, struct.pack(">I", reserve))
+            self.reserved = reserve
+        self.last = n
+        return n

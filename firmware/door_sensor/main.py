@@ -35,18 +35,11 @@ class DoorSensor:
         else:
             self.state = door.DoorState(*saved[0])
             rtc_last = saved[1]
-        self.reserved = store.read_u32(CTR_FILE)
-        self.last = counter.resume(rtc_last, self.reserved)
+        self.counter = counter.FrameCounter(store, rtc_last, CTR_FILE)
         self.dropped = 0
 
     def next_counter(self):
-        n, reserve = counter.take(self.last, self.reserved)
-        if reserve is not None:
-            # the reservation reaches flash before the counter is used
-            self.store.write_u32(CTR_FILE, reserve)
-            self.reserved = reserve
-        self.last = n
-        return n
+        return self.counter.next()
 
     def cycle(self, booted):
         now = time.time()
@@ -73,7 +66,7 @@ class DoorSensor:
                 sleep_s = min(sleep_s, self.cfg.retry_s)
         elif sends:
             self.report_ble(sample)
-        rtcstate.save(self.state.as_tuple(), self.last)
+        rtcstate.save(self.state.as_tuple(), self.counter.last)
         return sample, sleep_s
 
     def report_mqtt(self, sends, now):

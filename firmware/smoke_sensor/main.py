@@ -40,8 +40,7 @@ class SmokeSensor:
             self.state = smoke.SmokeState(*struct.unpack(">iii", inst))
         else:
             self.state = smoke.SmokeState()
-        self.reserved = store.read_u32(CTR_FILE)
-        self.last = counter.resume(None, self.reserved)
+        self.counter = counter.FrameCounter(store, None, CTR_FILE)
         self.hub_counter = store.read_u32(HUB_CTR_FILE)
         self.next_sample = time.ticks_ms()
         self.next_try = time.ticks_ms()
@@ -54,12 +53,7 @@ class SmokeSensor:
             self.link = mqtt_link.Session(cfg, self.on_command)
 
     def next_counter(self):
-        n, reserve = counter.take(self.last, self.reserved)
-        if reserve is not None:
-            self.store.write_u32(CTR_FILE, reserve)
-            self.reserved = reserve
-        self.last = n
-        return n
+        return self.counter.next()
 
     # ---- core ---------------------------------------------------------------
     def apply(self, event):
