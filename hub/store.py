@@ -93,24 +93,34 @@ class Store:
         acknowledge anything applied inside it until the block has returned."""
         if self._in_tx or self._in_batch:
             raise StoreError("nested batch")
+        self._in_batch = True
+        try:
+            with self._immediate():
+                yield self
+        finally:
+            self._in_batch = False
+
+    @contextlib.contextmanager
+    def _immediate(self):
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any error; SQLite errors
+        become StoreError."""
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise StoreError("cannot begin a transaction: %s" % exc) from exc
-        self._in_batch = True
         try:
-            yield self
+            yield
+        except sqlite3.Error as exc:
+            self.db.execute("ROLLBACK")
+            raise StoreError("the event store failed: %s" % exc) from exc
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        else:
-            try:
-                self.db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self.db.execute("ROLLBACK")
-                raise StoreError("commit failed: %s" % exc) from exc
-        finally:
-            self._in_batch = False
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.db.execute("ROLLBACK")
+            raise StoreError("commit failed: %s" % exc) from exc
 
     @contextlib.contextmanager
     def _savepoint(self):
@@ -137,25 +147,10 @@ class Store:
             with self._savepoint() as tx:
                 yield tx
             return
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError("cannot begin a transaction: %s" % exc) from exc
         self._in_tx = True
         try:
-            yield self
-        except sqlite3.Error as exc:
-            self.db.execute("ROLLBACK")
-            raise StoreError("the event store failed: %s" % exc) from exc
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        else:
-            try:
-                self.db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self.db.execute("ROLLBACK")
-                raise StoreError("commit failed: %s" % exc) from exc
+            with self._immediate():
+                yield self
         finally:
             self._in_tx = False
 

@@ -13,7 +13,7 @@ Actions:
   ("sleep", seconds)           last action: deep sleep until the next heartbeat,
                                or earlier on a reed or tamper change
 """
-from anju import frame
+from anju import battery, frame
 
 UNKNOWN = -1
 
@@ -53,12 +53,7 @@ class DoorState:
         return (self.door, self.tamper, self.battery_step, self.low, self.last_heartbeat)
 
 
-def battery_percent(mv, cfg):
-    if mv <= cfg.empty_mv:
-        return 0
-    if mv >= cfg.full_mv:
-        return 100
-    return (mv - cfg.empty_mv) * 100 // (cfg.full_mv - cfg.empty_mv)
+battery_percent = battery.percent
 
 
 def heartbeat_flags(state):

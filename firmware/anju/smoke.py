@@ -29,6 +29,8 @@ Actions, in the order the shell must carry them out (siren first):
 """
 import struct
 
+from anju import battery
+
 UNKNOWN = -1
 
 # frame types (docs/protocol.md, 0x30-0x3F smoke sensor)
@@ -226,12 +228,7 @@ def contamination(state, cfg):
     return min(100, drift * 100 // cfg.comp_limit)
 
 
-def battery_percent(mv, cfg):
-    if mv <= cfg.empty_mv:
-        return 0
-    if mv >= cfg.full_mv:
-        return 100
-    return (mv - cfg.empty_mv) * 100 // (cfg.full_mv - cfg.empty_mv)
+battery_percent = battery.percent
 
 
 def flags(state, now):
