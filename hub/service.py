@@ -65,6 +65,7 @@ class HubService:
         self.frames_seen = 0
         self.mqtt_frames_seen = 0
         self.ingest_errors = 0
+        self._store_error = None  # the last failure of a batch, for the log
         # optional parts (hub/components.py): started after the core, stopped before it
         from hub import components
         self.components = components.build(self)
@@ -212,16 +213,7 @@ class HubService:
                 # (one fsync), and the PUBACKs only after it
                 while len(items) < INGEST_BATCH and not self._queue.empty():
                     items.append(self._queue.get_nowait())
-                acks = []
-                try:
-                    with self.store.batch():
-                        for item in items:
-                            self._apply(item, acks)
-                except HubError:
-                    # the batch commit failed: nothing in it is acknowledged
-                    self.ingest_errors += len(acks)
-                    log.exception("batch not stored", extra={"frames": len(items)})
-                    acks = []
+                acks = self._apply_batch(items)
                 for ack in acks:
                     ack()  # only after the commit
                 self._rules_changed.set()
@@ -230,6 +222,50 @@ class HubService:
             finally:
                 self._busy = self._queue.qsize() > 0
             await asyncio.sleep(0)  # let the rules and the forwarder run between batches
+
+    def _apply_batch(self, items):
+        """Apply `items` under one commit; the acknowledgements of what is now
+        durable. When the batch fails as a whole (its commit, or the write of
+        its rows), it is rolled back, memory included, and the frames are
+        applied again one commit each, so one frame the store cannot take
+        costs only its own acknowledgement."""
+        acks = self._try_batch(items)
+        if acks is not None:
+            return acks
+        if len(items) > 1:
+            log.warning("batch not stored; applying its frames one at a time",
+                        extra={"frames": len(items)})
+        acks = []
+        for item in items:
+            mine = self._try_batch([item])
+            if mine is None:
+                # the store failed on this frame: it is not acknowledged, so the
+                # broker offers it again after a reconnect; keep serving
+                self.frames_seen += 1
+                self.mqtt_frames_seen += item[0] == "mqtt"
+                self.ingest_errors += 1
+                log.error("frame not stored", extra={"source": item[0],
+                                                     "error": str(self._store_error)})
+            else:
+                acks.extend(mine)
+        return acks
+
+    def _try_batch(self, items):
+        """One commit for `items`: their acknowledgements, or None when it failed
+        (the store and the counters are then as before)."""
+        stats = dict(self.pipeline.stats)
+        seen = (self.frames_seen, self.mqtt_frames_seen, self.ingest_errors)
+        acks = []
+        try:
+            with self.store.batch():
+                for item in items:
+                    self._apply(item, acks)
+            return acks
+        except HubError as exc:
+            self._store_error = exc
+            self.pipeline.stats.update(stats)
+            self.frames_seen, self.mqtt_frames_seen, self.ingest_errors = seen
+            return None
 
     def _apply(self, item, acks):
         now = self.clock.now()

@@ -5,6 +5,17 @@ outbox entry are committed together, before the broker is acknowledged, so a
 crash at any point leaves either all of it or none of it. The per-device
 counter here is the replay protection that survives restarts.
 
+Hot state in memory. The small tables every frame reads and writes (counters,
+device_state, flat_activity, rule_state) are loaded once when the store opens
+and then served from memory; the hub is their only writer (one connection, the
+loop thread). Inside a transaction their changes, and new events, are kept in
+memory and written with one `executemany` per table just before COMMIT, so a
+door frame costs no SQL statement of its own. Every change is journalled: a
+decision that fails is undone in memory as in SQLite (savepoint), and a
+transaction that rolls back (or whose COMMIT fails) leaves memory exactly as
+the database is. The SAVEPOINT of a decision is issued only when the decision
+writes a row directly (an alarm, an outbox entry, a rejection count).
+
 Never stores keys. Never deletes events or access-log entries (append-only logs).
 """
 import contextlib
@@ -12,6 +23,10 @@ import json
 import sqlite3
 
 from hub import StoreError
+
+_MISSING = object()  # journal value of a row that did not exist
+_STATE_KEYS = ("door_open", "case_open", "battery_percent", "battery_low", "last_seen")
+_STATE_COLUMNS = {"open": 0, "case_open": 1, "percent": 2, "battery_low": 3}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters(
@@ -69,6 +84,9 @@ class Store:
             raise StoreError("%s: cannot open the event store: %s" % (self.path, exc)) from exc
         self._in_tx = False
         self._in_batch = False
+        self._in_decision = False   # inside a savepoint decision of a batch
+        self._savepoint_open = False  # its SAVEPOINT has been issued
+        self._load_hot_state()
         # Forwarding targets ("mqtt", "webhook"): every outbox document is queued
         # once per target, so a slow target never holds another. Set by the hub
         # before anything is queued; call sites of insert/update never see it.
@@ -84,6 +102,109 @@ class Store:
 
     def close(self):
         self.db.close()
+
+    # ---- hot state: memory first, written before COMMIT ------------------------------
+    def _load_hot_state(self):
+        try:
+            db = self.db
+            self._counters = {r[0]: (r[1], r[2]) for r in db.execute(
+                "SELECT device_id, last_counter, updated_at FROM counters")}
+            self._states = {r[0]: tuple(r[1:]) for r in db.execute(
+                "SELECT device_id, door_open, case_open, battery_percent, battery_low, last_seen,"
+                " last_event_id FROM device_state")}
+            self._flats = {r[0]: tuple(r[1:]) for r in db.execute(
+                "SELECT flat_id, last_activity, last_event_id, open_alarm FROM flat_activity")}
+            self._rules = {}
+            for rule, key, text in db.execute("SELECT rule, key, value FROM rule_state"):
+                self._rules.setdefault(rule, {})[key] = text
+            self._next_event_id = db.execute(
+                "SELECT COALESCE(MAX(id), 0) + 1 FROM events").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise StoreError("%s: cannot read the event store: %s" % (self.path, exc)) from exc
+        self._decoded = {}
+        self._journal = []         # (table dict, key, previous value or _MISSING)
+        self._pending_events = []  # event rows not yet inserted
+        self._dirty = {"counters": set(), "states": set(), "flats": set(), "rules": set()}
+        self._tx_next_event_id = self._next_event_id
+
+    def _put(self, table, name, key, value, row_key=None):
+        """Change (value) or remove (_MISSING) one hot row; journalled inside a
+        transaction, written at once outside. `row_key` names the row in
+        `_write_hot` when it is not `key` (rule state: (rule, key))."""
+        old = table.get(key, _MISSING)
+        if value is _MISSING:
+            if old is _MISSING:
+                return
+            del table[key]
+        else:
+            table[key] = value
+        row_key = key if row_key is None else row_key
+        if self._in_tx or self._in_batch:
+            self._journal.append((table, key, old))
+            self._dirty[name].add(row_key)
+        else:
+            self._write_hot(name, [row_key])
+
+    def _undo_to(self, mark):
+        journal = self._journal
+        while len(journal) > mark:
+            table, key, old = journal.pop()
+            if old is _MISSING:
+                table.pop(key, None)
+            else:
+                table[key] = old
+
+    def _write_hot(self, name, keys):
+        """Write the named hot rows from memory (a row gone from memory is deleted)."""
+        db = self.db
+        if name == "counters":
+            rows = [(k,) + self._counters[k] for k in keys if k in self._counters]
+            db.executemany("INSERT OR REPLACE INTO counters(device_id, last_counter, updated_at)"
+                           " VALUES(?,?,?)", rows)
+            gone = [(k,) for k in keys if k not in self._counters]
+            db.executemany("DELETE FROM counters WHERE device_id=?", gone)
+        elif name == "states":
+            rows = [(k,) + self._states[k] for k in keys if k in self._states]
+            db.executemany("INSERT OR REPLACE INTO device_state(device_id, door_open, case_open,"
+                           " battery_percent, battery_low, last_seen, last_event_id)"
+                           " VALUES(?,?,?,?,?,?,?)", rows)
+            db.executemany("DELETE FROM device_state WHERE device_id=?",
+                           [(k,) for k in keys if k not in self._states])
+        elif name == "flats":
+            rows = [(k,) + self._flats[k] for k in keys if k in self._flats]
+            db.executemany("INSERT OR REPLACE INTO flat_activity(flat_id, last_activity,"
+                           " last_event_id, open_alarm) VALUES(?,?,?,?)", rows)
+            db.executemany("DELETE FROM flat_activity WHERE flat_id=?",
+                           [(k,) for k in keys if k not in self._flats])
+        else:
+            put, gone = [], []
+            for rule, key in keys:
+                text = self._rules.get(rule, {}).get(key)
+                if text is None:
+                    gone.append((rule, key))
+                else:
+                    put.append((rule, key, text))
+            db.executemany("INSERT OR REPLACE INTO rule_state(rule, key, value) VALUES(?,?,?)", put)
+            db.executemany("DELETE FROM rule_state WHERE rule=? AND key=?", gone)
+
+    def _flush(self):
+        """Write what the open transaction changed in memory (before its COMMIT)."""
+        if self._pending_events:
+            self.db.executemany(
+                "INSERT INTO events(id, device_id, counter, type, data, device_time, received_at,"
+                " transport) VALUES(?,?,?,?,?,?,?,?)", self._pending_events)
+            self._pending_events = []
+        for name, keys in self._dirty.items():
+            if keys:
+                self._write_hot(name, sorted(keys))
+                keys.clear()
+
+    def _write(self, sql, args=()):
+        """A row written directly: a decision opens its SAVEPOINT first."""
+        if self._in_decision and not self._savepoint_open:
+            self.db.execute("SAVEPOINT decision")
+            self._savepoint_open = True
+        return self.db.execute(sql, args)
 
     @contextlib.contextmanager
     def batch(self):
@@ -102,42 +223,61 @@ class Store:
 
     @contextlib.contextmanager
     def _immediate(self):
-        """BEGIN IMMEDIATE … COMMIT, rolled back on any error; SQLite errors
-        become StoreError."""
+        """BEGIN IMMEDIATE … (hot state written) COMMIT, rolled back on any
+        error, memory included; SQLite errors become StoreError."""
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise StoreError("cannot begin a transaction: %s" % exc) from exc
+        self._tx_next_event_id = self._next_event_id
         try:
             yield
+            self._flush()
         except sqlite3.Error as exc:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise StoreError("the event store failed: %s" % exc) from exc
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise
         try:
             self.db.execute("COMMIT")
         except sqlite3.Error as exc:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise StoreError("commit failed: %s" % exc) from exc
+        self._journal.clear()
+
+    def _rollback(self):
+        try:
+            self.db.execute("ROLLBACK")
+        finally:
+            self._undo_to(0)
+            self._pending_events = []
+            self._next_event_id = self._tx_next_event_id
+            for keys in self._dirty.values():
+                keys.clear()
 
     @contextlib.contextmanager
     def _savepoint(self):
-        self.db.execute("SAVEPOINT decision")
-        self._in_tx = True
+        mark = (len(self._journal), len(self._pending_events), self._next_event_id)
+        self._in_tx = self._in_decision = True
+        self._savepoint_open = False
         try:
             yield self
         except BaseException as exc:
-            self.db.execute("ROLLBACK TO decision")
-            self.db.execute("RELEASE decision")
+            if self._savepoint_open:
+                self.db.execute("ROLLBACK TO decision")
+                self.db.execute("RELEASE decision")
+            self._undo_to(mark[0])
+            del self._pending_events[mark[1]:]
+            self._next_event_id = mark[2]
             if isinstance(exc, sqlite3.Error):
                 raise StoreError("the event store failed: %s" % exc) from exc
             raise
         else:
-            self.db.execute("RELEASE decision")
+            if self._savepoint_open:
+                self.db.execute("RELEASE decision")
         finally:
-            self._in_tx = False
+            self._in_tx = self._in_decision = self._savepoint_open = False
 
     @contextlib.contextmanager
     def transaction(self):
@@ -156,66 +296,78 @@ class Store:
 
     # ---- devices and events -------------------------------------------------
     def last_counter(self, device_id):
-        row = self.db.execute("SELECT last_counter FROM counters WHERE device_id=?",
-                              (device_id,)).fetchone()
+        row = self._counters.get(device_id)
         return row[0] if row else 0
 
     def count_rejection(self, reason, device_id, at):
-        self.db.execute(
+        self._write(
             "INSERT INTO rejections(reason, device_id, count, last_at) VALUES(?,?,1,?) "
             "ON CONFLICT(reason, device_id) DO UPDATE SET count=count+1, last_at=excluded.last_at",
             (reason, device_id or "", at))
 
     def append_event(self, reading, received_at):
-        self.db.execute(
-            "INSERT INTO counters(device_id, last_counter, updated_at) VALUES(?,?,?) "
-            "ON CONFLICT(device_id) DO UPDATE SET last_counter=excluded.last_counter, "
-            "updated_at=excluded.updated_at", (reading.device_id, reading.counter, received_at))
-        cur = self.db.execute(
-            "INSERT INTO events(device_id, counter, type, data, device_time, received_at, transport)"
-            " VALUES(?,?,?,?,?,?,?)",
-            (reading.device_id, reading.counter, reading.type,
-             json.dumps(reading.values, sort_keys=True), reading.device_time, received_at,
-             reading.transport))
-        return cur.lastrowid
+        """Record an accepted event and its device's counter; returns the event id."""
+        self._put(self._counters, "counters", reading.device_id, (reading.counter, received_at))
+        event_id = self._next_event_id
+        row = (event_id, reading.device_id, reading.counter, reading.type,
+               json.dumps(reading.values, sort_keys=True), reading.device_time, received_at,
+               reading.transport)
+        if self._in_tx or self._in_batch:
+            self._pending_events.append(row)
+            self._next_event_id = event_id + 1
+        else:
+            self.db.execute("INSERT INTO events(id, device_id, counter, type, data, device_time,"
+                            " received_at, transport) VALUES(?,?,?,?,?,?,?,?)", row)
+            self._next_event_id = event_id + 1
+        return event_id
 
     def update_device_state(self, device_id, values, at, event_id):
-        cols = {"open": "door_open", "case_open": "case_open", "percent": "battery_percent",
-                "battery_low": "battery_low"}
-        self.db.execute("INSERT OR IGNORE INTO device_state(device_id) VALUES(?)", (device_id,))
-        sets = ["last_seen=?", "last_event_id=?"]
-        args = [at, event_id]
-        for key, col in cols.items():
+        old = self._states.get(device_id)
+        row = list(old) if old is not None else [None] * 6
+        for key, col in _STATE_COLUMNS.items():
             if key in values:
-                sets.append("%s=?" % col)
-                args.append(int(values[key]))
-        args.append(device_id)
-        self.db.execute("UPDATE device_state SET %s WHERE device_id=?" % ", ".join(sets), args)
+                row[col] = int(values[key])
+        row[4] = at
+        row[5] = event_id
+        self._put(self._states, "states", device_id, tuple(row))
 
     def device_state(self, device_id):
-        row = self.db.execute(
-            "SELECT door_open, case_open, battery_percent, battery_low, last_seen "
-            "FROM device_state WHERE device_id=?", (device_id,)).fetchone()
+        row = self._states.get(device_id)
         if row is None:
             return None
-        keys = ("door_open", "case_open", "battery_percent", "battery_low", "last_seen")
-        return dict(zip(keys, row))
+        return dict(zip(_STATE_KEYS, row))
 
     def last_seen_all(self):
         """{device_id: when the hub last accepted a frame from it} (supervision)."""
-        return dict(self.db.execute("SELECT device_id, last_seen FROM device_state"))
+        return {device_id: row[4] for device_id, row in self._states.items()}
+
+    def _flushed(self):
+        """Before an SQL read of the events table: write pending events (only
+        between decisions; inside one its own rows would escape its savepoint)."""
+        if self._pending_events:
+            if self._in_decision:
+                raise StoreError("events read by SQL inside a decision")
+            self._flush()
 
     def events_after(self, event_id, limit=500):
         """Accepted events with id > `event_id`, oldest first: [(id, device, type,
         values, received_at)] (Home Assistant state publishing follows these)."""
+        self._flushed()
         return [(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in self.db.execute(
             "SELECT id, device_id, type, data, received_at FROM events WHERE id>? ORDER BY id"
             " LIMIT ?", (event_id, limit))]
 
     def last_event_id(self):
-        return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+        return self._next_event_id - 1
 
     def event(self, event_id):
+        pending = self._pending_events
+        if pending and event_id >= pending[0][0]:
+            for r in pending:
+                if r[0] == event_id:
+                    return {"device": r[1], "counter": r[2], "type": r[3],
+                            "values": json.loads(r[4]), "device_time": r[5], "received_at": r[6]}
+            return None
         row = self.db.execute(
             "SELECT device_id, counter, type, data, device_time, received_at FROM events WHERE id=?",
             (event_id,)).fetchone()
@@ -225,6 +377,7 @@ class Store:
                 "device_time": row[4], "received_at": row[5]}
 
     def events(self, device_id=None):
+        self._flushed()
         q = "SELECT device_id, counter, type, data, received_at FROM events"
         args = ()
         if device_id is not None:
@@ -241,42 +394,39 @@ class Store:
 
     # ---- flats ---------------------------------------------------------------
     def flat_activity(self, flat_id):
-        row = self.db.execute("SELECT last_activity, last_event_id, open_alarm FROM flat_activity "
-                              "WHERE flat_id=?", (flat_id,)).fetchone()
-        return row if row else (None, None, None)
+        """(last activity, its event id, open inactivity alarm) of a flat."""
+        return self._flats.get(flat_id, (None, None, None))
 
     def set_flat_activity(self, flat_id, at, event_id, clear_alarm=True):
-        self.db.execute(
-            "INSERT INTO flat_activity(flat_id, last_activity, last_event_id, open_alarm) "
-            "VALUES(?,?,?,NULL) ON CONFLICT(flat_id) DO UPDATE SET last_activity=excluded.last_activity,"
-            " last_event_id=excluded.last_event_id" + (", open_alarm=NULL" if clear_alarm else ""),
-            (flat_id, at, event_id))
+        old = self._flats.get(flat_id)
+        open_alarm = None if clear_alarm or old is None else old[2]
+        self._put(self._flats, "flats", flat_id, (at, event_id, open_alarm))
 
     def set_flat_alarm(self, flat_id, alarm_id):
-        self.db.execute("UPDATE flat_activity SET open_alarm=? WHERE flat_id=?", (alarm_id, flat_id))
+        old = self._flats.get(flat_id)
+        if old is not None:
+            self._put(self._flats, "flats", flat_id, (old[0], old[1], alarm_id))
 
     def all_flat_activity(self):
-        return {r[0]: (r[1], r[2], r[3]) for r in
-                self.db.execute("SELECT flat_id, last_activity, last_event_id, open_alarm "
-                                "FROM flat_activity")}
+        return dict(self._flats)
 
     # ---- alarms and outbox ------------------------------------------------------
     def insert_alarm(self, doc, raised_at, topic, actor="rules", cause_key=None, priority=0):
         payload = json.dumps(doc, sort_keys=True)
-        self.db.execute(
+        self._write(
             "INSERT INTO alarms(id, type, severity, state, flat_id, device_id, raised_at, seq, doc,"
             " cause_key, priority, updated_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
             (doc["id"], doc["type"], doc["severity"], doc["state"], doc.get("flat"),
              doc.get("device"), raised_at, doc["seq"], payload, cause_key, priority, raised_at))
-        self.db.execute("INSERT INTO alarm_transitions(alarm_id, seq, state, at, actor, note) "
-                        "VALUES(?,?,?,?,?,?)", (doc["id"], doc["seq"], doc["state"], raised_at,
+        self._write("INSERT INTO alarm_transitions(alarm_id, seq, state, at, actor, note) "
+                    "VALUES(?,?,?,?,?,?)", (doc["id"], doc["seq"], doc["state"], raised_at,
                                                 actor, None))
         self._outbox(doc, payload, topic, raised_at, priority)
 
     def _outbox(self, doc, payload, topic, at, priority):
         for target in self.targets:
-            self.db.execute("INSERT INTO outbox(alarm_id, seq, topic, payload, created_at, priority,"
-                            " target) VALUES(?,?,?,?,?,?,?)",
+            self._write("INSERT INTO outbox(alarm_id, seq, topic, payload, created_at, priority,"
+                        " target) VALUES(?,?,?,?,?,?,?)",
                             (doc["id"], doc["seq"], topic, payload, at, priority, target))
 
     def update_alarm(self, doc, at, actor, note, topic, escalation=None, also_topics=()):
@@ -285,12 +435,12 @@ class Store:
         payload = json.dumps(doc, sort_keys=True)
         row = self.db.execute("SELECT priority FROM alarms WHERE id=?", (doc["id"],)).fetchone()
         priority = row[0] if row else 0
-        self.db.execute(
+        self._write(
             "UPDATE alarms SET state=?, severity=?, seq=?, doc=?, updated_at=?,"
             " escalation=COALESCE(?, escalation) WHERE id=?",
             (doc["state"], doc["severity"], doc["seq"], payload, at, escalation, doc["id"]))
-        self.db.execute("INSERT INTO alarm_transitions(alarm_id, seq, state, at, actor, note) "
-                        "VALUES(?,?,?,?,?,?)", (doc["id"], doc["seq"], doc["state"], at, actor,
+        self._write("INSERT INTO alarm_transitions(alarm_id, seq, state, at, actor, note) "
+                    "VALUES(?,?,?,?,?,?)", (doc["id"], doc["seq"], doc["state"], at, actor,
                                                 note))
         self._outbox(doc, payload, topic, at, priority)
         for extra in also_topics:
@@ -317,8 +467,8 @@ class Store:
                                (command_id,)).fetchone() is not None
 
     def record_command(self, command_id, alarm_id, at, outcome):
-        self.db.execute("INSERT OR IGNORE INTO commands(command_id, alarm_id, at, outcome) "
-                        "VALUES(?,?,?,?)", (command_id, alarm_id, at, outcome))
+        self._write("INSERT OR IGNORE INTO commands(command_id, alarm_id, at, outcome) "
+                    "VALUES(?,?,?,?)", (command_id, alarm_id, at, outcome))
 
     def transitions(self, alarm_id=None):
         q = "SELECT alarm_id, seq, state, at, actor, note FROM alarm_transitions"
@@ -344,6 +494,7 @@ class Store:
         """Figures for the metrics endpoint: frames accepted (events are never
         deleted, so the highest id is their number), alarms by (state, type),
         escalations."""
+        self._flushed()
         accepted = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
         alarms = {(r[0], r[1]): r[2] for r in self.db.execute(
             "SELECT state, type, COUNT(*) FROM alarms GROUP BY state, type")}
@@ -351,31 +502,39 @@ class Store:
                                       "WHERE actor='escalation'").fetchone()[0]
         return {"accepted": accepted, "alarms": alarms, "escalations": escalations}
 
-    # ---- rule state ------------------------------------------------------------------
+    # ---- rule state (hot: kept in memory, see the module doc) -------------------------
     def rule_get(self, rule, key, default=None):
-        row = self.db.execute("SELECT value FROM rule_state WHERE rule=? AND key=?",
-                              (rule, key)).fetchone()
-        return json.loads(row[0]) if row else default
+        text = self._rules.get(rule, {}).get(key)
+        return json.loads(text) if text is not None else default
+
+    def _rule_table(self, rule):
+        table = self._rules.get(rule)
+        if table is None:
+            table = self._rules[rule] = {}
+        return table
 
     def rule_set(self, rule, key, value):
-        self.db.execute("INSERT INTO rule_state(rule, key, value) VALUES(?,?,?) ON CONFLICT(rule, key)"
-                        " DO UPDATE SET value=excluded.value", (rule, key, json.dumps(value)))
+        self._put(self._rule_table(rule), "rules", key, json.dumps(value), (rule, key))
 
     def rule_delete(self, rule, key):
-        self.db.execute("DELETE FROM rule_state WHERE rule=? AND key=?", (rule, key))
+        self._put(self._rule_table(rule), "rules", key, _MISSING, (rule, key))
 
     def rule_fields(self, rule, fields):
         """{key: {field: value}} of a rule's state, only the named top-level fields
-        (extracted by SQLite: no JSON decoding in Python on the hot path)."""
-        cols = ", ".join("json_extract(value, '$.%s')" % f for f in fields)
+        that are set."""
         out = {}
-        for row in self.db.execute("SELECT key, %s FROM rule_state WHERE rule=?" % cols, (rule,)):
-            out[row[0]] = {f: v for f, v in zip(fields, row[1:]) if v is not None}
+        decoded = self._decoded  # (rule, key) -> (text, its value): decode a text once
+        for key, text in self._rules.get(rule, {}).items():
+            known = decoded.get((rule, key))
+            if known is None or known[0] is not text:
+                known = decoded[(rule, key)] = (text, json.loads(text))
+            value = known[1]
+            out[key] = ({f: value[f] for f in fields if value.get(f) is not None}
+                        if isinstance(value, dict) else {})
         return out
 
     def rule_items(self, rule):
-        return {r[0]: json.loads(r[1]) for r in
-                self.db.execute("SELECT key, value FROM rule_state WHERE rule=?", (rule,))}
+        return {key: json.loads(text) for key, text in self._rules.get(rule, {}).items()}
 
     def alarms(self):
         return [json.loads(r[0]) for r in self.db.execute("SELECT doc FROM alarms ORDER BY raised_at, id")]
@@ -405,11 +564,11 @@ class Store:
 
     def outbox_dead_letter(self, outbox_id, reason, at):
         """Move a row the target refused for good into `dead_letters` (kept, never dropped)."""
-        self.db.execute(
+        self._write(
             "INSERT INTO dead_letters(target, alarm_id, seq, topic, payload, created_at, failed_at,"
             " attempts, reason) SELECT target, alarm_id, seq, topic, payload, created_at, ?,"
             " attempts + 1, ? FROM outbox WHERE id=?", (at, reason, outbox_id))
-        self.db.execute("DELETE FROM outbox WHERE id=?", (outbox_id,))
+        self._write("DELETE FROM outbox WHERE id=?", (outbox_id,))
 
     def dead_letters(self, target=None):
         q = ("SELECT id, target, alarm_id, seq, payload, failed_at, attempts, reason "
@@ -422,16 +581,16 @@ class Store:
         return [dict(zip(keys, r)) for r in self.db.execute(q + " ORDER BY id", args)]
 
     def outbox_delivered(self, outbox_id):
-        self.db.execute("DELETE FROM outbox WHERE id=?", (outbox_id,))
+        self._write("DELETE FROM outbox WHERE id=?", (outbox_id,))
 
     def outbox_attempt(self, outbox_id):
-        self.db.execute("UPDATE outbox SET attempts=attempts+1 WHERE id=?", (outbox_id,))
+        self._write("UPDATE outbox SET attempts=attempts+1 WHERE id=?", (outbox_id,))
 
     # ---- access log (face access decisions, enrollment changes) -------------------
     def append_access(self, kind, at, payload):
         """Append one entry; never updated or deleted. Returns its id."""
         try:
-            cur = self.db.execute("INSERT INTO access_log(kind, at, payload) VALUES(?,?,?)",
+            cur = self._write("INSERT INTO access_log(kind, at, payload) VALUES(?,?,?)",
                                   (kind, at, json.dumps(payload, sort_keys=True, default=str)))
         except sqlite3.Error as exc:
             raise StoreError("cannot append to the access log: %s" % exc) from exc

@@ -70,7 +70,9 @@ class RuleEngine:
         ctx = Context(self.site, tx, now, self._settings)
         out = []
         for rule in self.rules:
-            out.extend(rule.on_event(ctx, event))
+            triggers = rule.on_event(ctx, event)
+            if triggers:
+                out.extend(triggers)
         return out
 
     def on_rejection(self, tx, device_id, reason, at):
