@@ -4,7 +4,7 @@
     anju sim check SCENARIO.yaml   validate a scenario file only
     anju demo                      brokers + hub + a simulated community, paced for watching
     anju hub run --config SITE     the hub service on wall time
-    anju config check SITE.yaml    validate a site configuration
+    anju config check SITE.yaml    validate a site configuration, as the hub does at start
     anju keys new                  fresh frame and bind keys for a device
     anju boards [list|show NAME]   supported boards
 
@@ -68,14 +68,17 @@ def cmd_demo(args):
 
 
 def cmd_config_check(args):
-    from hub import config
+    """The site file, and every section the hub validates when it starts
+    (hub/preflight.py); no connection, database or camera is opened."""
+    from hub import config, preflight
     try:
         site = config.load_site(args.file)
+        checked = preflight.check(site)
     except ConfigError as exc:
         return _err(str(exc))
-    print("%s: valid: site %s, %d building(s), %d flat(s), %d resident(s), %d device(s)"
-          % (args.file, site.site_id, len(site.buildings), len(site.flats), len(site.residents),
-             len(site.devices)))
+    print("%s: valid: site %s, %d building(s), %d flat(s), %d resident(s), %d device(s); "
+          "checked %s" % (args.file, site.site_id, len(site.buildings), len(site.flats),
+                          len(site.residents), len(site.devices), ", ".join(checked)))
     return 0
 
 
@@ -133,8 +136,10 @@ def cmd_hub_run(args):
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
+    from hub import preflight
     try:
         site = config.load_site(args.config)
+        preflight.check(site)  # what `anju config check` checks, before anything is opened
     except ConfigError as exc:
         return _err(str(exc))
     hubcfg = site.hub

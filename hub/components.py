@@ -21,10 +21,11 @@ def build(hub):
         # interconnect commands to smoke sensors (hub/interconnect.py)
         from hub.interconnect import Interconnect
         components.append(Interconnect(hub))
-    ha = (getattr(hub.site, "hub", None) or {}).get("home_assistant") or {}
-    if ha.get("enabled"):
+    ha = (getattr(hub.site, "hub", None) or {}).get("home_assistant")
+    if ha is not None:
         # Home Assistant MQTT discovery on the site broker (hub/discovery.py)
-        from hub.discovery import HomeAssistantDiscovery
-        components.append(HomeAssistantDiscovery(
-            hub, prefix=ha.get("discovery_prefix", "homeassistant")))
+        from hub.discovery import HomeAssistantDiscovery, parse_config
+        ha = parse_config(ha)
+        if ha["enabled"]:
+            components.append(HomeAssistantDiscovery(hub, prefix=ha["discovery_prefix"]))
     return components

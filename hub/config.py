@@ -1,10 +1,12 @@
 """Site configuration: site → buildings → flats → residents, and devices.
 
-Loaded from YAML (docs/configuration.md) and validated with errors that name
-the file, line and key. Keys are loaded into memory only; they never appear in
-logs or in `repr`.
+Loaded from YAML (docs/deploy-pi.md §3) and validated with errors that name
+the file, line and key. A key that no level knows (`KEYS`) is an error, never
+ignored: a misspelt `lives_alon` must not leave a safety rule on its default.
+Device keys are loaded into memory only; they never appear in logs or in `repr`.
 """
 import datetime
+import difflib
 import math
 import re
 import zoneinfo
@@ -22,6 +24,23 @@ TRANSPORTS = ("mqtt", "ble")
 MAC = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 ROLES = ("owner", "tenant", "family", "visitor")
 CREDENTIAL = re.compile(r"^[A-Za-z0-9:._-]{1,16}$")  # what a lock reports (docs/protocol.md)
+
+# The keys each mapping of a site file may hold; anything else is an error.
+# `hub`, `face` and `rules` are checked inside by their own validators
+# (hub/preflight.py, hub/face/config.py, hub/rules/settings.py). A flat's and a
+# device's `name` and a resident's `elderly` are not read by the hub; the
+# registry keeps them (hub/registry.py, hub/registry_csv.py).
+KEYS = {
+    "top": ("site", "defaults", "rules", "buildings", "devices", "hub", "face"),
+    "site": ("id", "name", "timezone"),
+    "defaults": ("inactivity",),
+    "building": ("id", "name", "rules", "flats"),
+    "flat": ("id", "name", "inactivity", "rules", "residents"),
+    "resident": ("id", "name", "phone", "lives_alone", "elderly", "role", "registered", "from",
+                 "until", "credentials"),
+    "device": ("id", "name", "kind", "board", "flat", "entrance", "transport", "heartbeat",
+               "ble_address", "frame_key", "bind_key"),
+}
 
 
 def parse_duration(value, where, key, allow_zero=False):
@@ -147,6 +166,31 @@ def _ident(node, key, where):
     return v
 
 
+def refuse_unknown_keys(node, allowed, place):
+    """ConfigError for the first key of `node` not in `allowed`, at its file and
+    line, with the closest allowed key as a hint. `place`: "in resident",
+    "in hub.upstream"."""
+    for key in node:
+        if key in allowed:
+            continue
+        hint = difflib.get_close_matches(str(key), allowed, n=1)
+        msg = "unknown key '%s' %s; allowed: %s%s" % (
+            key, place, ", ".join(allowed), "; did you mean '%s'?" % hint[0] if hint else "")
+        raise ConfigError("%s: %s" % (node.where(key), msg) if hasattr(node, "where") else msg)
+
+
+def _known(node, level, extra_keys):
+    refuse_unknown_keys(node, KEYS[level] + tuple((extra_keys or {}).get(level, ())),
+                        "at the top level" if level == "top" else "in " + level)
+
+
+def where_in(node, key, name):
+    """`name` ("hub.webhook") preceded by the file and line of `key` in `node`
+    when the mapping was read from a file: "site.yaml:14: hub.webhook"."""
+    line = getattr(node, "key_lines", {}).get(key) or getattr(node, "line", 0)
+    return "%s:%d: %s" % (node.file, line, name) if line else name
+
+
 def _hexkey(node, key, size, where, required):
     v = _get(node, key, where, str, required=required)
     if v is None:
@@ -169,14 +213,18 @@ def _list(node, key, where):
     return v
 
 
-def parse_site(doc, require_keys=True):
-    """Validate a parsed YAML document; return SiteConfig."""
+def parse_site(doc, require_keys=True, extra_keys=None):
+    """Validate a parsed YAML document; return SiteConfig. `extra_keys`
+    ({level: keys}, levels as in `KEYS`) admits more keys, e.g. a scenario's
+    `timeline:` (simulator/scenario.py); the caller validates those."""
     if not isinstance(doc, dict):
         raise ConfigError("%s: the file must be a mapping with 'site', 'buildings' and 'devices'"
                           % getattr(doc, "file", "<config>"))
     cfg = SiteConfig()
     top = doc.where()
+    _known(doc, "top", extra_keys)
     site = _get(doc, "site", top, dict)
+    _known(site, "site", extra_keys)
     cfg.site_id = _ident(site, "id", site.where())
     cfg.site_name = str(site.get("name", cfg.site_id))
     cfg.timezone = _timezone(site, site.where())
@@ -187,18 +235,21 @@ def parse_site(doc, require_keys=True):
     cfg.hub = doc.get("hub") or {}
     cfg.face = doc.get("face")
     defaults = doc.get("defaults") or {}
+    _known(defaults, "defaults", extra_keys)
     from hub.rules import settings as rule_settings
     cfg.rules = rule_settings.parse(doc.get("rules"), doc.where("rules"))
     default_inactivity = parse_duration(
         defaults.get("inactivity", "12h"),
         defaults.where("inactivity") if "inactivity" in defaults else top, "inactivity")
     for b in _list(doc, "buildings", top):
+        _known(b, "building", extra_keys)
         bid = _ident(b, "id", b.where())
         if bid in cfg.buildings:
             raise ConfigError("%s: duplicate building id '%s'" % (b.where("id"), bid))
         cfg.buildings[bid] = str(b.get("name", bid))
         cfg.building_rules[bid] = rule_settings.parse(b.get("rules"), b.where("rules"))
         for f in _list(b, "flats", b.where()):
+            _known(f, "flat", extra_keys)
             fid = _ident(f, "id", f.where())
             if fid in cfg.flats:
                 raise ConfigError("%s: duplicate flat id '%s'" % (f.where("id"), fid))
@@ -212,6 +263,7 @@ def parse_site(doc, require_keys=True):
             flat = Flat(fid, bid, inact, flat_rules)
             cfg.flats[fid] = flat
             for r in _list(f, "residents", f.where()):
+                _known(r, "resident", extra_keys)
                 rid = _ident(r, "id", r.where())
                 if rid in cfg.residents:
                     raise ConfigError("%s: duplicate resident id '%s'" % (r.where("id"), rid))
@@ -222,6 +274,7 @@ def parse_site(doc, require_keys=True):
                 flat.residents.append(res)
                 cfg.residents[rid] = res
     for d in _list(doc, "devices", top):
+        _known(d, "device", extra_keys)
         did = _ident(d, "id", d.where())
         if did in cfg.devices:
             raise ConfigError("%s: duplicate device id '%s'" % (d.where("id"), did))
@@ -285,6 +338,7 @@ def _registration(r):
         raise ConfigError("%s: key 'role': '%s'; allowed: %s" % (r.where("role"), role,
                                                                  ", ".join(ROLES)))
     registered = _get(r, "registered", where, bool, required=False, default=True)
+    _get(r, "elderly", where, bool, required=False)  # kept in the document, not used yet
     valid_from, valid_until = _date(r, "from"), _date(r, "until")
     if valid_from and valid_until and valid_until < valid_from:
         raise ConfigError("%s: key 'until': %s is before 'from' %s"

@@ -19,12 +19,34 @@ import logging
 
 import paho.mqtt.client as paho
 
-from hub import alarms
+from hub import ConfigError, alarms
+from hub.config import refuse_unknown_keys, where_in
 
 log = logging.getLogger("anju.hub.discovery")
 
 POLL_S = 0.5
 GRACE_S = 60.0
+CONFIG_KEYS = ("enabled", "discovery_prefix")
+DEFAULT_PREFIX = "homeassistant"
+
+
+def parse_config(node, where="hub.home_assistant"):
+    """The site file's `hub.home_assistant` mapping, checked:
+    {enabled, discovery_prefix}. Pure; `anju config check` calls it too."""
+    if node is None:
+        node = {}
+    if not isinstance(node, dict):
+        raise ConfigError("%s: must be a mapping like {enabled: true}" % where)
+    refuse_unknown_keys(node, CONFIG_KEYS, "in " + where)
+    enabled = node.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise ConfigError("%s: key 'enabled': expected true or false"
+                          % where_in(node, "enabled", where))
+    prefix = node.get("discovery_prefix", DEFAULT_PREFIX)
+    if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "+#\0"):
+        raise ConfigError("%s: key 'discovery_prefix': expected a topic without wildcards, "
+                          "like homeassistant" % where_in(node, "discovery_prefix", where))
+    return {"enabled": enabled, "discovery_prefix": prefix}
 
 
 def device_topics(site_id, device_id):

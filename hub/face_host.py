@@ -32,7 +32,9 @@ def load(section):
     try:
         return load_face_config(section)
     except FaceConfigError as exc:
-        raise ConfigError("%s: %s" % (getattr(section, "file", "<config>"), exc)) from exc
+        # the file and the line where the section starts; the message names the field
+        at = section.where() if hasattr(section, "where") else "<config>"
+        raise ConfigError("%s: %s" % (at, exc)) from exc
 
 
 class FaceAccessHost:

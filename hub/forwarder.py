@@ -24,6 +24,7 @@ import threading
 import paho.mqtt.client as paho
 
 from hub import ConfigError
+from hub.config import refuse_unknown_keys, where_in
 
 log = logging.getLogger("anju.hub.forwarder")
 
@@ -180,23 +181,77 @@ class OutboxDrainer:
                         "retry_in_s": round(wait, 2)})
 
 
+TLS_KEYS = ("ca", "cert", "key")
+UPSTREAM_KEYS = ("enabled", "host", "port", "topic_prefix", "tls")
+
+
 def tls_context(tls, where="hub.upstream.tls"):
     """ssl.SSLContext from {ca, cert, key}: the platform's CA, the hub's client
-    certificate; hostname verification stays on."""
+    certificate; hostname verification stays on. Reads the files, nothing else:
+    `anju config check` calls it too (hub/preflight.py)."""
+    if isinstance(tls, dict):
+        refuse_unknown_keys(tls, TLS_KEYS, "in " + where)
     if not isinstance(tls, dict) or "ca" not in tls:
         raise ConfigError("%s: needs at least 'ca' (and 'cert' + 'key' for a client certificate)"
-                          % where)
+                          % where_in(tls, None, where))
     if ("cert" in tls) != ("key" in tls):
-        raise ConfigError("%s: 'cert' and 'key' go together" % where)
+        raise ConfigError("%s: 'cert' and 'key' go together" % where_in(tls, None, where))
+    for key in TLS_KEYS:
+        if key in tls:  # name the file that is missing, not just "a TLS file"
+            try:
+                with open(str(tls[key]), "rb"):
+                    pass
+            except OSError as exc:
+                raise ConfigError("%s: key '%s': cannot read %s: %s"
+                                  % (where_in(tls, key, where), key, tls[key],
+                                     exc.strerror or exc)) from exc
     try:
         ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(tls["ca"]))
-        if "cert" in tls:
-            ctx.load_cert_chain(str(tls["cert"]), str(tls["key"]))
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError("%s: cannot load the TLS files: %s" % (where, exc)) from exc
+        raise ConfigError("%s: key 'ca': cannot load %s as PEM certificates: %s"
+                          % (where_in(tls, "ca", where), tls["ca"], exc)) from exc
+    if "cert" in tls:
+        try:
+            ctx.load_cert_chain(str(tls["cert"]), str(tls["key"]))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError("%s: keys 'cert' and 'key': cannot load the client certificate "
+                              "and its key: %s" % (where_in(tls, "cert", where), exc)) from exc
     ctx.check_hostname = True
     ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
+
+
+def parse_upstream(node, where="hub.upstream"):
+    """The site file's `hub.upstream` mapping, checked (TLS files loaded):
+    {enabled, host, port, topic_prefix, tls}, None for what is not given.
+    Opens no connection."""
+    if node is None:
+        node = {}
+    if not isinstance(node, dict):
+        raise ConfigError("%s: must be a mapping like {host: ..., port: 1883}" % where)
+    refuse_unknown_keys(node, UPSTREAM_KEYS, "in " + where)
+    enabled = node.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError("%s: key 'enabled': expected true or false"
+                          % where_in(node, "enabled", where))
+    host = node.get("host")
+    if host is not None and (not isinstance(host, str) or not host):
+        raise ConfigError("%s: key 'host': expected a host name or address"
+                          % where_in(node, "host", where))
+    port = node.get("port")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)
+                             or not 1 <= port <= 65535):
+        raise ConfigError("%s: key 'port': expected an integer 1..65535, got %r"
+                          % (where_in(node, "port", where), port))
+    prefix = node.get("topic_prefix")
+    if prefix is not None and (not isinstance(prefix, str) or not prefix
+                               or any(c in prefix for c in "+#\0")):
+        raise ConfigError("%s: key 'topic_prefix': expected a topic without wildcards, "
+                          "like anju/upstream" % where_in(node, "topic_prefix", where))
+    tls = node.get("tls")
+    if tls is not None:
+        tls_context(tls, where + ".tls")
+    return {"enabled": enabled, "host": host, "port": port, "topic_prefix": prefix, "tls": tls}
 
 
 class UpstreamForwarder(OutboxDrainer):
@@ -294,10 +349,10 @@ def build_forwarders(store, site, upstream, clock, wakeup, webhook=None):
     queued once per target. At least one target is required."""
     hubcfg = getattr(site, "hub", None) or {}
     forwarders = []
-    enabled = upstream.get("enabled", (hubcfg.get("upstream") or {}).get("enabled", True)) \
-        if upstream else False
+    from_file = parse_upstream(hubcfg.get("upstream"))
+    enabled = upstream.get("enabled", from_file["enabled"]) if upstream else False
     if enabled and upstream.get("host"):
-        tls = upstream.get("tls", (hubcfg.get("upstream") or {}).get("tls"))
+        tls = upstream.get("tls", from_file["tls"])
         forwarders.append(UpstreamForwarder(store, upstream["host"], int(upstream["port"]),
                                             "anju-hub-%s-upstream" % site.site_id, wakeup,
                                             tls=tls))

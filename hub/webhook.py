@@ -20,10 +20,12 @@ import urllib.parse
 from pathlib import Path
 
 from hub import ConfigError
+from hub.config import refuse_unknown_keys, where_in
 from hub.forwarder import DEAD, DELIVERED, RETRY, OutboxDrainer
 
 RETRYABLE_4XX = (408, 429)
 DEFAULT_TIMEOUT_S = 10.0
+WEBHOOK_KEYS = ("url", "secret_file", "timeout", "ca")
 
 
 def sign(secret, timestamp, body):
@@ -46,30 +48,46 @@ def classify(status):
 
 
 def parse_config(node, where="hub.webhook"):
-    """{url, secret_file, timeout, ca} → checked dict with the secret loaded."""
+    """{url, secret_file, timeout, ca} → checked dict with the secret loaded
+    (and the CA file, when given, loaded once to check it). Opens no connection."""
     if not isinstance(node, dict):
         raise ConfigError("%s: must be a mapping with 'url' and 'secret_file'" % where)
+    refuse_unknown_keys(node, WEBHOOK_KEYS, "in " + where)
     url = node.get("url")
     parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
     if parts is None or parts.scheme != "https" or not parts.hostname:
-        raise ConfigError("%s: key 'url': must be an https:// URL" % where)
+        raise ConfigError("%s: key 'url': must be an https:// URL" % where_in(node, "url", where))
     secret_file = node.get("secret_file")
     if not isinstance(secret_file, str):
-        raise ConfigError("%s: key 'secret_file': required (a file holding the HMAC key)" % where)
+        raise ConfigError("%s: key 'secret_file': required (a file holding the HMAC key)"
+                          % where_in(node, "secret_file", where))
     try:
         secret = Path(secret_file).read_bytes().strip()
     except OSError as exc:
         raise ConfigError("%s: key 'secret_file': cannot read %s: %s"
-                          % (where, secret_file, exc.strerror)) from exc
+                          % (where_in(node, "secret_file", where), secret_file,
+                             exc.strerror)) from exc
     if len(secret) < 16:
-        raise ConfigError("%s: key 'secret_file': the key must be at least 16 bytes" % where)
+        raise ConfigError("%s: key 'secret_file': the key must be at least 16 bytes"
+                          % where_in(node, "secret_file", where))
     timeout = node.get("timeout", DEFAULT_TIMEOUT_S)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ConfigError("%s: key 'timeout': a positive number of seconds" % where)
+        raise ConfigError("%s: key 'timeout': a positive number of seconds"
+                          % where_in(node, "timeout", where))
     ca = node.get("ca")
-    if ca is not None and not isinstance(ca, str):
-        raise ConfigError("%s: key 'ca': a path to a PEM file" % where)
+    if ca is not None:
+        if not isinstance(ca, str):
+            raise ConfigError("%s: key 'ca': a path to a PEM file" % where_in(node, "ca", where))
+        _ssl_context(ca, where_in(node, "ca", where))
     return {"url": url, "secret": secret, "timeout": float(timeout), "ca": ca}
+
+
+def _ssl_context(ca, where="hub.webhook"):
+    try:
+        return ssl.create_default_context(cafile=ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError("%s: key 'ca': cannot load %s: %s"
+                          % (where, ca, getattr(exc, "strerror", None) or exc)) from exc
 
 
 class WebhookForwarder(OutboxDrainer):
@@ -84,10 +102,7 @@ class WebhookForwarder(OutboxDrainer):
         self._secret = config["secret"]
         self.timeout = config["timeout"]
         self.clock = clock
-        try:
-            self._ssl = ssl.create_default_context(cafile=config.get("ca"))
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError("hub.webhook: key 'ca': cannot load: %s" % exc) from exc
+        self._ssl = _ssl_context(config.get("ca"))
         self.connected = threading.Event()
         self.connected.set()  # HTTP has no link; failures back off per alarm
 

@@ -33,6 +33,10 @@ ALARM_TYPES = ("inactivity", "watchlist_face", "smoke", "door_left_open", "offli
 REJECT_REASONS = ("truncated", "oversized", "bad_version", "unknown_device", "bad_tag", "replayed",
                   "duplicate", "bad_body", "unknown_type", "not_encrypted")
 EVENT_TYPES = ("boot", "door", "tamper", "battery", "heartbeat", "state")
+# what a scenario adds to the site file's keys (hub.config.KEYS): read below,
+# except `description`, which is for the reader (docs/scenarios.md)
+SITE_EXTRA_KEYS = {"top": ("name", "description", "timeline", "expect"),
+                   "device": ("door", "case", "battery_mv", "smoke")}
 
 
 def _count(e, where, kind):
@@ -105,7 +109,7 @@ def parse(doc, boards_loader=None):
     sc = Scenario()
     sc.file = doc.file
     sc.name = str(doc.get("name", doc.file))
-    site = hubconfig.parse_site(doc, require_keys=False)
+    site = hubconfig.parse_site(doc, require_keys=False, extra_keys=SITE_EXTRA_KEYS)
     for dev in site.devices.values():
         frame_key, bind_key, mac = device_keys(site.site_id, dev.id)
         dev.frame_key = frame_key

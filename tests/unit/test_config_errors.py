@@ -1,10 +1,14 @@
 """Site configuration errors (hub.config.parse_site over hub.yamlfile.loads):
 each malformed input raises hub.ConfigError naming the file, the line and the
-key; durations parse as documented."""
+key; an unknown key at any level is refused with the closest known one as a
+hint; the site files in docs/ and deploy/ load; durations parse as documented;
+`anju config check` validates every section the hub validates when it starts
+(hub/preflight.py), without a connection and without writing anything."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -86,9 +90,9 @@ CASES = [
     ("invalid_yaml_unclosed_flow", {21: "    flat: [b1-101"}, 22, ["not valid YAML"]),
     ("duplicate_key", {24: "    kind: smoke_sensor"}, 24, ["duplicate key 'kind'"]),
     ("duplicate_top_key", {17: "site: {id: other}\ndevices:"}, 17, ["duplicate key 'site'"]),
-    ("missing_site", {1: "place:"}, 1, ["'site'"]),
+    ("missing_site", {1: None, 2: None, 3: None}, 1, ["missing key 'site'"]),
     ("site_not_mapping", {1: "site: sunrise", 2: None, 3: None}, 1, ["'site'", "dict"]),
-    ("missing_site_id", {2: "  code: sunrise"}, 2, ["missing key 'id'"]),
+    ("missing_site_id", {2: None}, 2, ["missing key 'id'"]),
     ("bad_site_id_upper", {2: "  id: Sunrise"}, 2, ["'id'", "Sunrise"]),
     ("bad_site_id_slash", {2: "  id: sun/rise"}, 2, ["'id'"]),
     ("bad_site_id_type", {2: "  id: [a]"}, 2, ["'id'", "list"]),
@@ -96,7 +100,7 @@ CASES = [
     ("bad_flat_id", {9: "      - id: -101"}, 9, ["'id'"]),
     ("bad_resident_id", {12: "          - id: r 101"}, 12, ["'id'"]),
     ("bad_device_id", {18: "  - id: door_101_" + "x" * 40}, 18, ["'id'"]),
-    ("missing_device_id", {18: "  - name: door"}, 18, ["missing key 'id'"]),
+    ("missing_device_id", {18: "  - kind: door_sensor", 19: None}, 18, ["missing key 'id'"]),
     ("duplicate_building", {17: "  - id: b1\ndevices:"}, 17, ["duplicate building id 'b1'"]),
     ("duplicate_flat", {15: "      - id: b1-101"}, 15, ["duplicate flat id 'b1-101'"]),
     ("duplicate_resident", {16: "        residents: [{id: r-101, name: X}]"}, 16,
@@ -264,3 +268,272 @@ def test_parse_duration_zero_only_when_allowed() -> None:
     assert config.parse_duration(0, "x:1", "at", allow_zero=True) == 0
     with pytest.raises(ConfigError):
         config.parse_duration("-1s", "x:1", "at", allow_zero=True)
+
+
+# ---- unknown keys ---------------------------------------------------------------------
+
+UNKNOWN_KEYS = [
+    # (id, level, changes, expected line, the unknown key, the hint or None)
+    ("top", "top", {4: "default:"}, 4, "default", "defaults"),
+    ("site", "site", {3: "  name: Sunrise Gardens\n  time_zone: Asia/Shanghai"}, 4, "time_zone", "timezone"),
+    ("site_required_key_misspelt", "site", {2: "  code: sunrise"}, 2, "code", None),
+    ("defaults", "defaults", {5: "  inactivty: 12h"}, 5, "inactivty", "inactivity"),
+    ("building", "building", {7: "  - id: b1\n    nmae: Building 1"}, 8, "nmae", "name"),
+    ("flat", "flat", {10: "        inactivty: 12h"}, 10, "inactivty", "inactivity"),
+    ("resident", "resident", {14: "            lives_alon: true"}, 14, "lives_alon", "lives_alone"),
+    ("resident_no_hint", "resident", {14: "            lives_alone: true\n            age: 81"}, 15, "age",
+     None),
+    ("device", "device", {24: "    hartbeat: 2h"}, 24, "hartbeat", "heartbeat"),
+    ("device_scenario_key", "device", {24: "    heartbeat: 1h\n    door: open"}, 25, "door", None),
+    ("top_scenario_key", "top", {17: "timeline: []\ndevices:"}, 17, "timeline", None),
+]
+
+
+@pytest.mark.parametrize(("level", "changes", "line", "key", "hint"), [c[1:] for c in UNKNOWN_KEYS],
+                         ids=[c[0] for c in UNKNOWN_KEYS])
+def test_unknown_key_names_file_line_key_and_hint(level: str, changes: dict, line: int, key: str,
+                                                  hint: str | None) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(variant(changes), "conf/site-a.yaml")
+    msg = str(info.value)
+    place = "at the top level" if level == "top" else f"in {level}"
+    assert msg.startswith(f"conf/site-a.yaml:{line}: unknown key '{key}' {place}; "), msg
+    assert f"allowed: {', '.join(config.KEYS[level])}" in msg
+    if hint is None:
+        assert "did you mean" not in msg, msg
+    else:
+        assert msg.endswith(f"; did you mean '{hint}'?"), msg
+    assert "\n" not in msg
+
+
+def test_every_level_is_checked() -> None:
+    assert {c[1] for c in UNKNOWN_KEYS} == set(config.KEYS)
+
+
+def test_a_scenario_may_add_its_own_keys() -> None:
+    from simulator import scenario
+
+    text = variant({17: "timeline: []\ndevices:", 24: "    heartbeat: 1h\n    door: open"})
+    site = config.parse_site(yamlfile.loads(text, "s.yaml"), extra_keys=scenario.SITE_EXTRA_KEYS)
+    assert "door-101" in site.devices
+
+
+def test_optional_fields_the_registry_keeps() -> None:
+    site = parse(variant({9: "      - id: b1-101\n        name: Flat 101",
+                          14: "            lives_alone: true\n            elderly: true",
+                          18: "  - id: door-101\n    name: Front door"}))
+    assert site.flats["b1-101"].lives_alone and "door-101" in site.devices
+    with pytest.raises(ConfigError, match=r"^site\.yaml:15: key 'elderly': expected bool"):
+        parse(variant({14: "            lives_alone: true\n            elderly: 1"}))
+
+
+# ---- shipped and documented site files ----------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+PLACEHOLDERS = [(r"<64 hex[^>]*>", "a1" * 32), (r"<32 hex[^>]*>", "b2" * 16), (r"\[\.\.\.\]", "[]")]
+
+
+def documented_site_files() -> list[tuple[str, str]]:
+    """(name, text): every ```yaml block in docs/ that is a whole site file or
+    scenario (it has `site:`), with its placeholders filled in; every YAML file in
+    deploy/."""
+    out = []
+    for path in sorted((REPO / "docs").glob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        for m in re.finditer(r"```ya?ml\n(.*?)```", text, re.S):
+            block = m.group(1)
+            if re.search(r"^site:", block, re.M):
+                for pattern, value in PLACEHOLDERS:
+                    block = re.sub(pattern, value, block)
+                out.append(("%s:%d" % (path.relative_to(REPO), text[:m.start()].count("\n") + 2), block))
+    for path in sorted((REPO / "deploy").rglob("*.y*ml")):
+        out.append((str(path.relative_to(REPO)), path.read_text(encoding="utf-8")))
+    return out
+
+
+DOCUMENTED = documented_site_files()  # scenarios/*.yaml: test_scenario_errors.py runs `anju sim check`
+
+
+def test_the_documented_site_files_are_found() -> None:
+    names = [name.split(":")[0] for name, _ in DOCUMENTED]
+    assert {"docs/deploy-pi.md", "docs/scenarios.md", "docs/face_access.md"} <= set(names)
+
+
+@pytest.mark.parametrize(("name", "text"), DOCUMENTED, ids=[n for n, _ in DOCUMENTED])
+def test_documented_site_files_load(name: str, text: str) -> None:
+    from host_tools import boards
+    from hub import preflight
+    from simulator import scenario
+
+    doc = yamlfile.loads(text, name)
+    if "timeline" in doc:
+        scenario.parse(doc, boards_loader=boards.load)
+        return
+    site = config.parse_site(doc)
+    if site.face is not None:
+        pytest.importorskip("hub.face.config")
+    preflight.check(site)  # its `hub:` and `face:` sections too (none names a file)
+
+
+# ---- anju config check: every section the hub validates when it starts --------------------
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> Path:
+    from host_tools import certs
+
+    d = tmp_path_factory.mktemp("pki")
+    certs.make_ca(d)
+    certs.make_client(d, "hub-sunrise")
+    (d / "webhook.key").write_bytes(b"k" * 32)
+    return d
+
+
+def full_site(pki: Path) -> str:
+    """BASE with every section `anju config check` validates (face only if the face
+    packages are installed)."""
+    face = ""
+    try:
+        import hub.face.config  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        face = ("face:\n"
+                f"  models_dir: {pki / 'models'}\n"
+                "  match_threshold: 0.45\n"
+                "  entrances:\n"
+                "    - {id: b1-main, building: b1, camera: \"folder:/nonexistent\", lock: lock-1,\n"
+                f"       lock_key_hex: \"{'cd' * 32}\"}}\n")
+    return variant({}) + (
+        "hub:\n"                                                     # 33
+        "  upstream:\n"                                              # 34
+        "    host: platform.example.net\n"                           # 35
+        "    port: 8883\n"                                           # 36
+        "    topic_prefix: anju/upstream\n"                          # 37
+        "    tls:\n"                                                 # 38
+        f"      ca: {pki / 'ca.pem'}\n"                              # 39
+        f"      cert: {pki / 'hub-sunrise.pem'}\n"                   # 40
+        f"      key: {pki / 'hub-sunrise.key'}\n"                    # 41
+        "  webhook:\n"                                               # 42
+        "    url: https://platform.example.net/anju/alarms\n"        # 43
+        f"    secret_file: {pki / 'webhook.key'}\n"                  # 44
+        "    timeout: 10\n"                                          # 45
+        f"    ca: {pki / 'ca.pem'}\n"                                # 46
+        "  home_assistant: {enabled: true, discovery_prefix: ha}\n"  # 47
+        "  http: {host: 127.0.0.1, port: 8080}\n"                    # 48
+    ) + face                                                         # 49: face:
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("anju config check opened a connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def config_check(path: Path, capsys) -> tuple[int, str, str]:
+    from host_tools.cli import main
+
+    code = main(["config", "check", str(path)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_config_check_accepts_a_full_site_file(tmp_path, monkeypatch, capsys, pki, no_network) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "site.yaml"
+    path.write_text(full_site(pki), encoding="utf-8")
+    code, out, err = config_check(path, capsys)
+    assert code == 0, err
+    assert out.startswith(f"{path}: valid: site sunrise, 1 building(s), 2 flat(s)"), out
+    assert "checked hub, hub.upstream (TLS), hub.webhook, hub.home_assistant, hub.http" in out
+    assert err == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site.yaml"]  # no database, nothing written
+
+
+WEBHOOK_SECTION = re.compile(r"  webhook:\n(?:    .*\n)+")
+
+
+def replace(old: str, new: str):
+    def edit(text: str, pki: Path) -> str:
+        o, n = old.replace("{pki}", str(pki)), new.replace("{pki}", str(pki))
+        assert o in text, o
+        return text.replace(o, n)
+    return edit
+
+
+CHECK_CASES = [
+    # (id, edit of full_site's text, expected line, substrings)
+    ("webhook_http_url", replace("url: https://platform", "url: http://platform"), 43,
+     ["hub.webhook: key 'url'", "https://"]),
+    ("webhook_secret_missing", replace("webhook.key", "missing.key"), 44,
+     ["hub.webhook: key 'secret_file'", "missing.key"]),
+    ("webhook_unknown_key", replace("    timeout: 10", "    secret: x"), 45,
+     ["unknown key 'secret' in hub.webhook", "did you mean 'secret_file'?"]),
+    ("webhook_not_mapping", lambda text, pki: WEBHOOK_SECTION.sub("  webhook: yes\n", text), 42,
+     ["hub.webhook", "mapping"]),
+    ("tls_ca_missing", replace("ca: {pki}/ca.pem\n      cert", "ca: {pki}/missing-ca.pem\n      cert"), 39,
+     ["hub.upstream.tls: key 'ca': cannot read", "missing-ca.pem"]),
+    ("tls_ca_not_pem", replace("ca: {pki}/ca.pem\n      cert", "ca: {pki}/webhook.key\n      cert"), 39,
+     ["hub.upstream.tls: key 'ca'", "webhook.key"]),
+    ("tls_cert_without_key", replace("      key: {pki}/hub-sunrise.key\n", ""), 39,
+     ["hub.upstream.tls", "'cert' and 'key'"]),
+    ("tls_unknown_key", replace("      key: ", "      keyfile: "), 41, ["unknown key 'keyfile' in hub.upstream.tls"]),
+    ("upstream_port", replace("port: 8883", "port: \"8883x\""), 36, ["hub.upstream: key 'port'"]),
+    ("upstream_unknown_key", replace("    tls:", "    tsl:"), 38,
+     ["unknown key 'tsl' in hub.upstream", "did you mean 'tls'?"]),
+    ("no_target", lambda text, pki: replace("    host: platform", "    enabled: false\n    host: platform")(
+        WEBHOOK_SECTION.sub("", text), pki), 34, ["no forwarding target"]),
+    ("home_assistant_enabled", replace("enabled: true, discovery_prefix", "enabled: yes please, discovery_prefix"),
+     47, ["hub.home_assistant: key 'enabled'"]),
+    ("home_assistant_wildcard", replace("discovery_prefix: ha", "discovery_prefix: ha/#"), 47,
+     ["hub.home_assistant: key 'discovery_prefix'"]),
+    ("http_port", replace("port: 8080", "port: 80800"), 48, ["hub.http.port"]),
+    ("hub_unknown_key", replace("  home_assistant: {", "  home_asistant: {"), 47,
+     ["unknown key 'home_asistant' in hub", "did you mean 'home_assistant'?"]),
+    ("mqtt_port", replace("  http: {host", "  mqtt: {port: 0}\n  http: {host"), 48,
+     ["hub.mqtt: key 'port'"]),
+    ("mqtt_unknown_key", replace("  http: {host", "  mqtt: {hots: broker}\n  http: {host"), 48,
+     ["unknown key 'hots' in hub.mqtt", "did you mean 'host'?"]),
+    ("ble_enabled", replace("  http: {host", "  ble: {enabled: 1}\n  http: {host"), 48,
+     ["hub.ble: key 'enabled'"]),
+]
+
+
+@pytest.mark.parametrize(("edit", "line", "needles"), [c[1:] for c in CHECK_CASES],
+                         ids=[c[0] for c in CHECK_CASES])
+def test_config_check_validates_the_hub_sections(tmp_path, monkeypatch, capsys, pki, no_network, edit,
+                                                 line: int, needles: list[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "site.yaml"
+    path.write_text(edit(full_site(pki), pki), encoding="utf-8")
+    code, out, err = config_check(path, capsys)
+    assert code == 2, (out, err)
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"anju: error: {path}:{line}: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site.yaml"]
+
+
+def test_config_check_validates_the_face_section(tmp_path, monkeypatch, capsys, pki, no_network) -> None:
+    pytest.importorskip("hub.face.config")
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "site.yaml"
+    path.write_text(full_site(pki).replace("  match_threshold: 0.45", "  match_treshold: 0.45"),
+                    encoding="utf-8")
+    code, out, err = config_check(path, capsys)
+    assert code == 2 and out == ""
+    assert err.startswith(f"anju: error: {path}:50: face: unknown keys ['match_treshold']"), err
+    path.write_text(full_site(pki).replace("cd" * 32, "cd" * 16), encoding="utf-8")
+    code, out, err = config_check(path, capsys)
+    assert code == 2
+    assert err.startswith(f"anju: error: {path}:50: face.entrances[0].lock_key_hex: must be 32 bytes"), err
+    assert "cd" * 16 not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site.yaml"]

@@ -195,7 +195,8 @@ def run_cli(args: list[str], cwd: Path, tmpdir: Path) -> subprocess.CompletedPro
 
 
 BAD_SCENARIO = variant({20: "    action: dance"})
-BAD_SITE = "\n".join(line for line in BASE_LINES[:16]) + "\n"
+# the scenario's site part as a site file (`name:` is a scenario's key: a comment keeps the lines)
+BAD_SITE = "\n".join(["# site file", *BASE_LINES[1:16]]) + "\n"
 BAD_SITE = BAD_SITE.replace("    kind: door_sensor", "    kind: camera") + "    frame_key: \"" + "ab" * 32 + "\"\n"
 
 CLI_CASES = [

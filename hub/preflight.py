@@ -1,0 +1,103 @@
+"""What the hub validates when it starts, validated without starting anything.
+
+`anju config check` runs `check(site)` on a loaded site file, so a bad
+`hub.upstream` (with its TLS files), `hub.webhook` (with its secret and CA
+files), `hub.home_assistant`, `hub.http` or `face:` section is found before the
+service restarts into the error. Each check is the function the hub itself
+calls for that section when it starts:
+
+    hub                 the keys it may hold (HUB_KEYS), hub.mqtt, hub.ble,
+                        hub.database, hub.registry, hub.kek_file (here)
+    hub.upstream        hub/forwarder.py  parse_upstream (tls: tls_context)
+    hub.webhook         hub/webhook.py    parse_config
+    hub.home_assistant  hub/discovery.py  parse_config
+    hub.http            hub/http.py       parse_config
+    face                hub/face_host.py  load
+
+Files named in the configuration are read (secret, certificates, keys); this
+module never opens a connection, a database or a camera, and writes nothing.
+"""
+from hub import ConfigError
+from hub.config import refuse_unknown_keys, where_in
+
+# what may stand directly under `hub:` (read by host_tools/cli.py `hub run`,
+# hub/registry.py, hub/forwarder.py, hub/components.py, hub/service.py)
+HUB_KEYS = ("mqtt", "upstream", "webhook", "home_assistant", "http", "ble", "database",
+            "registry", "kek_file")
+
+
+def _mapping(hubcfg, key, allowed):
+    node = hubcfg.get(key)
+    if node is None:
+        return {}
+    if not isinstance(node, dict):
+        raise ConfigError("%s: must be a mapping of keys to values"
+                          % where_in(hubcfg, key, "hub." + key))
+    refuse_unknown_keys(node, allowed, "in hub." + key)
+    return node
+
+
+def _site_broker(hubcfg):
+    """`hub.mqtt` {host, port}: the site broker the devices publish to."""
+    node = _mapping(hubcfg, "mqtt", ("host", "port"))
+    host = node.get("host")
+    if host is not None and (not isinstance(host, str) or not host):
+        raise ConfigError("%s: key 'host': expected a host name or address"
+                          % where_in(node, "host", "hub.mqtt"))
+    port = node.get("port")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)
+                             or not 1 <= port <= 65535):
+        raise ConfigError("%s: key 'port': expected an integer 1..65535, got %r"
+                          % (where_in(node, "port", "hub.mqtt"), port))
+
+
+def _plain(hubcfg):
+    ble = _mapping(hubcfg, "ble", ("enabled",))
+    if "enabled" in ble and not isinstance(ble["enabled"], bool):
+        raise ConfigError("%s: key 'enabled': expected true or false"
+                          % where_in(ble, "enabled", "hub.ble"))
+    for key in ("database", "kek_file"):
+        value = hubcfg.get(key)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigError("%s: expected a file path" % where_in(hubcfg, key, "hub." + key))
+    if "registry" in hubcfg and not isinstance(hubcfg["registry"], bool):
+        raise ConfigError("%s: expected true or false" % where_in(hubcfg, "registry", "hub.registry"))
+
+
+def check(site):
+    """Raise ConfigError (naming file, line and key) for the first invalid
+    section; return the names of the sections that were checked."""
+    hubcfg = site.hub or {}
+    refuse_unknown_keys(hubcfg, HUB_KEYS, "in hub")
+    _site_broker(hubcfg)
+    _plain(hubcfg)
+    for key in ("upstream", "webhook", "home_assistant"):
+        if hubcfg.get(key) is not None and not isinstance(hubcfg[key], dict):
+            raise ConfigError("%s: must be a mapping of keys to values"
+                              % where_in(hubcfg, key, "hub." + key))
+    checked = ["hub"]
+    from hub.forwarder import parse_upstream
+    upstream = parse_upstream(hubcfg.get("upstream"))
+    checked.append("hub.upstream" + (" (TLS)" if upstream["tls"] is not None else ""))
+    webhook = hubcfg.get("webhook")
+    if webhook is not None:
+        from hub.webhook import parse_config as parse_webhook
+        parse_webhook(webhook)
+        checked.append("hub.webhook")
+    if not upstream["enabled"] and webhook is None:
+        # what hub/forwarder.py build_forwarders refuses
+        raise ConfigError("%s: no forwarding target: hub.upstream is disabled and there is no "
+                          "hub.webhook" % where_in(hubcfg, "upstream", "hub"))
+    if hubcfg.get("home_assistant") is not None:
+        from hub.discovery import parse_config as parse_home_assistant
+        parse_home_assistant(hubcfg["home_assistant"])
+        checked.append("hub.home_assistant")
+    if hubcfg.get("http") is not None:
+        from hub.http import parse_config as parse_http
+        parse_http(hubcfg["http"], where_in(hubcfg, "http", "hub.http"))
+        checked.append("hub.http")
+    if site.face is not None:
+        from hub import face_host
+        face_host.load(site.face)
+        checked.append("face")
+    return checked
