@@ -234,6 +234,82 @@ def measure_raw(broker, n):
         sub.close()
 
 
+def measure_raw_backlog(broker, n):
+    """The ceiling without the publisher in the race: n frames queued at the
+    broker for a subscriber's persistent session, then drained from CONNACK."""
+    import paho.mqtt.client as paho
+    topic = "anju/%s/+/event" % SITE
+    setup = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-raw-backlog",
+                        clean_session=False)
+    subscribed = threading.Event()
+    setup.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, 1)
+    setup.on_subscribe = lambda c, u, mid, rcs, p: subscribed.set()
+    setup.connect(broker.host, broker.port)
+    setup.loop_start()
+    if not subscribed.wait(10):
+        raise RuntimeError("backlog subscriber did not subscribe")
+    setup.disconnect()
+    setup.loop_stop()
+    proc, go, done = start_publisher(broker, 1, n)
+    go.set()
+    if not done.wait(120):
+        raise RuntimeError("the publisher did not finish")
+    proc.join(30)
+    state = {"count": 0, "t0": None, "last": None}
+
+    def on_connect(c, u, f, rc, p):
+        state["t0"] = time.monotonic()
+
+    def on_message(c, u, m):
+        state["count"] += 1
+        state["last"] = time.monotonic()
+
+    sub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-raw-backlog",
+                      clean_session=False)
+    sub.on_connect = on_connect
+    sub.on_message = on_message
+    sub.connect(broker.host, broker.port)
+    sub.loop_start()
+    try:
+        wait_until(lambda: state["count"] >= n, 120, "the raw subscriber to drain its backlog")
+        return n / (state["last"] - state["t0"])
+    finally:
+        sub.disconnect()
+        sub.loop_stop()
+        # a clean session ends the stored one: the broker must not go on queuing
+        # every later frame for it while the hub is measured
+        end = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-raw-backlog",
+                          clean_session=True)
+        end.connect(broker.host, broker.port)
+        end.disconnect()
+
+
+def measure_hub_backlog(workdir, broker, upstream, hub, n, first_counter):
+    """The hub stopped, n frames queued for its persistent session, the hub
+    started again: events/s from its CONNACK ("online" on its availability
+    topic) until the events table holds them all. Returns (rate, new hub)."""
+    db = workdir / "hub.db"
+    stop_hub(hub)
+    base = event_count(db)
+    proc, go, done = start_publisher(broker, first_counter, n)
+    go.set()
+    if not done.wait(120):
+        raise RuntimeError("the publisher did not finish")
+    proc.join(30)
+    online = []
+    watch = Subscriber(broker, "anju/%s/hub/availability" % SITE, "bench-watch-backlog")
+    watch.c.on_message = lambda c, u, m: (online.append(time.monotonic())
+                                          if m.payload == b"online" else None)
+    try:
+        hub = start_hub(workdir, broker, upstream)
+        wait_until(lambda: online, 60, "the hub to come back online")
+        wait_until(lambda: event_count(db) >= base + n, 300, "the hub to drain its backlog",
+                   step=0.02)
+        return n / (time.monotonic() - online[0]), hub
+    finally:
+        watch.close()
+
+
 def measure_hub(workdir, broker, n, first_counter):
     db = workdir / "hub.db"
     base = event_count(db)
@@ -335,8 +411,11 @@ def run(results):
         upstream = Mosquitto(workdir / "upstream", name="upstream").start()
         hub = None
         try:
+            # the plain subscriber first, while no hub is subscribed to the stream
             raw = measure_raw(broker, INGEST_FRAMES)
-            print("raw paho subscriber (QoS 1): %8.0f events/s" % raw)
+            print("raw paho subscriber (QoS 1):     %8.0f events/s" % raw)
+            raw_backlog = measure_raw_backlog(broker, INGEST_FRAMES)
+            print("raw paho subscriber, backlog:    %8.0f events/s" % raw_backlog)
             hub = start_hub(workdir, broker, upstream)
             watch = Subscriber(broker, "anju/%s/hub/availability" % SITE, "bench-watch")
             got = []
@@ -350,7 +429,10 @@ def run(results):
             per_dev = INGEST_FRAMES // N_DEVICES
             ingest = measure_hub(workdir, broker, INGEST_FRAMES, 1 + per_dev)
             print("hub ingest (verify→store→rules): %8.0f events/s" % ingest)
-            lat, missing, bg_rate = measure_alarm_latency(workdir, broker, upstream, 1 + 2 * per_dev)
+            hub_backlog, hub = measure_hub_backlog(workdir, broker, upstream, hub, INGEST_FRAMES,
+                                                   1 + 2 * per_dev)
+            print("hub ingest, backlog:             %8.0f events/s" % hub_backlog)
+            lat, missing, bg_rate = measure_alarm_latency(workdir, broker, upstream, 1 + 3 * per_dev)
             if hub.poll() is not None:
                 raise RuntimeError("the hub exited during the benchmark (see its log)")
         finally:
@@ -359,13 +441,21 @@ def run(results):
             broker.kill()
             upstream.kill()
     ratio = ingest / raw
+    backlog_ratio = hub_backlog / raw_backlog
+    ingest_met = ratio >= TARGET_RATIO and backlog_ratio >= TARGET_RATIO
     p50, p99 = percentile(lat, 50), percentile(lat, 99)
     print()
     print("%-34s %12s %12s  %s" % ("", "measured", "target", "met"))
-    print("%-34s %12.0f %12s" % ("raw subscriber events/s (ceiling)", raw, ""))
-    print("%-34s %12.0f %12s" % ("hub ingest events/s", ingest, ""))
-    print("%-34s %12.2f %12s  %s" % ("hub / ceiling", ratio, ">= %.2f" % TARGET_RATIO,
+    print("live stream (publisher running):")
+    print("%-34s %12.0f %12s" % ("  raw subscriber events/s (ceiling)", raw, ""))
+    print("%-34s %12.0f %12s" % ("  hub ingest events/s", ingest, ""))
+    print("%-34s %12.2f %12s  %s" % ("  hub / ceiling", ratio, ">= %.2f" % TARGET_RATIO,
                                      "yes" if ratio >= TARGET_RATIO else "NO"))
+    print("backlog (queued at the broker, drained after CONNACK):")
+    print("%-34s %12.0f %12s" % ("  raw subscriber events/s (ceiling)", raw_backlog, ""))
+    print("%-34s %12.0f %12s" % ("  hub ingest events/s", hub_backlog, ""))
+    print("%-34s %12.2f %12s  %s" % ("  hub / ceiling", backlog_ratio, ">= %.2f" % TARGET_RATIO,
+                                     "yes" if backlog_ratio >= TARGET_RATIO else "NO"))
     print("%-34s %12.0f %12s" % ("background events/s (stored)", bg_rate, "%d" % BACKGROUND_RATE))
     print("%-34s %12.1f %12s" % ("alarm latency p50 ms", p50, ""))
     # a probe that never raised its alarm, or a background the hub did not
@@ -381,13 +471,16 @@ def run(results):
         "hub_ingest_events_per_s": round(ingest, 1),
         "raw_subscriber_events_per_s": round(raw, 1),
         "hub_ingest_ratio": round(ratio, 3),
+        "raw_backlog_events_per_s": round(raw_backlog, 1),
+        "hub_backlog_events_per_s": round(hub_backlog, 1),
+        "hub_backlog_ratio": round(backlog_ratio, 3),
         "alarm_latency_p50_ms": round(p50, 2),
         "alarm_latency_p99_ms": round(p99, 2),
         "alarm_latency_max_ms": round(max(lat), 2) if lat else None,
         "alarm_latency_samples": len(lat),
         "alarm_probes_without_alarm": missing,
         "alarm_background_events_per_s": round(bg_rate, 1),
-        "hub_ingest_target_met": ratio >= TARGET_RATIO,
+        "hub_ingest_target_met": ingest_met,
         "alarm_latency_target_met": latency_met,
         "hub_bench_machine": machine(),
     })

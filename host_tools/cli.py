@@ -160,7 +160,9 @@ def cmd_hub_run(args):
             return _err(str(exc))
 
     async def main():
-        hub = HubService(site, db, SystemClock(), {"host": mqtt_host, "port": mqtt_port},
+        ingest = (hubcfg.get("mqtt") or {}).get("ingest", "process")
+        hub = HubService(site, db, SystemClock(),
+                         {"host": mqtt_host, "port": mqtt_port, "ingest": ingest},
                          {"host": up_host, "port": up_port,
                           "topic_prefix": up.get("topic_prefix", "anju/upstream")},
                          enable_ble=bool((hubcfg.get("ble") or {}).get("enabled", False)),

@@ -37,8 +37,10 @@ class Pipeline:
             return None, None
         return parts[1], parts[2]
 
-    def handle_mqtt(self, topic, payload, received_at, retained=False):
-        """Verify and apply one MQTT frame. Returns the outcome name."""
+    def handle_mqtt(self, topic, payload, received_at, retained=False, redelivered=False):
+        """Verify and apply one MQTT frame. Returns the outcome name.
+        `redelivered`: the broker re-sends a frame it offered the hub before
+        (MQTT DUP), as after a reconnect when a PUBACK was lost."""
         site_id, device_id = self.device_for_topic(topic)
         if site_id != self.site.site_id:
             return self._reject(device_id, "unknown_device", received_at, "site %s" % site_id)
@@ -48,7 +50,7 @@ class Pipeline:
         result = frames.verify(device_id, dev.frame_key, bytes(payload))
         if isinstance(result, frames.Rejection):
             return self._reject(device_id, result.reason, received_at, result.detail)
-        return self.apply(result, received_at)
+        return self.apply(result, received_at, redelivered)
 
     def handle_ble(self, result, received_at):
         """Apply a hub.ble reading or rejection."""
@@ -76,11 +78,16 @@ class Pipeline:
                                                  "detail": detail})
         return reason
 
-    def apply(self, reading, received_at):
+    def apply(self, reading, received_at, redelivered=False):
         with self.store.transaction() as tx:
             last = tx.last_counter(reading.device_id)
             if reading.counter <= last:
-                reason = "duplicate" if reading.counter == last else "replayed"
+                # A frame the broker re-sends because its PUBACK was lost, after
+                # later frames of the device were stored, is a duplicate too; the
+                # same old frame published anew is a replay.
+                same = reading.counter == last or (
+                    redelivered and tx.has_event(reading.device_id, reading.counter))
+                reason = "duplicate" if same else "replayed"
                 tx.count_rejection(reason, reading.device_id, received_at)
                 self._raise(tx, self.engine.on_rejection(tx, reading.device_id, reason,
                                                          received_at), received_at)

@@ -38,8 +38,13 @@ def _mapping(hubcfg, key, allowed):
 
 
 def _site_broker(hubcfg):
-    """`hub.mqtt` {host, port}: the site broker the devices publish to."""
-    node = _mapping(hubcfg, "mqtt", ("host", "port"))
+    """`hub.mqtt` {host, port, ingest}: the site broker the devices publish to,
+    and where the hub's MQTT client runs (hub/mqtt_in.py)."""
+    node = _mapping(hubcfg, "mqtt", ("host", "port", "ingest"))
+    if "ingest" in node and node["ingest"] not in ("process", "thread"):
+        raise ConfigError("%s: key 'ingest': '%s'; allowed: process (a receiver process, the"
+                          " default), thread" % (where_in(node, "ingest", "hub.mqtt"),
+                                                 node["ingest"]))
     host = node.get("host")
     if host is not None and (not isinstance(host, str) or not host):
         raise ConfigError("%s: key 'host': expected a host name or address"

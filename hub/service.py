@@ -18,13 +18,14 @@ import logging
 
 from hub import HubError
 from hub.forwarder import Wakeups, build_forwarders
-from hub.mqtt_in import MqttIngest
+from hub.mqtt_in import MqttIngest, MqttIngestProcess
 from hub.pipeline import Pipeline
 from hub.store import Store
 
 log = logging.getLogger("anju.hub")
 
 INGEST_BATCH = 200  # frames applied under one commit at most
+INGEST_MODES = ("thread", "process")
 
 
 class HubService:
@@ -49,7 +50,13 @@ class HubService:
         self.store = Store(db_path)
         prefix = upstream.get("topic_prefix", "anju/upstream")
         self.pipeline = Pipeline(site, self.store, prefix, clock=clock)
-        self.mqtt = MqttIngest(site.site_id, mqtt["host"], int(mqtt["port"]))
+        # "thread": paho in a thread of this process; "process": in a child
+        # process, so MQTT parsing and the pipeline use two cores (hub/mqtt_in.py)
+        ingest = mqtt.get("ingest", "thread")
+        if ingest not in INGEST_MODES:
+            raise HubError("mqtt ingest '%s'; allowed: %s" % (ingest, ", ".join(INGEST_MODES)))
+        make = MqttIngestProcess if ingest == "process" else MqttIngest
+        self.mqtt = make(site.site_id, mqtt["host"], int(mqtt["port"]))
         self._outbox_wakeup = Wakeups()  # one event per forwarding target
         # MQTT upstream and/or webhook (hub/forwarder.py, hub/webhook.py)
         self.forwarders = build_forwarders(self.store, site, upstream, clock,
@@ -271,8 +278,8 @@ class HubService:
         now = self.clock.now()
         try:
             if item[0] == "mqtt":
-                _, topic, payload, retained, ack = item
-                self.pipeline.handle_mqtt(topic, payload, now, retained)
+                _, topic, payload, retained, ack, redelivered = item
+                self.pipeline.handle_mqtt(topic, payload, now, retained, redelivered)
                 acks.append(ack)
             else:
                 self.pipeline.handle_ble(item[1], now)

@@ -27,6 +27,16 @@ from hub import StoreError
 _MISSING = object()  # journal value of a row that did not exist
 _STATE_KEYS = ("door_open", "case_open", "battery_percent", "battery_low", "last_seen")
 _STATE_COLUMNS = {"open": 0, "case_open": 1, "percent": 2, "battery_low": 3}
+# hot table name -> (its dict on the Store, upsert head, delete)
+_HOT_SQL = {
+    "counters": ("_counters", "INSERT OR REPLACE INTO counters(device_id, last_counter,"
+                 " updated_at) VALUES", "DELETE FROM counters WHERE device_id=?"),
+    "states": ("_states", "INSERT OR REPLACE INTO device_state(device_id, door_open, case_open,"
+               " battery_percent, battery_low, last_seen, last_event_id) VALUES",
+               "DELETE FROM device_state WHERE device_id=?"),
+    "flats": ("_flats", "INSERT OR REPLACE INTO flat_activity(flat_id, last_activity,"
+              " last_event_id, open_alarm) VALUES", "DELETE FROM flat_activity WHERE flat_id=?"),
+}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters(
@@ -122,6 +132,7 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError("%s: cannot read the event store: %s" % (self.path, exc)) from exc
         self._decoded = {}
+        self._sql_cache = {}
         self._journal = []         # (table dict, key, previous value or _MISSING)
         self._pending_events = []  # event rows not yet inserted
         self._dirty = {"counters": set(), "states": set(), "flats": set(), "rules": set()}
@@ -154,29 +165,26 @@ class Store:
             else:
                 table[key] = old
 
+    def _insert_rows(self, head, rows):
+        """`head` ("INSERT ... (cols) VALUES") for many rows, as few statements
+        as SQLite's oldest parameter limit (999) allows: one statement is one
+        step of the engine (and one release of the GIL), where `executemany`
+        makes one per row."""
+        if not rows:
+            return
+        width = len(rows[0])
+        per = max(1, 999 // width)
+        one = "(" + ",".join("?" * width) + ")"
+        for i in range(0, len(rows), per):
+            chunk = rows[i:i + per]
+            sql = self._sql_cache.get((head, len(chunk)))
+            if sql is None:
+                sql = self._sql_cache[(head, len(chunk))] = head + ",".join([one] * len(chunk))
+            self.db.execute(sql, [v for row in chunk for v in row])
+
     def _write_hot(self, name, keys):
         """Write the named hot rows from memory (a row gone from memory is deleted)."""
-        db = self.db
-        if name == "counters":
-            rows = [(k,) + self._counters[k] for k in keys if k in self._counters]
-            db.executemany("INSERT OR REPLACE INTO counters(device_id, last_counter, updated_at)"
-                           " VALUES(?,?,?)", rows)
-            gone = [(k,) for k in keys if k not in self._counters]
-            db.executemany("DELETE FROM counters WHERE device_id=?", gone)
-        elif name == "states":
-            rows = [(k,) + self._states[k] for k in keys if k in self._states]
-            db.executemany("INSERT OR REPLACE INTO device_state(device_id, door_open, case_open,"
-                           " battery_percent, battery_low, last_seen, last_event_id)"
-                           " VALUES(?,?,?,?,?,?,?)", rows)
-            db.executemany("DELETE FROM device_state WHERE device_id=?",
-                           [(k,) for k in keys if k not in self._states])
-        elif name == "flats":
-            rows = [(k,) + self._flats[k] for k in keys if k in self._flats]
-            db.executemany("INSERT OR REPLACE INTO flat_activity(flat_id, last_activity,"
-                           " last_event_id, open_alarm) VALUES(?,?,?,?)", rows)
-            db.executemany("DELETE FROM flat_activity WHERE flat_id=?",
-                           [(k,) for k in keys if k not in self._flats])
-        else:
+        if name == "rules":
             put, gone = [], []
             for rule, key in keys:
                 text = self._rules.get(rule, {}).get(key)
@@ -184,15 +192,22 @@ class Store:
                     gone.append((rule, key))
                 else:
                     put.append((rule, key, text))
-            db.executemany("INSERT OR REPLACE INTO rule_state(rule, key, value) VALUES(?,?,?)", put)
-            db.executemany("DELETE FROM rule_state WHERE rule=? AND key=?", gone)
+            self._insert_rows("INSERT OR REPLACE INTO rule_state(rule, key, value) VALUES", put)
+            if gone:
+                self.db.executemany("DELETE FROM rule_state WHERE rule=? AND key=?", gone)
+            return
+        table, head, delete = _HOT_SQL[name]
+        table = getattr(self, table)
+        self._insert_rows(head, [(k,) + table[k] for k in keys if k in table])
+        gone = [(k,) for k in keys if k not in table]
+        if gone:
+            self.db.executemany(delete, gone)
 
     def _flush(self):
         """Write what the open transaction changed in memory (before its COMMIT)."""
         if self._pending_events:
-            self.db.executemany(
-                "INSERT INTO events(id, device_id, counter, type, data, device_time, received_at,"
-                " transport) VALUES(?,?,?,?,?,?,?,?)", self._pending_events)
+            self._insert_rows("INSERT INTO events(id, device_id, counter, type, data, device_time,"
+                              " received_at, transport) VALUES", self._pending_events)
             self._pending_events = []
         for name, keys in self._dirty.items():
             if keys:
@@ -359,6 +374,14 @@ class Store:
 
     def last_event_id(self):
         return self._next_event_id - 1
+
+    def has_event(self, device_id, counter):
+        """Whether the event (device, counter) is stored (or pending in this transaction)."""
+        for row in self._pending_events:
+            if row[1] == device_id and row[2] == counter:
+                return True
+        return self.db.execute("SELECT 1 FROM events WHERE device_id=? AND counter=?",
+                               (device_id, counter)).fetchone() is not None
 
     def event(self, event_id):
         pending = self._pending_events

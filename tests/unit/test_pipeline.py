@@ -152,6 +152,35 @@ def test_lower_counter_is_replayed_and_changes_nothing(hub: Hub) -> None:
     assert hub.send("door-101", door("door-101", 10, True), T0 + 40) == "accepted"
 
 
+def test_broker_redelivery_of_a_stored_frame_is_a_duplicate_not_a_replay(hub: Hub) -> None:
+    """A PUBACK lost with the hub's connection: the broker re-sends the frame (DUP)
+    after later frames of the device were stored. Only a frame the hub has is a
+    duplicate; a re-sent frame it never stored, or an old frame published anew
+    (no DUP), is a replay."""
+    for counter in (4, 5, 9):
+        assert hub.send("door-101", door("door-101", counter, True), T0 + counter) == "accepted"
+    before = snapshot(hub, "door-101")
+    redeliver = hub.pipeline.handle_mqtt
+    assert redeliver(topic("door-101"), door("door-101", 5, True), T0 + 20,
+                     redelivered=True) == "duplicate"
+    assert redeliver(topic("door-101"), door("door-101", 4, True), T0 + 21,
+                     redelivered=True) == "duplicate"
+    assert redeliver(topic("door-101"), door("door-101", 6, True), T0 + 22,
+                     redelivered=True) == "replayed"  # never stored: not ours to excuse
+    assert redeliver(topic("door-101"), door("door-101", 5, True), T0 + 23) == "replayed"
+    assert snapshot(hub, "door-101")[:4] == before[:4]
+    assert hub.store.rejection_counts() == {"duplicate": 2, "replayed": 2}
+
+
+def test_redelivery_inside_one_batch_sees_the_frames_of_that_batch(hub: Hub) -> None:
+    with hub.store.batch():
+        assert hub.send("door-101", door("door-101", 1, True), T0) == "accepted"
+        assert hub.send("door-101", door("door-101", 2, False), T0 + 1) == "accepted"
+        assert hub.pipeline.handle_mqtt(topic("door-101"), door("door-101", 1, True), T0 + 2,
+                                        redelivered=True) == "duplicate"
+    assert hub.store.rejection_counts() == {"duplicate": 1}
+
+
 def test_counters_are_per_device(hub: Hub) -> None:
     assert hub.send("door-101", door("door-101", 50, True), T0) == "accepted"
     assert hub.send("door-102", door("door-102", 1, True), T0) == "accepted"

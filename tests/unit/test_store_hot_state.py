@@ -268,7 +268,7 @@ def test_hub_batch_with_a_frame_the_store_refuses_acknowledges_all_the_others(tm
                                  "NEW.device_id = 'door-2' BEGIN SELECT RAISE(ABORT, 'x'); END")
         acked = []
         items = [("mqtt", topic(d), door(d, c, c % 2 == 1), False,
-                  (lambda d=d, c=c: acked.append((d, c))))
+                  (lambda d=d, c=c: acked.append((d, c))), False)
                  for c in (1, 2) for d in DEVICES]
         acks = service._apply_batch(items)
         for ack in acks:
