@@ -15,6 +15,7 @@ undone in `stop()`.
 """
 import asyncio
 import logging
+import time
 
 from hub import HubError
 from hub.forwarder import Wakeups, build_forwarders
@@ -26,6 +27,7 @@ log = logging.getLogger("anju.hub")
 
 INGEST_BATCH = 200  # frames applied under one commit at most
 INGEST_MODES = ("thread", "process")
+SLOW_BATCH_S = 0.1  # a batch (with its commit) slower than this is logged
 
 
 class HubService:
@@ -88,6 +90,8 @@ class HubService:
     # ---- life cycle ---------------------------------------------------------
     async def start(self, connect_timeout=10.0):
         loop = asyncio.get_running_loop()
+        self.store.start_checkpointer()
+        self._cleanups.append(self.store.stop_checkpointer)
         self.mqtt.start(loop, self._queue)
         self._cleanups.append(self.mqtt.stop)
         for forwarder in self.forwarders:
@@ -263,10 +267,15 @@ class HubService:
         stats = dict(self.pipeline.stats)
         seen = (self.frames_seen, self.mqtt_frames_seen, self.ingest_errors)
         acks = []
+        started = time.monotonic()
         try:
             with self.store.batch():
                 for item in items:
                     self._apply(item, acks)
+            took = time.monotonic() - started
+            if took > SLOW_BATCH_S:
+                log.warning("slow ingest batch", extra={"frames": len(items),
+                                                        "ms": round(took * 1e3, 1)})
             return acks
         except HubError as exc:
             self._store_error = exc

@@ -20,9 +20,13 @@ Never stores keys. Never deletes events or access-log entries (append-only logs)
 """
 import contextlib
 import json
+import logging
 import sqlite3
+import threading
 
 from hub import StoreError
+
+log = logging.getLogger("anju.hub.store")
 
 _MISSING = object()  # journal value of a row that did not exist
 _STATE_KEYS = ("door_open", "case_open", "battery_percent", "battery_low", "last_seen")
@@ -94,6 +98,8 @@ class Store:
             raise StoreError("%s: cannot open the event store: %s" % (self.path, exc)) from exc
         self._in_tx = False
         self._in_batch = False
+        self._checkpointer = None
+        self.wal_pages = None  # WAL size at the last checkpoint (pages)
         self._in_decision = False   # inside a savepoint decision of a batch
         self._savepoint_open = False  # its SAVEPOINT has been issued
         self._load_hot_state()
@@ -111,7 +117,55 @@ class Store:
                         "ON outbox(target, alarm_id, id)")
 
     def close(self):
+        self.stop_checkpointer()
         self.db.close()
+
+    # ---- WAL checkpoints off the ingest path -------------------------------------
+    def start_checkpointer(self, interval_s=1.0):
+        """Copy the WAL into the database from a thread of its own, every
+        `interval_s`, instead of inside whichever COMMIT crosses SQLite's
+        1,000-page mark: that copy and its fsync (long on an SD card) would
+        otherwise stall the frame, and the alarm, that happened to commit then.
+        PASSIVE: it never blocks the writer; what it cannot copy yet it copies
+        next time."""
+        if self._checkpointer is not None:
+            return
+        self.db.execute("PRAGMA wal_autocheckpoint=0")
+        stop = threading.Event()
+        thread = threading.Thread(target=self._checkpoint_loop, args=(stop, interval_s),
+                                  name="anju-store-checkpoint", daemon=True)
+        self._checkpointer = (thread, stop)
+        thread.start()
+
+    def stop_checkpointer(self):
+        if self._checkpointer is None:
+            return
+        thread, stop = self._checkpointer
+        stop.set()
+        thread.join(10.0)
+        self._checkpointer = None
+        self.db.execute("PRAGMA wal_autocheckpoint=1000")
+
+    def _checkpoint_loop(self, stop, interval_s):
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            log.error("WAL checkpointer cannot open the store", extra={"error": str(exc)})
+            return
+        try:
+            db.execute("PRAGMA synchronous=FULL")
+            while not stop.wait(interval_s):
+                try:
+                    busy, wal_pages, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error as exc:
+                    log.warning("WAL checkpoint failed", extra={"error": str(exc)})
+                    continue
+                self.wal_pages = wal_pages
+                if wal_pages > 100_000 and copied < wal_pages:
+                    log.warning("WAL is not being copied back", extra={"wal_pages": wal_pages,
+                                                                       "copied": copied})
+        finally:
+            db.close()
 
     # ---- hot state: memory first, written before COMMIT ------------------------------
     def _load_hot_state(self):
