@@ -2,8 +2,10 @@
 asyncio loop, with an injected clock.
 
 Tasks:
-  ingest    takes frames from the MQTT and BLE queues, one at a time, through
-            the pipeline; acknowledges an MQTT frame only after its commit
+  ingest    takes frames from the MQTT and BLE queues through the pipeline,
+            what is queued under one commit; acknowledges an MQTT frame only
+            after its commit (the MQTT client runs in a thread, or in a
+            receiver process: `mqtt["ingest"]`, hub/mqtt_in.py)
   rules     sleeps on the clock until the earliest rule deadline (recomputed
             from the store), or until an event changes the deadlines
   forward   drains the outbox to the upstream broker
