@@ -191,6 +191,27 @@ def where_in(node, key, name):
     return "%s:%d: %s" % (node.file, line, name) if line else name
 
 
+def flag(node, key, where, default):
+    """`node[key]` as true/false (`default` when absent); ConfigError otherwise."""
+    value = node.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError("%s: key '%s': expected true or false" % (where_in(node, key, where), key))
+    return value
+
+
+def host_port(node, where):
+    """Check the optional `host` and `port` of a broker mapping; (host, port)."""
+    host, port = node.get("host"), node.get("port")
+    if host is not None and (not isinstance(host, str) or not host):
+        raise ConfigError("%s: key 'host': expected a host name or address"
+                          % where_in(node, "host", where))
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)
+                             or not 1 <= port <= 65535):
+        raise ConfigError("%s: key 'port': expected an integer 1..65535, got %r"
+                          % (where_in(node, "port", where), port))
+    return host, port
+
+
 def _hexkey(node, key, size, where, required):
     v = _get(node, key, where, str, required=required)
     if v is None:

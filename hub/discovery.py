@@ -20,7 +20,7 @@ import logging
 import paho.mqtt.client as paho
 
 from hub import ConfigError, alarms
-from hub.config import refuse_unknown_keys, where_in
+from hub.config import flag, refuse_unknown_keys, where_in
 
 log = logging.getLogger("anju.hub.discovery")
 
@@ -38,10 +38,7 @@ def parse_config(node, where="hub.home_assistant"):
     if not isinstance(node, dict):
         raise ConfigError("%s: must be a mapping like {enabled: true}" % where)
     refuse_unknown_keys(node, CONFIG_KEYS, "in " + where)
-    enabled = node.get("enabled", False)
-    if not isinstance(enabled, bool):
-        raise ConfigError("%s: key 'enabled': expected true or false"
-                          % where_in(node, "enabled", where))
+    enabled = flag(node, "enabled", where, False)
     prefix = node.get("discovery_prefix", DEFAULT_PREFIX)
     if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "+#\0"):
         raise ConfigError("%s: key 'discovery_prefix': expected a topic without wildcards, "

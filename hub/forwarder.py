@@ -24,7 +24,7 @@ import threading
 import paho.mqtt.client as paho
 
 from hub import ConfigError
-from hub.config import refuse_unknown_keys, where_in
+from hub.config import flag, host_port, refuse_unknown_keys, where_in
 
 log = logging.getLogger("anju.hub.forwarder")
 
@@ -230,19 +230,8 @@ def parse_upstream(node, where="hub.upstream"):
     if not isinstance(node, dict):
         raise ConfigError("%s: must be a mapping like {host: ..., port: 1883}" % where)
     refuse_unknown_keys(node, UPSTREAM_KEYS, "in " + where)
-    enabled = node.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ConfigError("%s: key 'enabled': expected true or false"
-                          % where_in(node, "enabled", where))
-    host = node.get("host")
-    if host is not None and (not isinstance(host, str) or not host):
-        raise ConfigError("%s: key 'host': expected a host name or address"
-                          % where_in(node, "host", where))
-    port = node.get("port")
-    if port is not None and (isinstance(port, bool) or not isinstance(port, int)
-                             or not 1 <= port <= 65535):
-        raise ConfigError("%s: key 'port': expected an integer 1..65535, got %r"
-                          % (where_in(node, "port", where), port))
+    enabled = flag(node, "enabled", where, True)
+    host, port = host_port(node, where)
     prefix = node.get("topic_prefix")
     if prefix is not None and (not isinstance(prefix, str) or not prefix
                                or any(c in prefix for c in "+#\0")):

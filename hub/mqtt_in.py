@@ -17,7 +17,24 @@ from hub import TransportError
 log = logging.getLogger("anju.hub.mqtt")
 
 
-class MqttIngest:
+class _Link:
+    """What both ingest modes share: the hub's availability topic, and waiting
+    for the connection and the subscription (`connected`, `subscribed`)."""
+
+    @property
+    def availability_topic(self):
+        return "anju/%s/hub/availability" % self.site_id
+
+    async def wait_connected(self, timeout):
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not (self.connected.is_set() and self.subscribed.is_set()):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TransportError("broker %s:%d not reachable within %.0f s"
+                                     % (self.host, self.port, timeout))
+            await asyncio.sleep(0.02)
+
+
+class MqttIngest(_Link):
     def __init__(self, site_id, host, port, client_id=None, keepalive=30):
         self.site_id = site_id
         self.host = host
@@ -40,10 +57,6 @@ class MqttIngest:
         self._inbox = collections.deque()  # paho's thread appends, the loop drains
         self._handover_scheduled = False
 
-    @property
-    def availability_topic(self):
-        return "anju/%s/hub/availability" % self.site_id
-
     def start(self, loop, queue):
         """Connect in the background; frames are put on `queue` as
         ("mqtt", topic, payload, retained, ack, redelivered) tuples."""
@@ -51,14 +64,6 @@ class MqttIngest:
         self._queue = queue
         self._client.connect_async(self.host, self.port, keepalive=self.keepalive)
         self._client.loop_start()
-
-    async def wait_connected(self, timeout):
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not (self.connected.is_set() and self.subscribed.is_set()):
-            if asyncio.get_running_loop().time() > deadline:
-                raise TransportError("broker %s:%d not reachable within %.0f s"
-                                     % (self.host, self.port, timeout))
-            await asyncio.sleep(0.02)
 
     def stop(self):
         if self.connected.is_set():
@@ -254,7 +259,7 @@ def _receiver_main(conn, incarnation, host, port, client_id, keepalive, availabi
             next_misc = now + 1.0
 
 
-class MqttIngestProcess:
+class MqttIngestProcess(_Link):
     """`MqttIngest` with the MQTT client in a child process (see above); the
     same interface: `start`, `wait_connected`, `stop`, `connected`, `subscribed`."""
 
@@ -276,22 +281,10 @@ class MqttIngestProcess:
         self._ack_scheduled = False
         self._stopping = False
 
-    @property
-    def availability_topic(self):
-        return "anju/%s/hub/availability" % self.site_id
-
     def start(self, loop, queue):
         self._loop = loop
         self._queue = queue
         self._spawn()
-
-    async def wait_connected(self, timeout):
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not (self.connected.is_set() and self.subscribed.is_set()):
-            if asyncio.get_running_loop().time() > deadline:
-                raise TransportError("broker %s:%d not reachable within %.0f s"
-                                     % (self.host, self.port, timeout))
-            await asyncio.sleep(0.02)
 
     def pid(self):
         """The receiver's process id (None while none runs)."""

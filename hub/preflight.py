@@ -18,7 +18,7 @@ Files named in the configuration are read (secret, certificates, keys); this
 module never opens a connection, a database or a camera, and writes nothing.
 """
 from hub import ConfigError
-from hub.config import refuse_unknown_keys, where_in
+from hub.config import flag, host_port, refuse_unknown_keys, where_in
 
 # what may stand directly under `hub:` (read by host_tools/cli.py `hub run`,
 # hub/registry.py, hub/forwarder.py, hub/components.py, hub/service.py)
@@ -41,32 +41,20 @@ def _site_broker(hubcfg):
     """`hub.mqtt` {host, port, ingest}: the site broker the devices publish to,
     and where the hub's MQTT client runs (hub/mqtt_in.py)."""
     node = _mapping(hubcfg, "mqtt", ("host", "port", "ingest"))
+    host_port(node, "hub.mqtt")
     if "ingest" in node and node["ingest"] not in ("process", "thread"):
         raise ConfigError("%s: key 'ingest': '%s'; allowed: process (a receiver process, the"
                           " default), thread" % (where_in(node, "ingest", "hub.mqtt"),
                                                  node["ingest"]))
-    host = node.get("host")
-    if host is not None and (not isinstance(host, str) or not host):
-        raise ConfigError("%s: key 'host': expected a host name or address"
-                          % where_in(node, "host", "hub.mqtt"))
-    port = node.get("port")
-    if port is not None and (isinstance(port, bool) or not isinstance(port, int)
-                             or not 1 <= port <= 65535):
-        raise ConfigError("%s: key 'port': expected an integer 1..65535, got %r"
-                          % (where_in(node, "port", "hub.mqtt"), port))
 
 
 def _plain(hubcfg):
-    ble = _mapping(hubcfg, "ble", ("enabled",))
-    if "enabled" in ble and not isinstance(ble["enabled"], bool):
-        raise ConfigError("%s: key 'enabled': expected true or false"
-                          % where_in(ble, "enabled", "hub.ble"))
+    flag(_mapping(hubcfg, "ble", ("enabled",)), "enabled", "hub.ble", False)
     for key in ("database", "kek_file"):
         value = hubcfg.get(key)
         if value is not None and (not isinstance(value, str) or not value):
             raise ConfigError("%s: expected a file path" % where_in(hubcfg, key, "hub." + key))
-    if "registry" in hubcfg and not isinstance(hubcfg["registry"], bool):
-        raise ConfigError("%s: expected true or false" % where_in(hubcfg, "registry", "hub.registry"))
+    flag(hubcfg, "registry", "hub", False)
 
 
 def check(site):
