@@ -130,6 +130,41 @@ def cmd_audit(args) -> int:
     return 0
 
 
+def cmd_dead_letters(args) -> int:
+    path = "/api/dead-letters?limit=%d" % args.limit
+    if args.target:
+        path += "&target=" + urllib.parse.quote(args.target, safe="")
+    status, doc = _json(args.hub, "GET", path, timeout=args.timeout)
+    if status != 200:
+        return _fail(status, doc)
+    if args.json:
+        print(json.dumps(doc["dead_letters"], indent=2))
+        return 0
+    print("%-6s %-8s %-36s %-4s %-8s %s" % ("id", "target", "alarm", "seq", "attempts", "reason"))
+    for d in doc["dead_letters"]:
+        print("%-6s %-8s %-36s %-4s %-8s %s" % (d["id"], d["target"], d["alarm_id"], d["seq"],
+                                                d["attempts"], d["reason"]))
+    return 0
+
+
+def cmd_requeue(args) -> int:
+    if bool(args.all) == bool(args.ids):
+        print("error: give dead letter ids, or --all", file=sys.stderr)
+        return 2
+    body = {"all": True} if args.all else {"ids": args.ids}
+    if args.target:
+        body["target"] = args.target
+    status, doc = _json(args.hub, "POST", "/api/dead-letters/requeue", body, timeout=args.timeout)
+    if status != 200:
+        return _fail(status, doc)
+    print("re-queued: %s" % (", ".join(map(str, doc["requeued"])) or "none"))
+    if doc["unknown"]:
+        print("error: no such dead letter: %s" % ", ".join(map(str, doc["unknown"])),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def _guard(func):
     def run(args) -> int:
         try:
@@ -141,7 +176,7 @@ def _guard(func):
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("alarms", help="alarms on a running hub: list, show, act, audit")
+    p = subparsers.add_parser("alarms", help="alarms on a running hub: list, show, act, audit, dead letters")
     sub = p.add_subparsers(dest="alarms_command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--hub", default=DEFAULT_HUB,
@@ -174,3 +209,17 @@ def register(subparsers) -> None:
     au.add_argument("--until", help="ISO 8601 time or epoch seconds")
     au.add_argument("--output", "-o", help="file to write (default: stdout)")
     au.set_defaults(func=_guard(cmd_audit))
+
+    dl = sub.add_parser("dead-letters", parents=[common],
+                        help="documents a forwarding target refused for good")
+    dl.add_argument("--target", help="only this target (mqtt, webhook)")
+    dl.add_argument("--limit", type=int, default=1000, help="the newest N (default 1000)")
+    dl.add_argument("--json", action="store_true", help="print the rows with their payloads")
+    dl.set_defaults(func=_guard(cmd_dead_letters))
+
+    rq = sub.add_parser("requeue", parents=[common],
+                        help="send dead letters again (after fixing what the target refused)")
+    rq.add_argument("ids", nargs="*", type=int, help="dead letter ids")
+    rq.add_argument("--all", action="store_true", help="every dead letter (of --target)")
+    rq.add_argument("--target", help="with --all: only this target")
+    rq.set_defaults(func=_guard(cmd_requeue))

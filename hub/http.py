@@ -150,6 +150,8 @@ class HubApi:
             ("GET", re.compile(r"^/api/alarms/(?P<id>[^/]+)$"), self.alarm),
             ("POST", re.compile(r"^/api/alarms/(?P<id>[^/]+)/actions$"), self.alarm_action),
             ("GET", re.compile(r"^/api/audit$"), self.audit),
+            ("GET", re.compile(r"^/api/dead-letters$"), self.dead_letters),
+            ("POST", re.compile(r"^/api/dead-letters/requeue$"), self.requeue_dead_letters),
             ("GET", re.compile(r"^/api/access-log$"), self.access_log),
             ("GET", re.compile(r"^/api/devices$"), self.devices),
             ("GET", re.compile(r"^/api/devices/(?P<id>[^/]+)$"), self.device),
@@ -254,6 +256,41 @@ class HubApi:
         for row in rows:
             writer.writerow([row["at_iso"]] + [_csv_cell(row[k]) for k in AUDIT_COLUMNS[1:]])
         return 200, RawBody("text/csv; charset=utf-8", out.getvalue(), "anju-audit.csv")
+
+    def dead_letters(self, req):
+        """Documents a forwarding target refused for good (docs/forwarding.md)."""
+        target = req.arg("target")
+        rows = self._store(self.store.dead_letters, target)
+        return 200, {"dead_letters": rows[-req.limit():], "total": len(rows)}
+
+    def requeue_dead_letters(self, req):
+        """{"ids": [..]} or {"all": true, "target"?: name}: back into the outbox."""
+        hub = self._ops()[0]
+        doc = req.json()
+        if not isinstance(doc, dict):
+            raise HttpError(400, "bad_request", "a JSON object with 'ids' or 'all'")
+        target = doc.get("target")
+        if target is not None and not isinstance(target, str):
+            raise HttpError(400, "bad_request", "'target' must be a string")
+        if doc.get("all") is True:
+            ids = None
+        else:
+            ids = doc.get("ids")
+            if (not isinstance(ids, list) or not ids or len(ids) > 10000
+                    or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)):
+                raise HttpError(400, "bad_request", "'ids' must be a list of 1 to 10000 dead "
+                                                    "letter ids, or give \"all\": true")
+
+        def requeue():
+            with self.store.transaction():
+                done = self.store.requeue_dead_letters(ids, target)
+            if done[0]:
+                hub.notify_outbox()
+            return done
+        requeued, unknown = self._store(requeue)
+        if requeued:
+            log.warning("dead letters re-queued", extra={"ids": requeued})
+        return 200, {"requeued": requeued, "unknown": unknown}
 
     def metrics(self, req):
         from hub import metrics

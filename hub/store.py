@@ -657,6 +657,32 @@ class Store:
         keys = ("id", "target", "alarm_id", "seq", "payload", "failed_at", "attempts", "reason")
         return [dict(zip(keys, r)) for r in self.db.execute(q + " ORDER BY id", args)]
 
+    def requeue_dead_letters(self, ids=None, target=None):
+        """Put dead letters back in the outbox (attempts from 0), oldest first,
+        behind what their alarm already has waiting; `ids` None: all (of
+        `target`, if given). Returns (requeued ids, ids that are no dead letter).
+        Call it in a transaction."""
+        q = "SELECT id FROM dead_letters"
+        args = []
+        if target is not None:
+            q += " WHERE target=?"
+            args.append(target)
+        present = [r[0] for r in self.db.execute(q + " ORDER BY id", args)]
+        if ids is None:
+            chosen, unknown = present, []
+        else:
+            have = set(present)
+            chosen = sorted({i for i in ids if i in have})
+            unknown = sorted({i for i in ids if i not in have})
+        for dead_id in chosen:
+            self._write(
+                "INSERT INTO outbox(alarm_id, seq, topic, payload, created_at, attempts, priority,"
+                " target) SELECT d.alarm_id, d.seq, d.topic, d.payload, d.created_at, 0,"
+                " COALESCE(a.priority, 0), d.target FROM dead_letters d LEFT JOIN alarms a"
+                " ON a.id = d.alarm_id WHERE d.id=?", (dead_id,))
+            self._write("DELETE FROM dead_letters WHERE id=?", (dead_id,))
+        return chosen, unknown
+
     def outbox_delivered(self, outbox_id):
         self._write("DELETE FROM outbox WHERE id=?", (outbox_id,))
 
