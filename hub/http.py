@@ -296,8 +296,11 @@ class HubApi:
         from hub import metrics
         hub, processor, _ = self._ops()
         links = self.status()
+        ingest = {"store_errors": hub.ingest_errors,
+                  "receiver_restarts": getattr(hub.mqtt, "restarts", None),
+                  "wal_pages": self.store.wal_pages}
         snap = self._store(metrics.collect, self.store, hub.pipeline, links,
-                           processor.snapshot(), self.clock.now())
+                           processor.snapshot(), self.clock.now(), ingest)
         return 200, RawBody(metrics.CONTENT_TYPE, metrics.render(snap))
 
     def alarms(self, req):

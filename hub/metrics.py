@@ -26,11 +26,18 @@ METRICS = {
     "anju_upstream_connected": ("gauge", "1 when the hub's forwarder is connected upstream."),
     "anju_device_broker_connected": ("gauge", "1 when the hub is connected to the device broker."),
     "anju_commands_total": ("counter", "Lifecycle commands handled since start, by outcome."),
+    "anju_ingest_store_errors_total": ("counter", "Frames the store could not take since start "
+                                                  "(not acknowledged; the broker offers them "
+                                                  "again)."),
+    "anju_mqtt_receiver_restarts_total": ("counter", "MQTT receiver processes started again "
+                                                     "after one ended, since start."),
+    "anju_wal_pages": ("gauge", "Pages in SQLite's write-ahead log at the last checkpoint."),
 }
 
 
-def collect(store, pipeline, links, command_counts, now):
-    """A snapshot dict for `render` (loop thread: reads the store)."""
+def collect(store, pipeline, links, command_counts, now, ingest=None):
+    """A snapshot dict for `render` (loop thread: reads the store). `ingest`:
+    {"store_errors", "receiver_restarts", "wal_pages"} of the running hub."""
     counts = store.operations_counts()
     timers = pipeline.engine.timers(store, now)
     esc = rule_settings.resolve(pipeline.site, "escalation")
@@ -40,7 +47,7 @@ def collect(store, pipeline, links, command_counts, now):
             "alarms": counts["alarms"], "outbox": store.outbox_depth(),
             "timers": {name: (None if t is None else t - now) for name, t in timers.items()},
             "escalations": counts["escalations"], "links": dict(links),
-            "commands": dict(command_counts or {})}
+            "commands": dict(command_counts or {}), "ingest": dict(ingest or {})}
 
 
 def _label(value):
@@ -71,6 +78,12 @@ def render(snap):
     samples["anju_device_broker_connected"].append(({}, bool(snap["links"].get("mqtt"))))
     for outcome, n in sorted(snap["commands"].items()):
         samples["anju_commands_total"].append(({"outcome": outcome}, n))
+    ingest = snap.get("ingest") or {}
+    for key, name in (("store_errors", "anju_ingest_store_errors_total"),
+                      ("receiver_restarts", "anju_mqtt_receiver_restarts_total"),
+                      ("wal_pages", "anju_wal_pages")):
+        if ingest.get(key) is not None:
+            samples[name].append(({}, ingest[key]))
     lines = []
     for name, (kind, help_text) in METRICS.items():
         lines.append("# HELP %s %s" % (name, help_text))

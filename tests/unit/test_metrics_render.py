@@ -8,7 +8,8 @@ from hub import commands, metrics
 def snap(**over):
     base = {"accepted": 3, "rejected": {"bad_tag": 2}, "alarms": {("raised", "inactivity"): 1},
             "outbox": 4, "timers": {"inactivity": 12.5, "offline": None}, "escalations": 0,
-            "links": {"mqtt": True, "upstream": False}, "commands": {"applied": 2}}
+            "links": {"mqtt": True, "upstream": False}, "commands": {"applied": 2},
+            "ingest": {"store_errors": 1, "receiver_restarts": 0, "wal_pages": None}}
     base.update(over)
     return base
 
@@ -22,7 +23,10 @@ def test_every_metric_has_help_type_and_its_samples():
             'anju_alarms{state="raised",type="inactivity"} 1', "anju_outbox_depth 4",
             'anju_rule_next_deadline_seconds{rule="inactivity"} 12.5',
             "anju_upstream_connected 0", "anju_device_broker_connected 1",
-            'anju_commands_total{outcome="applied"} 2'} <= lines
+            'anju_commands_total{outcome="applied"} 2', "anju_ingest_store_errors_total 1",
+            "anju_mqtt_receiver_restarts_total 0"} <= lines
+    # no checkpoint yet (or a thread-mode hub): no made-up sample
+    assert not any(line.startswith("anju_wal_pages ") for line in lines)
     # a rule waiting for nothing has no sample rather than a made-up number
     assert 'rule="offline"' not in text
     assert text.endswith("\n")
