@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 
-from hub import HubError
+from hub import ConfigError, HubError
 from hub.forwarder import Wakeups, build_forwarders
 from hub.mqtt_in import MqttIngest, MqttIngestProcess
 from hub.pipeline import Pipeline
@@ -58,7 +58,8 @@ class HubService:
         # process, so MQTT parsing and the pipeline use two cores (hub/mqtt_in.py)
         ingest = mqtt.get("ingest", "thread")
         if ingest not in INGEST_MODES:
-            raise HubError("mqtt ingest '%s'; allowed: %s" % (ingest, ", ".join(INGEST_MODES)))
+            raise ConfigError("hub.mqtt: key 'ingest': '%s'; allowed: %s"
+                              % (ingest, ", ".join(INGEST_MODES)))
         make = MqttIngestProcess if ingest == "process" else MqttIngest
         self.mqtt = make(site.site_id, mqtt["host"], int(mqtt["port"]))
         self._outbox_wakeup = Wakeups()  # one event per forwarding target

@@ -9,8 +9,8 @@ Hot state in memory. The small tables every frame reads and writes (counters,
 device_state, flat_activity, rule_state) are loaded once when the store opens
 and then served from memory; the hub is their only writer (one connection, the
 loop thread). Inside a transaction their changes, and new events, are kept in
-memory and written with one `executemany` per table just before COMMIT, so a
-door frame costs no SQL statement of its own. Every change is journalled: a
+memory and written by a few multi-row INSERTs just before COMMIT, so a door
+frame costs no SQL statement of its own. Every change is journalled: a
 decision that fails is undone in memory as in SQLite (savepoint), and a
 transaction that rolls back (or whose COMMIT fails) leaves memory exactly as
 the database is. The SAVEPOINT of a decision is issued only when the decision
