@@ -27,7 +27,8 @@ from hub.store import Store
 
 log = logging.getLogger("anju.hub")
 
-INGEST_BATCH = 200  # frames applied under one commit at most
+INGEST_BATCH = 500  # frames applied under one commit at most (the site broker's
+#                    max_inflight_messages 1000 lets a backlog fill it)
 INGEST_MODES = ("thread", "process")
 SLOW_BATCH_S = 0.1  # a batch (with its commit) slower than this is logged
 
