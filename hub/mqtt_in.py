@@ -146,7 +146,13 @@ def _receiver_main(conn, incarnation, host, port, client_id, keepalive, availabi
     socket and the pipe to the hub."""
     import os
     import select
+    import signal
     import time
+
+    # Ctrl-C in a terminal and systemd's stop signal reach the whole process
+    # group: the hub stops its receiver itself ("stop"), after its last acks
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     def tell(*msg):
         try:

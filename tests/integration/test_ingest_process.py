@@ -266,3 +266,45 @@ def test_when_the_hub_is_killed_its_receiver_goes_and_the_will_says_offline(tmp_
             hub.kill()
         watch.disconnect()
         watch.loop_stop()
+
+
+def test_a_stop_signal_to_the_whole_group_stops_hub_and_receiver_cleanly(tmp_path, make_broker):
+    """Ctrl-C in a terminal, or a service manager signalling the process group:
+    the receiver leaves stopping to the hub, which publishes `offline` and exits 0."""
+    broker = make_broker("site")
+    upstream = make_broker("upstream")
+    (tmp_path / "site.yaml").write_text(SITE)
+    seen = []
+    watch = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="watch")
+    watch.on_connect = lambda c, u, f, rc, p: c.subscribe("anju/sunrise/hub/availability", 1)
+    watch.on_message = lambda c, u, m: seen.append(bytes(m.payload))
+    watch.connect(broker.host, broker.port)
+    watch.loop_start()
+    with open(tmp_path / "hub.log", "ab") as log:
+        hub = subprocess.Popen(
+            [sys.executable, "-m", "host_tools.cli", "hub", "run", "--config",
+             str(tmp_path / "site.yaml"), "--db", str(tmp_path / "hub.db"),
+             "--mqtt", "%s:%d" % (broker.host, broker.port),
+             "--upstream", "%s:%d" % (upstream.host, upstream.port)],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        end = time.monotonic() + 30
+        while b"online" not in seen:
+            assert time.monotonic() < end, (tmp_path / "hub.log").read_text()[-2000:]
+            time.sleep(0.05)
+        receivers = children_of(hub.pid)
+        assert receivers
+        seen.clear()
+        os.killpg(hub.pid, signal.SIGINT)
+        assert hub.wait(20) == 0
+        end = time.monotonic() + 10
+        while any(alive(p) for p in receivers) or b"offline" not in seen:
+            assert time.monotonic() < end, "receiver alive: %s, seen: %s" % (
+                [p for p in receivers if alive(p)], seen)
+            time.sleep(0.05)
+        assert "Traceback" not in (tmp_path / "hub.log").read_text()
+    finally:
+        if hub.poll() is None:
+            hub.kill()
+        watch.disconnect()
+        watch.loop_stop()
