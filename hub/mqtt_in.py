@@ -379,6 +379,8 @@ class MqttIngestProcess(_Link):
         conn, proc = self._conn, self._proc
         if conn is not None:
             self._loop.remove_reader(conn.fileno())
+            if self._acks:
+                self._send_acks()  # frames already committed: no need to see them again
             try:
                 conn.send(("stop",))
             except OSError:
