@@ -148,6 +148,15 @@ def start_publisher(broker, first_counter, n, rate=None):
     return proc, go, done
 
 
+def publish_all(broker, first_counter, n):
+    """Publish n frames and return once the broker has acknowledged them all."""
+    proc, go, done = start_publisher(broker, first_counter, n)
+    go.set()
+    if not done.wait(120):
+        raise RuntimeError("the publisher did not finish")
+    proc.join(30)
+
+
 # ---- hub subprocess ----------------------------------------------------------------------
 def start_hub(workdir, broker, upstream):
     log = open(workdir / "hub.log", "ab")
@@ -254,11 +263,7 @@ def measure_raw_backlog(broker, n):
         raise RuntimeError("backlog subscriber did not subscribe")
     setup.disconnect()
     setup.loop_stop()
-    proc, go, done = start_publisher(broker, 1, n)
-    go.set()
-    if not done.wait(120):
-        raise RuntimeError("the publisher did not finish")
-    proc.join(30)
+    publish_all(broker, 1, n)
     state = {"count": 0, "t0": None, "last": None}
 
     def on_connect(c, u, f, rc, p):
@@ -295,11 +300,7 @@ def measure_hub_backlog(workdir, broker, upstream, hub, n, first_counter):
     db = workdir / "hub.db"
     stop_hub(hub)
     base = event_count(db)
-    proc, go, done = start_publisher(broker, first_counter, n)
-    go.set()
-    if not done.wait(120):
-        raise RuntimeError("the publisher did not finish")
-    proc.join(30)
+    publish_all(broker, first_counter, n)
     online = []
     watch = Subscriber(broker, "anju/%s/hub/availability" % SITE, "bench-watch-backlog")
     watch.c.on_message = lambda c, u, m: (online.append(time.monotonic())

@@ -132,6 +132,7 @@ def _hostport(value, default_port):
 def cmd_hub_run(args):
     from hub import config
     from hub.clock import SystemClock
+    from hub.mqtt_in import INGEST_MODES
     from hub.service import HubService
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
@@ -160,7 +161,7 @@ def cmd_hub_run(args):
             return _err(str(exc))
 
     async def main():
-        ingest = (hubcfg.get("mqtt") or {}).get("ingest", "process")
+        ingest = (hubcfg.get("mqtt") or {}).get("ingest", INGEST_MODES[0])
         hub = HubService(site, db, SystemClock(),
                          {"host": mqtt_host, "port": mqtt_port, "ingest": ingest},
                          {"host": up_host, "port": up_port,

@@ -191,6 +191,28 @@ def where_in(node, key, name):
     return "%s:%d: %s" % (node.file, line, name) if line else name
 
 
+def section(node, allowed, where, example="of keys to values", at=None):
+    """An optional mapping of a site file (`hub.upstream`, ...): {} when absent,
+    ConfigError when it is not a mapping (reported at `at`, default `where`) or
+    holds a key not in `allowed`."""
+    if node is None:
+        return {}
+    if not isinstance(node, dict):
+        raise ConfigError("%s: must be a mapping %s" % (at or where, example))
+    refuse_unknown_keys(node, allowed, "in " + where)
+    return node
+
+
+def topic(node, key, where, default, example):
+    """`node[key]` as an MQTT topic without wildcards (`default` when absent)."""
+    value = node.get(key, default)
+    if value is not None and (not isinstance(value, str) or not value
+                              or any(c in value for c in "+#\0")):
+        raise ConfigError("%s: key '%s': expected a topic without wildcards, like %s"
+                          % (where_in(node, key, where), key, example))
+    return value
+
+
 def flag(node, key, where, default):
     """`node[key]` as true/false (`default` when absent); ConfigError otherwise."""
     value = node.get(key, default)

@@ -19,8 +19,8 @@ import logging
 
 import paho.mqtt.client as paho
 
-from hub import ConfigError, alarms
-from hub.config import flag, refuse_unknown_keys, where_in
+from hub import alarms
+from hub.config import flag, section, topic
 
 log = logging.getLogger("anju.hub.discovery")
 
@@ -33,17 +33,10 @@ DEFAULT_PREFIX = "homeassistant"
 def parse_config(node, where="hub.home_assistant"):
     """The site file's `hub.home_assistant` mapping, checked:
     {enabled, discovery_prefix}. Pure; `anju config check` calls it too."""
-    if node is None:
-        node = {}
-    if not isinstance(node, dict):
-        raise ConfigError("%s: must be a mapping like {enabled: true}" % where)
-    refuse_unknown_keys(node, CONFIG_KEYS, "in " + where)
-    enabled = flag(node, "enabled", where, False)
-    prefix = node.get("discovery_prefix", DEFAULT_PREFIX)
-    if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "+#\0"):
-        raise ConfigError("%s: key 'discovery_prefix': expected a topic without wildcards, "
-                          "like homeassistant" % where_in(node, "discovery_prefix", where))
-    return {"enabled": enabled, "discovery_prefix": prefix}
+    node = section(node, CONFIG_KEYS, where, "like {enabled: true}")
+    return {"enabled": flag(node, "enabled", where, False),
+            "discovery_prefix": topic(node, "discovery_prefix", where, DEFAULT_PREFIX,
+                                      "homeassistant")}
 
 
 def device_topics(site_id, device_id):

@@ -24,7 +24,7 @@ import threading
 import paho.mqtt.client as paho
 
 from hub import ConfigError
-from hub.config import flag, host_port, refuse_unknown_keys, where_in
+from hub.config import flag, host_port, refuse_unknown_keys, section, topic, where_in
 
 log = logging.getLogger("anju.hub.forwarder")
 
@@ -225,18 +225,10 @@ def parse_upstream(node, where="hub.upstream"):
     """The site file's `hub.upstream` mapping, checked (TLS files loaded):
     {enabled, host, port, topic_prefix, tls}, None for what is not given.
     Opens no connection."""
-    if node is None:
-        node = {}
-    if not isinstance(node, dict):
-        raise ConfigError("%s: must be a mapping like {host: ..., port: 1883}" % where)
-    refuse_unknown_keys(node, UPSTREAM_KEYS, "in " + where)
+    node = section(node, UPSTREAM_KEYS, where, "like {host: ..., port: 1883}")
     enabled = flag(node, "enabled", where, True)
     host, port = host_port(node, where)
-    prefix = node.get("topic_prefix")
-    if prefix is not None and (not isinstance(prefix, str) or not prefix
-                               or any(c in prefix for c in "+#\0")):
-        raise ConfigError("%s: key 'topic_prefix': expected a topic without wildcards, "
-                          "like anju/upstream" % where_in(node, "topic_prefix", where))
+    prefix = topic(node, "topic_prefix", where, None, "anju/upstream")
     tls = node.get("tls")
     if tls is not None:
         tls_context(tls, where + ".tls")

@@ -267,8 +267,6 @@ class HubApi:
         """{"ids": [..]} or {"all": true, "target"?: name}: back into the outbox."""
         hub = self._ops()[0]
         doc = req.json()
-        if not isinstance(doc, dict):
-            raise HttpError(400, "bad_request", "a JSON object with 'ids' or 'all'")
         target = doc.get("target")
         if target is not None and not isinstance(target, str):
             raise HttpError(400, "bad_request", "'target' must be a string")

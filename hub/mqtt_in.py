@@ -136,6 +136,7 @@ class MqttIngest(_Link):
 # acknowledged for the hub's next session. When the child dies the hub starts
 # a new one.
 
+INGEST_MODES = ("process", "thread")  # `hub.mqtt.ingest`; `anju hub run` uses the first
 CHILD_RESTART_S = 1.0
 MAX_BURST = 500  # frames read from the socket before they are handed over
 

@@ -18,7 +18,8 @@ Files named in the configuration are read (secret, certificates, keys); this
 module never opens a connection, a database or a camera, and writes nothing.
 """
 from hub import ConfigError
-from hub.config import flag, host_port, refuse_unknown_keys, where_in
+from hub.config import flag, host_port, refuse_unknown_keys, section, where_in
+from hub.mqtt_in import INGEST_MODES
 
 # what may stand directly under `hub:` (read by host_tools/cli.py `hub run`,
 # hub/registry.py, hub/forwarder.py, hub/components.py, hub/service.py)
@@ -27,14 +28,8 @@ HUB_KEYS = ("mqtt", "upstream", "webhook", "home_assistant", "http", "ble", "dat
 
 
 def _mapping(hubcfg, key, allowed):
-    node = hubcfg.get(key)
-    if node is None:
-        return {}
-    if not isinstance(node, dict):
-        raise ConfigError("%s: must be a mapping of keys to values"
-                          % where_in(hubcfg, key, "hub." + key))
-    refuse_unknown_keys(node, allowed, "in hub." + key)
-    return node
+    return section(hubcfg.get(key), allowed, "hub." + key,
+                   at=where_in(hubcfg, key, "hub." + key))
 
 
 def _site_broker(hubcfg):
@@ -42,10 +37,10 @@ def _site_broker(hubcfg):
     and where the hub's MQTT client runs (hub/mqtt_in.py)."""
     node = _mapping(hubcfg, "mqtt", ("host", "port", "ingest"))
     host_port(node, "hub.mqtt")
-    if "ingest" in node and node["ingest"] not in ("process", "thread"):
-        raise ConfigError("%s: key 'ingest': '%s'; allowed: process (a receiver process, the"
-                          " default), thread" % (where_in(node, "ingest", "hub.mqtt"),
-                                                 node["ingest"]))
+    if "ingest" in node and node["ingest"] not in INGEST_MODES:
+        raise ConfigError("%s: key 'ingest': '%s'; allowed: %s (the first is the default)"
+                          % (where_in(node, "ingest", "hub.mqtt"), node["ingest"],
+                             ", ".join(INGEST_MODES)))
 
 
 def _plain(hubcfg):

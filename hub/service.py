@@ -21,7 +21,7 @@ import time
 
 from hub import ConfigError, HubError
 from hub.forwarder import Wakeups, build_forwarders
-from hub.mqtt_in import MqttIngest, MqttIngestProcess
+from hub.mqtt_in import INGEST_MODES, MqttIngest, MqttIngestProcess
 from hub.pipeline import Pipeline
 from hub.store import Store
 
@@ -29,7 +29,6 @@ log = logging.getLogger("anju.hub")
 
 INGEST_BATCH = 500  # frames applied under one commit at most (the site broker's
 #                    max_inflight_messages 1000 lets a backlog fill it)
-INGEST_MODES = ("thread", "process")
 SLOW_BATCH_S = 0.1  # a batch (with its commit) slower than this is logged
 
 
@@ -78,7 +77,6 @@ class HubService:
         self.frames_seen = 0
         self.mqtt_frames_seen = 0
         self.ingest_errors = 0
-        self._store_error = None  # the last failure of a batch, for the log
         # optional parts (hub/components.py): started after the core, stopped before it
         from hub import components
         self.components = components.build(self)
@@ -244,7 +242,7 @@ class HubService:
         its rows), it is rolled back, memory included, and the frames are
         applied again one commit each, so one frame the store cannot take
         costs only its own acknowledgement."""
-        acks = self._try_batch(items)
+        acks, _ = self._try_batch(items)
         if acks is not None:
             return acks
         if len(items) > 1:
@@ -252,22 +250,21 @@ class HubService:
                         extra={"frames": len(items)})
         acks = []
         for item in items:
-            mine = self._try_batch([item])
+            mine, error = self._try_batch([item])
             if mine is None:
                 # the store failed on this frame: it is not acknowledged, so the
                 # broker offers it again after a reconnect; keep serving
                 self.frames_seen += 1
                 self.mqtt_frames_seen += item[0] == "mqtt"
                 self.ingest_errors += 1
-                log.error("frame not stored", extra={"source": item[0],
-                                                     "error": str(self._store_error)})
+                log.error("frame not stored", extra={"source": item[0], "error": str(error)})
             else:
                 acks.extend(mine)
         return acks
 
     def _try_batch(self, items):
-        """One commit for `items`: their acknowledgements, or None when it failed
-        (the store and the counters are then as before)."""
+        """One commit for `items`: (their acknowledgements, None), or (None, the
+        error) when it failed (the store and the counters are then as before)."""
         stats = dict(self.pipeline.stats)
         seen = (self.frames_seen, self.mqtt_frames_seen, self.ingest_errors)
         acks = []
@@ -280,12 +277,11 @@ class HubService:
             if took > SLOW_BATCH_S:
                 log.warning("slow ingest batch", extra={"frames": len(items),
                                                         "ms": round(took * 1e3, 1)})
-            return acks
+            return acks, None
         except HubError as exc:
-            self._store_error = exc
             self.pipeline.stats.update(stats)
             self.frames_seen, self.mqtt_frames_seen, self.ingest_errors = seen
-            return None
+            return None, exc
 
     def _apply(self, item, acks):
         now = self.clock.now()

@@ -41,14 +41,15 @@ devices:
     return path
 
 
-def start_hub(tmp_path, broker, upstream):
+def start_hub(tmp_path, broker, upstream, **popen):
+    """`anju hub run` on tmp_path's site.yaml and hub.db, logging to hub.log."""
     with open(tmp_path / "hub.log", "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "host_tools.cli", "hub", "run", "--config",
              str(tmp_path / "site.yaml"), "--db", str(tmp_path / "hub.db"),
              "--mqtt", "%s:%d" % (broker.host, broker.port),
              "--upstream", "%s:%d" % (upstream.host, upstream.port)],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, **popen)
 
 
 def wait_for(pred, timeout, what):

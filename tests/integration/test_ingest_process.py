@@ -6,9 +6,6 @@ hub's will. Real Mosquitto, real child processes, SIGKILL."""
 import asyncio
 import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -19,10 +16,10 @@ from anju import frame
 from hub import config, yamlfile
 from hub.clock import SystemClock
 from hub.service import HubService
+from tests.integration.test_hub_crash import start_hub
 
 pytestmark = [pytest.mark.broker]
 
-REPO = Path(__file__).resolve().parents[2]
 KEY = bytes(range(32))
 DEVICES = ["door-%d" % i for i in range(1, 5)]
 SITE = """
@@ -222,89 +219,66 @@ def alive(pid):
         return False
 
 
+class HubProcess:
+    """`anju hub run` (receiver process mode) with a watcher on its availability
+    topic; `receivers` are its child processes once it is online."""
+
+    def __init__(self, tmp_path, make_broker, **popen):
+        self.tmp_path = tmp_path
+        broker, upstream = make_broker("site"), make_broker("upstream")
+        (tmp_path / "site.yaml").write_text(SITE)
+        self.seen = []
+        self.watch = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="watch")
+        self.watch.on_connect = lambda c, u, f, rc, p: c.subscribe(
+            "anju/sunrise/hub/availability", 1)
+        self.watch.on_message = lambda c, u, m: self.seen.append(bytes(m.payload))
+        self.watch.connect(broker.host, broker.port)
+        self.watch.loop_start()
+        self.hub = start_hub(tmp_path, broker, upstream, **popen)
+        end = time.monotonic() + 30
+        while b"online" not in self.seen:
+            assert time.monotonic() < end, self.log()[-2000:]
+            time.sleep(0.05)
+        self.receivers = children_of(self.hub.pid)
+        assert self.receivers, "anju hub run has no receiver process"
+        self.seen.clear()
+
+    def log(self):
+        return (self.tmp_path / "hub.log").read_text()
+
+    def wait_receivers_gone_and_offline(self):
+        end = time.monotonic() + 10
+        while any(alive(p) for p in self.receivers) or b"offline" not in self.seen:
+            assert time.monotonic() < end, "receiver alive: %s, seen: %s" % (
+                [p for p in self.receivers if alive(p)], self.seen)
+            time.sleep(0.05)
+
+    def close(self):
+        if self.hub.poll() is None:
+            self.hub.kill()
+        self.watch.disconnect()
+        self.watch.loop_stop()
+
+
 def test_when_the_hub_is_killed_its_receiver_goes_and_the_will_says_offline(tmp_path,
                                                                              make_broker):
-    broker = make_broker("site")
-    upstream = make_broker("upstream")
-    (tmp_path / "site.yaml").write_text(SITE)
-    seen = []
-    got = threading.Event()
-    watch = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="watch")
-    watch.on_connect = lambda c, u, f, rc, p: c.subscribe("anju/sunrise/hub/availability", 1)
-
-    def on_message(c, u, m):
-        seen.append(bytes(m.payload))
-        got.set()
-
-    watch.on_message = on_message
-    watch.connect(broker.host, broker.port)
-    watch.loop_start()
-    with open(tmp_path / "hub.log", "ab") as log:
-        hub = subprocess.Popen(
-            [sys.executable, "-m", "host_tools.cli", "hub", "run", "--config",
-             str(tmp_path / "site.yaml"), "--db", str(tmp_path / "hub.db"),
-             "--mqtt", "%s:%d" % (broker.host, broker.port),
-             "--upstream", "%s:%d" % (upstream.host, upstream.port)],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    run = HubProcess(tmp_path, make_broker)
     try:
-        end = time.monotonic() + 30
-        while b"online" not in seen:
-            assert time.monotonic() < end, (tmp_path / "hub.log").read_text()[-2000:]
-            time.sleep(0.05)
-        receivers = children_of(hub.pid)
-        assert receivers, "anju hub run has no receiver process"
-        seen.clear()
-        hub.send_signal(signal.SIGKILL)
-        hub.wait(10)
-        end = time.monotonic() + 10
-        while any(alive(p) for p in receivers) or b"offline" not in seen:
-            assert time.monotonic() < end, "receiver alive: %s, seen: %s" % (
-                [p for p in receivers if alive(p)], seen)
-            time.sleep(0.05)
+        run.hub.send_signal(signal.SIGKILL)
+        run.hub.wait(10)
+        run.wait_receivers_gone_and_offline()
     finally:
-        if hub.poll() is None:
-            hub.kill()
-        watch.disconnect()
-        watch.loop_stop()
+        run.close()
 
 
 def test_a_stop_signal_to_the_whole_group_stops_hub_and_receiver_cleanly(tmp_path, make_broker):
     """Ctrl-C in a terminal, or a service manager signalling the process group:
     the receiver leaves stopping to the hub, which publishes `offline` and exits 0."""
-    broker = make_broker("site")
-    upstream = make_broker("upstream")
-    (tmp_path / "site.yaml").write_text(SITE)
-    seen = []
-    watch = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="watch")
-    watch.on_connect = lambda c, u, f, rc, p: c.subscribe("anju/sunrise/hub/availability", 1)
-    watch.on_message = lambda c, u, m: seen.append(bytes(m.payload))
-    watch.connect(broker.host, broker.port)
-    watch.loop_start()
-    with open(tmp_path / "hub.log", "ab") as log:
-        hub = subprocess.Popen(
-            [sys.executable, "-m", "host_tools.cli", "hub", "run", "--config",
-             str(tmp_path / "site.yaml"), "--db", str(tmp_path / "hub.db"),
-             "--mqtt", "%s:%d" % (broker.host, broker.port),
-             "--upstream", "%s:%d" % (upstream.host, upstream.port)],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    run = HubProcess(tmp_path, make_broker, start_new_session=True)
     try:
-        end = time.monotonic() + 30
-        while b"online" not in seen:
-            assert time.monotonic() < end, (tmp_path / "hub.log").read_text()[-2000:]
-            time.sleep(0.05)
-        receivers = children_of(hub.pid)
-        assert receivers
-        seen.clear()
-        os.killpg(hub.pid, signal.SIGINT)
-        assert hub.wait(20) == 0
-        end = time.monotonic() + 10
-        while any(alive(p) for p in receivers) or b"offline" not in seen:
-            assert time.monotonic() < end, "receiver alive: %s, seen: %s" % (
-                [p for p in receivers if alive(p)], seen)
-            time.sleep(0.05)
-        assert "Traceback" not in (tmp_path / "hub.log").read_text()
+        os.killpg(run.hub.pid, signal.SIGINT)
+        assert run.hub.wait(20) == 0
+        run.wait_receivers_gone_and_offline()
+        assert "Traceback" not in run.log()
     finally:
-        if hub.poll() is None:
-            hub.kill()
-        watch.disconnect()
-        watch.loop_stop()
+        run.close()
