@@ -27,7 +27,8 @@ if str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-FACE_DATA = Path(os.environ.get("ANJU_FACE_DATA", REPO.parent / "shared" / "face"))
+from tests.facedata import EMBEDDING_MODEL, EMBEDDING_MODEL_BATCH1, FACE_DATA  # noqa: E402
+
 FALLBACK_VENV = REPO / "var" / "venv-tflite"
 FALLBACK_PINS = ["numpy==1.26.4", "tflite-runtime==2.14.0", "opencv-python-headless==4.10.0.84", "Pillow==13.0.0",
                  "paho-mqtt==2.2.0"]
@@ -63,7 +64,7 @@ def bench_stages(runtime_name: str, threads: int = 2, iterations: int = ITERATIO
     from hub.face.runtime import select_runtime
 
     runtime = select_runtime(blazeface_path("short"), [runtime_name])
-    pipeline = FacePipeline(PipelineConfig(FACE_DATA / "models" / "mobilefacenet_batch1.tflite",
+    pipeline = FacePipeline(PipelineConfig(EMBEDDING_MODEL_BATCH1,
                                            num_threads=threads), runtime)
     gallery = Gallery(":memory:")
     rng = np.random.default_rng(0)
@@ -143,7 +144,7 @@ def bench_liveness() -> dict:
     from hub.face.runtime import select_runtime
 
     runtime = select_runtime(blazeface_path("short"))
-    pipeline = FacePipeline(PipelineConfig(FACE_DATA / "models" / "mobilefacenet.tflite",
+    pipeline = FacePipeline(PipelineConfig(EMBEDDING_MODEL,
                                            detector_ranges=("short", "full")), runtime)
     out: dict = {}
     spoof_path = DEFAULT_MODELS_DIR / "face_antispoofing.tflite"

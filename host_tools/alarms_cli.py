@@ -20,7 +20,7 @@ import urllib.parse
 import urllib.request
 import uuid
 
-from hub.commands import ACTIONS
+from hub.alarms.commands import ACTIONS
 
 DEFAULT_HUB = os.environ.get("ANJU_HUB_URL", "http://127.0.0.1:8080")
 TIMEOUT_S = 10.0

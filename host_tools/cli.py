@@ -69,8 +69,9 @@ def cmd_demo(args):
 
 def cmd_config_check(args):
     """The site file, and every section the hub validates when it starts
-    (hub/preflight.py); no connection, database or camera is opened."""
-    from hub import config, preflight
+    (hub/config/preflight.py); no connection, database or camera is opened."""
+    from hub.config import site as config
+    from hub.config import preflight
     try:
         site = config.load_site(args.file)
         checked = preflight.check(site)
@@ -130,14 +131,14 @@ def _hostport(value, default_port):
 
 
 def cmd_hub_run(args):
-    from hub import config
+    from hub.config import site as config
     from hub.clock import SystemClock
-    from hub.mqtt_in import INGEST_MODES
+    from hub.ingest.mqtt import INGEST_MODES
     from hub.service import HubService
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
-    from hub import preflight
+    from hub.config import preflight
     try:
         site = config.load_site(args.config)
         preflight.check(site)  # what `anju config check` checks, before anything is opened
@@ -154,7 +155,7 @@ def cmd_hub_run(args):
     Path(db).parent.mkdir(parents=True, exist_ok=True)
     registry = None
     if args.registry or hubcfg.get("registry"):  # docs/registry.md
-        from hub import registry as site_registry
+        from hub.registry import db as site_registry
         try:
             registry, site = site_registry.open_for_hub(args.config, db, SystemClock(), args.kek)
         except HubError as exc:

@@ -100,7 +100,7 @@ class DbBackend:
 
     def __init__(self, db, kek_file):
         from hub.clock import SystemClock
-        from hub.registry import Registry
+        from hub.registry.db import Registry
         self.reg = Registry.open(db, kek_file, SystemClock())
         self.actor = "cli:%s" % getpass.getuser()
 
@@ -108,7 +108,7 @@ class DbBackend:
         return self.reg.document(with_keys=with_keys)
 
     def import_yaml(self, text, source):
-        from hub import yamlfile
+        from hub.config import yamlfile
         return self.reg.import_document(yamlfile.loads(text, source), self.actor, source)[0]
 
     def import_csv(self, files):
@@ -192,7 +192,7 @@ def cmd_export(backend, args):
         else:
             sys.stdout.write(text)
         return 0
-    from hub import registry_csv
+    from hub.registry import csvfile as registry_csv
     files = registry_csv.export(doc, with_keys=args.with_keys)
     if not args.out:
         for name, text in files.items():
@@ -237,7 +237,7 @@ def cmd_show(backend, args):
 
 def _run(fn):
     def run(args):
-        from hub.registry import RegistryInvalid
+        from hub.registry.db import RegistryInvalid
         try:
             backend = _backend(args)
             try:
@@ -257,7 +257,7 @@ def _run(fn):
 
 
 def cmd_kek(args):
-    from hub import kek
+    from hub.registry import kek
     try:
         path = kek.create(args.out)
     except kek.KekError as exc:

@@ -10,21 +10,21 @@ it is enabled, so a hub without it pays nothing.
 
 def build(hub):
     components = []
-    from hub import commands
+    from hub.alarms import commands
     # lifecycle commands: from the platform on the upstream broker, and over the
-    # HTTP API (hub/commands.py); HTTP only on a hub without an MQTT upstream
+    # HTTP API (hub/alarms/commands.py); HTTP only on a hub without an MQTT upstream
     if commands.mqtt_upstream(hub) is not None:
         components.append(commands.UpstreamCommands(hub))
     else:
         components.append(commands.LocalCommands(hub))
     if any(d.kind == "smoke_sensor" for d in hub.site.devices.values()):
-        # interconnect commands to smoke sensors (hub/interconnect.py)
-        from hub.interconnect import Interconnect
+        # interconnect commands to smoke sensors (hub/forward/interconnect.py)
+        from hub.forward.interconnect import Interconnect
         components.append(Interconnect(hub))
     ha = (getattr(hub.site, "hub", None) or {}).get("home_assistant")
     if ha is not None:
-        # Home Assistant MQTT discovery on the site broker (hub/discovery.py)
-        from hub.discovery import HomeAssistantDiscovery, parse_config
+        # Home Assistant MQTT discovery on the site broker (hub/forward/discovery.py)
+        from hub.forward.discovery import HomeAssistantDiscovery, parse_config
         ha = parse_config(ha)
         if ha["enabled"]:
             components.append(HomeAssistantDiscovery(hub, prefix=ha["discovery_prefix"]))

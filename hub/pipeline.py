@@ -9,8 +9,9 @@ import logging
 
 import time
 
-from hub import alarms, frames
-from hub.alarmbook import AlarmBook
+from hub.alarms import documents as alarms
+from hub.verify import frames
+from hub.alarms.alarmbook import AlarmBook
 from hub.rules import access, attack, battery, clock_skew, door_left_open, inactivity, offline
 from hub.rules import tamper
 from hub.rules import settings as rule_settings

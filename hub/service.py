@@ -5,13 +5,13 @@ Tasks:
   ingest    takes frames from the MQTT and BLE queues through the pipeline,
             what is queued under one commit; acknowledges an MQTT frame only
             after its commit (the MQTT client runs in a thread, or in a
-            receiver process: `mqtt["ingest"]`, hub/mqtt_in.py)
+            receiver process: `mqtt["ingest"]`, hub/ingest/mqtt.py)
   rules     sleeps on the clock until the earliest rule deadline (recomputed
             from the store), or until an event changes the deadlines
   forward   drains the outbox to the upstream broker
   face-*    one per entrance camera, when the site file has a `face:` section
-            (hub/face_host.py; the face packages are imported only then)
-The local HTTP API (hub/http.py) runs in its own thread when `hub.http` is
+            (hub/face/host.py; the face packages are imported only then)
+The local HTTP API (hub/web/http.py) runs in its own thread when `hub.http` is
 configured or `http=` is given. Every subscription and task is collected and
 undone in `stop()`.
 """
@@ -20,8 +20,9 @@ import logging
 import time
 
 from hub import ConfigError, HubError
-from hub.forwarder import Wakeups, build_forwarders
-from hub.mqtt_in import INGEST_MODES, MqttIngest, MqttIngestProcess
+from hub.forward.outbox import Wakeups
+from hub.forward.targets import build_forwarders
+from hub.ingest.mqtt import INGEST_MODES, MqttIngest, MqttIngestProcess
 from hub.pipeline import Pipeline
 from hub.store import Store
 
@@ -38,14 +39,14 @@ class HubService:
         # face section and HTTP API: validated before anything is opened
         self._face_cfg = None
         if getattr(site, "face", None) is not None:
-            from hub import face_host
+            from hub.face import host as face_host
             self._face_cfg = face_host.load(site.face)
         http = http if http is not None else (getattr(site, "hub", None) or {}).get("http")
         if http is not None:
-            from hub.http import parse_config
+            from hub.web.http import parse_config
             http = parse_config(http)
         self._http_cfg = http
-        # registry mode (hub/registry.py): its HTTP routes change the running site
+        # registry mode (hub/registry/db.py): its HTTP routes change the running site
         self.registry = registry
         if registry is not None:
             registry.guard = self._check_reload
@@ -55,7 +56,7 @@ class HubService:
         prefix = upstream.get("topic_prefix", "anju/upstream")
         self.pipeline = Pipeline(site, self.store, prefix, clock=clock)
         # "thread": paho in a thread of this process; "process": in a child
-        # process, so MQTT parsing and the pipeline use two cores (hub/mqtt_in.py)
+        # process, so MQTT parsing and the pipeline use two cores (hub/ingest/mqtt.py)
         ingest = mqtt.get("ingest", "thread")
         if ingest not in INGEST_MODES:
             raise ConfigError("hub.mqtt: key 'ingest': '%s'; allowed: %s"
@@ -63,7 +64,7 @@ class HubService:
         make = MqttIngestProcess if ingest == "process" else MqttIngest
         self.mqtt = make(site.site_id, mqtt["host"], int(mqtt["port"]))
         self._outbox_wakeup = Wakeups()  # one event per forwarding target
-        # MQTT upstream and/or webhook (hub/forwarder.py, hub/webhook.py)
+        # MQTT upstream and/or webhook (hub/forward/outbox.py, hub/forward/webhook.py)
         self.forwarders = build_forwarders(self.store, site, upstream, clock,
                                            self._outbox_wakeup, webhook=webhook)
         self.forwarder = self.forwarders[0]
@@ -82,7 +83,7 @@ class HubService:
         self.components = components.build(self)
         self._busy = False
         self._rules_waiting_until = "running"
-        # ---- face access and the HTTP API (hub/face_host.py, hub/http.py) ----
+        # ---- face access and the HTTP API (hub/face/host.py, hub/web/http.py) ----
         self.alarm_topic = self.pipeline.alarm_topic
         self._mqtt_address = (mqtt["host"], int(mqtt["port"]))
         self._async_cleanups = []
@@ -100,7 +101,7 @@ class HubService:
             forwarder.start(loop)
             self._cleanups.append(forwarder.stop)
         if self.enable_ble:
-            from hub.ble import BleReceiver
+            from hub.ingest.ble import BleReceiver
 
             def on_result(result):
                 loop.call_soon_threadsafe(self._queue.put_nowait, ("ble", result))
@@ -154,12 +155,12 @@ class HubService:
     async def _start_face_and_http(self, loop):
         if self._face_cfg is None and self._http_cfg is None:
             return
-        from hub.sinks import HubAlarmSink, HubEventSink, LoopBridge
+        from hub.face.sinks import HubAlarmSink, HubEventSink, LoopBridge
         bridge = LoopBridge(loop)
         self._cleanups.append(bridge.close)
         events = HubEventSink(self.store, self.clock, bridge)
         if self._face_cfg is not None:
-            from hub.face_host import FaceAccessHost
+            from hub.face.host import FaceAccessHost
             alarms = HubAlarmSink(self.site, self.store, self.clock, self.alarm_topic, bridge,
                                   self.notify_outbox)
             self.face = FaceAccessHost(self._face_cfg, self.site, self.clock, *self._mqtt_address,
@@ -167,10 +168,10 @@ class HubService:
             self._async_cleanups.append(self.face.stop)
             await self.face.start()
         if self._http_cfg is not None:
-            from hub.http import HubApi, HubHttpServer
+            from hub.web.http import HubApi, HubHttpServer
             api = HubApi(self.store, self.clock, bridge, self.links, self.face, events)
             if self.registry is not None:
-                from hub import registry_api
+                from hub.registry import routes as registry_api
                 registry_api.mount(api, self)
             self.http = HubHttpServer(api, self._http_cfg["host"], self._http_cfg["port"],
                                       self._http_cfg["max_body_bytes"])
@@ -183,7 +184,7 @@ class HubService:
 
     def _check_reload(self, site):
         if site.site_id != self.site.site_id:
-            from hub.registry import RegistryConflict
+            from hub.registry.db import RegistryConflict
             raise RegistryConflict("this hub serves site '%s'; a registry for site '%s' needs a "
                                    "restart of the hub" % (self.site.site_id, site.site_id))
 
@@ -213,7 +214,7 @@ class HubService:
         if did is None:
             return None
         dev = self.site.devices[did]
-        from hub.ble import DeviceKeys
+        from hub.ingest.ble import DeviceKeys
         return DeviceKeys(dev.id, dev.bind_key)
 
     # ---- tasks -------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 
-from hub import frames as hubframes
+from hub.verify import frames as hubframes
 from hub.service import HubService
 from simulator import scenario as scn
 from simulator.clock import VirtualClock
@@ -265,7 +265,7 @@ class ScenarioRun:
         """A hub -> device interconnect command the device must refuse: signed
         with a made-up key, or a genuine command for another device."""
         import os
-        from hub.interconnect import T_INTERCONNECT, encode_command
+        from hub.forward.interconnect import T_INTERCONNECT, encode_command
         site = self.sc.site
         if kind == "forged_command":
             payload = encode_command(os.urandom(32), did, T_INTERCONNECT, 1 << 30, 0, b"\x01\x00")

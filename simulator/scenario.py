@@ -8,8 +8,9 @@ valid.
 import hashlib
 
 from hub import ConfigError
-from hub import config as hubconfig
-from hub import yamlfile
+from hub.config import site as hubconfig
+from hub.config import yamlfile
+from hub.config.values import parse_duration
 
 ACTIONS = {
     "open": "door opened", "close": "door closed",
@@ -86,7 +87,7 @@ def _dur(node, key, required=True):
         if required:
             raise ConfigError("%s: missing key '%s'" % (node.where(), key))
         return None
-    return hubconfig.parse_duration(node[key], node.where(key), key, allow_zero=True)
+    return parse_duration(node[key], node.where(key), key, allow_zero=True)
 
 
 def _window(node, key, where):
@@ -95,8 +96,8 @@ def _window(node, key, where):
         return None
     if not isinstance(v, list) or len(v) != 2:
         raise ConfigError("%s: key '%s': expected [from, to], like [12h, 12h5m]" % (where, key))
-    lo = hubconfig.parse_duration(v[0], where, key, allow_zero=True)
-    hi = hubconfig.parse_duration(v[1], where, key)
+    lo = parse_duration(v[0], where, key, allow_zero=True)
+    hi = parse_duration(v[1], where, key)
     if hi < lo:
         raise ConfigError("%s: key '%s': the window ends before it starts" % (where, key))
     return lo, hi

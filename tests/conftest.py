@@ -1,7 +1,8 @@
 """Shared fixtures: private Mosquitto brokers on free loopback ports.
 
 `sys.path` (repo root and `firmware/`) is set by pyproject's pytest options.
-No test may use a system broker or the internet.
+No test may use a system broker or the internet, or read a file beside the
+clone (tests/outside_reads.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,21 @@ from typing import Callable, Iterator
 import pytest
 
 from host_tools.mosquitto import Mosquitto
+from tests.outside_reads import OutsideReads
+
+REPO = Path(__file__).resolve().parents[1]
+_outside = OutsideReads(REPO).install()
+
+
+@pytest.fixture(autouse=True)
+def _reads_stay_in_the_clone() -> Iterator[None]:
+    """Fails the test that read a file beside the clone (tests/outside_reads.py)."""
+    _outside.take()
+    yield
+    seen = _outside.take()
+    if seen:
+        pytest.fail("read outside the repository (a clone does not have it): %s"
+                    % ", ".join(sorted(set(seen))[:5]), pytrace=False)
 
 
 @pytest.fixture

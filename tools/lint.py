@@ -8,7 +8,13 @@ Checks what generic linters do not know about this project:
   the simulator;
 * firmware uses no CPython-only modules (``typing``, ``dataclasses``, ...);
 * no bare ``except:`` anywhere in the project's Python;
-* no blocking ``time.sleep`` inside an ``async def``.
+* no blocking ``time.sleep`` inside an ``async def``;
+* tests, benchmarks, the Makefile and CI name no path outside the clone
+  (``../shared``, ``REPO.parent``): a user's clone has nothing beside it;
+* the hub keeps its pipeline layout: one package per stage, each ``__init__.py``
+  saying what the stage does, only the wiring modules at the top of ``hub/``,
+  and no import cycle among hub modules (an import inside a function counts:
+  deferring an import hides a cycle, it does not remove it).
 
 Prints ``file:line: message`` per finding and exits 1 if there is any.
 Every check takes the repository root so the tests can run it on small trees.
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import re
 import subprocess
 import sys
 import tempfile
@@ -240,6 +247,123 @@ def check_sleep_in_async(root: Path) -> list[Finding]:
     return findings
 
 
+# (f) hub layout and import cycles ------------------------------------------
+
+# What may stand directly in hub/ besides the stage packages: the exception
+# root, the clock, the wiring (service, components, pipeline) and the store.
+HUB_TOP_MODULES = frozenset({"__init__", "clock", "components", "pipeline", "service", "store"})
+
+
+def check_hub_layout(root: Path) -> list[Finding]:
+    hub = root / "hub"
+    if not hub.is_dir():
+        return []
+    findings: list[Finding] = []
+    for path in sorted(hub.glob("*.py")):
+        if path.stem not in HUB_TOP_MODULES:
+            findings.append(Finding(path, 1, "hub module outside a stage package; move it into "
+                                    "the package of its stage (hub/ingest, hub/verify, ...)"))
+    for init in sorted(hub.glob("*/__init__.py")):
+        tree, error = _parse(init)
+        if tree is not None and not ast.get_docstring(tree):
+            findings.append(Finding(init, 1, "stage package without a docstring saying what it "
+                                    "does and what it must never do"))
+    return findings
+
+
+def _module_name(root: Path, path: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _hub_imports(tree: ast.Module, package: str, modules: set[str]) -> Iterator[tuple[int, str]]:
+    """(line, module) for each hub module that `tree` imports, anywhere in it."""
+    def resolve(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                target = resolve(alias.name)
+                if target:
+                    yield node.lineno, target
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]
+                                + ([base] if base else []))
+            for alias in node.names:
+                target = resolve("%s.%s" % (base, alias.name)) if base else None
+                if target:
+                    yield node.lineno, target
+
+
+def check_hub_import_cycles(root: Path) -> list[Finding]:
+    paths = {_module_name(root, p): p for p in iter_python_files(root, ("hub",))}
+    modules = set(paths)
+    edges: dict[str, list[tuple[int, str]]] = {}
+    for name, path in paths.items():
+        tree, error = _parse(path)
+        if tree is None:
+            continue
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        edges[name] = [(line, t) for line, t in _hub_imports(tree, package, modules)
+                       if t != name and not name.startswith(t + ".")]
+    findings: list[Finding] = []
+    done: set[str] = set()
+
+    def visit(name: str, stack: list[str]) -> None:
+        if name in stack:
+            cycle = stack[stack.index(name):] + [name]
+            first, second = cycle[0], cycle[1]
+            line = next(line for line, t in edges[first] if t == second)
+            findings.append(Finding(paths[first], line, "import cycle: " + " -> ".join(cycle)))
+            return
+        if name in done:
+            return
+        stack.append(name)
+        for _, target in edges.get(name, ()):
+            visit(target, stack)
+        stack.pop()
+        done.add(name)
+
+    for name in sorted(edges):
+        visit(name, [])
+    return findings
+
+
+# (g) paths outside the clone -------------------------------------------------
+
+# What a clone must not depend on: a sibling folder or the clone's parent.
+OUTSIDE_PATTERNS = (
+    re.compile(r"\.\./shared\b"),
+    re.compile(r"\bparents?(?:\[\d+\])?\s*/\s*[\"']shared[\"']"),
+    re.compile(r"\b(?:REPO|REPO_ROOT|ROOT)\.parent\b"),
+)
+OUTSIDE_CHECKED = ("tests", "bench")
+
+
+def check_paths_outside_clone(root: Path) -> list[Finding]:
+    files = list(iter_python_files(root, OUTSIDE_CHECKED))
+    files += [p for p in (root / "Makefile",) if p.is_file()]
+    files += sorted(p for p in (root / ".ci").glob("*") if p.is_file())
+    findings: list[Finding] = []
+    for path in files:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for number, text in enumerate(lines, 1):
+            if any(p.search(text) for p in OUTSIDE_PATTERNS):
+                findings.append(Finding(path, number, "path outside the repository; a clone has "
+                                        "nothing beside it (put test data in tests/data/)"))
+    return findings
+
+
 def check_syntax(root: Path) -> list[Finding]:
     findings: list[Finding] = []
     for path in iter_python_files(root, PROJECT_DIRS):
@@ -256,6 +380,9 @@ CHECKS = (
     check_firmware_cpython_modules,
     check_bare_except,
     check_sleep_in_async,
+    check_hub_layout,
+    check_hub_import_cycles,
+    check_paths_outside_clone,
 )
 
 

@@ -1,4 +1,4 @@
-"""Smart-lock access rules (lock frames in hub/frames_lock.py).
+"""Smart-lock access rules (lock frames in hub/verify/frames_lock.py).
 
 unregistered_occupant: a lock reports `access` with outcome `unlocked` by a
 credential that belongs to no resident registered for that flat on that day
@@ -16,7 +16,7 @@ the id the lock reported.
 import datetime
 import zoneinfo
 
-from hub import alarms
+from hub.alarms import documents as alarms
 from hub.rules.engine import Trigger
 
 

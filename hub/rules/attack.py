@@ -8,7 +8,7 @@ rejection's transaction. Keeps the recent rejection times per device in rule
 state (at most `rejections` of them), so a restart keeps the count. Never keeps
 state for device ids that are not configured (an attacker picks those freely).
 """
-from hub import alarms
+from hub.alarms import documents as alarms
 from hub.rules.engine import Trigger
 
 NAME = "attack"

@@ -5,7 +5,7 @@ Event-driven only (no timer). After a person resolves the alarm, the next low
 report raises a new one: the battery is still low. Never guesses a charge the
 device did not report.
 """
-from hub import alarms
+from hub.alarms import documents as alarms
 from hub.rules.engine import Trigger
 
 NAME = "low_battery"

@@ -8,7 +8,7 @@ alarms only when the device's frames have stayed behind for longer than `max`
 (the start of that run is kept in rule state). Never judges a frame without a
 device time.
 """
-from hub import alarms
+from hub.alarms import documents as alarms
 from hub.rules.engine import Trigger
 from hub.rules.inactivity import MP_EPOCH_OFFSET
 

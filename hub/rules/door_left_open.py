@@ -5,7 +5,7 @@ The opening is kept in rule state (`opened_at` per device), so the timer
 survives a hub restart; closing ends the opening (the alarm, if any, stays for
 a person to resolve). Never raises for a door whose open state it only guesses.
 """
-from hub import alarms
+from hub.alarms import documents as alarms
 from hub.rules.engine import Trigger
 from hub.rules.inactivity import activity_time
 

@@ -10,29 +10,13 @@ The flat's last activity is projected by the pipeline into the store
 (`flat_activity`); this rule only reads it and marks the period as alarmed.
 """
 import datetime
-import re
 import zoneinfo
 
-from hub import alarms
+from hub.alarms import documents as alarms
+from hub.config.values import parse_quiet_hours
 from hub.rules.engine import Trigger
 
 MP_EPOCH_OFFSET = 946684800
-
-
-QUIET_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
-
-
-def parse_quiet_hours(text):
-    """'22:00-06:00' -> ((22, 0), (6, 0)); '' -> None; ValueError if malformed."""
-    if not text:
-        return None
-    m = QUIET_HOURS.match(text.replace(" ", ""))
-    if m is None:
-        raise ValueError("'%s' is not a range like 22:00-06:00" % text)
-    start, end = (int(m[1]), int(m[2])), (int(m[3]), int(m[4]))
-    if start == end:
-        raise ValueError("'%s' is empty: start and end are the same" % text)
-    return start, end
 
 
 def quiet_intervals(t, quiet, tz):

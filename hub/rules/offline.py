@@ -8,7 +8,7 @@ restart does not reset it. Hearing the device again does not resolve the alarm
 (a person does) and the open alarm keeps a second one from being raised.
 Never reads a wall clock: `now` comes from the caller.
 """
-from hub import alarms
+from hub.alarms import documents as alarms
 from hub.rules.engine import Trigger
 
 NAME = "offline"

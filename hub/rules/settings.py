@@ -11,6 +11,7 @@ Every rule declares its defaults and how each key is read (`SCHEMA`); unknown
 rules and keys are configuration errors that name the file and line.
 """
 from hub import ConfigError
+from hub.config.values import parse_duration, parse_quiet_hours
 
 # rule -> key -> (kind, default); kinds: duration (seconds), number, bool, text,
 # hours (a daily range like 22:00-06:00, local time)
@@ -62,7 +63,6 @@ def parse(node, where):
 
 def _value(kind, value, where, key):
     if kind == "duration":
-        from hub.config import parse_duration
         return parse_duration(value, where, key)
     if kind == "bool":
         if not isinstance(value, bool):
@@ -75,7 +75,6 @@ def _value(kind, value, where, key):
     if not isinstance(value, str):
         raise ConfigError("%s: key '%s': expected text" % (where, key))
     if kind == "hours":
-        from hub.rules.inactivity import parse_quiet_hours
         try:
             parse_quiet_hours(value)
         except ValueError as exc:

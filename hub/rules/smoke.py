@@ -5,7 +5,7 @@ the other smoke sensors in the configured scope (flat, building, site, off)
 are told to sound (interconnect) and later to stop.
 
 Interconnect commands are written to the rule's store state in the same
-transaction as the alarm (`cmd:<device>`), and hub/interconnect.py publishes
+transaction as the alarm (`cmd:<device>`), and hub/forward/interconnect.py publishes
 them; so a crash between the two loses nothing. The device's smoke state
 (alarm, warning, muted, testing, fault, end of service, low battery,
 interconnect, contamination) is kept under `state:<device>`.
@@ -15,9 +15,10 @@ interconnect, and never publishes anything itself.
 """
 import copy
 
-from hub import ConfigError, alarms
+from hub import ConfigError
+from hub.alarms import documents as alarms
 from hub.rules import settings as rule_settings
-from hub import frames_smoke  # noqa: F401  registers the smoke message types
+from hub.verify import frames_smoke  # noqa: F401  registers the smoke message types
 from hub.rules.engine import Trigger
 
 NAME = "smoke"
@@ -67,7 +68,7 @@ class SmokeRule:
     def __init__(self, site, alarm_topic=None):
         self.site = site
         self.alarm_topic = alarm_topic or alarms.topic("anju/upstream", site.site_id)
-        self.wake = None  # set by hub/interconnect.py: called when commands are queued
+        self.wake = None  # set by hub/forward/interconnect.py: called when commands are queued
         for flat_id in [None] + sorted(site.flats):
             scope = rule_settings.resolve(site, NAME, flat_id)["interconnect"]
             if scope not in SCOPES:

@@ -4,7 +4,7 @@ heartbeat's case flag, BTHome `case_open`) → alarm `tamper`, one open per devi
 Event-driven only. A case still open after a person resolved the alarm raises a
 new one with the next report. Never raises on a case-closed report.
 """
-from hub import alarms
+from hub.alarms import documents as alarms
 from hub.rules.engine import Trigger
 
 NAME = "tamper"

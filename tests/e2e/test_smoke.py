@@ -7,7 +7,7 @@ does not model CPU time); bench/smoke_bench.py measures the wall-clock ones.
 import asyncio
 import json
 
-from hub.interconnect import Interconnect
+from hub.forward.interconnect import Interconnect
 from hub.rules.smoke import smoke_state
 from hub.store import Store
 from simulator import loader

@@ -4,17 +4,17 @@ Brokers come from tests/conftest.py (``make_broker``)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests import facedata
+from tests.facedata import EMBEDDING_MODEL, EMBEDDING_MODEL_BATCH1, FACE_DATA
+
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-
-FACE_DATA = Path(os.environ.get("ANJU_FACE_DATA", REPO.parent / "shared" / "face"))
 
 
 def pytest_configure(config):
@@ -30,8 +30,9 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def face_data() -> Path:
-    if not (FACE_DATA / "images").is_dir():
-        pytest.fail(f"face test data not found at {FACE_DATA}; set ANJU_FACE_DATA to the shared/face folder")
+    why = facedata.missing()
+    if why:
+        pytest.fail(why)
     return FACE_DATA
 
 
@@ -55,7 +56,7 @@ def runtime():
 @pytest.fixture(scope="session")
 def pipeline(face_data, runtime):
     from hub.face.pipeline import FacePipeline, PipelineConfig
-    cfg = PipelineConfig(face_data / "models" / "mobilefacenet.tflite", detector_ranges=("short", "full"))
+    cfg = PipelineConfig(EMBEDDING_MODEL, detector_ranges=("short", "full"))
     return FacePipeline(cfg, runtime)
 
 
@@ -63,7 +64,7 @@ def pipeline(face_data, runtime):
 def door_pipeline(face_data, runtime):
     """What an entrance runs: short range only, batch-1 model."""
     from hub.face.pipeline import FacePipeline, PipelineConfig
-    return FacePipeline(PipelineConfig(face_data / "models" / "mobilefacenet_batch1.tflite"), runtime)
+    return FacePipeline(PipelineConfig(EMBEDDING_MODEL_BATCH1), runtime)
 
 
 class FakeClock:

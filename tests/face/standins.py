@@ -1,5 +1,5 @@
 """Small test helpers: ``RecordingEvents`` keeps events in a list (for tests of
-the face package alone; the hub's real sink is ``hub.sinks.HubEventSink``) and
+the face package alone; the hub's real sink is ``hub.face.sinks.HubEventSink``) and
 ``Subscriber`` collects the JSON messages a broker delivers on a topic filter.
 """
 

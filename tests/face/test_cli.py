@@ -6,6 +6,7 @@ import json
 import pytest
 
 from host_tools import face_cli
+from tests.facedata import EMBEDDING_MODEL_BATCH1
 
 
 def run(argv, capsys):
@@ -20,7 +21,7 @@ def run(argv, capsys):
 @pytest.fixture
 def base(tmp_path, face_data):
     return ["face", "--db", str(tmp_path / "g.db"), "--embedding-model",
-            str(face_data / "models" / "mobilefacenet_batch1.tflite")]
+            str(EMBEDDING_MODEL_BATCH1)]
 
 
 def test_enroll_identify_list_watch_delete(base, photos, capsys):

@@ -4,6 +4,7 @@ import pytest
 
 from hub.face.config import build_services, load_face_config
 from hub.face.errors import ConfigError
+from tests.facedata import EMBEDDING_MODEL_BATCH1
 
 KEY = "ab" * 32
 
@@ -39,7 +40,7 @@ def test_build_services(tmp_path, face_data, clock, make_broker):
     from hub.face.service import LockPublisher
     from tests.face.standins import RecordingEvents
     cfg = load_face_config({
-        "embedding_model": str(face_data / "models" / "mobilefacenet_batch1.tflite"),
+        "embedding_model": str(EMBEDDING_MODEL_BATCH1),
         "antispoof_model": None, "gallery": str(tmp_path / "g.db"), "snapshots": str(tmp_path / "s"),
         "entrances": [entrance(), entrance(id="b2-main", lock="b2-main-lock")]})
     broker = make_broker("site")

@@ -11,13 +11,14 @@ import time
 
 import pytest
 
-from hub import config
+from hub.config import site as config
 from hub.clock import SystemClock
 from hub.face import api
 from hub.face.gallery import Gallery
 from hub.service import HubService
 from simulator.entrance_lock import EntranceLock
 from tests.face.standins import Subscriber
+from tests.facedata import MODELS
 
 SITE, LOCK, ENTRANCE = "garden-court", "b1-main-lock", "b1-main"
 KEY = bytes(range(32))
@@ -92,7 +93,7 @@ def community(tmp_path, make_broker, face_data, enrolled_gallery):
         made["alarms"] = Subscriber(upstream.host, upstream.port, f"anju/upstream/{SITE}/alarms")
         camera = camera_folder(tmp_path, files)
         (tmp_path / "site.yaml").write_text(SITE_YAML % {
-            "site": SITE, "models": face_data / "models", "gallery": enrolled_gallery,
+            "site": SITE, "models": MODELS, "gallery": enrolled_gallery,
             "snap": tmp_path / "snap", "entrance": ENTRANCE, "camera": camera, "lock": LOCK,
             "key": KEY.hex()})
         site = config.load_site(tmp_path / "site.yaml")
@@ -227,7 +228,9 @@ async def test_lock_rejects_forged_expired_and_replayed_commands(community, phot
 
 async def test_inference_does_not_block_the_hub_loop(community, photos, face_data):
     from hub.face.images import load_image
-    big = load_image(face_data / "images" / "compreface_person_a" / "002_A.jpg")   # 5184x3880
+    import cv2
+    # a 20-megapixel camera frame: the photo in tests/data is reduced to 1600 px
+    big = cv2.resize(load_image(face_data / "images" / "compreface_person_a" / "002_A.jpg"), (5184, 3880))
     c = await community([photos["biden"][0]])
     hub = c["hub"]
     try:

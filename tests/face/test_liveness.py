@@ -31,7 +31,7 @@ ANTISPOOF_MODEL = DEFAULT_MODELS_DIR / ANTISPOOF
 
 
 @pytest.mark.skipif(not ANTISPOOF_MODEL.is_file(),
-                    reason="anti-spoofing model not fetched (`anju face fetch-models`); not in ../shared/face")
+                    reason="anti-spoofing model not fetched (`anju face fetch-models`, or `make face-extras`)")
 def test_antispoof_model_scores_genuine_photos_as_live(runtime, pipeline, photos):
     model = AntiSpoof(runtime, ANTISPOOF_MODEL)
     live = []

@@ -12,6 +12,7 @@ from hub.face.errors import ModelError, ModelIntegrityError
 from hub.face.models import (BATCH1_SHA256, blazeface_path, fetch_models, install_verified, make_batch1,
                              sha256_bytes)
 from hub.face.runtime import file_sha256
+from tests.facedata import EMBEDDING_MODEL, EMBEDDING_MODEL_BATCH1
 
 REPO = Path(__file__).resolve().parents[2]
 FALLBACK_PY = REPO / "var" / "venv-tflite" / "bin" / "python"
@@ -30,8 +31,8 @@ def test_install_verified_accepts_the_right_hash_and_refuses_a_wrong_one(tmp_pat
 
 
 def test_batch1_patch_reproduces_the_documented_file(face_data, tmp_path):
-    out = make_batch1(face_data / "models" / "mobilefacenet.tflite", tmp_path / "b1.tflite")
-    assert file_sha256(out) == BATCH1_SHA256 == file_sha256(face_data / "models" / "mobilefacenet_batch1.tflite")
+    out = make_batch1(EMBEDDING_MODEL, tmp_path / "b1.tflite")
+    assert file_sha256(out) == BATCH1_SHA256 == file_sha256(EMBEDDING_MODEL_BATCH1)
     with pytest.raises(ModelError, match="not the known model"):
         make_batch1(blazeface_path("short"), tmp_path / "x.tflite")
 
@@ -67,7 +68,7 @@ def test_fallback_runtime_gives_the_same_embedding(pipeline, face_data):
     if not FALLBACK_PY.exists():
         pytest.skip("fallback venv missing: run `python bench/face_bench.py --setup-fallback` to create var/venv-tflite")
     photo = face_data / "images" / "obama" / "obama.jpg"
-    model = face_data / "models" / "mobilefacenet.tflite"
+    model = EMBEDDING_MODEL
     script = FALLBACK_SCRIPT.format(repo=str(REPO), model=str(model), photo=str(photo))
     proc = subprocess.run([str(FALLBACK_PY), "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -10,6 +10,7 @@ from hub.face.align import TEMPLATE, align_face, similarity_transform
 from hub.face.embed import Embedder
 from hub.face.errors import EnrollmentRefused
 from hub.face.images import load_image
+from tests.facedata import EMBEDDING_MODEL_BATCH1
 
 THRESHOLD = AccessConfig().match_threshold
 
@@ -53,7 +54,7 @@ def test_embeddings_are_unit_vectors_and_batch_slots_independent(pipeline, face_
                       for p in photos["obama"][:2] + photos["biden"][:1]])
     batch2 = pipeline.embedder.embed(crops)
     assert batch2.shape == (3, 192) and np.allclose(np.linalg.norm(batch2, axis=1), 1.0, atol=1e-5)
-    batch1 = Embedder(runtime, face_data / "models" / "mobilefacenet_batch1.tflite").embed(crops)
+    batch1 = Embedder(runtime, EMBEDDING_MODEL_BATCH1).embed(crops)
     assert np.allclose(batch1, batch2, atol=1e-5)
     single = pipeline.embedder.embed(crops[2:3])
     assert np.allclose(single[0], batch2[2], atol=1e-5)

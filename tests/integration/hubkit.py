@@ -10,7 +10,8 @@ import uuid
 import paho.mqtt.client as paho
 
 from anju import frame
-from hub import config, yamlfile
+from hub.config import site as config
+from hub.config import yamlfile
 from hub.clock import SystemClock
 from hub.service import HubService
 
@@ -53,7 +54,7 @@ async def start_hub(db, site_broker, upstream, site_cfg=None, http=True):
 
 
 def commands_component(hub):
-    from hub.commands import UpstreamCommands
+    from hub.alarms.commands import UpstreamCommands
     (found,) = [c for c in hub.components if isinstance(c, UpstreamCommands)]
     return found
 
@@ -69,7 +70,7 @@ async def wait_for(pred, timeout=10.0, what="condition"):
 
 def raise_alarm(hub, cause, type_="tamper", severity="medium"):
     """An alarm raised through the hub's alarm book, as a rule would (loop thread)."""
-    from hub import alarms
+    from hub.alarms import documents as alarms
     now = hub.clock.now()
     doc = alarms.generic(hub.site, type_, severity, {"building": "b1", "flat": "b1-101",
                                                      "device": "door-101"}, {"cause": cause}, now)

@@ -16,7 +16,7 @@ from bleak import BleakScanner
 
 from anju import bthome
 from hub import TransportError
-from hub.ble import BleError, BleReading, BleReceiver, BleRejected, BleScannerError, DeviceKeys
+from hub.ingest.ble import BleError, BleReading, BleReceiver, BleRejected, BleScannerError, DeviceKeys
 from simulator.bleak_backend import VirtualScannerBackend
 from simulator.radio import VirtualRadio
 

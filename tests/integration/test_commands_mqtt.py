@@ -1,4 +1,4 @@
-"""Lifecycle commands from the platform over MQTT (hub/commands.py,
+"""Lifecycle commands from the platform over MQTT (hub/alarms/commands.py,
 docs/alarms.md): a real HubService on two private brokers and a "platform"
 MQTT 5 client on the upstream one.
 

@@ -306,7 +306,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path, make_br
     for flat, counters in by_flat.items():
         assert len(counters) == len(set(counters)), "two alarms after the same last event: " + flat
 
-    # ---- platform commands took effect (through hub/commands.py)
+    # ---- platform commands took effect (through hub/alarms/commands.py)
     commanded = platform.commanded
     for alarm_id in commanded:
         assert alarms[alarm_id][2] == "acknowledged", alarm_id

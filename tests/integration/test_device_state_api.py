@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 
 from anju import frame
-from hub import frames_smoke
+from hub.verify import frames_smoke
 from tests.integration import hubkit
 
 SMOKE = ("  - {id: smoke-101, kind: smoke_sensor, board: esp32c3, flat: b1-101, transport: mqtt,"

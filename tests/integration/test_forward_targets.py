@@ -3,8 +3,8 @@ webhook that keeps failing does not hold back the MQTT upstream; when it
 recovers, it gets the same documents, in order."""
 import asyncio
 
-from hub.forwarder import UpstreamForwarder
-from hub.webhook import WebhookForwarder
+from hub.forward.upstream import UpstreamForwarder
+from hub.forward.webhook import WebhookForwarder
 from tests.integration import hubkit
 from tests.integration.test_webhook import SECRET, Platform as WebhookPlatform
 from tests.integration.test_webhook import pki, serve  # noqa: F401  (fixtures)

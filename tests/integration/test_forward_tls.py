@@ -14,7 +14,8 @@ import paho.mqtt.client as paho
 import pytest
 
 from hub import ConfigError
-from hub.forwarder import UpstreamForwarder, Wakeups, tls_context
+from hub.forward.outbox import Wakeups
+from hub.forward.upstream import UpstreamForwarder, tls_context
 from hub.store import Store
 from host_tools import certs
 

@@ -9,7 +9,7 @@ import uuid
 
 import paho.mqtt.client as paho
 
-from hub import discovery
+from hub.forward import discovery
 from tests.integration import hubkit
 
 EXTRA = """\

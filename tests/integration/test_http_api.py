@@ -17,14 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from hub import config
+from hub.config import site as config
 from hub.clock import SystemClock
 from hub.service import HubService
 from tests.face.standins import Subscriber
+from tests.facedata import IMAGES, MODELS
 
 REPO = Path(__file__).resolve().parents[2]
-FACE_DATA = Path(os.environ.get("ANJU_FACE_DATA", REPO.parent / "shared" / "face"))
-IMAGES = FACE_DATA / "images"
 SITE = "garden-court"
 
 pytestmark = pytest.mark.broker
@@ -90,7 +89,7 @@ def make_hub(tmp_path, make_broker):
         site_broker, upstream = make_broker("site"), make_broker("upstream")
         text = SITE_YAML
         if face:
-            text += FACE_YAML % {"models": FACE_DATA / "models", "gallery": tmp_path / "gallery.db",
+            text += FACE_YAML % {"models": MODELS, "gallery": tmp_path / "gallery.db",
                                  "snap": tmp_path / "snap"}
         (tmp_path / "site.yaml").write_text(text)
         hub = HubService(config.load_site(tmp_path / "site.yaml"), tmp_path / "hub.db", SystemClock(),
@@ -271,7 +270,7 @@ def test_a_hub_without_face_never_imports_the_face_packages(tmp_path):
     (tmp_path / "site.yaml").write_text(SITE_YAML)
     code = (
         "import sys, asyncio\n"
-        "from hub import config\n"
+        "from hub.config import site as config\n"
         "from hub.clock import SystemClock\n"
         "from hub.service import HubService\n"
         "site = config.load_site(sys.argv[1])\n"

@@ -6,7 +6,8 @@ import asyncio
 import paho.mqtt.client as paho
 
 from anju import frame
-from hub import config, yamlfile
+from hub.config import site as config
+from hub.config import yamlfile
 from hub.clock import SystemClock
 from hub.service import HubService
 

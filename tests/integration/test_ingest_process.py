@@ -13,7 +13,8 @@ import paho.mqtt.client as paho
 import pytest
 
 from anju import frame
-from hub import config, yamlfile
+from hub.config import site as config
+from hub.config import yamlfile
 from hub.clock import SystemClock
 from hub.service import HubService
 from tests.integration.test_hub_crash import start_hub

@@ -10,9 +10,9 @@ import paho.mqtt.client as paho
 import pytest
 
 from anju import frame
-from hub import kek
+from hub.registry import kek
 from hub.clock import SystemClock
-from hub.registry import open_for_hub
+from hub.registry.db import open_for_hub
 from hub.service import HubService
 
 pytestmark = pytest.mark.broker

@@ -26,9 +26,10 @@ import types
 import paho.mqtt.client as paho
 import pytest
 
-from hub.alarmbook import AlarmBook
-from hub.alarms import generic
-from hub.forwarder import UpstreamForwarder, Wakeups
+from hub.alarms.alarmbook import AlarmBook
+from hub.alarms.documents import generic
+from hub.forward.outbox import Wakeups
+from hub.forward.upstream import UpstreamForwarder
 from hub.store import Store
 
 pytestmark = [pytest.mark.broker]

@@ -12,9 +12,9 @@ import pytest
 
 from hub import ConfigError
 from hub.clock import SystemClock
-from hub.forwarder import Backoff, Wakeups
+from hub.forward.outbox import Backoff, Wakeups
 from hub.store import Store
-from hub.webhook import WebhookForwarder, parse_config, verify
+from hub.forward.webhook import WebhookForwarder, parse_config, verify
 from host_tools import certs
 
 SECRET = b"0123456789abcdef-webhook-secret"

@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from anju import frame
-from hub import config, frames_lock, yamlfile
+from hub.config import site as config
+from hub.verify import frames_lock
+from hub.config import yamlfile
 from hub.pipeline import Pipeline
 from hub.store import Store
 

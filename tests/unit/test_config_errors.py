@@ -3,7 +3,7 @@ each malformed input raises hub.ConfigError naming the file, the line and the
 key; an unknown key at any level is refused with the closest known one as a
 hint; the site files in docs/ and deploy/ load; durations parse as documented;
 `anju config check` validates every section the hub validates when it starts
-(hub/preflight.py), without a connection and without writing anything."""
+(hub/config/preflight.py), without a connection and without writing anything."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from hub import ConfigError, config, yamlfile
+from hub import ConfigError
+from hub.config import site as config
+from hub.config import yamlfile
+from hub.config import values
 
 FRAME_KEY = "a1" * 32
 BIND_KEY = "b2" * 16
@@ -247,7 +250,7 @@ def test_keys_not_required_when_not_asked() -> None:
     ],
 )
 def test_parse_duration_accepts(value, seconds) -> None:
-    result = config.parse_duration(value, "site.yaml:3", "inactivity")
+    result = values.parse_duration(value, "site.yaml:3", "inactivity")
     assert result == pytest.approx(seconds)
     assert isinstance(result, float)
 
@@ -259,15 +262,15 @@ def test_parse_duration_accepts(value, seconds) -> None:
 )
 def test_parse_duration_refuses(value) -> None:
     with pytest.raises(ConfigError) as info:
-        config.parse_duration(value, "site.yaml:3", "inactivity")
+        values.parse_duration(value, "site.yaml:3", "inactivity")
     assert str(info.value).startswith("site.yaml:3: key 'inactivity':"), str(info.value)
 
 
 def test_parse_duration_zero_only_when_allowed() -> None:
-    assert config.parse_duration("0s", "x:1", "at", allow_zero=True) == 0
-    assert config.parse_duration(0, "x:1", "at", allow_zero=True) == 0
+    assert values.parse_duration("0s", "x:1", "at", allow_zero=True) == 0
+    assert values.parse_duration(0, "x:1", "at", allow_zero=True) == 0
     with pytest.raises(ConfigError):
-        config.parse_duration("-1s", "x:1", "at", allow_zero=True)
+        values.parse_duration("-1s", "x:1", "at", allow_zero=True)
 
 
 # ---- unknown keys ---------------------------------------------------------------------
@@ -362,7 +365,7 @@ def test_the_documented_site_files_are_found() -> None:
 @pytest.mark.parametrize(("name", "text"), DOCUMENTED, ids=[n for n, _ in DOCUMENTED])
 def test_documented_site_files_load(name: str, text: str) -> None:
     from host_tools import boards
-    from hub import preflight
+    from hub.config import preflight
     from simulator import scenario
 
     doc = yamlfile.loads(text, name)

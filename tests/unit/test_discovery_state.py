@@ -2,7 +2,7 @@
 battery, a fault or the end of its service life."""
 import pytest
 
-from hub import discovery
+from hub.forward import discovery
 
 STATUS = {"alarm": False, "warning": False, "muted": False, "testing": False, "fault": False,
           "end_of_service": False, "battery_low": False, "percent": 80}

@@ -1,4 +1,4 @@
-"""The hub's frame verifier (hub.frames) against frames from the device encoder
+"""The hub's frame verifier (hub.verify.frames) against frames from the device encoder
 (anju.frame): every type decodes to the right Reading, every bad frame gets
 the same rejection reason on both sides."""
 
@@ -9,7 +9,7 @@ import struct
 import pytest
 
 from anju import frame
-from hub import frames
+from hub.verify import frames
 
 KEY = bytes(range(100, 132))
 DEV = "door-101"

@@ -57,7 +57,7 @@ def test_hardware_import_outside_shell_is_reported(tmp_path: Path, module: str) 
 
 
 def test_similar_names_are_not_hardware(tmp_path: Path) -> None:
-    write(tmp_path, "hub/ble.py", "import bluetooth_data_tools\nimport networkx_like\nfrom .machine import x\n")
+    write(tmp_path, "hub/ingest/ble.py", "import bluetooth_data_tools\nimport networkx_like\nfrom .machine import x\n")
     assert lint.check_hardware_imports(tmp_path) == []
 
 
@@ -140,11 +140,92 @@ def test_skips_virtualenvs_and_caches(tmp_path: Path) -> None:
 
 
 def test_main_exit_status_and_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write(tmp_path, "hub/a.py", "try:\n    pass\nexcept:\n    pass\n")
+    write(tmp_path, "hub/store.py", "try:\n    pass\nexcept:\n    pass\n")
     assert lint.main(["--root", str(tmp_path)]) == 1
-    assert "hub/a.py:3: bare 'except:'" in capsys.readouterr().out
-    (tmp_path / "hub/a.py").write_text("x = 1\n", encoding="utf-8")
+    assert "hub/store.py:3: bare 'except:'" in capsys.readouterr().out
+    (tmp_path / "hub/store.py").write_text("x = 1\n", encoding="utf-8")
     assert lint.main(["--root", str(tmp_path)]) == 0
+
+
+def test_hub_module_outside_a_stage_package_is_reported(tmp_path: Path) -> None:
+    write(tmp_path, "hub/__init__.py", '"""root"""\n')
+    write(tmp_path, "hub/store.py", "x = 1\n")
+    write(tmp_path, "hub/frames.py", "x = 1\n")
+    write(tmp_path, "hub/verify/__init__.py", '"""Verify: frames in, readings out."""\n')
+    write(tmp_path, "hub/forward/__init__.py", "x = 1\n")
+    findings = lint.check_hub_layout(tmp_path)
+    assert rendered(tmp_path, findings) == [
+        "hub/frames.py:1: hub module outside a stage package; move it into the package of its "
+        "stage (hub/ingest, hub/verify, ...)",
+        "hub/forward/__init__.py:1: stage package without a docstring saying what it does and "
+        "what it must never do",
+    ]
+
+
+@pytest.mark.parametrize("importer", [
+    "from hub.b import thing\n",                           # a name from a module
+    "from hub import b\n",                                 # a module from its package
+    "import hub.b\n",
+    "def later():\n    from hub.b import thing\n",        # deferred: still a cycle
+    "from .b import thing\n",
+])
+def test_hub_import_cycle_is_reported(tmp_path: Path, importer: str) -> None:
+    write(tmp_path, "hub/__init__.py", "")
+    write(tmp_path, "hub/a.py", importer)
+    write(tmp_path, "hub/b.py", "import json\n\nfrom hub import a\n")
+    findings = lint.check_hub_import_cycles(tmp_path)
+    assert [f.message for f in findings] in (["import cycle: hub.a -> hub.b -> hub.a"],
+                                             ["import cycle: hub.b -> hub.a -> hub.b"])
+
+
+def test_package_importing_its_own_modules_is_not_a_cycle(tmp_path: Path) -> None:
+    write(tmp_path, "hub/__init__.py", "")
+    write(tmp_path, "hub/verify/__init__.py", "from hub.verify import frames, lock\n")
+    write(tmp_path, "hub/verify/frames.py", "TYPES = {}\n")
+    write(tmp_path, "hub/verify/lock.py", "from hub.verify import frames\n")
+    write(tmp_path, "hub/verify/use.py", "from hub.verify.frames import TYPES\nfrom hub import verify\n")
+    assert lint.check_hub_import_cycles(tmp_path) == []
+
+
+# built from parts so that this file does not trip the check itself
+@pytest.mark.parametrize("line", [
+    "DATA = REPO" + '.parent / "face"\n',
+    "DATA = Path(__file__).parents[2]" + ' / "shared"\n',
+    'open("..' + '/shared/face/README.md")\n',
+])
+def test_path_outside_the_clone_is_reported(tmp_path: Path, line: str) -> None:
+    write(tmp_path, "tests/face/conftest.py", "from pathlib import Path\n" + line)
+    write(tmp_path, "hub/ok.py", 'X = "../relative/in/the/hub/is/not/checked"\n')
+    findings = lint.check_paths_outside_clone(tmp_path)
+    assert rendered(tmp_path, findings) == [
+        "tests/face/conftest.py:2: path outside the repository; a clone has nothing beside it "
+        "(put test data in tests/data/)"]
+
+
+def test_paths_in_the_clone_are_fine(tmp_path: Path) -> None:
+    write(tmp_path, "tests/x.py", 'REPO = Path(__file__).resolve().parents[1]\nDATA = REPO / "tests" / "data"\n')
+    (tmp_path / "Makefile").write_text("test:\n\tpython -m pytest tests\n")
+    assert lint.check_paths_outside_clone(tmp_path) == []
+
+
+def test_reads_beside_the_clone_are_recorded(tmp_path: Path) -> None:
+    from tests.outside_reads import OutsideReads, is_outside
+    repo, shared = tmp_path / "work" / "anju", tmp_path / "work" / "shared"
+    (repo / "tests").mkdir(parents=True)
+    shared.mkdir()
+    (shared / "photo.jpg").write_bytes(b"x")
+    assert is_outside(str(shared / "photo.jpg"), str(repo), [])
+    assert not is_outside(str(repo / "tests" / "x"), str(repo), [])
+    assert not is_outside("/usr/lib/python3/os.py", str(repo), [])
+    assert not is_outside(str(shared / "photo.jpg"), str(repo), [str(shared)])  # ANJU_FACE_DATA
+    guard = OutsideReads(repo, allowed=[])
+    guard.hook("open", (str(shared / "photo.jpg"), "rb", 0))
+    guard.hook("os.scandir", (str(shared),))
+    guard.hook("open", (str(repo / "tests" / "x"), "r", 0))
+    guard.hook("open", (3, "r", 0))  # a file descriptor
+    guard.hook("sqlite3.connect", (":memory:",))
+    assert guard.take() == [str(shared / "photo.jpg"), str(shared)]
+    assert guard.take() == []
 
 
 def test_repository_is_clean() -> None:

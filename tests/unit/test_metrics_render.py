@@ -1,8 +1,9 @@
-"""hub.metrics.render: Prometheus text format from a snapshot (pure), and
-hub.commands.parse on the payloads that must be refused (pure)."""
+"""hub.web.metrics.render: Prometheus text format from a snapshot (pure), and
+hub.alarms.commands.parse on the payloads that must be refused (pure)."""
 import pytest
 
-from hub import commands, metrics
+from hub.alarms import commands
+from hub.web import metrics
 
 
 def snap(**over):

@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from hub.forwarder import Backoff
+from hub.forward.outbox import Backoff
 from hub.store import Store
 
 

@@ -14,7 +14,8 @@ from typing import Iterator
 import pytest
 
 from anju import frame
-from hub import config, yamlfile
+from hub.config import site as config
+from hub.config import yamlfile
 from hub.pipeline import Pipeline
 from hub.rules import inactivity
 from hub.store import Store

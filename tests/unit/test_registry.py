@@ -5,8 +5,10 @@ import sqlite3
 
 import pytest
 
-from hub import kek, registry_csv, yamlfile
-from hub.registry import (Registry, RegistryConflict, RegistryInvalid, RegistryNotFound,
+from hub.registry import kek
+from hub.registry import csvfile as registry_csv
+from hub.config import yamlfile
+from hub.registry.db import (Registry, RegistryConflict, RegistryInvalid, RegistryNotFound,
                           open_for_hub)
 
 FRAME_KEY = bytes(range(32))

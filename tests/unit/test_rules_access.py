@@ -14,7 +14,8 @@ from typing import Iterator
 
 import pytest
 
-from hub import frames, frames_lock
+from hub.verify import frames
+from hub.verify import frames_lock
 from simulator import forge
 from tests.unit.ruleskit import H, T0, Hub, key
 

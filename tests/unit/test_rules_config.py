@@ -51,7 +51,8 @@ def test_bad_values_name_the_line(kw: dict, message: str) -> None:
 
 
 def test_only_a_smart_lock_may_stand_at_an_entrance() -> None:
-    from hub import config, yamlfile
+    from hub.config import site as config
+    from hub.config import yamlfile
     from tests.unit.ruleskit import site_yaml
     text = site_yaml().replace("kind: door_sensor, board: esp32c3, flat: b1-101",
                                "kind: door_sensor, board: esp32c3, entrance: gate-north")

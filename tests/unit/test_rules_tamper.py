@@ -10,7 +10,7 @@ from typing import Iterator
 import pytest
 
 from anju import frame
-from hub import frames
+from hub.verify import frames
 from tests.unit.ruleskit import H, T0, Hub
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hub import ConfigError, yamlfile
+from hub import ConfigError
+from hub.config import yamlfile
 from host_tools import boards
 from simulator import scenario
 

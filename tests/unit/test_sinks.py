@@ -6,8 +6,8 @@ import time
 import pytest
 
 from hub import ConfigError, StoreError
-from hub.http import parse_config
-from hub.sinks import HubAlarmSink, HubEventSink, LoopBridge
+from hub.web.http import parse_config
+from hub.face.sinks import HubAlarmSink, HubEventSink, LoopBridge
 from hub.store import Store
 
 

@@ -4,9 +4,10 @@ import struct
 
 import pytest
 
-from hub import frames, frames_smoke  # noqa: F401
-from hub import interconnect
-from hub.alarmbook import AlarmBook
+from hub.verify import frames  # noqa: F401
+from hub.verify import frames_smoke
+from hub.forward import interconnect
+from hub.alarms.alarmbook import AlarmBook
 from hub.store import Store
 from simulator import loader
 

@@ -3,7 +3,7 @@ with it running, SQLite's automatic checkpoint is off and the thread copies
 the WAL into the database file; stopped, the automatic one is back."""
 import time
 
-from hub.frames import Reading
+from hub.verify.frames import Reading
 from hub.store import Store
 
 

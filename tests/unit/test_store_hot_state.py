@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from anju import frame
-from hub import StoreError, config, yamlfile
+from hub import StoreError
+from hub.config import site as config
+from hub.config import yamlfile
 from hub.pipeline import Pipeline, default_rules
 from hub.service import HubService
 from hub.clock import SystemClock

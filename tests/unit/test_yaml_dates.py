@@ -2,7 +2,9 @@
 not a crash inside the YAML parser."""
 import pytest
 
-from hub import ConfigError, config, yamlfile
+from hub import ConfigError
+from hub.config import site as config
+from hub.config import yamlfile
 
 SITE = """site: {id: sunrise}
 buildings:
