@@ -17,11 +17,12 @@ ARGS ?=
 PYTEST_ARGS ?=
 MOSQUITTO_SBIN ?= /usr/sbin/mosquitto
 
-.PHONY: help venv mosquitto test lint mpy run bench clean distclean face-extras
+.PHONY: help venv mosquitto test test-repeat lint mpy run bench clean distclean face-extras
 
 help:
 	@echo "make run    - start the demo community (sets up .venv and Mosquitto first)"
 	@echo "make test   - lint and run the whole test suite"
+	@echo "make test-repeat - the suite RUNS times (3) with LOAD CPU burners (1) beside it"
 	@echo "make lint   - project lint (tools/lint.py)"
 	@echo "make bench  - performance benchmarks"
 	@echo "make mpy    - compile the firmware with mpy-cross into $(MPY_OUT)/"
@@ -88,6 +89,12 @@ lint: venv
 
 test: lint face-extras
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Flaky-test check: a test that waits on wall time fails here (docs/testing.md).
+RUNS ?= 3
+LOAD ?= 1
+test-repeat: lint face-extras
+	$(PY) tools/test_repeat.py --runs $(RUNS) --load $(LOAD) -- $(PYTEST_ARGS)
 
 # Mirrors firmware/ into build/mpy/ (firmware/anju/x.py -> build/mpy/anju/x.mpy).
 # main.py and boot.py are compiled too; deploy decides what to copy as source.
