@@ -51,8 +51,6 @@ class SimPin:
 class SimDevice:
     RISING = 1
     FALLING = 2
-    LOW_LEVEL = 4
-    HIGH_LEVEL = 8
 
     def __init__(self, sim, device_id, board, config, fs_root, mac, app="door_sensor"):
         self.sim = sim
@@ -67,13 +65,18 @@ class SimDevice:
         self.adc_mv = {}
         self.rtc_memory = b""
         self.reset_cause = PWRON_RESET
-        self.wifi_ok = True
+        self.wifi_ok = True    # the access point is reachable
+        self.wifi_on_s = 0.0   # virtual seconds the Wi-Fi radio was on
+        self.wifi_connects = 0
+        self.broker_fault = None  # a FaultBroker the device meets instead of the broker
+        self.sockets = set()      # open sockets of this boot (simulator/shims.py)
+        self._wifi_since = None
         self.powered = False
         self.thread = None
         self.block = None  # ("sleep", t) | ("light", t) | ("deep", t) | ("dead", reason)
         self.wake_at = None
         self.pending_irqs = []
-        self.deep_wake = []  # [(pin_id, level)] that end deep sleep
+        self.deep_wake = []  # [(pin_id, level, source)] that end deep sleep (source: ext0, ext1, gpio)
         self.boots = 0
         self.error = None
         self._go = threading.Event()
@@ -156,6 +159,24 @@ class SimDevice:
         t = self.now() + (ms / 1000.0 if ms else 1e12)
         raise DeepSleep(t)
 
+    def close_sockets(self):
+        """A reset ends every connection (the broker sees the TCP link drop)."""
+        for sock in list(self.sockets):
+            sock.close()
+
+    def wifi_radio(self, on):
+        """The firmware switched its Wi-Fi radio on or off (accounted in virtual time)."""
+        if on and self._wifi_since is None:
+            self._wifi_since = self.now()
+        elif not on and self._wifi_since is not None:
+            self.wifi_on_s += self.now() - self._wifi_since
+            self._wifi_since = None
+
+    def wifi_radio_on_s(self):
+        """Seconds the radio was on so far, counting a radio that is on now."""
+        running = self.sim.clock.now() - self._wifi_since if self._wifi_since is not None else 0.0
+        return self.wifi_on_s + running
+
     # ---- called from the scheduler -----------------------------------------
     def power_on(self, cause=PWRON_RESET):
         self.powered = True
@@ -182,6 +203,8 @@ class SimDevice:
         except Exception as exc:  # the firmware crashed: recorded, reported by the scheduler
             self.error = "".join(traceback.format_exception(exc))
             self.block = ("dead", repr(exc))
+        self.wifi_radio(False)  # the boot is over: deep sleep or no power turns the radio off
+        self.close_sockets()
         self._yielded.set()
 
     def _wait_yield(self, timeout=30.0):
@@ -192,7 +215,7 @@ class SimDevice:
         kind, t = self.block
         self.wake_at = t if kind in ("sleep", "light", "deep") else None
         if kind == "deep":
-            for pin_id, want in self.deep_wake:
+            for pin_id, want, _ in self.deep_wake:
                 if self.pin(pin_id).level == want:
                     self.wake_at = self.now()  # the wake level already holds
         if kind == "dead":
@@ -238,6 +261,6 @@ class SimDevice:
             if kind == "light":
                 self.wake_at = self.now()  # the interrupt ends light sleep
         if kind == "deep":
-            for pin_id2, want in self.deep_wake:
+            for pin_id2, want, _ in self.deep_wake:
                 if self.pin(pin_id2).level == want:
                     self.wake_at = self.now()

@@ -1,7 +1,7 @@
 """Runs the unmodified firmware with each device's own shims.
 
 Every simulated device gets its own copy of the firmware modules and its own
-`machine`, `time`, `network`, `bluetooth`, `esp32`, `os`, `umqtt.simple` and
+`machine`, `time`, `network`, `bluetooth`, `esp32`, `os`, `socket` and
 `open` (rooted in the device's flash folder), through a per-device
 `__import__`. CPython's real modules stay untouched for the hub and tests
 running in the same process. MicroPython's built-in modules that CPython also

@@ -92,6 +92,7 @@ class ScenarioRun:
         self.clock = VirtualClock()
         self.t0 = self.clock.now()
         self.failures = []
+        self.fault_brokers = {}
         self._printed_events = 0
         self._printed_alarms = 0
         self._printed_frames = 0
@@ -143,7 +144,10 @@ class ScenarioRun:
                 cfg = {"device_id": did, "site": site.site_id, "kind": dev.kind,
                        "transport": dev.transport, "frame_key": dev.frame_key.hex(),
                        "bind_key": dev.bind_key.hex(), "heartbeat_s": spec["heartbeat_s"],
-                       "mqtt": {"host": site_broker.host, "port": site_broker.port},
+                       # a broker on loopback answers in microseconds: 2 s is
+                       # generous, and a hung broker costs less wall time
+                       "mqtt": {"host": site_broker.host, "port": site_broker.port,
+                                "timeout_ms": 2000},
                        "wifi": {"ssid": sim.wifi_ssid, "password": "sim"}}
                 if spec.get("kind") == "smoke_sensor":
                     cfg["smoke"] = spec.get("smoke", {})
@@ -231,6 +235,9 @@ class ScenarioRun:
             sim.devices[did].wifi_ok = False
         elif step.action == "link_up":
             sim.devices[did].wifi_ok = True
+        elif step.action == "broker":
+            # new connections meet it; a session already open is kept
+            sim.devices[did].broker_fault = None if step.value == "ok" else self.fault_broker(step.value)
         elif step.action == "smoke":
             params = {k: v for k, v in step.value.items() if k != "profile"}
             sim.chambers[did].add_smoke(step.value["profile"], self.clock.now(), **params)
@@ -242,6 +249,13 @@ class ScenarioRun:
             await self.inject(did, step.value)
         await sim.step()
         await sim.settle()
+
+    def fault_broker(self, mode):
+        """One misbehaving broker per mode for the whole run (simulator/fault_broker.py)."""
+        from simulator.fault_broker import FaultBroker
+        if mode not in self.fault_brokers:
+            self.fault_brokers[mode] = FaultBroker(mode)
+        return self.fault_brokers[mode]
 
     async def inject(self, did, kind):
         from simulator import forge
@@ -400,6 +414,10 @@ async def run_scenario(path, out=print, workdir=None, pace=0.0):
         upstream = stack.enter_context(
             Mosquitto(workdir / "broker-upstream", persistence=True, name="upstream").start())
         run = ScenarioRun(sc, workdir, out, pace)
-        return await run.run(site_broker, upstream), run
+        try:
+            return await run.run(site_broker, upstream), run
+        finally:
+            for broker in run.fault_brokers.values():
+                broker.close()
 
 

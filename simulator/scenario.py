@@ -17,6 +17,7 @@ ACTIONS = {
     "case_open": "case opened", "case_close": "case closed",
     "battery": "battery voltage set", "remove": "device removed (power lost)",
     "insert": "device powered on", "link_down": "Wi-Fi link lost", "link_up": "Wi-Fi link back",
+    "broker": "the broker, as this device meets it",
     "inject": "frame injected on the air",
     "smoke": "smoke in the chamber", "dust": "dust settles in the chamber",
     "hush": "hush button pressed", "test_button": "test button pressed",
@@ -25,6 +26,7 @@ ACTIONS = {
     "upstream_up": "upstream broker started",
 }
 SITE_ACTIONS = ("hub_restart", "upstream_down", "upstream_up")
+BROKER_STATES = ("ok", "refuse", "silent")  # simulator/fault_broker.py
 INJECT_KINDS = ("forged", "replayed", "tampered", "truncated", "oversized", "unknown_device",
                 "wrong_key", "forged_command", "copied_command")
 EXPECT_KINDS = ("alarm", "no_alarm", "delivered", "rejected", "siren", "silent")
@@ -195,6 +197,9 @@ def parse(doc, boards_loader=None):
             except ValueError as exc:
                 raise ConfigError("%s: action 'smoke': %s" % (where, exc)) from exc
             value = dict(value)
+        if action == "broker" and value not in BROKER_STATES:
+            raise ConfigError("%s: action 'broker' needs 'value': one of %s"
+                              % (where, ", ".join(BROKER_STATES)))
         if action == "dust" and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ConfigError("%s: action 'dust' needs 'value': counts per hour" % where)
         if action == "battery" and (not isinstance(value, int) or not 0 <= value <= 5000):

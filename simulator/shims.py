@@ -2,16 +2,18 @@
 
 `build(device)` returns the modules the firmware may import: `machine`,
 `time` (the virtual clock), `network`, `bluetooth`, `esp32`, `micropython`,
-`gc`, `os` (rooted in the device's flash folder) and `umqtt.simple` (a real
-MQTT connection to a real broker). They follow MicroPython's documented APIs at
-the lowest public level, so the firmware above them is the code that runs on a
-chip. What a shim cannot model raises NotImplementedError naming the call.
+`gc`, `os` (rooted in the device's flash folder) and `socket` (the host's real
+sockets below a simulated link, so the firmware's own MQTT client talks to a
+real broker). `machine`, `esp32` and `network` follow the board's port and
+chip (simulator/ports.py): what a port lacks is missing here too. They follow
+MicroPython's documented APIs at the lowest public level, so the firmware
+above them is the code that runs on a chip. What a shim cannot model raises NotImplementedError naming the call.
 """
 import os as _os
 import time as _time
 import types
 
-from simulator import mqtt_shim
+from simulator import ports
 from simulator.clock import MP_EPOCH_OFFSET
 
 
@@ -26,17 +28,13 @@ def build(dev):
     from simulator import device as D
 
     # ---- machine --------------------------------------------------------
-    class Pin:
-        IN = 1
-        OUT = 3
-        OPEN_DRAIN = 7
-        PULL_UP = 1
-        PULL_DOWN = 2
-        IRQ_RISING = D.SimDevice.RISING
-        IRQ_FALLING = D.SimDevice.FALLING
-        IRQ_LOW_LEVEL = D.SimDevice.LOW_LEVEL
-        IRQ_HIGH_LEVEL = D.SimDevice.HIGH_LEVEL
+    port, chip = ports.of(dev.board)
+    P = port["pin"]
+    # the port's trigger bits -> the simulator's edge flags
+    edges = {P["IRQ_RISING"]: D.SimDevice.RISING, P["IRQ_FALLING"]: D.SimDevice.FALLING}
+    wake_levels = {P.get("WAKE_LOW"): 0, P.get("WAKE_HIGH"): 1} if "WAKE_LOW" in P else {}
 
+    class Pin:
         def __init__(self, pin_id, mode=-1, pull=-1, value=None):
             self._p = dev.pin(pin_id)
             self._p.shim = self
@@ -65,20 +63,40 @@ def build(dev):
         def __call__(self, v=None):
             return self.value(v)
 
-        def irq(self, handler=None, trigger=IRQ_RISING | IRQ_FALLING, wake=None, hard=False):
+        def _irq(self, handler, trigger):
             self._p.handler = handler
-            self._p.trigger = trigger
-            if wake is not None and wake & DEEPSLEEP:
-                if trigger & Pin.IRQ_LOW_LEVEL:
-                    dev.deep_wake.append((self._p.id, 0))
-                elif trigger & Pin.IRQ_HIGH_LEVEL:
-                    dev.deep_wake.append((self._p.id, 1))
-                else:
-                    raise ValueError("deep-sleep wake needs a level trigger")
+            flags = 0
+            for bit, flag in edges.items():
+                if trigger & bit:
+                    flags |= flag
+            self._p.trigger = flags
+
+        def _irq_esp32(self, handler=None, trigger=P["IRQ_RISING"] | P["IRQ_FALLING"], wake=None):
+            # ports/esp32/machine_pin.c: a level trigger with `wake` configures
+            # ext0 (ESP32 only; accepted and ignored on the C3, after the pin check)
+            if wake is not None and trigger in wake_levels:
+                if not isinstance(wake, int) or not 2 <= wake <= 7:
+                    raise ValueError("bad wake value")
+                if self._p.id not in ports.ESP32_RTC_PINS:
+                    raise ValueError("invalid pin for wake")
+                if chip["ext0"] and wake & DEEPSLEEP:
+                    dev.deep_wake[:] = [w for w in dev.deep_wake if w[2] != "ext0"]
+                    dev.deep_wake.append((self._p.id, wake_levels[trigger], "ext0"))
+                return None
+            self._irq(handler, trigger)
             return None
+
+        def _irq_rp2(self, handler=None, trigger=P["IRQ_RISING"] | P["IRQ_FALLING"], hard=False):
+            self._irq(handler, trigger)
+            return None
+
+        irq = _irq_esp32 if port["irq_wake"] else _irq_rp2
 
         def __repr__(self):
             return "Pin(%s)" % self._p.id
+
+    for _name, _value in P.items():
+        setattr(Pin, _name, _value)
 
     class ADC:
         ATTN_0DB = 0
@@ -86,6 +104,9 @@ def build(dev):
 
         def __init__(self, pin, atten=None):
             self._id = pin._p.id if isinstance(pin, Pin) else pin
+            if self._id not in chip["adc_pins"]:
+                raise ValueError("Pin doesn't have ADC capabilities" if port is ports.PORTS["rp2"]
+                                 else "invalid pin")
 
         def read_u16(self):
             source = dev.adc_source.get(self._id)
@@ -155,6 +176,9 @@ def build(dev):
         PERIODIC = 1
 
         def __init__(self, id=-1, **kwargs):
+            if id not in chip["timer_ids"]:
+                raise ValueError("Timer doesn't exist" if -1 in chip["timer_ids"]
+                                 else "invalid Timer number")
             self.due = None
             self._period = 0
             self._mode = Timer.ONE_SHOT
@@ -182,14 +206,23 @@ def build(dev):
             if self._cb is not None:
                 self._cb(self)
 
-    DEEPSLEEP = 4
+    DEEPSLEEP = port["machine"].get("DEEPSLEEP")
 
     def deepsleep(ms=0):
         if not dev.board["sleep"]["deep"]:
-            raise NotImplementedError("board %s has no deep sleep" % dev.board["name"])
+            raise NotImplementedError("machine.deepsleep on board %s (the rp2 port light-sleeps "
+                                      "and resets; not simulated)" % dev.board["name"])
+        gpio = [w for w in dev.deep_wake if w[2] == "gpio"]
+        if gpio and not chip["gpio_deep_wake"]:
+            raise ValueError("DEEPSLEEP with gpio pins not supported on this chip")
+        if any(w[0] not in chip.get("gpio_wake_pins", ()) for w in gpio):
+            raise ValueError("wake-up pin not supported")
         dev.deepsleep(ms)
 
     def lightsleep(ms=0):
+        limit = port["lightsleep_max_ms"]
+        if limit is not None and ms > limit:
+            raise ValueError("sleep too long")
         dev.lightsleep(ms)
 
     def unique_id():
@@ -198,26 +231,43 @@ def build(dev):
     def reset():
         raise NotImplementedError("machine.reset: use the simulator's reboot")
 
+    causes = {getattr(D, name): value for name, value in port["reset"].items()}
+
+    def reset_cause():
+        return causes.get(dev.reset_cause, port["reset"]["PWRON_RESET"])
+
     machine = _module(
         "machine", Pin=Pin, ADC=ADC, RTC=RTC, WDT=WDT, PWM=PWM, Timer=Timer,
         deepsleep=deepsleep, lightsleep=lightsleep, unique_id=unique_id, reset=reset,
-        reset_cause=lambda: dev.reset_cause, idle=lambda: None, freq=lambda *a: 160000000,
-        PWRON_RESET=D.PWRON_RESET, HARD_RESET=D.HARD_RESET, WDT_RESET=D.WDT_RESET,
-        DEEPSLEEP_RESET=D.DEEPSLEEP_RESET, SOFT_RESET=D.SOFT_RESET,
-        IDLE=1, SLEEP=2, DEEPSLEEP=DEEPSLEEP,
-        PIN_WAKE=2, EXT0_WAKE=2, EXT1_WAKE=3, TIMER_WAKE=4,
-    )
+        reset_cause=reset_cause, idle=lambda: None, freq=lambda *a: 160000000,
+        **port["reset"], **port["machine"])
 
     # ---- esp32 ----------------------------------------------------------
     def wake_on_ext0(pin, level):
-        dev.deep_wake.append((pin._p.id, 1 if level else 0))
+        if pin._p.id not in ports.ESP32_RTC_PINS:
+            raise ValueError("invalid pin")
+        dev.deep_wake[:] = [w for w in dev.deep_wake if w[2] != "ext0"]
+        dev.deep_wake.append((pin._p.id, 1 if level else 0, "ext0"))
 
     def wake_on_ext1(pins, level):
+        if not level:
+            raise NotImplementedError("esp32.wake_on_ext1(level=WAKEUP_ALL_LOW) is not simulated")
+        dev.deep_wake[:] = [w for w in dev.deep_wake if w[2] != "ext1"]
         for p in pins:
-            dev.deep_wake.append((p._p.id, 1 if level else 0))
+            dev.deep_wake.append((p._p.id, 1, "ext1"))
 
-    esp32 = _module("esp32", wake_on_ext0=wake_on_ext0, wake_on_ext1=wake_on_ext1,
-                    WAKEUP_ALL_LOW=False, WAKEUP_ANY_HIGH=True)
+    def wake_on_gpio(pins, level):
+        # one level for every pin; checked against the chip at deepsleep()
+        dev.deep_wake[:] = [w for w in dev.deep_wake if w[2] != "gpio"]
+        for p in pins:
+            dev.deep_wake.append((p._p.id, 1 if level else 0, "gpio"))
+
+    esp32_attrs = {"wake_on_gpio": wake_on_gpio, "WAKEUP_ALL_LOW": False, "WAKEUP_ANY_HIGH": True}
+    if chip["ext0"]:
+        esp32_attrs["wake_on_ext0"] = wake_on_ext0
+    if chip["ext1"]:
+        esp32_attrs["wake_on_ext1"] = wake_on_ext1
+    esp32 = _module("esp32", **esp32_attrs)
 
     # ---- time -----------------------------------------------------------
     def ticks_ms():
@@ -249,24 +299,35 @@ def build(dev):
     )
 
     # ---- network ---------------------------------------------------------
+    ST = port["wlan_status"]
+    WIFI_SCAN_S = 2.0  # an all-channel scan, ESP-IDF's default (about 120 ms x 13 channels + margin)
+
     class WLAN:
         def __init__(self, interface=0):
             if "wifi" not in dev.board["radios"]:
                 raise OSError("board %s has no Wi-Fi" % dev.board["name"])
             self._active = False
             self._connected = False
+            self._tried = False
 
         def active(self, on=None):
             if on is None:
                 return self._active
-            self._active = bool(on)
-            if not on:
+            on = bool(on)
+            if on and not self._active:
+                dev.wifi_radio(True)
+            elif self._active and not on:
+                dev.wifi_radio(False)
                 self._connected = False
+                self._tried = False
+            self._active = on
             return None
 
-        def connect(self, ssid=None, key=None):
+        def connect(self, ssid=None, key=None, *, bssid=None):
             if not self._active:
                 raise OSError("WLAN not active")
+            self._tried = dev.now()
+            dev.wifi_connects += 1
             self._connected = dev.wifi_ok and ssid == dev.sim.wifi_ssid
 
         def disconnect(self):
@@ -276,7 +337,16 @@ def build(dev):
             return self._connected and dev.wifi_ok
 
         def status(self, *args):
-            return 1010 if self.isconnected() else 1001
+            if args:
+                raise NotImplementedError("WLAN.status(%r) is not simulated" % (args,))
+            if self.isconnected():
+                return ST["STAT_GOT_IP"]
+            if self._tried is not False and not dev.wifi_ok:
+                # a station scans all channels before it reports no access point
+                if dev.now() - self._tried < WIFI_SCAN_S:
+                    return ST["STAT_CONNECTING"]
+                return ST["STAT_NO_AP_FOUND"]
+            return ST["STAT_IDLE"]
 
         def ifconfig(self, *args):
             return ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
@@ -286,7 +356,7 @@ def build(dev):
                 return bytes(dev.mac)
             return None
 
-    network = _module("network", WLAN=WLAN, STA_IF=0, AP_IF=1)
+    network = _module("network", WLAN=WLAN, STA_IF=0, AP_IF=1, **ST)
 
     # ---- bluetooth --------------------------------------------------------
     class BLE:
@@ -366,18 +436,100 @@ def build(dev):
         urandom=_os.urandom, _open=_open,
     )
 
+    # ---- socket ---------------------------------------------------------
+    # The host's real sockets (so the firmware's MQTT client talks to a real
+    # Mosquitto), with the link below them simulated: no access point → every
+    # call fails as lwIP does (EHOSTUNREACH); `dev.link_fault` injects a
+    # broker-side fault in tests. On the esp32 port setblocking(True) clears a
+    # timeout (lwIP), as here.
+    import errno as _errno
+    import select as _select
+    import socket as _socket
+
+    def _link():
+        if not dev.wifi_ok:
+            raise OSError(_errno.EHOSTUNREACH, "EHOSTUNREACH")
+
+    class DeviceSocket:
+        def __init__(self, af=_socket.AF_INET, type=_socket.SOCK_STREAM, proto=0):
+            _link()
+            self._s = _socket.socket(af, type, proto)
+            dev.sockets.add(self)  # closed when this boot ends (deep sleep, power cut)
+
+        def settimeout(self, t):
+            self._s.settimeout(t)
+
+        def setblocking(self, flag):
+            self._s.settimeout(None if flag else 0.0)
+
+        def connect(self, addr):
+            _link()
+            fault = dev.broker_fault
+            if fault is not None and addr[1] == dev.config["mqtt"].get("port", 1883):
+                addr = (fault.host, fault.port)  # the broker this device meets misbehaves
+            self._s.connect(addr)
+
+        def send(self, data):
+            _link()
+            return self._s.send(data)
+
+        def sendall(self, data):
+            _link()
+            self._s.sendall(data)
+            data = bytes(data)
+            topic = _publish_topic(data)
+            if topic is not None:
+                dev.sim.on_device_published(dev, topic, b"")
+            elif data[:1] == b"\xc0":
+                # PINGREQ: the round trip takes no virtual time; wait (real
+                # time, bounded) for the broker's PINGRESP to be readable
+                _select.select([self._s], [], [], 2.0)
+
+        def recv(self, n):
+            _link()
+            return self._s.recv(n)
+
+        def fileno(self):
+            return self._s.fileno()
+
+        def close(self):
+            dev.sockets.discard(self)
+            self._s.close()
+
+    def _publish_topic(data):
+        """The topic of an MQTT PUBLISH packet, or None (counts frames for settle())."""
+        if not data or data[0] >> 4 != 3:
+            return None
+        i, n, shift = 1, 0, 0
+        while i < len(data) and i < 5:
+            n |= (data[i] & 0x7F) << shift
+            shift += 7
+            i += 1
+            if not data[i - 1] & 0x80:
+                break
+        if i + 2 > len(data):
+            return None
+        size = (data[i] << 8) | data[i + 1]
+        return data[i + 2:i + 2 + size].decode("utf-8", "replace")
+
+    def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
+        _link()
+        return _socket.getaddrinfo(host, port, af, type or _socket.SOCK_STREAM, proto, flags)
+
+    socket_mod = _module("socket", socket=DeviceSocket, getaddrinfo=getaddrinfo,
+                         AF_INET=_socket.AF_INET, SOCK_STREAM=_socket.SOCK_STREAM,
+                         SOL_SOCKET=_socket.SOL_SOCKET, SO_REUSEADDR=_socket.SO_REUSEADDR)
+
     micropython = _module("micropython", const=lambda v: v,
                           alloc_emergency_exception_buf=lambda n: None,
                           schedule=lambda fn, arg: fn(arg), mem_info=lambda *a: None)
     gc = _module("gc", collect=lambda: 0, mem_free=lambda: 100000, mem_alloc=lambda: 20000,
                  enable=lambda: None, disable=lambda: None, threshold=lambda *a: -1)
 
-    umqtt = _module("umqtt")
-    simple = mqtt_shim.module(dev)
-    umqtt.simple = simple
     mods = {"machine": machine, "esp32": esp32, "time": time_mod, "utime": time_mod,
             "network": network, "bluetooth": bluetooth, "os": os_mod, "micropython": micropython,
-            "gc": gc, "umqtt": umqtt, "umqtt.simple": simple}
+            "gc": gc, "socket": socket_mod,
+            "usocket": socket_mod}
     if dev.board["port"] != "esp32":
         del mods["esp32"]
     return mods

@@ -177,3 +177,4 @@ class Simulation:
         for dev in self.devices.values():
             if dev.powered:
                 dev.power_off()
+            dev.close_sockets()

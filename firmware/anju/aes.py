@@ -3,7 +3,7 @@
 Used by `anju.ccm` to build BTHome v2 encrypted advertisements. Only the
 forward cipher is provided: CCM needs nothing else. On a MicroPython port with
 `cryptolib` the block is encrypted by the port's native AES (ECB); elsewhere
-(CPython, the WASM build used in CI, ports built without `cryptolib`) by the
+(CPython, ports built without `cryptolib`) by the
 compact pure-Python implementation below, which allocates nothing per block
 when the caller passes an output buffer.
 

@@ -88,6 +88,9 @@ class DeviceConfig:
         if self.transport == "mqtt":
             _need(self.mqtt, "host", where + ": mqtt", str)
             _int(self.mqtt, "port", 1883, 1, 65535, where + ": mqtt")
+            # every wait on the broker (CONNACK, PUBACK, SUBACK, a packet's rest)
+            self.mqtt_timeout_ms = _int(self.mqtt, "timeout_ms", 5000, 200, 60000,
+                                        where + ": mqtt")
             _need(self.wifi, "ssid", where + ": wifi", str)
         self.queue_bytes = _int(d, "queue_bytes", 16384, 512, 1 << 20, where)
         self.battery = _map(d, "battery", where)

@@ -46,6 +46,7 @@ class SmokeSensor:
         self.next_try = time.ticks_ms()
         self.state_frame = None
         self.dropped = 0
+        self.urgent = False  # a smoke frame waits for the broker
         self.rejected_cmds = 0
         self.link = None
         if cfg.transport == "mqtt":
@@ -82,6 +83,8 @@ class SmokeSensor:
         for _, mtype, body in sends:
             f = frame.encode(self.cfg.frame_key, self.device_id, mtype, self.next_counter(), now,
                              body)
+            if mtype == smoke.T_SMOKE:
+                self.urgent = True  # an alarm, a warning or their all-clear
             if mtype == smoke.T_SMOKE_STATUS:
                 self.state_frame = f
                 if len(self.queue):
@@ -147,14 +150,27 @@ class SmokeSensor:
             self.link.deliver(self.queue, self.state_frame)
             if self.link.client is not None and not len(self.queue):
                 self.state_frame = None
+                self.urgent = False
             else:
-                self.next_try = time.ticks_add(time.ticks_ms(), self.retry_s * 1000)
+                self.retry_later()
         if self.power == "mains" and (self.link.client is not None or due):
             if not self.link.poll():
-                self.next_try = time.ticks_add(time.ticks_ms(), self.retry_s * 1000)
+                self.retry_later()
         elif self.power == "battery" and self.link.client is not None:
             self.link.poll()
             self.link.down()  # battery: the radio is off between reports
+
+
+    def retry_later(self):
+        """Back off while the link stays down, so the radio is not kept busy;
+        while a smoke frame waits keep trying at the base interval (the siren
+        draws far more than the radio, and the alarm must get out)."""
+        from anju.shell import mqtt_link
+        if self.urgent:
+            wait_s = self.retry_s
+        else:
+            wait_s = mqtt_link.backoff_s(self.retry_s, max(self.link.failures - 1, 0))
+        self.next_try = time.ticks_add(time.ticks_ms(), wait_s * 1000)
 
 
 def main():

@@ -9,13 +9,16 @@ import time
 
 import machine
 
-RESET_NAMES = {
-    machine.PWRON_RESET: 1,
-    machine.HARD_RESET: 2,
-    machine.WDT_RESET: 3,
-    machine.DEEPSLEEP_RESET: 4,
-    machine.SOFT_RESET: 5,
-}
+# Reset causes as protocol numbers. Each port has its own set (rp2: only
+# PWRON_RESET and WDT_RESET), so the table holds the ones this port defines.
+RESET_NAMES = {}
+for _name, _number in (("PWRON_RESET", 1), ("HARD_RESET", 2), ("WDT_RESET", 3),
+                       ("DEEPSLEEP_RESET", 4), ("SOFT_RESET", 5)):
+    if hasattr(machine, _name):
+        RESET_NAMES[getattr(machine, _name)] = _number
+
+# rp2's lightsleep refuses 2**32 // 1000 ms and more ("sleep too long")
+MAX_LIGHTSLEEP_MS = 3600000
 
 
 def load_board(path="/board.json"):
@@ -29,7 +32,8 @@ def reset_cause():
 
 
 def woke_from_deepsleep():
-    return machine.reset_cause() == machine.DEEPSLEEP_RESET
+    # rp2 has no DEEPSLEEP_RESET: its boards light-sleep and never reboot from sleep
+    return machine.reset_cause() == getattr(machine, "DEEPSLEEP_RESET", None)
 
 
 class DoorInputs:
@@ -88,8 +92,18 @@ class DoorInputs:
 def sleep(board, inputs, is_open, case_open, seconds):
     """Sleep until the next heartbeat or an input change.
 
-    Deep sleep never returns (the device restarts in main.py). Boards that cannot
-    wake from deep sleep on a pin light-sleep instead and return.
+    Deep sleep never returns (the device restarts in main.py). Where deep sleep
+    cannot wake on the change that matters, the sensor light-sleeps with the
+    pin interrupts armed and returns.
+
+    - ESP32 (`ext0`): ext0 wakes on the reed's change, ext1 on the case opening.
+    - ESP32-C3 (`gpio`): no ext0/ext1; `esp32.wake_on_gpio` takes ONE level for
+      all its pins (GPIO0-5). A shut door (reed low) and a closed case (tamper
+      low) both open towards high, so the sensor deep-sleeps waking on "any
+      high". An open door must wake on low while the case still needs high, so
+      while the door stands open it light-sleeps instead (about 130 uA rather
+      than 5 uA, only for as long as the door is open).
+    - Pico W (`none`): light sleep always; RAM is kept.
     """
     ms = seconds * 1000
     wake = board["sleep"]["pin_wake"]
@@ -99,11 +113,10 @@ def sleep(board, inputs, is_open, case_open, seconds):
         if not case_open:
             esp32.wake_on_ext1(pins=(inputs.tamper,), level=esp32.WAKEUP_ANY_HIGH)
         machine.deepsleep(ms)
-    elif wake == "gpio":
-        inputs.reed.irq(trigger=machine.Pin.IRQ_LOW_LEVEL if is_open else machine.Pin.IRQ_HIGH_LEVEL,
-                        wake=machine.DEEPSLEEP)
-        if not case_open:
-            inputs.tamper.irq(trigger=machine.Pin.IRQ_HIGH_LEVEL, wake=machine.DEEPSLEEP)
+    elif wake == "gpio" and not is_open:
+        import esp32
+        pins = (inputs.reed,) if case_open else (inputs.reed, inputs.tamper)
+        esp32.wake_on_gpio(pins=pins, level=esp32.WAKEUP_ANY_HIGH)
         machine.deepsleep(ms)
     else:
         # light sleep with the pin interrupts armed; woken by a change or the timer
@@ -113,4 +126,4 @@ def sleep(board, inputs, is_open, case_open, seconds):
             left = time.ticks_diff(deadline, time.ticks_ms())
             if left <= 0:
                 break
-            machine.lightsleep(left)
+            machine.lightsleep(min(left, MAX_LIGHTSLEEP_MS))

@@ -1,26 +1,54 @@
 """Wi-Fi and MQTT for devices that report over the broker.
 
-Every network wait is bounded. A frame leaves the persistent queue only after
-the broker's PUBACK; on any network error the rest stays queued for the next
-wake.
+Every network wait is bounded (the client is anju.shell.mqtt; its failures
+are all OSError, a refusing broker included). A frame leaves the persistent
+queue only after the broker's PUBACK; on any network error the rest stays
+queued for the next wake. A link that cannot be had turns the radio off, and
+the apps back off between attempts.
 """
 import time
 
 import network
-from umqtt.simple import MQTTClient
+
+from anju.shell.mqtt import MQTTClient
+
+
+# Statuses after which waiting longer cannot help (each port names its own:
+# esp32 reports ESP-IDF reason codes, rp2 the CYW43 link states).
+_FAILED = tuple(getattr(network, _n) for _n in (
+    "STAT_NO_AP_FOUND", "STAT_WRONG_PASSWORD", "STAT_CONNECT_FAIL", "STAT_ASSOC_FAIL",
+    "STAT_HANDSHAKE_TIMEOUT", "STAT_BEACON_TIMEOUT") if hasattr(network, _n))
+
+# Longest wait between two connection attempts while the link stays down.
+MAX_BACKOFF_S = 900
 
 
 def wifi_up(cfg, timeout_ms=8000):
+    """The station interface, connected; None (and the radio off) if the access
+    point cannot be reached within `timeout_ms` or refuses us."""
     wlan = network.WLAN(network.STA_IF)
     wlan.active(True)
     if not wlan.isconnected():
         wlan.connect(cfg.wifi["ssid"], cfg.wifi.get("password", ""))
         start = time.ticks_ms()
         while not wlan.isconnected():
-            if time.ticks_diff(time.ticks_ms(), start) > timeout_ms:
+            if (wlan.status() in _FAILED
+                    or time.ticks_diff(time.ticks_ms(), start) > timeout_ms):
+                wlan.active(False)  # a radio left on only drains the battery
                 return None
             time.sleep_ms(50)
     return wlan
+
+
+def backoff_s(base_s, failures):
+    """Seconds before the next attempt after `failures` failed ones in a row:
+    doubling from `base_s`, at most MAX_BACKOFF_S."""
+    wait = base_s
+    for _ in range(min(failures, 16)):
+        wait *= 2
+        if wait >= MAX_BACKOFF_S:
+            return MAX_BACKOFF_S
+    return wait
 
 
 def wifi_down(wlan):
@@ -38,7 +66,7 @@ def deliver(cfg, queue, state_frame):
         return 0
     sent = 0
     client = MQTTClient(cfg.device_id, cfg.mqtt["host"], port=cfg.mqtt.get("port", 1883),
-                        keepalive=60)
+                        keepalive=60, timeout_ms=cfg.mqtt_timeout_ms)
     avail = cfg.topic("availability")
     client.set_last_will(avail, b"offline", retain=True, qos=1)
     try:
@@ -53,7 +81,7 @@ def deliver(cfg, queue, state_frame):
             client.publish(cfg.topic("state"), state_frame, retain=True, qos=1)
         client.disconnect()
     except OSError:
-        pass  # link lost: what is left stays queued
+        client.close()  # link lost or broker refused: what is left stays queued
     finally:
         wifi_down(wlan)
     return sent
@@ -75,16 +103,18 @@ class Session:
         self.wifi_timeout_ms = wifi_timeout_ms
         self.wlan = None
         self.client = None
+        self.failures = 0  # failed attempts in a row (the app backs off with backoff_s)
 
     def up(self):
         if self.client is not None:
             return True
         self.wlan = wifi_up(self.cfg, self.wifi_timeout_ms)
         if self.wlan is None:
+            self.failures += 1
             return False
         cfg = self.cfg
         client = MQTTClient(cfg.device_id, cfg.mqtt["host"], port=cfg.mqtt.get("port", 1883),
-                            keepalive=60)
+                            keepalive=60, timeout_ms=cfg.mqtt_timeout_ms)
         avail = cfg.topic("availability")
         client.set_last_will(avail, b"offline", retain=True, qos=1)
         client.set_callback(self._on_message)
@@ -93,9 +123,12 @@ class Session:
             client.subscribe(cfg.topic("cmd"), qos=1)
             client.publish(avail, b"online", retain=True, qos=1)
         except OSError:
+            client.close()
             self.down()
+            self.failures += 1
             return False
         self.client = client
+        self.failures = 0
         return True
 
     def _on_message(self, topic, msg):
@@ -119,7 +152,9 @@ class Session:
         return sent
 
     def poll(self):
-        """Take in commands that arrived; False when the link is gone."""
+        """Take in commands that arrived and keep the session alive (the
+        client sends PINGREQ when it has been quiet for keepalive/2); False
+        when the link is gone."""
         if not self.up():
             return False
         try:

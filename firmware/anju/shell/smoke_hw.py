@@ -12,6 +12,8 @@ import time
 
 import machine
 
+from anju.shell.hw import MAX_LIGHTSLEEP_MS
+
 from anju import temporal
 
 SIREN_HZ = 3100       # piezo resonance of a typical 85 dB smoke-alarm horn
@@ -129,4 +131,4 @@ def wait(ms, stay_awake, wake_flag):
         left = time.ticks_diff(deadline, time.ticks_ms())
         if left <= 0:
             break
-        machine.lightsleep(left)
+        machine.lightsleep(min(left, MAX_LIGHTSLEEP_MS))
