@@ -43,12 +43,7 @@ def wifi_up(cfg, timeout_ms=8000):
 def backoff_s(base_s, failures):
     """Seconds before the next attempt after `failures` failed ones in a row:
     doubling from `base_s`, at most MAX_BACKOFF_S."""
-    wait = base_s
-    for _ in range(min(failures, 16)):
-        wait *= 2
-        if wait >= MAX_BACKOFF_S:
-            return MAX_BACKOFF_S
-    return wait
+    return min(base_s * (1 << min(failures, 16)), MAX_BACKOFF_S)
 
 
 def wifi_down(wlan):
