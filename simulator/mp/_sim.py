@@ -1,0 +1,186 @@
+"""The board's side of the channel to the simulator (runs in MicroPython).
+
+The simulator owns the virtual clock and the world (pins driven from
+outside, analog sources, the radio, the access point). This module keeps the
+device's view of them between two blocking points and talks to the host over
+two pipes (fd 3 in, fd 4 out). Every message is a 4-byte big-endian length and
+a JSON object; docs/simulator.md lists them.
+
+Only one side runs at a time: the host waits while the firmware runs, and the
+firmware waits (in `block`) while the host advances the world.
+"""
+import gc
+import json
+
+_rd = None
+_wr = None
+
+now = 0.0          # virtual seconds since the simulator's epoch (the device's view)
+boot = None        # the boot message
+levels = {}        # pin id -> level, as the world and the firmware set them
+irq_handlers = {}  # pin id -> (handler, pin object)
+timers = []        # machine.Timer objects with a `due` virtual time
+sockets = []       # sockets open in this boot; closed when it ends
+wifi_ok = True     # the access point is reachable
+fault = None       # (host, port) of a misbehaving broker the device meets instead
+heap_base = 0      # gc.mem_alloc() before the firmware ran
+heap_peak = 0      # most live heap the firmware held, sampled at every message
+
+
+class DeepSleep(SystemExit):
+    """machine.deepsleep(): ends this boot (nothing runs after it on a chip)."""
+
+
+class Reset(SystemExit):
+    """machine.reset(): ends this boot; the host boots it again (HARD_RESET)."""
+
+
+def open_channel(rfd, wfd):
+    global _rd, _wr
+    _rd = open(rfd, "rb")
+    _wr = open(wfd, "wb")
+
+
+def _read(n):
+    buf = b""
+    while len(buf) < n:
+        chunk = _rd.read(n - len(buf))
+        if not chunk:
+            raise SystemExit(75)  # the simulator went away
+        buf += chunk
+    return buf
+
+
+def sample_heap():
+    """Track the most live heap the firmware held. mem_alloc() counts garbage
+    until the next collection, so a new high is confirmed by collecting first
+    (the firmware's own GC would have done the same before failing)."""
+    global heap_peak
+    if gc.mem_alloc() - heap_base > heap_peak:
+        gc.collect()
+        used = gc.mem_alloc() - heap_base
+        if used > heap_peak:
+            heap_peak = used
+
+
+def send(msg):
+    sample_heap()
+    data = json.dumps(msg).encode()
+    _wr.write(len(data).to_bytes(4, "big") + data)
+
+
+def recv():
+    n = int.from_bytes(_read(4), "big")
+    return json.loads(_read(n))
+
+
+def call(msg):
+    """A request the host answers at once (an ADC reading)."""
+    send(msg)
+    return recv()["r"]
+
+
+def _apply(msg):
+    global now, wifi_ok, fault
+    now = msg["now"]
+    for k, v in msg.get("levels", {}).items():
+        levels[int(k)] = v
+    wifi_ok = msg.get("wifi_ok", wifi_ok)
+    fault = msg.get("fault", fault)
+    cut = msg.get("cut")
+    if cut is not None and flash is not None:
+        flash.cut_after(cut)
+
+
+def start(msg):
+    """Take the boot message's view of the world."""
+    global boot
+    boot = msg
+    _apply(msg)
+
+
+def block(kind, until, extra=None):
+    """Hand control to the host until the wake time or an interrupt."""
+    send({"block": kind, "until": until, "extra": extra, "heap": heap_peak})
+    msg = recv()
+    _apply(msg)
+    fire_timers(msg["now"])
+    for pin_id in msg.get("irqs", ()):
+        h = irq_handlers.get(pin_id)
+        if h is not None and h[0] is not None:
+            h[0](h[1])
+
+
+def fire_timers(until):
+    """Run timer callbacks that fell due while the firmware was blocked, each at
+    its own virtual time (a hardware timer keeps running while the app waits)."""
+    global now
+    while True:
+        due = None
+        for t in timers:
+            if t.due is not None and t.due <= until and (due is None or t.due < due.due):
+                due = t
+        if due is None:
+            now = until
+            return
+        now = due.due
+        due.fire()
+
+
+def close_sockets():
+    for s in list(sockets):
+        try:
+            s.close()
+        except OSError:
+            pass
+    del sockets[:]
+
+
+# ---- flash: a LittleFS2 block device over the device's image file ----------
+flash = None
+
+
+class Flash:
+    """Block device for os.VfsLfs2 (extended interface: offsets within a block).
+
+    The image is a host file, so what was written survives the process. A
+    power cut can be set at the n-th program or erase from now: that operation
+    is torn (half of it reaches the image) and the board loses power there."""
+
+    def __init__(self, path, blocks, block_size):
+        self.f = open(path, "r+b")
+        self.blocks = blocks
+        self.bs = block_size
+        self.ops = 0
+        self.cut_at = None
+        self._erased = b"\xff" * block_size  # allocated before the firmware's heap is counted
+
+    def cut_after(self, n):
+        self.cut_at = self.ops + n
+
+    def _op(self, pos, data):
+        self.ops += 1
+        self.f.seek(pos)
+        if self.cut_at is not None and self.ops >= self.cut_at:
+            self.f.write(data[:len(data) // 2])
+            send({"cut": self.ops})
+            recv()  # the host removes power: this process ends here
+            raise SystemExit(75)
+        self.f.write(data)
+
+    def readblocks(self, block, buf, off=0):
+        self.f.seek(block * self.bs + off)
+        self.f.readinto(buf)
+
+    def writeblocks(self, block, buf, off=None):
+        self._op(block * self.bs + (off or 0), buf)
+
+    def ioctl(self, op, arg):
+        if op == 4:  # block count
+            return self.blocks
+        if op == 5:  # block size
+            return self.bs
+        if op == 6:  # erase
+            self._op(arg * self.bs, self._erased)
+            return 0
+        return 0

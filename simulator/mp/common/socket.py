@@ -1,0 +1,149 @@
+"""`socket` of the simulated board: the unix port's real sockets (so the
+firmware's MQTT client talks to the real broker) below a simulated link.
+
+As on the esp32 and rp2 ports (lwIP): getaddrinfo returns (ip, port) tuples
+and connect takes them; sendall exists; a timeout raises
+OSError(ETIMEDOUT). The link is the simulator's: with the access point out of
+reach every call fails with EHOSTUNREACH, and a broker fault the scenario set
+takes the broker's place for new connections. Sockets of a boot are closed
+when it ends (on a chip, deep sleep and resets end every connection).
+"""
+import errno
+import io
+import select
+import sys
+
+import _sim
+
+_p = sys.path
+sys.path = []
+try:
+    import socket as _host
+finally:
+    sys.path = _p
+
+AF_INET = 2
+AF_INET6 = 10
+SOCK_STREAM = 1
+SOCK_DGRAM = 2
+SOCK_RAW = 3
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+IPPROTO_IP = 0
+SOL_SOCKET = 0xFFF
+SO_REUSEADDR = 4
+SO_BROADCAST = 32
+TCP_NODELAY = 1
+
+_MQTT_PUBLISH = 3
+
+
+def _link():
+    if not _sim.wifi_ok:
+        raise OSError(errno.EHOSTUNREACH)
+
+
+def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
+    _link()
+    out = []
+    for ai in _host.getaddrinfo(host, port, 0, SOCK_STREAM):
+        if ai[0] != _host.AF_INET:
+            continue
+        _, ip, p = _host.sockaddr(ai[4])
+        out.append((AF_INET, SOCK_STREAM, IPPROTO_TCP, "", (_host.inet_ntop(_host.AF_INET, ip), p)))
+    if not out:
+        raise OSError(-202)  # lwIP's "host not found" (EAI_FAIL on esp32)
+    return out
+
+
+def _publish_topic(data):
+    """The topic of an MQTT PUBLISH packet, or None: the simulator counts them
+    to know when the hub has taken in everything sent."""
+    if not data or data[0] >> 4 != _MQTT_PUBLISH:
+        return None
+    i, shift = 1, 0
+    while i < len(data) and i < 5:
+        i += 1
+        if not data[i - 1] & 0x80:
+            break
+    if i + 2 > len(data):
+        return None
+    size = (data[i] << 8) | data[i + 1]
+    return bytes(data[i + 2:i + 2 + size]).decode()
+
+
+class socket(io.IOBase):
+    def __init__(self, af=AF_INET, type=SOCK_STREAM, proto=IPPROTO_TCP):
+        _link()
+        if af != AF_INET or type != SOCK_STREAM:
+            raise OSError(errno.EINVAL)  # the simulated link carries TCP only
+        self._s = _host.socket(_host.AF_INET, _host.SOCK_STREAM)
+        self._timeout = None
+        _sim.sockets.append(self)
+
+    def settimeout(self, t):
+        self._timeout = t
+        self._s.settimeout(t)
+
+    def setblocking(self, flag):
+        self.settimeout(None if flag else 0)
+
+    def setsockopt(self, level, opt, value):
+        pass  # options of lwIP that have no effect on the simulated link
+
+    def connect(self, addr):
+        _link()
+        host, port = addr
+        if _sim.fault is not None and port == _sim.boot["mqtt_port"]:
+            host, port = _sim.fault  # the broker this device meets misbehaves
+        self._s.connect(_host.getaddrinfo(host, port)[0][-1])
+
+    def send(self, data):
+        _link()
+        return self._s.send(data)
+
+    def write(self, data):
+        return self.send(data)
+
+    def sendall(self, data):
+        _link()
+        mv = memoryview(data)
+        while mv:
+            n = self._s.send(mv)
+            mv = mv[n:]
+        topic = _publish_topic(data)
+        if topic is not None:
+            _sim.send({"pub": topic})
+        elif data[:1] == b"\xc0":
+            # PINGREQ: the round trip takes no virtual time; wait (real time,
+            # bounded) until the broker's PINGRESP can be read
+            p = select.poll()
+            p.register(self._s, select.POLLIN)
+            p.poll(2000)
+
+    def recv(self, n):
+        _link()
+        return self._s.recv(n)
+
+    def read(self, n=-1):
+        return self.recv(n)
+
+    def readinto(self, buf, n=-1):
+        _link()
+        return self._s.readinto(buf) if n < 0 else self._s.readinto(buf, n)
+
+    def ioctl(self, op, arg):
+        if op == 10:  # MP_STREAM_GET_FILENO: poll() waits on the real socket
+            return self._s.fileno()
+        if op == 4:  # MP_STREAM_CLOSE
+            self.close()
+            return 0
+        return -1
+
+    def fileno(self):
+        return self._s.fileno()
+
+    def close(self):
+        if self in _sim.sockets:
+            _sim.sockets.remove(self)
+        self._s.close()
