@@ -6,7 +6,6 @@ with a counter that is never reused, queue it in flash, deliver over the board's
 transport, then sleep until the next heartbeat or a change of the door.
 """
 import json
-import time
 
 from anju import bthome, counter, door, frame, pqueue
 from anju.config import DeviceConfig
@@ -42,7 +41,7 @@ class DoorSensor:
         return self.counter.next()
 
     def cycle(self, booted):
-        now = time.time()
+        now = hw.device_time()
         actions = []
         if booted:
             self.state, acts = door.handle(self.state, ("boot", hw.reset_cause()), now, self.dcfg)

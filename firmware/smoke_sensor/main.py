@@ -58,7 +58,7 @@ class SmokeSensor:
 
     # ---- core ---------------------------------------------------------------
     def apply(self, event):
-        now = time.time()
+        now = hw.device_time()
         self.state, actions = smoke.handle(self.state, event, now, self.scfg, len(self.queue))
         sends = []
         for act in actions:

@@ -17,8 +17,17 @@ for _name, _number in (("PWRON_RESET", 1), ("HARD_RESET", 2), ("WDT_RESET", 3),
     if hasattr(machine, _name):
         RESET_NAMES[getattr(machine, _name)] = _number
 
+# Frames carry seconds since 2000-01-01 (docs/protocol.md). time.time() counts
+# from the port's epoch: 2000 on esp32, 1970 on rp2 (MICROPY_EPOCH_IS_1970).
+_EPOCH_SHIFT = 946684800 if time.gmtime(0)[0] == 1970 else 0
+
 # rp2's lightsleep refuses 2**32 // 1000 ms and more ("sleep too long")
 MAX_LIGHTSLEEP_MS = 3600000
+
+
+def device_time():
+    """Seconds since 2000-01-01 UTC on every port (the frames' device time)."""
+    return time.time() - _EPOCH_SHIFT
 
 
 def load_board(path="/board.json"):
