@@ -111,7 +111,9 @@ class SimDevice:
         self.error = None
         self.proc = None
         self._cut = None       # power cut at the n-th flash operation from the next run
-        self.flash_ops = 0     # block programs and erases of the last boot
+        self.flash_ops = 0     # block programs and erases in this boot so far
+        self.power_cuts = 0    # boots ended by a power cut at a flash write
+        self.cuts_missed = 0   # armed cuts whose wake made fewer flash writes
         self.peak_heap = 0     # most the firmware held at once (bytes, on the 64-bit port)
         self.heap_base = None  # what the simulator's modules hold before the firmware runs
         self.adc_source = {}   # pin id -> fn(device) -> raw u16 (no battery divider)
@@ -282,6 +284,9 @@ class SimDevice:
 
     def _blocked(self, msg):
         kind, until = msg["block"], msg["until"]
+        self.flash_ops = msg.get("ops", self.flash_ops)
+        if msg.get("cut_missed"):
+            self.cuts_missed += 1
         if msg.get("heap") is not None:
             self.peak_heap = max(self.peak_heap, msg["heap"])
             if self.peak_heap > self.heap_budget * HEAP_FACTOR:
@@ -381,11 +386,13 @@ class SimDevice:
         self._serve()
 
     def cut_power_at_flash_op(self, n):
-        """Remove power during the n-th flash program or erase from the next
-        time the firmware runs; that operation is torn (half of it written)."""
+        """Remove power during the n-th flash program or erase of the device's
+        next wake (until it next light- or deep-sleeps); that operation is torn
+        (half of it written). A wake with fewer writes is not cut (cuts_missed)."""
         self._cut = n
 
     def _power_cut(self):
+        self.power_cuts += 1
         self.power_off()
 
     def power_off(self):

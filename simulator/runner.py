@@ -231,6 +231,8 @@ class ScenarioRun:
             await sim.power_off(did)
         elif step.action == "insert":
             await sim.power_on(did)
+        elif step.action == "flash_cut":
+            sim.devices[did].cut_power_at_flash_op(step.value)
         elif step.action == "link_down":
             sim.devices[did].wifi_ok = False
         elif step.action == "link_up":

@@ -16,7 +16,8 @@ ACTIONS = {
     "open": "door opened", "close": "door closed",
     "case_open": "case opened", "case_close": "case closed",
     "battery": "battery voltage set", "remove": "device removed (power lost)",
-    "insert": "device powered on", "link_down": "Wi-Fi link lost", "link_up": "Wi-Fi link back",
+    "insert": "device powered on",
+    "flash_cut": "power cut armed at a flash write", "link_down": "Wi-Fi link lost", "link_up": "Wi-Fi link back",
     "broker": "the broker, as this device meets it",
     "inject": "frame injected on the air",
     "smoke": "smoke in the chamber", "dust": "dust settles in the chamber",
@@ -204,6 +205,10 @@ def parse(doc, boards_loader=None):
             raise ConfigError("%s: action 'dust' needs 'value': counts per hour" % where)
         if action == "battery" and (not isinstance(value, int) or not 0 <= value <= 5000):
             raise ConfigError("%s: action 'battery' needs 'value': millivolts 0..5000" % where)
+        if action == "flash_cut" and (isinstance(value, bool) or not isinstance(value, int)
+                                      or not 1 <= value <= 100000):
+            raise ConfigError("%s: action 'flash_cut' needs 'value': the n-th flash write "
+                              "(program or erase) from now, 1..100000" % where)
         if action == "inject" and value not in INJECT_KINDS:
             raise ConfigError("%s: action 'inject' needs 'value', one of %s"
                               % (where, ", ".join(INJECT_KINDS)))

@@ -114,6 +114,8 @@ class Simulation:
 
     async def power_on(self, device_id):
         dev = self.devices[device_id]
+        if dev.powered:
+            return  # a battery put into a device that has power changes nothing
         await self._run_device(dev, dev.power_on)
         await self.settle()
 

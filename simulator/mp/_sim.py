@@ -101,7 +101,12 @@ def start(msg):
 
 def block(kind, until, extra=None):
     """Hand control to the host until the wake time or an interrupt."""
-    send({"block": kind, "until": until, "extra": extra, "heap": heap_peak})
+    missed = False
+    if kind in ("light", "deep") and flash is not None and flash.cut_at is not None:
+        flash.cut_at = None  # a cut is armed for one wake: this one wrote less
+        missed = True
+    send({"block": kind, "until": until, "extra": extra, "heap": heap_peak,
+          "ops": flash.ops if flash is not None else 0, "cut_missed": missed})
     msg = recv()
     _apply(msg)
     fire_timers(msg["now"])
@@ -144,8 +149,9 @@ class Flash:
     """Block device for os.VfsLfs2 (extended interface: offsets within a block).
 
     The image is a host file, so what was written survives the process. A
-    power cut can be set at the n-th program or erase from now: that operation
-    is torn (half of it reaches the image) and the board loses power there."""
+    power cut can be armed at the n-th program or erase of the next wake (up
+    to the next light or deep sleep): that operation is torn (half of it
+    reaches the image) and the board loses power there."""
 
     def __init__(self, path, blocks, block_size):
         self.f = open(path, "r+b")

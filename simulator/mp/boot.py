@@ -59,6 +59,9 @@ if msg.get("install"):
     _copy_tree(msg["install"], "/flash")
     vfs.umount("/flash")
     _sim.send({"installed": flash.ops})
+    flash.ops = 0
+if msg.get("cut") is not None:
+    flash.cut_after(msg["cut"])
 try:
     fs = vfs.VfsLfs2(flash)
 except OSError as exc:
@@ -94,4 +97,5 @@ except BaseException as exc:  # the firmware crashed: the host reports it
     sys.print_exception(exc, _buf)
     _end = ("dead", None, _buf.getvalue())
 _sim.close_sockets()
-_sim.send({"block": _end[0], "until": _end[1], "extra": _end[2], "heap": _sim.heap_peak})
+_sim.send({"block": _end[0], "until": _end[1], "extra": _end[2], "heap": _sim.heap_peak,
+           "ops": _sim.flash.ops, "cut_missed": _sim.flash.cut_at is not None})
