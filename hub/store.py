@@ -453,6 +453,15 @@ class Store:
         return {"device": row[0], "counter": row[1], "type": row[2], "values": json.loads(row[3]),
                 "device_time": row[4], "received_at": row[5]}
 
+    def events_since(self, event_id):
+        """Accepted events with id > `event_id`, oldest first, as `events()`
+        gives them plus their "id" (a reader that follows the log)."""
+        self._flushed()
+        return [{"id": r[0], "device": r[1], "counter": r[2], "type": r[3],
+                 "values": json.loads(r[4]), "received_at": r[5]} for r in self.db.execute(
+            "SELECT id, device_id, counter, type, data, received_at FROM events WHERE id>?"
+            " ORDER BY id", (event_id,))]
+
     def events(self, device_id=None):
         self._flushed()
         q = "SELECT device_id, counter, type, data, received_at FROM events"

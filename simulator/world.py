@@ -34,6 +34,7 @@ class Simulation:
         self.adverts = 0
         self.trace = []  # (time, device, what) for the printed timeline
         self.chambers = {}  # smoke sensors: device id -> simulator.chamber.Chamber
+        self._target = None  # run_until's target: no input from the world before it
 
     # ---- building the world --------------------------------------------------------
     def add_device(self, device_id, app, board, config, mac):
@@ -109,8 +110,35 @@ class Simulation:
             times.append(hub_deadline)
         return min(times) if times else None
 
+    def horizon(self, dev):
+        """Until when `dev` may pass time on its own, its sleeps needing no round
+        trip through the scheduler: nothing that could reach it happens before.
+
+        The world changes only at scenario steps (run_until's target). A device
+        lets the clock catch up before it sends anything (simulator/mp/_sim.py),
+        so every packet and advertisement happens in time order. What others
+        send can reach `dev` only through the hub and an open connection: a
+        device with a socket open also stops at the hub's next timer and at
+        every other device's next wake (each may send there)."""
+        now = self.clock.now()
+        if self._target is None:
+            return now
+        h = self._target
+        if not dev.listening:
+            return max(h, now)
+        for d in self.devices.values():
+            if d is not dev and d.powered and d.wake_at is not None and d.wake_at < h:
+                h = d.wake_at
+        deadline = self.clock.next_deadline()
+        if deadline is not None and deadline < h:
+            h = deadline
+        return max(h, now)
+
     async def _run_device(self, dev, fn):
-        await asyncio.to_thread(fn)
+        # in the loop's thread: the device talks to the broker, never to the
+        # hub directly, and what it hands to the radio is queued for the loop
+        fn()
+        await asyncio.sleep(0)
 
     async def power_on(self, device_id):
         dev = self.devices[device_id]
@@ -136,6 +164,13 @@ class Simulation:
             await self.settle()
 
     async def run_until(self, t):
+        self._target = t
+        try:
+            await self._run_until(t)
+        finally:
+            self._target = None
+
+    async def _run_until(self, t):
         await self.step()
         while True:
             nxt = self.next_time()

@@ -21,10 +21,13 @@ levels = {}        # pin id -> level, as the world and the firmware set them
 irq_handlers = {}  # pin id -> (handler, pin object)
 timers = []        # machine.Timer objects with a `due` virtual time
 sockets = []       # sockets open in this boot; closed when it ends
+horizon = 0.0      # nothing that could reach this device happens before this virtual time
+synced = 0.0       # the simulator's clock when it last handed over
 wifi_ok = True     # the access point is reachable
 fault = None       # (host, port) of a misbehaving broker the device meets instead
 heap_base = 0      # gc.mem_alloc() before the firmware ran
 heap_peak = 0      # most live heap the firmware held, sampled at every message
+_since_gc = 0
 
 
 class DeepSleep(SystemExit):
@@ -51,13 +54,20 @@ def _read(n):
     return buf
 
 
+HEAP_SLACK = 8192
+
+
 def sample_heap():
     """Track the most live heap the firmware held. mem_alloc() counts garbage
     until the next collection, so a new high is confirmed by collecting first
     (the firmware's own GC would have done the same before failing)."""
-    global heap_peak
-    if gc.mem_alloc() - heap_base > heap_peak:
+    global heap_peak, _since_gc
+    used = gc.mem_alloc() - heap_base
+    _since_gc += 1
+    # exact to HEAP_SLACK: collecting at every message would cost more than the rest
+    if used > heap_peak + HEAP_SLACK or (used > heap_peak and _since_gc > 500):
         gc.collect()
+        _since_gc = 0
         used = gc.mem_alloc() - heap_base
         if used > heap_peak:
             heap_peak = used
@@ -81,10 +91,11 @@ def call(msg):
 
 
 def _apply(msg):
-    global now, wifi_ok, fault
-    now = msg["now"]
-    for k, v in msg.get("levels", {}).items():
-        levels[int(k)] = v
+    global now, wifi_ok, fault, horizon, synced
+    now = synced = msg["now"]
+    horizon = msg.get("horizon", now)
+    for k, v in msg.get("levels", ()):
+        levels[k] = v
     wifi_ok = msg.get("wifi_ok", wifi_ok)
     fault = msg.get("fault", fault)
     cut = msg.get("cut")
@@ -99,13 +110,32 @@ def start(msg):
     _apply(msg)
 
 
+def wait(kind, until):
+    """A sleep: taken here when nothing outside the device can happen before it
+    ends (the world, the hub and every other device are quiet until `horizon`),
+    else handed to the host. Timers due on the way fire at their own times."""
+    if until < horizon:
+        fire_timers(until)
+        return
+    block(kind, until)
+
+
+def sync():
+    """Before the device does something the world sees (a packet on the
+    network, an advertisement): let the simulator's clock catch up with the
+    time this device reached on its own."""
+    if now > synced:
+        block("sleep", now)
+
+
 def block(kind, until, extra=None):
     """Hand control to the host until the wake time or an interrupt."""
     missed = False
     if kind in ("light", "deep") and flash is not None and flash.cut_at is not None:
         flash.cut_at = None  # a cut is armed for one wake: this one wrote less
         missed = True
-    send({"block": kind, "until": until, "extra": extra, "heap": heap_peak,
+    send({"block": kind, "until": until, "extra": extra, "heap": heap_peak, "at": now,
+          "listen": len(sockets) > 0,
           "ops": flash.ops if flash is not None else 0, "cut_missed": missed})
     msg = recv()
     _apply(msg)

@@ -124,7 +124,7 @@ def rtc_memory(data=None):
 
 
 def lightsleep(ms):
-    _sim.block("light", _sim.now + (ms / 1000 if ms else 1e9))
+    _sim.wait("light", _sim.now + (ms / 1000 if ms else 1e9))
 
 
 def deepsleep(ms, wake):

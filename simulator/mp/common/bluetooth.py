@@ -63,6 +63,7 @@ class BLE:
         self._irq = handler
 
     def gap_advertise(self, interval_us, adv_data=None, *, resp_data=None, connectable=True):
+        _sim.sync()  # scanners hear it at the device's time
         if interval_us is None:
             if self._adv_since is not None:
                 _sim.send({"adv_stop": _sim.now - self._adv_since})

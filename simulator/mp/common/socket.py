@@ -7,6 +7,8 @@ OSError(ETIMEDOUT). The link is the simulator's: with the access point out of
 reach every call fails with EHOSTUNREACH, and a broker fault the scenario set
 takes the broker's place for new connections. Sockets of a boot are closed
 when it ends (on a chip, deep sleep and resets end every connection).
+Sending, connecting and closing first let the simulator's clock catch up
+with the device (_sim.sync), so the hub sees each packet at the device's time.
 """
 import errno
 import io
@@ -78,6 +80,9 @@ class socket(io.IOBase):
         if af != AF_INET or type != SOCK_STREAM:
             raise OSError(errno.EINVAL)  # the simulated link carries TCP only
         self._s = _host.socket(_host.AF_INET, _host.SOCK_STREAM)
+        # no Nagle on the loopback link: a board's lwIP pushes each small MQTT
+        # packet out at once on an idle link, and delayed ACKs would add 40 ms
+        self._s.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY
         self._timeout = None
         _sim.sockets.append(self)
 
@@ -93,6 +98,7 @@ class socket(io.IOBase):
 
     def connect(self, addr):
         _link()
+        _sim.sync()
         host, port = addr
         if _sim.fault is not None and port == _sim.boot["mqtt_port"]:
             host, port = _sim.fault  # the broker this device meets misbehaves
@@ -100,6 +106,7 @@ class socket(io.IOBase):
 
     def send(self, data):
         _link()
+        _sim.sync()
         return self._s.send(data)
 
     def write(self, data):
@@ -107,6 +114,7 @@ class socket(io.IOBase):
 
     def sendall(self, data):
         _link()
+        _sim.sync()
         mv = memoryview(data)
         while mv:
             n = self._s.send(mv)
@@ -144,6 +152,7 @@ class socket(io.IOBase):
         return self._s.fileno()
 
     def close(self):
+        _sim.sync()  # the broker sees the connection end now
         if self in _sim.sockets:
             _sim.sockets.remove(self)
         self._s.close()

@@ -3,7 +3,8 @@
 ticks_* wrap at 2**30 as on the esp32 and rp2 ports (MICROPY_PY_TIME_TICKS_PERIOD).
 time() counts from the port's epoch: 2000-01-01 on esp32, 1970-01-01 on rp2
 (MICROPY_EPOCH_IS_1970 in ports/rp2/mpconfigport.h). sleep_ms/sleep_us/sleep
-hand control to the simulator, which resumes the board at the wake time.
+pass virtual time: on the spot when nothing else can happen meanwhile, else
+through the simulator, which resumes the board at the wake time.
 """
 import sys
 
@@ -64,14 +65,14 @@ def mktime(tup):
 
 def sleep_ms(ms):
     if ms > 0:
-        _sim.block("sleep", _sim.now + ms / 1000)
+        _sim.wait("sleep", _sim.now + ms / 1000)
 
 
 def sleep_us(us):
     if us > 0:
-        _sim.block("sleep", _sim.now + us / 1000000)
+        _sim.wait("sleep", _sim.now + us / 1000000)
 
 
 def sleep(s):
     if s > 0:
-        _sim.block("sleep", _sim.now + s)
+        _sim.wait("sleep", _sim.now + s)
