@@ -279,7 +279,7 @@ class SimDevice:
         msg = {"now": now, "horizon": self.sim.horizon(self),
                "levels": [(p.id, p.level) for p in self.pins.values()],
                "wifi_ok": self.wifi_ok,
-               "fault": [self.broker_fault.host, self.broker_fault.port]
+               "fault": [self.broker_fault.host, self.broker_fault.port, self.broker_fault.mode]
                if self.broker_fault is not None else None}
         if self._cut is not None:
             msg["cut"] = self._cut
@@ -418,6 +418,7 @@ class SimDevice:
             "rtc": self.rtc_memory.hex(), "ssid": self.sim.wifi_ssid,
             "mqtt_port": self.config.get("mqtt", {}).get("port", 1883),
             "epoch_offset": MP_EPOCH_OFFSET if port == "esp32" else 0,
+            "heap_limit": self.heap_budget * HEAP_FACTOR,
             "flash": self.image, "blocks": self.blocks, "block_size": self.block_size,
             "install": self._install})
         self._send(msg)

@@ -3,15 +3,22 @@
 Listens on a free loopback port and answers MQTT CONNECT the way a broken
 site broker does: `refuse` sends CONNACK with return code 5 (not authorised:
 a broker whose password file lost the device), `silent` accepts TCP and never
-answers (a hung broker, or a firewall that swallows the packets). A device
+answers (a hung broker, or a firewall that swallows the packets), `down` is a
+broker that is not running: the port is bound but nothing listens, so every
+connection is refused (ECONNREFUSED). A device
 whose link fault is set connects here instead of the real broker
-(simulator/shims.py, the device socket), so its firmware meets the fault on
-its own MQTT client. Counts what it saw; never sends anything else.
+(simulator/mp/common/socket.py), so its firmware meets the fault on its own
+MQTT client. Counts what it saw; never sends anything else.
+
+A silent broker's silence is passed in virtual time: the device's socket
+knows it is connected to one and lets a read wait out its timeout on the
+virtual clock (the siren's timer keeps running) instead of waiting seconds of
+real time for bytes that will never come.
 """
 import socket
 import threading
 
-MODES = ("refuse", "silent")
+MODES = ("refuse", "silent", "down")
 
 
 class FaultBroker:
@@ -23,10 +30,13 @@ class FaultBroker:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(16)
         self.host, self.port = self._sock.getsockname()
         self._conns = []
         self._stop = threading.Event()
+        self._thread = None
+        if mode == "down":
+            return  # bound, never listening: connections are refused
+        self._sock.listen(16)
         self._thread = threading.Thread(target=self._serve, name="fault-broker-" + mode,
                                         daemon=True)
         self._thread.start()
@@ -62,4 +72,5 @@ class FaultBroker:
                 conn.close()
             except OSError:
                 pass
-        self._thread.join(2)
+        if self._thread is not None:
+            self._thread.join(2)

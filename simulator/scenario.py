@@ -27,7 +27,7 @@ ACTIONS = {
     "upstream_up": "upstream broker started",
 }
 SITE_ACTIONS = ("hub_restart", "upstream_down", "upstream_up")
-BROKER_STATES = ("ok", "refuse", "silent")  # simulator/fault_broker.py
+BROKER_STATES = ("ok", "refuse", "silent", "down")  # simulator/fault_broker.py
 INJECT_KINDS = ("forged", "replayed", "tampered", "truncated", "oversized", "unknown_device",
                 "wrong_key", "forged_command", "copied_command")
 EXPECT_KINDS = ("alarm", "no_alarm", "delivered", "rejected", "siren", "silent")

@@ -77,6 +77,7 @@ for _name in ("_copy_tree", "fs", "flash", "msg", "port", "SIM", "vfs", "io"):
 gc.collect()
 _sim.heap_base = gc.mem_alloc()
 _sim.heap_peak = 0
+_sim.heap_limit = _sim.boot["heap_limit"]
 
 try:
     with open("/main.py") as _f:
@@ -87,6 +88,8 @@ except _sim.DeepSleep as exc:
     _end = ("deep", exc.args[0], exc.args[1])
 except _sim.Reset:
     _end = ("reset", None, None)
+except _sim.HeapExceeded as exc:
+    _end = ("dead", None, "heap budget exceeded: %d B live" % exc.args[0])
 except SystemExit as exc:
     if exc.args and exc.args[0] == 75:
         raise  # power cut or the simulator gone: nothing more to say
@@ -97,6 +100,10 @@ except BaseException as exc:  # the firmware crashed: the host reports it
     sys.print_exception(exc, _buf)
     _end = ("dead", None, _buf.getvalue())
 _sim.close_sockets()
+try:
+    _sim.sample_heap()
+except _sim.HeapExceeded:
+    pass  # reported below
 _sim.send({"block": _end[0], "until": _end[1], "extra": _end[2], "heap": _sim.heap_peak,
            "at": _sim.now,
            "ops": _sim.flash.ops, "cut_missed": _sim.flash.cut_at is not None})

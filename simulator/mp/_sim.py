@@ -26,12 +26,17 @@ synced = 0.0       # the simulator's clock when it last handed over
 wifi_ok = True     # the access point is reachable
 fault = None       # (host, port) of a misbehaving broker the device meets instead
 heap_base = 0      # gc.mem_alloc() before the firmware ran
-heap_peak = 0      # most live heap the firmware held, sampled at every message
+heap_peak = 0      # most live heap the firmware held, sampled at every message and sleep
+heap_limit = 0     # the board's budget on this port (boards/*.json heap_bytes x factor)
 _since_gc = 0
 
 
 class DeepSleep(SystemExit):
     """machine.deepsleep(): ends this boot (nothing runs after it on a chip)."""
+
+
+class HeapExceeded(SystemExit):
+    """The firmware held more live heap than its board's budget allows."""
 
 
 class Reset(SystemExit):
@@ -71,6 +76,8 @@ def sample_heap():
         used = gc.mem_alloc() - heap_base
         if used > heap_peak:
             heap_peak = used
+            if heap_limit and used > heap_limit:
+                raise HeapExceeded(used)
 
 
 def send(msg):
@@ -115,6 +122,7 @@ def wait(kind, until):
     ends (the world, the hub and every other device are quiet until `horizon`),
     else handed to the host. Timers due on the way fire at their own times."""
     if until < horizon:
+        sample_heap()
         fire_timers(until)
         return
     block(kind, until)

@@ -80,6 +80,7 @@ class socket(io.IOBase):
         if af != AF_INET or type != SOCK_STREAM:
             raise OSError(errno.EINVAL)  # the simulated link carries TCP only
         self._s = _host.socket(_host.AF_INET, _host.SOCK_STREAM)
+        self._silent = False  # connected to a broker that never answers
         # no Nagle on the loopback link: a board's lwIP pushes each small MQTT
         # packet out at once on an idle link, and delayed ACKs would add 40 ms
         self._s.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY
@@ -101,7 +102,8 @@ class socket(io.IOBase):
         _sim.sync()
         host, port = addr
         if _sim.fault is not None and port == _sim.boot["mqtt_port"]:
-            host, port = _sim.fault  # the broker this device meets misbehaves
+            host, port, mode = _sim.fault  # the broker this device meets misbehaves
+            self._silent = mode == "silent"
         self._s.connect(_host.getaddrinfo(host, port)[0][-1])
 
     def send(self, data):
@@ -129,8 +131,18 @@ class socket(io.IOBase):
             p.register(self._s, select.POLLIN)
             p.poll(2000)
 
+    def _wait_out_silence(self):
+        """A read from a broker that never answers: nothing arrives, so the
+        read ends as lwIP ends it, after its timeout, in virtual time."""
+        if self._timeout == 0:
+            raise OSError(errno.EAGAIN)
+        _sim.block("sleep", _sim.now + (1e12 if self._timeout is None else self._timeout))
+        raise OSError(errno.ETIMEDOUT)
+
     def recv(self, n):
         _link()
+        if self._silent:
+            self._wait_out_silence()
         return self._s.recv(n)
 
     def read(self, n=-1):
@@ -138,6 +150,8 @@ class socket(io.IOBase):
 
     def readinto(self, buf, n=-1):
         _link()
+        if self._silent:
+            self._wait_out_silence()
         return self._s.readinto(buf) if n < 0 else self._s.readinto(buf, n)
 
     def ioctl(self, op, arg):
