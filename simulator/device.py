@@ -340,6 +340,7 @@ class SimDevice:
         kind, until = msg["block"], msg["until"]
         self.flash_ops = msg.get("ops", self.flash_ops)
         self.listening = bool(msg.get("listen"))
+        self.heap_base = msg.get("base", self.heap_base)
         if msg.get("cut_missed"):
             self.cuts_missed += 1
         if msg.get("heap") is not None:

@@ -143,7 +143,7 @@ def block(kind, until, extra=None):
         flash.cut_at = None  # a cut is armed for one wake: this one wrote less
         missed = True
     send({"block": kind, "until": until, "extra": extra, "heap": heap_peak, "at": now,
-          "listen": len(sockets) > 0,
+          "listen": len(sockets) > 0, "base": heap_base,
           "ops": flash.ops if flash is not None else 0, "cut_missed": missed})
     msg = recv()
     _apply(msg)

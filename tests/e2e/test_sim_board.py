@@ -13,7 +13,7 @@ import pytest
 
 from host_tools import boards
 from simulator.clock import VirtualClock
-from simulator.device import DeviceCrashed, HeapBudgetExceeded
+from simulator.device import SIM_HEAP_ALLOWANCE, DeviceCrashed, HeapBudgetExceeded
 from simulator.world import Simulation
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
@@ -149,3 +149,5 @@ def test_an_app_within_its_budget_reports_its_peak(tmp_path):
                     "    time.sleep(60)\n", "esp32")
     _run(sim, 300)
     assert 20_000 <= dev.peak_heap < 40_000, dev.peak_heap
+    # the simulator's own modules fit in the allowance the heap has for them
+    assert 0 < dev.heap_base < SIM_HEAP_ALLOWANCE, dev.heap_base
