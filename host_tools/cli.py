@@ -173,7 +173,20 @@ def cmd_hub_run(args):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await hub.start(connect_timeout=args.connect_timeout)
+        # a stop asked for while the hub still waits for its broker ends the
+        # start at once (start() stops what it had started)
+        starting = asyncio.create_task(hub.start(connect_timeout=args.connect_timeout))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            try:
+                await starting
+            except asyncio.CancelledError:
+                pass
+            return
+        stopping.cancel()
+        await starting  # raises what made the start fail
         await stop.wait()
         await hub.stop()
 

@@ -92,6 +92,17 @@ class HubService:
 
     # ---- life cycle ---------------------------------------------------------
     async def start(self, connect_timeout=10.0):
+        """Start everything and wait up to `connect_timeout` for the device
+        broker. A start that fails stops what it had started (the receiver
+        child included) before raising, so a hub that cannot work leaves
+        nothing behind that could later claim it is online."""
+        try:
+            await self._start(connect_timeout)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self, connect_timeout):
         loop = asyncio.get_running_loop()
         self.store.start_checkpointer()
         self._cleanups.append(self.store.stop_checkpointer)

@@ -26,11 +26,21 @@ class _Link:
         return "anju/%s/hub/availability" % self.site_id
 
     async def wait_connected(self, timeout):
-        deadline = asyncio.get_running_loop().time() + timeout
+        """Wait for the broker (paho keeps retrying), saying every 5 s that the
+        hub is not ready yet; TransportError after `timeout`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        next_note = loop.time() + 5.0
         while not (self.connected.is_set() and self.subscribed.is_set()):
-            if asyncio.get_running_loop().time() > deadline:
+            now = loop.time()
+            if now > deadline:
                 raise TransportError("broker %s:%d not reachable within %.0f s"
                                      % (self.host, self.port, timeout))
+            if now >= next_note:
+                log.warning("hub not ready: waiting for the device broker",
+                            extra={"broker": "%s:%d" % (self.host, self.port),
+                                   "left_s": round(deadline - now)})
+                next_note = now + 5.0
             await asyncio.sleep(0.02)
 
 
