@@ -19,6 +19,57 @@ from hub.rules.engine import Event, RuleEngine
 
 log = logging.getLogger("anju.hub.pipeline")
 
+# Rejections of ids the site does not know are counted in one row per reason:
+# junk on random topics must cost O(1) storage, not a row per made-up id.
+UNKNOWN_ID = "?"
+# Ids and details longer than this are cut in log lines (a topic level can be
+# tens of kilobytes).
+LOG_ID_CHARS = 64
+LOG_DETAIL_CHARS = 200
+# "frame rejected" lines: a burst of this many per reason, then at most one
+# per LOG_EVERY_S, with the number left out; a flood cannot fill the disk.
+LOG_BURST = 20
+LOG_EVERY_S = 10.0
+
+
+def short(text, limit):
+    """`text` cut to `limit` characters, saying how much was left out."""
+    text = "" if text is None else str(text)
+    if len(text) <= limit:
+        return text
+    return "%s...(+%d chars)" % (text[:limit], len(text) - limit)
+
+
+class RejectionLog:
+    """Rate-limited "frame rejected" warnings, per reason (monotonic time:
+    this bounds the log, not what is counted)."""
+
+    def __init__(self, burst=LOG_BURST, every_s=LOG_EVERY_S, now=time.monotonic):
+        self.burst = burst
+        self.every_s = every_s
+        self.now = now
+        self._state = {}  # reason -> [tokens, last refill, suppressed]
+
+    def warn(self, device_id, reason, detail=""):
+        t = self.now()
+        st = self._state.get(reason)
+        if st is None:
+            st = self._state[reason] = [self.burst, t, 0]
+        st[0] = min(self.burst, st[0] + (t - st[1]) / self.every_s)
+        st[1] = t
+        if st[0] < 1:
+            st[2] += 1
+            return False
+        st[0] -= 1
+        extra = {"device": short(device_id, LOG_ID_CHARS), "reason": reason}
+        if detail:
+            extra["detail"] = short(detail, LOG_DETAIL_CHARS)
+        if st[2]:
+            extra["not_logged_before"] = st[2]  # rejections of this reason left out
+            st[2] = 0
+        log.warning("frame rejected", extra=extra)
+        return True
+
 
 class Pipeline:
     def __init__(self, site, store, upstream_prefix="anju/upstream", rules=None, clock=None):
@@ -30,6 +81,7 @@ class Pipeline:
         self.clock_now = clock.now if clock is not None else time.time
         self.stats = {"accepted": 0, "rejected": 0, "duplicate": 0, "alarms": 0}
         self.escalated = 0
+        self.rejection_log = RejectionLog()
 
     # ---- ingest ----------------------------------------------------------------
     def device_for_topic(self, topic):
@@ -69,14 +121,14 @@ class Pipeline:
         return self.apply(reading, received_at)
 
     def _reject(self, device_id, reason, at, detail=""):
+        counted = device_id if device_id in self.site.devices else UNKNOWN_ID
         with self.store.transaction() as tx:
-            tx.count_rejection(reason, device_id, at)
+            tx.count_rejection(reason, counted, at)
             self._raise(tx, self.engine.on_rejection(tx, device_id, reason, at), at)
         key = "duplicate" if reason == "duplicate" else "rejected"
         self.stats[key] += 1
         if reason != "duplicate":
-            log.warning("frame rejected", extra={"device": device_id, "reason": reason,
-                                                 "detail": detail})
+            self.rejection_log.warn(device_id, reason, detail)
         return reason
 
     def apply(self, reading, received_at, redelivered=False):
@@ -94,8 +146,7 @@ class Pipeline:
                                                          received_at), received_at)
                 self.stats["duplicate" if reason == "duplicate" else "rejected"] += 1
                 if reason == "replayed":
-                    log.warning("frame rejected", extra={"device": reading.device_id,
-                                                         "reason": reason})
+                    self.rejection_log.warn(reading.device_id, reason)
                 return reason
             prev = tx.device_state(reading.device_id)
             event_id = tx.append_event(reading, received_at)

@@ -460,8 +460,6 @@ class Registry:
     def _write(self, version, doc, site):
         stored = plain(doc)
         _strip_keys(stored)
-        for section in ("timeline", "expect"):  # a scenario file's, not the site's
-            stored.pop(section, None)
         now = self.clock.now()
         check = self.keybox.seal(KEK_CHECK, KEK_CHECK)
         self.db.execute("INSERT INTO registry_doc(id, version, doc, updated_at, kek_check) "
