@@ -35,6 +35,9 @@ class Simulation:
         self.trace = []  # (time, device, what) for the printed timeline
         self.chambers = {}  # smoke sensors: device id -> simulator.chamber.Chamber
         self._target = None  # run_until's target: no input from the world before it
+        # more that must hold before the world moves on (the runner: every
+        # document the hub delivered upstream has reached its observer)
+        self.also_settled = None
 
     # ---- building the world --------------------------------------------------------
     def add_device(self, device_id, app, board, config, mac):
@@ -197,7 +200,8 @@ class Simulation:
         need = 1 if mark == getattr(self, "_settled_mark", None) else 3
         while True:
             await asyncio.sleep(0)
-            if self.hub.mqtt_frames_seen >= self.mqtt_frames_sent and self.hub.is_idle():
+            if (self.hub.mqtt_frames_seen >= self.mqtt_frames_sent and self.hub.is_idle()
+                    and (self.also_settled is None or self.also_settled())):
                 quiet += 1
                 if quiet >= need:
                     self._settled_mark = mark
