@@ -48,17 +48,26 @@ def free_port():
     return port
 
 
-def run_hub(tmp_path, port):
+def run_hub(tmp_path, port, connect_timeout=CONNECT_TIMEOUT_S):
+    """`anju hub run` in a session of its own (so its children can be found)."""
     (tmp_path / "site.yaml").write_text(SITE)
     log = open(tmp_path / "hub.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "host_tools.cli", "hub", "run", "--config",
          str(tmp_path / "site.yaml"), "--db", str(tmp_path / "hub.db"),
          "--mqtt", "127.0.0.1:%d" % port, "--upstream", "127.0.0.1:%d" % port,
-         "--connect-timeout", str(CONNECT_TIMEOUT_S)],
+         "--connect-timeout", str(connect_timeout)],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     log.close()
     return proc
+
+
+def wait_log(tmp_path, proc, text, timeout=30):
+    """Wait until the hub's log holds `text` while the hub keeps running."""
+    end = time.monotonic() + timeout
+    while text.encode() not in (tmp_path / "hub.log").read_bytes():
+        assert proc.poll() is None and time.monotonic() < end, (tmp_path / "hub.log").read_text()
+        time.sleep(0.05)
 
 
 def group_alive(pgid):
@@ -125,26 +134,11 @@ def test_refusing_broker_exit_non_zero_and_no_child(tmp_path):
 
 def test_a_broker_slow_at_boot_is_waited_for(tmp_path):
     port = free_port()
-    (tmp_path / "site.yaml").write_text(SITE)
-    log = open(tmp_path / "hub.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "host_tools.cli", "hub", "run", "--config",
-         str(tmp_path / "site.yaml"), "--db", str(tmp_path / "hub.db"),
-         "--mqtt", "127.0.0.1:%d" % port, "--upstream", "127.0.0.1:%d" % port,
-         "--connect-timeout", "60"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    log.close()
+    proc = run_hub(tmp_path, port, connect_timeout=60)
     try:
-        end = time.monotonic() + 30
-        while b"device broker not reachable" not in (tmp_path / "hub.log").read_bytes():
-            assert proc.poll() is None and time.monotonic() < end, (tmp_path / "hub.log").read_text()
-            time.sleep(0.05)
+        wait_log(tmp_path, proc, "device broker not reachable")
         with Mosquitto(tmp_path / "broker", port=port).start():
-            end = time.monotonic() + 30
-            while b"hub started" not in (tmp_path / "hub.log").read_bytes():
-                assert proc.poll() is None and time.monotonic() < end, \
-                    (tmp_path / "hub.log").read_text()
-                time.sleep(0.05)
+            wait_log(tmp_path, proc, "hub started")
             proc.send_signal(signal.SIGINT)
             assert proc.wait(timeout=30) == 0, (tmp_path / "hub.log").read_text()
     finally:
@@ -155,20 +149,9 @@ def test_a_broker_slow_at_boot_is_waited_for(tmp_path):
 
 def test_sigterm_while_waiting_for_the_broker_stops_at_once(tmp_path):
     port = free_port()
-    (tmp_path / "site.yaml").write_text(SITE)
-    log = open(tmp_path / "hub.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "host_tools.cli", "hub", "run", "--config",
-         str(tmp_path / "site.yaml"), "--db", str(tmp_path / "hub.db"),
-         "--mqtt", "127.0.0.1:%d" % port, "--upstream", "127.0.0.1:%d" % port,
-         "--connect-timeout", "120"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    log.close()
+    proc = run_hub(tmp_path, port, connect_timeout=120)
     try:
-        end = time.monotonic() + 30
-        while b"device broker not reachable" not in (tmp_path / "hub.log").read_bytes():
-            assert proc.poll() is None and time.monotonic() < end, (tmp_path / "hub.log").read_text()
-            time.sleep(0.05)
+        wait_log(tmp_path, proc, "device broker not reachable")
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)  # far below the 120 s connect timeout
         end = time.monotonic() + 10

@@ -142,3 +142,19 @@ def reset_cause(table):
 
 def unique_id():
     return unhexlify(_sim.boot["mac"])
+
+
+def soft_reset():
+    raise _sim.Reset()
+
+
+def idle():
+    pass
+
+
+def disable_irq():
+    return 0
+
+
+def enable_irq(state=0):
+    pass

@@ -60,6 +60,21 @@ class Station:
             return st["STAT_CONNECTING"]
         return st["STAT_NO_AP_FOUND"]
 
+    def status(self, *args):
+        if args:
+            if args[0] == "rssi":
+                return -60
+            raise ValueError("unknown status param")
+        return self._status()
+
+    def config(self, *args, **kwargs):
+        if args == ("mac",):
+            from binascii import unhexlify
+            return unhexlify(_sim.boot["mac"])
+        if args:
+            raise ValueError("unknown config param")
+        return None
+
     def ifconfig(self, *args):
         if args:
             return None

@@ -200,12 +200,8 @@ def reset_cause():
     return _board.reset_cause(_CAUSES)
 
 
-def reset():
-    _board.reset()
-
-
-def soft_reset():
-    _board.reset()
+reset = _board.reset
+soft_reset = _board.soft_reset
 
 
 def unique_id():
@@ -217,13 +213,6 @@ def freq(hz=None):
         return 160000000
 
 
-def idle():
-    pass
-
-
-def disable_irq():
-    return 0
-
-
-def enable_irq(state=0):
-    pass
+idle = _board.idle
+disable_irq = _board.disable_irq
+enable_irq = _board.enable_irq

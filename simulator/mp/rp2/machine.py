@@ -137,12 +137,8 @@ def reset_cause():
     return _board.reset_cause(_CAUSES)
 
 
-def reset():
-    _board.reset()
-
-
-def soft_reset():
-    _board.reset()
+reset = _board.reset
+soft_reset = _board.soft_reset
 
 
 def bootloader():
@@ -158,13 +154,6 @@ def freq(hz=None):
         return 125000000
 
 
-def idle():
-    pass
-
-
-def disable_irq():
-    return 0
-
-
-def enable_irq(state=0):
-    pass
+idle = _board.idle
+disable_irq = _board.disable_irq
+enable_irq = _board.enable_irq

@@ -41,20 +41,6 @@ class WLAN(_wlan.Station):
     def connect(self, ssid=None, key=None, *, auth=-1, security=-1, bssid=None, channel=-1):
         self._connect(ssid)
 
-    def status(self, *args):
-        if args:
-            if args[0] == "rssi":
-                return -60
-            raise ValueError("unknown status param")
-        return self._status()
-
-    def config(self, *args, **kwargs):
-        if args == ("mac",):
-            from binascii import unhexlify
-            return unhexlify(_sim.boot["mac"])
-        if args:
-            raise ValueError("unknown config param")
-        return None
 
 
 def hostname(name=None):
