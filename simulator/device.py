@@ -463,10 +463,6 @@ class SimDevice:
         self.rtc_memory = b""
         self.pending_irqs = []
 
-    def close_sockets(self):
-        """The simulation ends: the device's connections go with its process."""
-        self._stop_worker()
-
     def set_level(self, pin_id, level):
         """The world drives a pin (reed switch, button, tamper switch)."""
         p = self.pin(pin_id)

@@ -20,11 +20,10 @@ class FirmwareImportError(ImportError):
 
 
 class DeviceImporter:
-    def __init__(self, device, firmware_root):
-        self.device = device
+    def __init__(self, firmware_root, shims=None):
         self.root = firmware_root
         self.modules = {}
-        self.shims = {}
+        self.shims = dict(shims or {})  # module name -> a module given in its place
         self.builtins = dict(vars(builtins))
         self.builtins["__import__"] = self.import_
 
@@ -99,5 +98,5 @@ def core(name):
     if _core is None:
         root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                             "firmware")
-        _core = DeviceImporter(None, root)
+        _core = DeviceImporter(root)
     return _core.load(name)

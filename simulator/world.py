@@ -216,6 +216,4 @@ class Simulation:
 
     def shutdown(self):
         for dev in self.devices.values():
-            if dev.powered:
-                dev.power_off()
-            dev.close_sockets()
+            dev.power_off()  # its worker, and every connection it held, end

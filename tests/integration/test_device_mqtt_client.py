@@ -253,8 +253,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def mqtt(clock: FakeClock) -> types.ModuleType:
-    imp = DeviceImporter(None, str(REPO / "firmware"))
-    imp.shims = {"time": clock.module}
+    imp = DeviceImporter(str(REPO / "firmware"), shims={"time": clock.module})
     return imp.load("anju.shell.mqtt")
 
 

@@ -113,6 +113,18 @@ class TimerCore:
             self._cb(self)
 
 
+class RTCCore:
+    def __init__(self, id=0):
+        pass
+
+    def datetime(self, datetimetuple=None):
+        if datetimetuple is not None:
+            raise NotImplementedError("RTC.datetime(tuple) is not simulated")
+        import time
+        t = time.gmtime()
+        return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
+
+
 def rtc_memory(data=None):
     size = _sim.boot["board"]["sleep"]["rtc_memory_bytes"]
     if data is None:

@@ -12,6 +12,21 @@ import _sim
 WIFI_SCAN_S = 2.0
 
 
+_sta = None
+
+
+def station(cls, interface, status):
+    """The station interface object of `cls` (one per interface, as the ports
+    keep them); ValueError for any other interface."""
+    global _sta
+    if interface != 0:
+        raise ValueError("invalid WLAN interface identifier")
+    if _sta is None:
+        _sta = object.__new__(cls)
+        Station.__init__(_sta, status)
+    return _sta
+
+
 class Station:
     def __init__(self, status):
         if "wifi" not in _sim.boot["board"]["radios"]:

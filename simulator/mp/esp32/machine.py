@@ -142,19 +142,9 @@ class Timer(_board.TimerCore):
         self._start(mode, period, callback)
 
 
-class RTC:
-    def __init__(self, id=0):
-        pass
-
+class RTC(_board.RTCCore):
     def memory(self, data=None):
         return _board.rtc_memory(data)
-
-    def datetime(self, datetimetuple=None):
-        if datetimetuple is not None:
-            raise NotImplementedError("RTC.datetime(tuple) is not simulated")
-        import time
-        t = time.gmtime()
-        return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
 
 
 class WDT:

@@ -19,7 +19,6 @@ AUTH_WPA2_PSK = 3
 _STATUS = {"STAT_IDLE": STAT_IDLE, "STAT_CONNECTING": STAT_CONNECTING,
            "STAT_GOT_IP": STAT_GOT_IP, "STAT_NO_AP_FOUND": STAT_NO_AP_FOUND,
            "STAT_WRONG_PASSWORD": STAT_WRONG_PASSWORD, "STAT_BEACON_TIMEOUT": STAT_BEACON_TIMEOUT}
-_sta = None
 
 
 class WLAN(_wlan.Station):
@@ -30,13 +29,7 @@ class WLAN(_wlan.Station):
     PM_POWERSAVE = 2
 
     def __new__(cls, interface_id=STA_IF):
-        global _sta
-        if interface_id != STA_IF:
-            raise ValueError("invalid WLAN interface identifier")
-        if _sta is None:  # one object per interface, as the port keeps them
-            _sta = object.__new__(cls)
-            _wlan.Station.__init__(_sta, _STATUS)
-        return _sta
+        return _wlan.station(cls, interface_id, _STATUS)
 
     def __init__(self, interface_id=STA_IF):
         pass

@@ -100,16 +100,8 @@ class Timer(_board.TimerCore):
         self._start(mode, period, callback)
 
 
-class RTC:
-    def __init__(self, id=0):
-        pass
-
-    def datetime(self, datetimetuple=None):
-        if datetimetuple is not None:
-            raise NotImplementedError("RTC.datetime(tuple) is not simulated")
-        import time
-        t = time.gmtime()
-        return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
+class RTC(_board.RTCCore):
+    pass  # no RTC memory on rp2
 
 
 class WDT:

@@ -16,7 +16,6 @@ STAT_WRONG_PASSWORD = -3
 _STATUS = {"STAT_IDLE": STAT_IDLE, "STAT_CONNECTING": STAT_CONNECTING,
            "STAT_GOT_IP": STAT_GOT_IP, "STAT_NO_AP_FOUND": STAT_NO_AP_FOUND,
            "STAT_WRONG_PASSWORD": STAT_WRONG_PASSWORD}
-_sta = None
 
 
 class WLAN(_wlan.Station):
@@ -27,13 +26,7 @@ class WLAN(_wlan.Station):
     PM_POWERSAVE = 0x111022
 
     def __new__(cls, interface=STA_IF):
-        global _sta
-        if interface != STA_IF:
-            raise ValueError("invalid WLAN interface identifier")
-        if _sta is None:
-            _sta = object.__new__(cls)
-            _wlan.Station.__init__(_sta, _STATUS)
-        return _sta
+        return _wlan.station(cls, interface, _STATUS)
 
     def __init__(self, interface=STA_IF):
         pass
