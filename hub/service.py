@@ -82,6 +82,7 @@ class HubService:
         from hub import components
         self.components = components.build(self)
         self._busy = False
+        self._progress = asyncio.Event()  # set after every ingest batch (wait_progress)
         self._rules_waiting_until = "running"
         # ---- face access and the HTTP API (hub/face/host.py, hub/web/http.py) ----
         self.alarm_topic = self.pipeline.alarm_topic
@@ -246,6 +247,7 @@ class HubService:
                     self._outbox_wakeup.set()
             finally:
                 self._busy = self._queue.qsize() > 0
+                self._progress.set()
             await asyncio.sleep(0)  # let the rules and the forwarder run between batches
 
     def _apply_batch(self, items):
@@ -351,3 +353,11 @@ class HubService:
         if not all(c.idle() for c in self.components if hasattr(c, "idle")):
             return False
         return all(f.idle() for f in self.forwarders) and not self._outbox_wakeup.is_set()
+
+    async def wait_progress(self, timeout):
+        """Until the ingest has applied another batch, or `timeout` seconds."""
+        self._progress.clear()
+        try:
+            await asyncio.wait_for(self._progress.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass

@@ -172,6 +172,7 @@ class SimDevice:
         self.block_size = fs.get("block_size", 4096)
         self.blocks = fs.get("fs_bytes", 2 * 1024 * 1024) // self.block_size
         self.heap_budget = board.get("heap_bytes", 111936)
+        self.ahead = False     # handed its next wake early (run_ahead)
 
     # ---- files --------------------------------------------------------------
     def install(self, firmware_root):
@@ -278,6 +279,10 @@ class SimDevice:
     def _world(self, now):
         msg = {"now": now, "horizon": self.sim.horizon(self),
                "levels": [(p.id, p.level) for p in self.pins.values()],
+               # a battery's reading changes only at a scenario step: it holds
+               # until the device next blocks
+               "adc": [(pin_id, self._adc(pin_id, now)) for pin_id in self.adc_mv
+                       if pin_id not in self.adc_source],
                "wifi_ok": self.wifi_ok,
                "fault": [self.broker_fault.host, self.broker_fault.port, self.broker_fault.mode]
                if self.broker_fault is not None else None}
@@ -403,6 +408,10 @@ class SimDevice:
     def power_on(self, cause="PWRON_RESET"):
         if self.proc is None:
             self._start_worker()
+        self._send(self._boot_msg(cause, self.now()))
+        self._serve()
+
+    def _boot_msg(self, cause, now):
         self.powered = True
         self.reset_cause = cause
         if cause == "PWRON_RESET":
@@ -412,7 +421,7 @@ class SimDevice:
         self.pending_irqs = []
         self.boots += 1
         port = self.board["port"]
-        msg = self._world(self.now())
+        msg = self._world(now)
         msg.update({
             "port": port, "board": self.board, "device": self.id, "mac": self.mac.hex(),
             "cause": cause, "wake": wake if cause == "DEEPSLEEP_RESET" else None,
@@ -422,11 +431,14 @@ class SimDevice:
             "heap_limit": self.heap_budget * HEAP_FACTOR,
             "flash": self.image, "blocks": self.blocks, "block_size": self.block_size,
             "install": self._install})
-        self._send(msg)
-        self._serve()
+        return msg
 
     def resume(self):
         """Run the device from its block point until it blocks again."""
+        if self.ahead:
+            self.ahead = False
+            self._serve()  # it has been running since run_ahead
+            return
         kind = self.block[0]
         if kind == "deep":
             self.power_on("DEEPSLEEP_RESET")
@@ -442,6 +454,24 @@ class SimDevice:
         self._send(msg)
         self._serve()
 
+    def run_ahead(self):
+        """Hand the device its next wake now, before the clock reaches it, so
+        the interpreter starts and the firmware runs on another core while the
+        scheduler and the hub go on. Only for a timer wake of a device that
+        nothing can reach before then (the simulator checks: no step acts on
+        it, no connection is open). What it does is read when the clock gets
+        there (resume): it runs on its own until it first needs the world (a
+        chamber reading) or the clock (anything it sends waits for that)."""
+        kind, t = self.block[0], self.wake_at
+        if kind == "deep":
+            msg = self._boot_msg("DEEPSLEEP_RESET", t)
+        else:
+            msg = self._world(t)
+            msg["irqs"] = []
+        msg["synced"] = self.sim.clock.now()
+        self._send(msg)
+        self.ahead = True
+
     def cut_power_at_flash_op(self, n):
         """Remove power during the n-th flash program or erase of the device's
         next wake (until it next light- or deep-sleeps); that operation is torn
@@ -455,6 +485,7 @@ class SimDevice:
     def power_off(self):
         """Remove the battery: the interpreter dies, RTC memory is lost, flash stays."""
         self._stop_worker()
+        self.ahead = False
         self.listening = False
         self.wifi_radio(False)
         self.block = ("off", None)
@@ -470,6 +501,9 @@ class SimDevice:
         p.level = level
         if old == level:
             return
+        if self.ahead:
+            raise DeviceCrashed("%s: pin %s changed while the device ran ahead to %.3f"
+                                % (self.id, pin_id, self.wake_at))
         edge = self.RISING if level else self.FALLING
         kind = self.block[0] if self.block else "off"
         if kind in ("sleep", "light") and p.trigger & edge:

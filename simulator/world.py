@@ -4,9 +4,13 @@ scheduler that owns the virtual clock.
 `run_until(t)` advances time event by event: wake every device whose sleep ends
 or whose wake pin changed, let it run until it blocks, then wait until the hub
 has taken in everything the devices sent and finished what that caused
-(`settle`). Nothing runs concurrently with a device, so runs are repeatable.
+(`settle`). Nothing runs concurrently with a device that could see it, so
+runs are repeatable: a device is handed its next wake early (run ahead, on
+another core) only when nothing can reach it before that wake, and what it
+does is read in time order.
 """
 import asyncio
+import bisect
 import logging
 
 from simulator.device import SimDevice
@@ -31,6 +35,7 @@ class Simulation:
         self.devices = {}
         self.hub = None
         self.mqtt_frames_sent = 0
+        self.events_sent = 0  # of those, on event topics (what the runner's observer watches)
         self.adverts = 0
         self.trace = []  # (time, device, what) for the printed timeline
         self.chambers = {}  # smoke sensors: device id -> simulator.chamber.Chamber
@@ -38,6 +43,7 @@ class Simulation:
         # more that must hold before the world moves on (the runner: every
         # document the hub delivered upstream has reached its observer)
         self.also_settled = None
+        self._plan = None  # plan_inputs: when the world next changes, per device
 
     # ---- building the world --------------------------------------------------------
     def add_device(self, device_id, app, board, config, mac):
@@ -85,6 +91,7 @@ class Simulation:
     def on_device_published(self, dev, topic, payload):
         if topic.endswith("/event") or topic.endswith("/state"):
             self.mqtt_frames_sent += 1
+            self.events_sent += topic.endswith("/event")
 
     def radio_start(self, dev, adv, interval_us):
         if self.radio is None:
@@ -113,34 +120,89 @@ class Simulation:
             times.append(hub_deadline)
         return min(times) if times else None
 
+    def plan_inputs(self, by_device, common, end, command_sources=None):
+        """What the scenario will do, so a device can pass time on its own up
+        to the next moment anything could reach it (horizon).
+
+        by_device        device id -> times of the steps that act on it
+        common           times of the steps that act on the whole site (a hub
+                         restart, an upstream outage)
+        end              when the run ends
+        command_sources  device id -> the ids of the devices whose frames can
+                         make the hub send it a command (None: any device)"""
+        self._plan = ({did: sorted(ts) for did, ts in by_device.items()}, sorted(common), end,
+                      command_sources)
+
+    def _next_step(self, did, now, h):
+        """The first step at or after `now` that acts on `did`, if before `h`."""
+        times = self._plan[0].get(did, ())
+        i = bisect.bisect_left(times, now)
+        return times[i] if i < len(times) and times[i] < h else h
+
     def horizon(self, dev):
         """Until when `dev` may pass time on its own, its sleeps needing no round
         trip through the scheduler: nothing that could reach it happens before.
 
-        The world changes only at scenario steps (run_until's target). A device
-        lets the clock catch up before it sends anything (simulator/mp/_sim.py),
-        so every packet and advertisement happens in time order. What others
-        send can reach `dev` only through the hub and an open connection: a
-        device with a socket open also stops at the hub's next timer and at
-        every other device's next wake (each may send there)."""
+        The world changes only at scenario steps. A device lets the clock catch
+        up before it sends anything (simulator/mp/_sim.py), so every packet and
+        advertisement happens in time order. Without a connection open a
+        device hears nobody: it stops only at the next step that acts on it or
+        on the whole site. What others send can reach `dev` only through the
+        hub and an open connection: a device with a socket open also stops at
+        the hub's next timer, and at the next wake and the next step of every
+        device whose frames can make the hub command it.
+
+        Without a plan (plan_inputs) every step and every device counts: the
+        bound is run_until's target, and every other device's wake."""
         now = self.clock.now()
         if self._target is None:
             return now
-        h = self._target
+        if self._plan is None:
+            h = self._target
+            sources = None
+        else:
+            _, common, end, known = self._plan
+            h = self._next_step(dev.id, now, end)
+            i = bisect.bisect_left(common, now)
+            if i < len(common) and common[i] < h:
+                h = common[i]
+            sources = None if known is None else known.get(dev.id, ())
         if not dev.listening:
             return max(h, now)
-        for d in self.devices.values():
-            if d is not dev and d.powered and d.wake_at is not None and d.wake_at < h:
+        for d in (self.devices.values() if sources is None
+                  else [self.devices[did] for did in sources if did in self.devices]):
+            if d is dev:
+                continue
+            if d.powered and d.wake_at is not None and d.wake_at < h:
                 h = d.wake_at
+            if self._plan is not None:
+                h = self._next_step(d.id, now, h)
         deadline = self.clock.next_deadline()
         if deadline is not None and deadline < h:
             h = deadline
         return max(h, now)
 
+    def _run_ahead(self, dev):
+        """Start `dev`'s next wake early (SimDevice.run_ahead) when nothing can
+        reach it before then: a timer wake from deep or light sleep, no
+        connection open, and no step that acts on it or on the site before it."""
+        if (self._plan is None or self._target is None or dev.ahead or not dev.powered
+                or dev.listening or dev.block is None or dev.block[0] not in ("deep", "light")):
+            return
+        t, now = dev.wake_at, self.clock.now()
+        _, common, end, _ = self._plan
+        if t is None or t <= now or t >= self._next_step(dev.id, now, end):
+            return
+        i = bisect.bisect_left(common, now)
+        if i < len(common) and common[i] <= t:
+            return
+        dev.run_ahead()
+
     async def _run_device(self, dev, fn):
         # in the loop's thread: the device talks to the broker, never to the
         # hub directly, and what it hands to the radio is queued for the loop
         fn()
+        self._run_ahead(dev)
         await asyncio.sleep(0)
 
     async def power_on(self, device_id):
@@ -174,6 +236,8 @@ class Simulation:
             self._target = None
 
     async def _run_until(self, t):
+        for dev in self.devices.values():
+            self._run_ahead(dev)
         await self.step()
         while True:
             nxt = self.next_time()
@@ -195,7 +259,8 @@ class Simulation:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         quiet = 0
-        # frames handed over from device threads need a few loop turns to land
+        # what the radio handed over lands on the loop's next turns; when the
+        # hub has caught up, a few more turns show nothing further is on its way
         mark = (self.mqtt_frames_sent, self.adverts)
         need = 1 if mark == getattr(self, "_settled_mark", None) else 3
         while True:
@@ -206,13 +271,15 @@ class Simulation:
                 if quiet >= need:
                     self._settled_mark = mark
                     return
-            else:
-                quiet = 0
+                continue
+            quiet = 0
             if loop.time() > deadline:
                 raise SettleTimeout(
                     "hub did not settle: %d of %d MQTT frames seen, idle=%s"
                     % (self.hub.mqtt_frames_seen, self.mqtt_frames_sent, self.hub.is_idle()))
-            await asyncio.sleep(0.002)
+            # a frame still on its way through the broker wakes this at once;
+            # what the loop cannot see (an upstream delivery) is polled
+            await self.hub.wait_progress(0.002)
 
     def shutdown(self):
         for dev in self.devices.values():

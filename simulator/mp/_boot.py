@@ -57,7 +57,7 @@ if msg.get("install"):
     vfs.mount(fs, "/flash")
     _copy_tree(msg["install"], "/flash")
     vfs.umount("/flash")
-    _sim.send({"installed": flash.ops})
+    _sim.post({"installed": flash.ops})
     flash.ops = 0
 if msg.get("cut") is not None:
     flash.cut_after(msg["cut"])

@@ -18,6 +18,7 @@ _wr = None
 now = 0.0          # virtual seconds since the simulator's epoch (the device's view)
 boot = None        # the boot message
 levels = {}        # pin id -> level, as the world and the firmware set them
+adc = {}           # analog pin id -> raw u16 that holds until the next hand-over
 irq_handlers = {}  # pin id -> (handler, pin object)
 timers = []        # machine.Timer objects with a `due` virtual time
 sockets = []       # sockets open in this boot; closed when it ends
@@ -80,10 +81,33 @@ def sample_heap():
                 raise HeapExceeded(used)
 
 
-def send(msg):
-    sample_heap()
+_posted = []  # notices not yet written: they go out with the next message
+POST_MAX = 16
+
+
+def _frame(msg):
     data = json.dumps(msg).encode()
-    _wr.write(len(data).to_bytes(4, "big") + data)
+    return len(data).to_bytes(4, "big") + data
+
+
+def post(msg):
+    """A notice the host needs no answer to (a pin driven, a packet sent): it
+    is written with the next message, in order, so the host sees the same
+    sequence with fewer writes. Whatever waits for the host sends first."""
+    sample_heap()
+    _posted.append(_frame(msg))
+    if len(_posted) >= POST_MAX:
+        send(None)
+
+
+def send(msg):
+    """Write the posted notices and `msg` (None: only the notices)."""
+    sample_heap()
+    if msg is not None:
+        _posted.append(_frame(msg))
+    data = b"".join(_posted)
+    del _posted[:]
+    _wr.write(data)
 
 
 def recv():
@@ -99,10 +123,14 @@ def call(msg):
 
 def _apply(msg):
     global now, wifi_ok, fault, horizon, synced
-    now = synced = msg["now"]
+    now = msg["now"]
+    # handed over ahead of its time, the simulator's clock is still at `synced`
+    synced = msg.get("synced", now)
     horizon = msg.get("horizon", now)
     for k, v in msg.get("levels", ()):
         levels[k] = v
+    for k, v in msg.get("adc", ()):
+        adc[k] = v
     wifi_ok = msg.get("wifi_ok", wifi_ok)
     fault = msg.get("fault", fault)
     cut = msg.get("cut")

@@ -32,7 +32,7 @@ class PinCore:
         v = 1 if v else 0
         if _sim.levels.get(self._id) != v:
             _sim.levels[self._id] = v
-            _sim.send({"out": [self._id, v]})
+            _sim.post({"out": [self._id, v]})
 
     def value(self, v=None):
         if v is None:
@@ -50,11 +50,16 @@ class PinCore:
 
     def _set_irq(self, handler, rising, falling):
         _sim.irq_handlers[self._id] = (handler, self)
-        _sim.send({"irq": [self._id, 1 if rising else 0, 1 if falling else 0]})
+        _sim.post({"irq": [self._id, 1 if rising else 0, 1 if falling else 0]})
 
 
 def adc_read_u16(pin_id):
-    """The raw 16-bit reading the host's world gives this analog pin now."""
+    """The raw 16-bit reading the host's world gives this analog pin now: a
+    level that holds until the next hand-over (a battery) came with the world,
+    anything else (a smoke chamber) is asked for."""
+    v = _sim.adc.get(pin_id)
+    if v is not None:
+        return v
     return _sim.call({"adc": [pin_id, _sim.now]})
 
 
@@ -78,7 +83,7 @@ class PWMCore:
             raise ValueError("duty_u16 must be from 0 to 65535")
         if d != self._duty:
             self._duty = d
-            _sim.send({"pwm": [self._id, d, _sim.now]})
+            _sim.post({"pwm": [self._id, d, _sim.now]})
 
     def deinit(self):
         self.duty_u16(0)
@@ -132,7 +137,7 @@ def rtc_memory(data=None):
     if len(data) > size:
         raise ValueError("buffer too long")
     _sim.boot["rtc"] = hexlify(bytes(data)).decode()
-    _sim.send({"rtc": _sim.boot["rtc"]})
+    _sim.post({"rtc": _sim.boot["rtc"]})
 
 
 def lightsleep(ms):

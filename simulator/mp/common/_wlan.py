@@ -42,7 +42,7 @@ class Station:
             return self._active
         on = bool(is_active)
         if on != self._active:
-            _sim.send({"wifi": [1 if on else 0, _sim.now]})
+            _sim.post({"wifi": [1 if on else 0, _sim.now]})
         if not on:
             self._connected = False
             self._tried = None
@@ -52,7 +52,7 @@ class Station:
         if not self._active:
             raise OSError("Wifi Not Started" if "STAT_BEACON_TIMEOUT" in self._st else -1)
         self._tried = _sim.now
-        _sim.send({"wconn": 1})
+        _sim.post({"wconn": 1})
         self._ssid_ok = ssid == _sim.boot["ssid"]
         self._connected = _sim.wifi_ok and self._ssid_ok
 

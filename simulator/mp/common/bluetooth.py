@@ -66,7 +66,7 @@ class BLE:
         _sim.sync()  # scanners hear it at the device's time
         if interval_us is None:
             if self._adv_since is not None:
-                _sim.send({"adv_stop": _sim.now - self._adv_since})
+                _sim.post({"adv_stop": _sim.now - self._adv_since})
                 self._adv_since = None
             return
         if not self._active:
@@ -76,7 +76,7 @@ class BLE:
         if len(adv_data) > 31:
             raise ValueError("legacy advertising data is at most 31 bytes")
         self._adv_since = _sim.now
-        _sim.send({"adv": [hexlify(bytes(adv_data)).decode(), interval_us]})
+        _sim.post({"adv": [hexlify(bytes(adv_data)).decode(), interval_us]})
 
     def gatts_register_services(self, services):
         raise NotImplementedError("BLE.gatts_register_services is not simulated yet")

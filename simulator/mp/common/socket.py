@@ -123,7 +123,7 @@ class socket(io.IOBase):
             mv = mv[n:]
         topic = _publish_topic(data)
         if topic is not None:
-            _sim.send({"pub": topic})
+            _sim.post({"pub": topic})
         elif data[:1] == b"\xc0":
             # PINGREQ: the round trip takes no virtual time; wait (real time,
             # bounded) until the broker's PINGRESP can be read
