@@ -9,14 +9,14 @@ permission that only the roles with a reason to have it hold.
 Pure data and pure functions; no I/O.
 """
 
-ROLES = ("admin", "staff", "police", "installer", "readonly")
+ROLES = ("admin", "staff", "police_liaison", "installer", "read_only")
 
 ROLE_TITLES = {
     "admin": "administrator: everything, accounts included",
     "staff": "property staff: alarms, registry (no import), faces, access log",
-    "police": "police liaison: alarms and the residents concerned",
+    "police_liaison": "police liaison: alarms and the residents concerned",
     "installer": "installer: devices (add, keys, state), no residents",
-    "readonly": "read-only: alarms, devices and the site plan; no personal data",
+    "read_only": "read-only: alarms, devices and the site plan; no personal data",
 }
 
 # permission -> what it allows (also the documentation's wording)
@@ -52,9 +52,9 @@ ROLE_PERMISSIONS = {
         "alarms.act", "forwarding.read", "forwarding.requeue", "access_log.read",
         "faces.read", "faces.write", "faces.identify", "site.write", "residents.read",
         "residents.write", "registry_devices.read", "registry.export", "registry.audit"}),
-    "police": frozenset(_READ_PLAN | {"alarms.act", "residents.read"}),
+    "police_liaison": frozenset(_READ_PLAN | {"alarms.act", "residents.read"}),
     "installer": frozenset(_READ_PLAN | {"registry_devices.read", "registry_devices.write"}),
-    "readonly": frozenset(_READ_PLAN),
+    "read_only": frozenset(_READ_PLAN),
 }
 
 # registry collection -> (read permission, write permission)

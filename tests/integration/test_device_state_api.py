@@ -18,7 +18,7 @@ SMOKE = ("  - {id: smoke-101, kind: smoke_sensor, board: esp32c3, flat: b1-101, 
 
 def get(hub, path):
     req = urllib.request.Request("http://127.0.0.1:%d%s" % (hub.http.port, path),
-                                 headers=bearer(hub, "readonly"))
+                                 headers=bearer(hub, "read_only"))
     with urllib.request.urlopen(req, timeout=5) as r:
         return r.status, json.loads(r.read())
 
