@@ -25,7 +25,7 @@ def users(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("password,reason", [
-    ("", "empty"), ("short", "too short"), ("password1234", "common"),
+    ("", "empty"), ("k3y!", "too short"), ("password1234", "common"),
     ("root-root-root-1", "account name"),
 ])
 def test_weak_or_empty_passwords_are_refused_with_the_reason(users, password, reason):
