@@ -125,7 +125,8 @@ class HubHttpServer:
             raise HttpError(403, "bad_host", "this hub does not answer to Host %r; allowed: %s "
                             "(hub.http.allowed_hosts)" % ((host or "")[:100],
                                                          ", ".join(self.allowed_hosts)))
-        scheme = "https" if request.secure else "http"
+        # behind a TLS proxy (secure_cookies) browsers name the hub https://...
+        scheme = "https" if request.secure or self.secure_cookies else "http"
         if request.headers.get("Sec-Fetch-Site") == "cross-site" or not origin.origin_allowed(
                 request.headers.get("Origin"), host, self.allowed_hosts, scheme):
             raise HttpError(403, "bad_origin", "requests from another site are refused")
