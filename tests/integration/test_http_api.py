@@ -178,6 +178,11 @@ async def test_enroll_list_identify_delete_and_the_access_log(make_hub):
         assert status == 200
         assert [e["kind"] for e in body["entries"]] == ["face_person_deleted", "face_person_enrolled"]
         assert body["entries"][1]["payload"]["person_id"] == "r-101"
+        # who did it: the account, in the access log and the account audit
+        assert [e["payload"]["account"] for e in body["entries"]] == ["test-admin"] * 2
+        audit = [(e["account"], e["action"], e["outcome"]) for e in hub.accounts.audit(50)]
+        assert ("test-admin", "POST face_enroll", "ok") in audit
+        assert ("test-admin", "DELETE face_delete", "ok") in audit
         status, body, _ = await call("GET", "/api/access-log?kind=face_person_enrolled&limit=1")
         assert [e["kind"] for e in body["entries"]] == ["face_person_enrolled"]
         status, body, _ = await call("GET", "/api/access-log?limit=0")
