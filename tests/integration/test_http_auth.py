@@ -171,7 +171,7 @@ async def login(rig, account="root", role="admin"):
 
 
 async def test_a_cross_site_post_changes_nothing_and_forged_frames_stay_rejected(rig):
-    body, _ = await login(rig)  # the admin's browser holds a live session cookie
+    session, _ = await login(rig)  # the admin's browser holds a live session cookie
     evil_csv = ("device_id,kind,board,flat,transport,frame_key\n"
                 "door-101,door_sensor,esp32c3,b1-101,mqtt,%s\n" % ATTACKER_KEY.hex())
     attempts = [
@@ -194,7 +194,7 @@ async def test_a_cross_site_post_changes_nothing_and_forged_frames_stay_rejected
     got, refused, _ = await rig.call("POST", "/api/registry/import?format=csv", role=None,
                                      data=evil_csv.encode(),
                                      headers={"Content-Type": "text/plain",
-                                              "X-CSRF-Token": body["csrf_token"]})
+                                              "X-CSRF-Token": session["csrf_token"]})
     assert (got, refused["error"]) == (415, "unsupported_media_type")
     # nothing changed: the registry, the running site, the key
     assert rig.hub.registry.version() == 1
