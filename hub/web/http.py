@@ -37,7 +37,6 @@ MAX_JSON_DEPTH = 32      # objects/arrays inside each other; deeper -> 400
 BODY_TIMEOUT_S = 10.0    # a body must have arrived this long after the headers
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
-STOP_TIMEOUT_S = 10.0
 JSON_TYPES = ("application/json",)
 
 

@@ -206,7 +206,6 @@ class HubHttpServer:
         req = Request(request.method, raw_path,
                       urllib.parse.parse_qs(request.query_string), body, params,
                       request.headers, principal, address)
-        req.secure = request.secure
         try:
             if route.runs == EXECUTOR:
                 result = await self._off_loop(route.handler, req)
