@@ -61,18 +61,7 @@ class AuthRoutes:
         and the session cookie; 401 for a wrong pair, 429 while locked out."""
         doc = req.json()
         name, password = _text(doc, "account", 64), _text(doc, "password")
-        with self._lock:
-            wait = throttle.retry_after(self._throttle, name, req.address, self.clock.now())
-        if wait > 0:
-            self._store(self.accounts.record, name, "login", name, "locked_out", req.address, None)
-            raise HttpError(429, "too_many_attempts", "too many failed logins; try again in "
-                            "%d s" % math.ceil(wait), {"Retry-After": str(math.ceil(wait))})
-        found = self._store(self.accounts.check_password, name, password)
-        with self._lock:
-            if found is None:
-                throttle.failed(self._throttle, name, req.address, self.clock.now())
-            else:
-                throttle.succeeded(self._throttle, name)
+        found = self._check(req, name, password, "login")
         if found is None:
             self._store(self.accounts.record, name, "login", name, "failed", req.address, None)
             raise HttpError(401, "login_failed", "unknown account or wrong password")
@@ -83,6 +72,23 @@ class AuthRoutes:
         req.cookies.append((SESSION_COOKIE, session_id, int(accounts_db.SESSION_MAX_AGE_S)))
         return 200, {"account": found["name"], "role": found["role"], "csrf_token": csrf,
                      "expires_at": expires, "idle_timeout_s": accounts_db.SESSION_IDLE_S}
+
+    def _check(self, req, name, password, action):
+        """The account if `password` is its password, else None; 429 while the
+        account or the address is locked out (hub/auth/throttle.py)."""
+        with self._lock:
+            wait = throttle.retry_after(self._throttle, name, req.address, self.clock.now())
+        if wait > 0:
+            self._store(self.accounts.record, name, action, name, "locked_out", req.address, None)
+            raise HttpError(429, "too_many_attempts", "too many failed attempts; try again in "
+                            "%d s" % math.ceil(wait), {"Retry-After": str(math.ceil(wait))})
+        found = self._store(self.accounts.check_password, name, password)
+        with self._lock:
+            if found is None:
+                throttle.failed(self._throttle, name, req.address, self.clock.now())
+            else:
+                throttle.succeeded(self._throttle, name)
+        return found
 
     def logout(self, req):
         principal = req.principal
@@ -101,7 +107,9 @@ class AuthRoutes:
         doc = req.json()
         current, new = _text(doc, "current"), _text(doc, "new")
         account = req.principal.account
-        if self._store(self.accounts.check_password, account, current) is None:
+        if self._check(req, account, current, "password_change") is None:
+            self._store(self.accounts.record, account, "password_change", account, "failed",
+                        req.address, None)
             raise HttpError(403, "wrong_password", "the current password is wrong")
         try:
             self._store(self.accounts.set_password, account, new, account)

@@ -353,3 +353,29 @@ async def test_a_thousand_concurrent_health_requests_are_all_answered(rig):
                 return r.status
         results = await asyncio.gather(*[one() for _ in range(1000)], return_exceptions=True)
     assert [r for r in results if r != 200] == []
+
+
+async def test_a_person_changes_their_own_password_and_their_sessions_end(rig):
+    session, resp = await login(rig, "li-wei", "staff")
+    csrf = {"X-CSRF-Token": session["csrf_token"]}
+    status, body, _ = await rig.call("GET", "/api/session", role=None)
+    assert (status, body) == (200, {"account": "li-wei", "role": "staff", "via": "session"})
+    status, body, _ = await rig.call("POST", "/api/password", role=None, headers=csrf,
+                                     json={"current": "not it at all", "new": GOOD + "!"})
+    assert (status, body["error"]) == (403, "wrong_password")
+    status, body, _ = await rig.call("POST", "/api/password", role=None, headers=csrf,
+                                     json={"current": GOOD, "new": "short"})
+    assert (status, body["error"]) == (400, "weak_password") and "too short" in body["detail"]
+    status, body, _ = await rig.call("POST", "/api/password", role=None, headers=csrf,
+                                     json={"current": GOOD, "new": GOOD + "!"})
+    assert status == 200
+    rig.http.cookie_jar.clear()
+    status, body, _ = await rig.call("GET", "/api/session", role=None,
+                                     headers={"Cookie": resp.headers["Set-Cookie"].split(";")[0]})
+    assert status == 401
+    status, body, _ = await rig.call("POST", "/api/login", role=None,
+                                     json={"account": "li-wei", "password": GOOD + "!"})
+    assert status == 200
+    rows = [(e["account"], e["action"], e["outcome"]) for e in rig.hub.accounts.audit(20)]
+    assert ("li-wei", "password_change", "failed") in rows
+    assert ("li-wei", "password_changed", "ok") in rows
