@@ -4,7 +4,8 @@ hub's HTTP API (docs/alarms.md).
 ``register(subparsers)`` adds the ``alarms`` group; every leaf sets
 ``func(args) -> int``. Exit codes: 0 done, 1 the hub refused or did not apply
 (unknown alarm, out of order, closed, invalid), 2 the hub could not be reached
-or answered garbage. It talks HTTP only (stdlib ``urllib``, with a timeout);
+or answered garbage. It talks HTTP only (stdlib ``urllib``, with a timeout),
+with the API token of ``--token-file`` or ``$ANJU_TOKEN`` (host_tools/hubauth.py);
 it never opens the hub's database. Every action carries a fresh command id, so
 ``--command-id`` makes a retry of the same action safe.
 """
@@ -20,6 +21,7 @@ import urllib.parse
 import urllib.request
 import uuid
 
+from host_tools import hubauth
 from hub.alarms.commands import ACTIONS
 
 DEFAULT_HUB = os.environ.get("ANJU_HUB_URL", "http://127.0.0.1:8080")
@@ -30,12 +32,17 @@ class HubUnreachable(Exception):
     """No usable answer from the hub (connection refused, timeout, not JSON)."""
 
 
+_AUTH = {}  # the Authorization header of this run (set by _guard)
+
+
 def _request(hub, method, path, body=None, timeout=TIMEOUT_S):
     """(status, bytes, content type); HTTP error statuses are returned, not raised."""
     url = hub.rstrip("/") + path
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json"} if data else {})
+    headers = dict(_AUTH)
+    if data:
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.read(), resp.headers.get("Content-Type", "")
@@ -168,7 +175,12 @@ def cmd_requeue(args) -> int:
 def _guard(func):
     def run(args) -> int:
         try:
+            _AUTH.clear()
+            _AUTH.update(hubauth.headers(args.token_file))
             return func(args)
+        except hubauth.TokenError as exc:
+            print("error: %s" % exc, file=sys.stderr)
+            return 2
         except HubUnreachable as exc:
             print("error: %s" % exc, file=sys.stderr)
             return 2
@@ -183,6 +195,7 @@ def register(subparsers) -> None:
                         help="the hub's HTTP API (default $ANJU_HUB_URL or %(default)s)")
     common.add_argument("--timeout", type=float, default=TIMEOUT_S,
                         help="seconds per request (default %(default)s)")
+    hubauth.add_argument(common)
 
     ls = sub.add_parser("list", parents=[common], help="alarms, oldest first")
     ls.add_argument("--state", choices=("raised", "dispatched", "acknowledged", "resolved",

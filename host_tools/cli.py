@@ -6,6 +6,7 @@
     anju hub run --config SITE     the hub service on wall time
     anju config check SITE.yaml    validate a site configuration, as the hub does at start
     anju keys new                  fresh frame and bind keys for a device
+    anju users ...                 accounts and API tokens of the hub's HTTP API
     anju boards [list|show NAME]   supported boards
 
 Exit codes: 0 success, 1 a scenario expectation failed, 2 invalid input
@@ -261,6 +262,8 @@ def build_parser():
     alarms_cli.register(sub)
     from host_tools import certs
     certs.register(sub)
+    from host_tools import users_cli
+    users_cli.register(sub)
     return p
 
 

@@ -3,7 +3,8 @@ and ``anju keys kek --out FILE``.
 
 Two ways to reach the registry:
   --hub URL            the running hub's HTTP API (default http://127.0.0.1:8080);
-                       changes apply to the running hub at once
+                       changes apply to the running hub at once; the API token
+                       comes from --token-file or $ANJU_TOKEN (host_tools/hubauth.py)
   --db DB --kek FILE   the database directly, for a hub that is not running
                        (a running hub would only see the change after a restart)
 
@@ -37,13 +38,14 @@ class CliError(Exception):
 class HttpBackend:
     """The hub's /api/registry routes."""
 
-    def __init__(self, url):
+    def __init__(self, url, auth=None):
         parts = urllib.parse.urlsplit(url if "://" in url else "http://" + url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.auth = auth or {}
 
     def _call(self, method, path, body=None, content_type="application/json"):
         conn = http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT_S)
-        headers = {"X-Anju-Actor": "cli:%s" % getpass.getuser()}
+        headers = {"X-Anju-Actor": "cli:%s" % getpass.getuser(), **self.auth}
         if body is not None:
             if not isinstance(body, (bytes, str)):
                 body = json.dumps(body)
@@ -140,7 +142,12 @@ def _backend(args):
         if args.hub:
             raise CliError("choose --hub or --db/--kek, not both")
         return DbBackend(args.db, args.kek)
-    return HttpBackend(args.hub or DEFAULT_HUB)
+    from host_tools import hubauth
+    try:
+        auth = hubauth.headers(args.token_file)
+    except hubauth.TokenError as exc:
+        raise CliError(str(exc)) from exc
+    return HttpBackend(args.hub or DEFAULT_HUB, auth)
 
 
 # ---- commands ---------------------------------------------------------------------------
@@ -280,6 +287,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     reg.add_argument("--hub", help="the hub's HTTP API (default %s)" % DEFAULT_HUB)
     reg.add_argument("--db", help="the hub's database, when the hub is not running")
     reg.add_argument("--kek", help="the KEK file (with --db)")
+    from host_tools import hubauth
+    hubauth.add_argument(reg)
     sub = reg.add_subparsers(dest="registry_cmd", required=True)
     p = sub.add_parser("import", help="replace the site from a YAML file or CSV files")
     p.add_argument("files", nargs="+", help="SITE.yaml, or residents.csv and/or devices.csv")

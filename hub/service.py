@@ -11,8 +11,9 @@ Tasks:
   forward   drains the outbox to the upstream broker
   face-*    one per entrance camera, when the site file has a `face:` section
             (hub/face/host.py; the face packages are imported only then)
-The local HTTP API (hub/web/http.py) runs in its own thread when `hub.http` is
-configured or `http=` is given. Every subscription and task is collected and
+The local HTTP API (hub/web/server.py, aiohttp) runs on this loop when
+`hub.http` is configured or `http=` is given; its accounts live in their own
+database beside the store (hub/auth/accounts.py). Every subscription and task is collected and
 undone in `stop()`.
 """
 import asyncio
@@ -90,6 +91,10 @@ class HubService:
         self._async_cleanups = []
         self.face = None
         self.http = None
+        self.accounts = None
+        if http is not None:
+            from hub.auth.accounts import AccountStore, path_for
+            self.accounts = AccountStore(path_for(db_path), clock)
 
     # ---- life cycle ---------------------------------------------------------
     async def start(self, connect_timeout=10.0):
@@ -152,6 +157,8 @@ class HubService:
         while self._cleanups:
             self._cleanups.pop()()
         self.store.close()
+        if self.accounts is not None:
+            self.accounts.close()
 
     def notify_outbox(self):
         """Wake the forwarder after a commit added outbox rows, and the rules loop,
@@ -180,19 +187,16 @@ class HubService:
             self._async_cleanups.append(self.face.stop)
             await self.face.start()
         if self._http_cfg is not None:
-            from hub.web.http import HubApi, HubHttpServer
+            from hub.web import auth_routes
+            from hub.web.http import HubApi
+            from hub.web.server import HubHttpServer
             api = HubApi(self.store, self.clock, bridge, self.links, self.face, events)
+            auth_routes.mount(api, self.accounts, self.clock)
             if self.registry is not None:
                 from hub.registry import routes as registry_api
                 registry_api.mount(api, self)
-            self.http = HubHttpServer(api, self._http_cfg["host"], self._http_cfg["port"],
-                                      self._http_cfg["max_body_bytes"])
-            stop_http = self.http.start()
-
-            async def stop_http_off_loop():
-                # Handler threads may be waiting on this loop: keep it running.
-                await asyncio.wait_for(loop.run_in_executor(None, stop_http), 15.0)
-            self._async_cleanups.append(stop_http_off_loop)
+            self.http = HubHttpServer.from_config(api, self.accounts, self._http_cfg)
+            self._async_cleanups.append(await self.http.start())
 
     def _check_reload(self, site):
         if site.site_id != self.site.site_id:

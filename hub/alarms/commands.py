@@ -116,7 +116,7 @@ class CommandProcessor:
         self.clock = clock
         self.notify_outbox = notify_outbox
         self.counts = {outcome: 0 for outcome in OUTCOMES}
-        self._lock = threading.Lock()  # counts are read by the HTTP thread
+        self._lock = threading.Lock()  # counts are read by the HTTP server's worker threads
 
     def _count(self, outcome):
         with self._lock:

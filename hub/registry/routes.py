@@ -11,43 +11,53 @@ Errors: 400 invalid (the validator's message names the field), 404 unknown
 id, 409 id taken or still in use, 415 unknown import content type, 503 when
 the store does not answer. This module must never log a request body.
 """
-import re
-
 from hub import ConfigError, StoreError
+from hub.auth.roles import REGISTRY_KINDS
 from hub.config import yamlfile
-from hub.web.http import HttpError
+from hub.web.http import EXECUTOR, LOOP, HttpError, Route
 from hub.registry.db import KINDS, RegistryConflict, RegistryInvalid, RegistryNotFound
 
 ACTOR_HEADER = "X-Anju-Actor"
 _KIND = "(?P<kind>%s)" % "|".join(KINDS)
 
 
+def _read(params):
+    return REGISTRY_KINDS[params["kind"]][0]
+
+
+def _write(params):
+    return REGISTRY_KINDS[params["kind"]][1]
+
+
 def mount(api, hub):
+    """Each collection needs its own permission (hub/auth/roles.py): an
+    installer changes devices, never residents; the whole-site export and
+    import need their own."""
     routes = RegistryRoutes(hub, api.bridge)
+    one = r"^/api/registry/%s/(?P<id>[^/]+)$" % _KIND
     api.routes.extend([
-        ("GET", re.compile(r"^/api/registry$"), routes.export),
-        ("GET", re.compile(r"^/api/registry/audit$"), routes.audit),
-        ("POST", re.compile(r"^/api/registry/import$"), routes.import_),
-        ("GET", re.compile(r"^/api/registry/%s$" % _KIND), routes.list),
-        ("POST", re.compile(r"^/api/registry/%s$" % _KIND), routes.add),
-        ("GET", re.compile(r"^/api/registry/%s/(?P<id>[^/]+)$" % _KIND), routes.get),
-        ("POST", re.compile(r"^/api/registry/%s/(?P<id>[^/]+)$" % _KIND), routes.add),
-        ("PUT", re.compile(r"^/api/registry/%s/(?P<id>[^/]+)$" % _KIND), routes.update),
-        ("DELETE", re.compile(r"^/api/registry/%s/(?P<id>[^/]+)$" % _KIND), routes.remove),
+        Route("GET", r"^/api/registry$", routes.export, "registry.export", EXECUTOR),
+        Route("GET", r"^/api/registry/audit$", routes.audit, "registry.audit", LOOP),
+        Route("POST", r"^/api/registry/import$", routes.import_, "registry.import", EXECUTOR),
+        Route("GET", r"^/api/registry/%s$" % _KIND, routes.list, _read, EXECUTOR),
+        Route("POST", r"^/api/registry/%s$" % _KIND, routes.add, _write, EXECUTOR),
+        Route("GET", one, routes.get, _read, EXECUTOR),
+        Route("POST", one, routes.add, _write, EXECUTOR),
+        Route("PUT", one, routes.update, _write, EXECUTOR),
+        Route("DELETE", one, routes.remove, _write, EXECUTOR),
     ])
     return routes
 
 
 def _actor(req):
+    """The account, and the name the client gave (`X-Anju-Actor`) after it."""
     headers = getattr(req, "headers", None)
-    actor = headers.get(ACTOR_HEADER) if headers is not None else None
-    return "http:%s" % actor[:64] if actor else "http"
+    named = headers.get(ACTOR_HEADER) if headers is not None else None
+    actor = "http:%s" % (req.account or "?")
+    return "%s (%s)" % (actor, named[:64]) if named else actor
 
 
 def _content_type(req):
-    fmt = req.arg("format")
-    if fmt:
-        return fmt.lower()
     headers = getattr(req, "headers", None)
     ctype = (headers.get("Content-Type") if headers is not None else None) or ""
     ctype = ctype.split(";")[0].strip().lower()

@@ -1,22 +1,20 @@
 """The hub's local HTTP API (docs/http_api.md): health, alarms, access log and
 face enrollment; alarm actions, audit export and Prometheus metrics
-(docs/alarms.md).
+(docs/alarms.md); accounts and sessions (hub/web/auth_routes.py).
 
-Why a `ThreadingHTTPServer` in its own thread and not asyncio streams: the
-face routes are CPU-bound and blocking (decoding a photo, running the detector
-and the embedding model takes 50–500 ms), so on the event loop each would need
-an executor hop anyway, and the standard library has no HTTP parser for
-asyncio streams; a hand-written one is exactly the kind of code we avoid.
-Handler threads never touch the hub's SQLite store themselves: every store
-read or write is a loop callback through `hub.face.sinks.LoopBridge`, with a
-timeout (503 when it expires). The face gallery has its own connection and
-lock and is thread-safe.
+This module holds the route table (`HubApi.routes`: method, path pattern,
+handler, the permission it needs, where it runs) and the handlers; the
+server that serves them is aiohttp on the hub's own loop
+(hub/web/server.py), which authenticates every request and checks the
+permission before a handler runs. Handlers are plain functions taking a
+`Request` and returning `(status, dict)`; they run on the loop when they only
+read the hub's store (which belongs to the loop), or in the server's
+executor when they are CPU-bound (face models, imports, exports), where they
+reach the store through `hub.face.sinks.LoopBridge`.
 
-Binds 127.0.0.1 unless configured otherwise; there is no authentication, so
-only put it on another interface behind a proxy that adds it. Every error is a
-JSON body `{"error": code, "detail": text}`; a handler exception is logged and
-becomes a 500, it never stops the server. Request bodies (photos included) are
-never logged.
+Every error is a JSON body `{"error": code, "detail": text}`; a handler
+exception is logged and becomes a 500 without a traceback in the answer, it
+never stops the server. Request bodies (photos, passwords) are never logged.
 """
 import base64
 import binascii
@@ -26,20 +24,20 @@ import io
 import json
 import logging
 import re
-import threading
-import time
 import urllib.parse
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections import namedtuple
 
 from hub import StoreError
 
 log = logging.getLogger("anju.hub.http")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_JSON_DEPTH = 32      # objects/arrays inside each other; deeper -> 400
+BODY_TIMEOUT_S = 10.0    # a body must have arrived this long after the headers
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
-STOP_TIMEOUT_S = 10.0
+JSON_TYPES = ("application/json",)
 
 
 class HttpError(Exception):
@@ -52,17 +50,33 @@ class HttpError(Exception):
 
 
 class Request:
-    def __init__(self, method, path, query, body_bytes, params):
+    """What a handler sees: method, path, query, route params, body bytes,
+    headers, and `principal` (hub/auth/accounts.py), the authenticated caller."""
+
+    def __init__(self, method, path, query, body_bytes, params, headers=None, principal=None,
+                 address=None):
         self.method, self.path, self.query, self.params = method, path, query, params
         self._body = body_bytes
+        self.headers = headers if headers is not None else {}
+        self.principal, self.address = principal, address
+        self.cookies = []  # (name, value or None to clear, max_age) for the server to set
+
+    @property
+    def account(self):
+        return self.principal.account if self.principal is not None else None
+
+    def content_type(self):
+        ctype = self.headers.get("Content-Type") or ""
+        return ctype.split(";")[0].strip().lower()
 
     def json(self):
         if not self._body:
             raise HttpError(400, "bad_json", "a JSON object body is required")
-        try:
-            doc = json.loads(self._body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise HttpError(400, "bad_json", "body is not valid JSON: %s" % exc) from exc
+        if self.content_type() not in JSON_TYPES:
+            raise HttpError(415, "unsupported_media_type",
+                            "send the body as Content-Type: application/json; got %r"
+                            % (self.content_type() or "no content type"))
+        doc = parse_json(self._body)
         if not isinstance(doc, dict):
             raise HttpError(400, "bad_json", "body must be a JSON object")
         return doc
@@ -87,6 +101,36 @@ class RawBody:
 
     def __init__(self, content_type, text, filename=None):
         self.content_type, self.data, self.filename = content_type, text.encode("utf-8"), filename
+
+
+_JSON_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def json_depth_ok(data, limit=MAX_JSON_DEPTH):
+    """False when `data` (JSON bytes) nests objects/arrays deeper than `limit`.
+    Strings are skipped whole by the regex (a base64 photo is one match), so
+    this costs little even for a 10 MiB body; it runs before `json.loads`,
+    whose recursion would fail on deep input."""
+    depth = 0
+    for m in _JSON_TOKENS.finditer(data):
+        c = m.group()[:1]
+        if c in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return False
+        elif c in (b"]", b"}"):
+            depth -= 1
+    return True
+
+
+def parse_json(data):
+    """JSON bytes -> value, or HttpError 400 (never a RecursionError or a 500)."""
+    if not json_depth_ok(data):
+        raise HttpError(400, "bad_json", "JSON nested deeper than %d levels" % MAX_JSON_DEPTH)
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise HttpError(400, "bad_json", "body is not valid JSON: %s" % str(exc)[:200]) from exc
 
 
 AUDIT_COLUMNS = ("at", "alarm_id", "seq", "state", "actor", "note", "type", "flat", "device")
@@ -130,6 +174,25 @@ def _b64(value, what):
         raise HttpError(400, "bad_request", "%s is not valid base64" % what) from exc
 
 
+LOOP, EXECUTOR = "loop", "executor"
+
+
+class Route(namedtuple("Route", "method regex handler permission runs")):
+    """One route: `permission` is a name from hub/auth/roles.py, None (open), or
+    a function of the path params returning one (the registry's collections)."""
+
+    def __new__(cls, method, pattern, handler, permission, runs=EXECUTOR):
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        return super().__new__(cls, method, regex, handler, permission, runs)
+
+    def permission_for(self, params):
+        return self.permission(params) if callable(self.permission) else self.permission
+
+    @property
+    def name(self):
+        return getattr(self.handler, "__name__", "route")
+
+
 class HubApi:
     """The routes, as methods taking a `Request` and returning `(status, dict)`.
 
@@ -143,34 +206,39 @@ class HubApi:
         self.status, self.face, self.events = status, face, events
         self.started_at = clock.now()
         self.ops = None  # (hub, command processor, link), attached by hub/alarms/commands.py
+        # permission (hub/auth/roles.py; None = open) and where the handler runs:
+        # on the loop (store reads, which belong to the loop) or in the executor
         self.routes = [
-            ("GET", re.compile(r"^/health$"), self.health),
-            ("GET", re.compile(r"^/metrics$"), self.metrics),
-            ("GET", re.compile(r"^/api/alarms$"), self.alarms),
-            ("GET", re.compile(r"^/api/alarms/(?P<id>[^/]+)$"), self.alarm),
-            ("POST", re.compile(r"^/api/alarms/(?P<id>[^/]+)/actions$"), self.alarm_action),
-            ("GET", re.compile(r"^/api/audit$"), self.audit),
-            ("GET", re.compile(r"^/api/dead-letters$"), self.dead_letters),
-            ("POST", re.compile(r"^/api/dead-letters/requeue$"), self.requeue_dead_letters),
-            ("GET", re.compile(r"^/api/access-log$"), self.access_log),
-            ("GET", re.compile(r"^/api/devices$"), self.devices),
-            ("GET", re.compile(r"^/api/devices/(?P<id>[^/]+)$"), self.device),
-            ("GET", re.compile(r"^/api/face/persons$"), self.face_list),
-            ("POST", re.compile(r"^/api/face/persons$"), self.face_enroll),
-            ("DELETE", re.compile(r"^/api/face/persons/(?P<id>[^/]+)$"), self.face_delete),
-            ("POST", re.compile(r"^/api/face/identify$"), self.face_identify),
+            Route("GET", r"^/health$", self.health, None, LOOP),
+            Route("GET", r"^/metrics$", self.metrics, "hub.metrics", EXECUTOR),
+            Route("GET", r"^/api/alarms$", self.alarms, "alarms.read", LOOP),
+            Route("GET", r"^/api/alarms/(?P<id>[^/]+)$", self.alarm, "alarms.read", LOOP),
+            Route("POST", r"^/api/alarms/(?P<id>[^/]+)/actions$", self.alarm_action,
+                  "alarms.act", LOOP),
+            Route("GET", r"^/api/audit$", self.audit, "alarms.read", EXECUTOR),
+            Route("GET", r"^/api/dead-letters$", self.dead_letters, "forwarding.read", LOOP),
+            Route("POST", r"^/api/dead-letters/requeue$", self.requeue_dead_letters,
+                  "forwarding.requeue", LOOP),
+            Route("GET", r"^/api/access-log$", self.access_log, "access_log.read", LOOP),
+            Route("GET", r"^/api/devices$", self.devices, "devices.read", LOOP),
+            Route("GET", r"^/api/devices/(?P<id>[^/]+)$", self.device, "devices.read", LOOP),
+            Route("GET", r"^/api/face/persons$", self.face_list, "faces.read", EXECUTOR),
+            Route("POST", r"^/api/face/persons$", self.face_enroll, "faces.write", EXECUTOR),
+            Route("DELETE", r"^/api/face/persons/(?P<id>[^/]+)$", self.face_delete,
+                  "faces.write", EXECUTOR),
+            Route("POST", r"^/api/face/identify$", self.face_identify, "faces.identify", EXECUTOR),
         ]
 
     def match(self, method, path):
-        """(handler, params) or HttpError 404 / 405."""
+        """(route, params) or HttpError 404 / 405."""
         allowed = []
-        for route_method, pattern, handler in self.routes:
-            m = pattern.match(path)
+        for route in self.routes:
+            m = route.regex.match(path)
             if m is None:
                 continue
-            if route_method == method:
-                return handler, {k: urllib.parse.unquote(v) for k, v in m.groupdict().items()}
-            allowed.append(route_method)
+            if route.method == method:
+                return route, {k: urllib.parse.unquote(v) for k, v in m.groupdict().items()}
+            allowed.append(route.method)
         if allowed:
             raise HttpError(405, "method_not_allowed", "%s %s: allowed %s"
                             % (method, path, ", ".join(sorted(set(allowed)))),
@@ -234,7 +302,15 @@ class HubApi:
             raise HttpError(400, "bad_request", "alarm_id in the body differs from the path")
         doc = dict(doc, alarm_id=alarm_id)
         doc.setdefault("command_id", "http-%s" % uuid.uuid4())
-        result = self._store(processor.handle, doc, "http", "local")
+        # the transition names the account; an "actor" in the body (the person at
+        # a shared desk) is kept after it
+        account = req.account or "local"
+        named = doc.get("actor")
+        if isinstance(named, str) and named.strip() and named != account:
+            doc["actor"] = ("%s/%s" % (account, named))[:commands.MAX_ACTOR_CHARS]
+        elif named is None or named == account:
+            doc["actor"] = account
+        result = self._store(processor.handle, doc, "http", account)
         status = {"applied": 200, "duplicate": 200, "same_state": 200, "out_of_order": 409,
                   "closed": 409, "unknown_alarm": 404, "invalid": 400}[result["outcome"]]
         return status, result
@@ -287,7 +363,7 @@ class HubApi:
             return done
         requeued, unknown = self._store(requeue)
         if requeued:
-            log.warning("dead letters re-queued", extra={"ids": requeued})
+            log.warning("dead letters re-queued", extra={"ids": requeued, "account": req.account})
         return 200, {"requeued": requeued, "unknown": unknown}
 
     def metrics(self, req):
@@ -364,7 +440,8 @@ class HubApi:
         if status == 201:
             self._audit("face_person_enrolled", {"person_id": body["id"], "list": body["list"],
                                                  "embeddings": body["embeddings"],
-                                                 "time": self.clock.now(), "via": "http"})
+                                                 "time": self.clock.now(), "via": "http",
+                                                 "account": req.account})
         return status, body
 
     def face_delete(self, req):
@@ -372,7 +449,8 @@ class HubApi:
         status, body = api.delete_person(self.face.gallery, {"id": req.params["id"]})
         if status == 200:
             self._audit("face_person_deleted", {"person_id": req.params["id"],
-                                                "time": self.clock.now(), "via": "http"})
+                                                "time": self.clock.now(), "via": "http",
+                                                "account": req.account})
         return status, body
 
     def face_identify(self, req):
@@ -383,133 +461,55 @@ class HubApi:
                             self.face.match_threshold)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "anju-hub"
-    error_content_type = "application/json"
-
-    def log_message(self, format, *args):
-        log.debug("http %s", format % args)
-
-    def _send(self, status, body, headers=None):
-        data = json.dumps(body, default=str).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    def _body(self):
-        if self.headers.get("Transfer-Encoding"):
-            raise HttpError(411, "length_required", "send a Content-Length, not chunks")
-        raw = self.headers.get("Content-Length")
-        if raw is None:
-            return b""
-        try:
-            length = int(raw)
-        except ValueError as exc:
-            raise HttpError(400, "bad_request", "Content-Length is not a number") from exc
-        if length < 0:
-            raise HttpError(400, "bad_request", "Content-Length is negative")
-        if length > self.server.max_body:
-            # Not read: the connection is closed after the answer.
-            self.close_connection = True
-            raise HttpError(413, "payload_too_large", "body of %d bytes; the limit is %d"
-                            % (length, self.server.max_body))
-        return self.rfile.read(length)
-
-    def _dispatch(self):
-        started = time.monotonic()
-        api = self.server.api
-        url = urllib.parse.urlsplit(self.path)
-        status = 500
-        try:
-            status = self._respond(api, url)
-        except (BrokenPipeError, ConnectionResetError) as exc:
-            log.debug("http client went away: %s", exc)
-        log.debug("http %s %s -> %d in %.1f ms", self.command, url.path, status,
-                  (time.monotonic() - started) * 1e3)
-
-    def _respond(self, api, url):
-        try:
-            handler, params = api.match(self.command, url.path)
-            body = self._body()
-            req = Request(self.command, url.path, urllib.parse.parse_qs(url.query), body, params)
-            req.headers = self.headers  # content type and actor for the registry routes
-            status, doc = handler(req)
-        except HttpError as exc:
-            self._send(exc.status, {"error": exc.code, "detail": exc.detail}, exc.headers)
-            return exc.status
-        except Exception:  # any handler bug: a 500 and a log line, never a dead server
-            log.exception("http %s %s failed", self.command, url.path)
-            self._send(500, {"error": "internal", "detail": "internal error; see the hub's log"})
-            return 500
-        if isinstance(doc, RawBody):
-            self._send_raw(status, doc)
-        else:
-            self._send(status, doc)
-        return status
-
-    def _send_raw(self, status, raw):
-        self.send_response(status)
-        self.send_header("Content-Type", raw.content_type)
-        self.send_header("Content-Length", str(len(raw.data)))
-        if raw.filename:
-            self.send_header("Content-Disposition", 'attachment; filename="%s"' % raw.filename)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(raw.data)
-
-    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _dispatch
-
-
-class HubHttpServer:
-    """The API server in its own thread; `port` is the bound port (0 picks one)."""
-
-    def __init__(self, api, host="127.0.0.1", port=0, max_body=MAX_BODY_BYTES):
-        self.api = api
-        self._server = ThreadingHTTPServer((host, int(port)), _Handler)
-        self._server.daemon_threads = True
-        self._server.api = api
-        self._server.max_body = int(max_body)
-        self.host, self.port = self._server.server_address[:2]
-        self._thread = None
-
-    def start(self):
-        """Serve in a thread; returns `stop`."""
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="hub-http", daemon=True)
-        self._thread.start()
-        log.info("http api listening", extra={"address": "%s:%d" % (self.host, self.port)})
-        return self.stop
-
-    def stop(self):
-        """Blocking: waits for the serving thread (call it off the event loop)."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(STOP_TIMEOUT_S)
-            self._thread = None
-        self._server.server_close()
+HTTP_KEYS = ("host", "port", "max_body_bytes", "body_timeout_s", "backlog", "allowed_hosts",
+             "secure_cookies")
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
 def parse_config(section, where="hub.http"):
-    """`{host, port, max_body_bytes}` from the site file's `hub.http` mapping."""
+    """The site file's `hub.http` mapping -> `{host, port, max_body_bytes,
+    body_timeout_s, backlog, allowed_hosts, secure_cookies}` (docs/http_api.md)."""
     from hub import ConfigError
+    from hub.auth import origin
     if section is True:
         section = {}
     if not isinstance(section, dict):
         raise ConfigError("%s: expected a mapping with host and port" % where)
-    unknown = sorted(set(section) - {"host", "port", "max_body_bytes"})
+    unknown = sorted(set(section) - set(HTTP_KEYS))
     if unknown:
-        raise ConfigError("%s: unknown keys %s; allowed: host, port, max_body_bytes" % (where, unknown))
+        raise ConfigError("%s: unknown keys %s; allowed: %s" % (where, unknown, ", ".join(HTTP_KEYS)))
     host = section.get("host", "127.0.0.1")
     port = section.get("port", 8080)
     max_body = section.get("max_body_bytes", MAX_BODY_BYTES)
+    backlog = section.get("backlog", 1024)
     if not isinstance(host, str) or not host:
         raise ConfigError("%s.host: expected an address like 127.0.0.1" % where)
-    for key, value, low, high in (("port", port, 0, 65535), ("max_body_bytes", max_body, 1, 1 << 30)):
+    for key, value, low, high in (("port", port, 0, 65535), ("max_body_bytes", max_body, 1, 1 << 30),
+                                  ("backlog", backlog, 1, 65535)):
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ConfigError("%s.%s: expected an integer %d..%d, got %r" % (where, key, low, high, value))
-    return {"host": host, "port": port, "max_body_bytes": max_body}
+    timeout = section.get("body_timeout_s", BODY_TIMEOUT_S)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0.05 <= timeout <= 300:
+        raise ConfigError("%s.body_timeout_s: expected seconds 0.05..300, got %r" % (where, timeout))
+    secure = section.get("secure_cookies", False)
+    if not isinstance(secure, bool):
+        raise ConfigError("%s.secure_cookies: expected true or false, got %r" % (where, secure))
+    names = section.get("allowed_hosts")
+    if names is None:
+        if host in WILDCARD_HOSTS:
+            raise ConfigError("%s.allowed_hosts: the API listens on all interfaces (host %s); list "
+                              "the names and addresses clients reach it by, e.g. [hub.local, "
+                              "192.168.1.20]" % (where, host))
+        names = list(origin.LOOPBACK) + ([host] if host not in origin.LOOPBACK else [])
+    if not isinstance(names, list) or not names:
+        raise ConfigError("%s.allowed_hosts: expected a non-empty list of host names or addresses"
+                          % where)
+    allowed = []
+    for i, name in enumerate(names):
+        parsed = origin.split_host(name) if isinstance(name, str) else None
+        if parsed is None or parsed[1] is not None or name in WILDCARD_HOSTS or "*" in name:
+            raise ConfigError("%s.allowed_hosts[%d]: %r is not a host name or address (no port, "
+                              "no wildcard)" % (where, i, name))
+        allowed.append(parsed[0])
+    return {"host": host, "port": port, "max_body_bytes": max_body, "body_timeout_s": float(timeout),
+            "backlog": backlog, "allowed_hosts": tuple(allowed), "secure_cookies": secure}

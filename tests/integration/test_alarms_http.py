@@ -12,17 +12,19 @@ import json
 
 import pytest
 
+from tests.authkit import bearer
 from tests.integration.hubkit import (Platform, door_frame, publish_frame, raise_alarm, site,
                                       start_hub, wait_for)
 
 pytestmark = pytest.mark.broker
 
 
-def _request(port, method, path, body=None):
+def _request(port, method, path, body=None, auth=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         data = json.dumps(body).encode() if isinstance(body, dict) else body
-        conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+        conn.request(method, path, body=data, headers={"Content-Type": "application/json",
+                                                       **(auth or {})})
         resp = conn.getresponse()
         return resp.status, resp.read(), resp.getheader("Content-Type")
     finally:
@@ -30,7 +32,8 @@ def _request(port, method, path, body=None):
 
 
 async def call(hub, method, path, body=None):
-    status, data, ctype = await asyncio.to_thread(_request, hub.http.port, method, path, body)
+    status, data, ctype = await asyncio.to_thread(_request, hub.http.port, method, path, body,
+                                                  bearer(hub))
     return status, (json.loads(data) if ctype == "application/json" else data.decode()), ctype
 
 
@@ -85,8 +88,8 @@ async def test_actions_apply_once_and_go_upstream(hub_rig):
     status, body, _ = await call(hub, "GET", "/api/alarms/" + alarm["id"])
     assert status == 200 and body["alarm"]["state"] == "resolved"
     assert [(t["seq"], t["state"], t["actor"], t["note"]) for t in body["transitions"]] == [
-        (1, "raised", "rules", None), (2, "dispatched", "office-li", "guard sent"),
-        (3, "resolved", "office-li", None)]
+        (1, "raised", "rules", None), (2, "dispatched", "test-admin/office-li", "guard sent"),
+        (3, "resolved", "test-admin/office-li", None)]
 
 
 @pytest.mark.parametrize(("path", "body", "status", "error"), [
@@ -125,9 +128,9 @@ async def test_audit_exports_every_transition_as_json_and_csv(hub_rig):
     assert status == 200 and doc["total"] == 5
     rows = [(t["alarm_id"], t["seq"], t["state"], t["actor"]) for t in doc["transitions"]]
     assert sorted(rows) == sorted([(a["id"], 1, "raised", "rules"), (b["id"], 1, "raised", "rules"),
-                                   (a["id"], 2, "acknowledged", "office-li"),
-                                   (b["id"], 2, "false_alarm", "office-li"),
-                                   (a["id"], 3, "resolved", "office-li")])
+                                   (a["id"], 2, "acknowledged", "test-admin/office-li"),
+                                   (b["id"], 2, "false_alarm", "test-admin/office-li"),
+                                   (a["id"], 3, "resolved", "test-admin/office-li")])
     assert [t["at"] for t in doc["transitions"]] == sorted(t["at"] for t in doc["transitions"])
     status, text, ctype = await call(hub, "GET", "/api/audit?format=csv")
     assert status == 200 and ctype.startswith("text/csv")

@@ -11,6 +11,7 @@ import pytest
 from hub.clock import SystemClock
 from hub.service import HubService
 from tests.integration.hubkit import raise_alarm, site, wait_for
+from tests.authkit import bearer
 from tests.integration.test_alarms_http import call
 from tests.integration.test_webhook import SECRET, pki, serve  # noqa: F401 (fixtures)
 
@@ -88,9 +89,10 @@ async def test_bad_requeue_requests_are_refused_and_change_nothing(refusing_hub,
     assert len(hub.store.dead_letters()) == 1 and hub.store.outbox_depth() == 0
 
 
-async def test_the_cli_lists_and_requeues(refusing_hub, capsys):
+async def test_the_cli_lists_and_requeues(refusing_hub, capsys, monkeypatch):
     from host_tools.cli import main
     hub, platform = refusing_hub
+    monkeypatch.setenv("ANJU_TOKEN", bearer(hub, "staff")["Authorization"].split()[1])
     alarm = raise_alarm(hub, "tamper:door-101")
     other = raise_alarm(hub, "tamper:door-102")
     await wait_for(lambda: len(hub.store.dead_letters()) == 2)

@@ -10,13 +10,16 @@ import urllib.request
 from anju import frame
 from hub.verify import frames_smoke
 from tests.integration import hubkit
+from tests.authkit import bearer
 
 SMOKE = ("  - {id: smoke-101, kind: smoke_sensor, board: esp32c3, flat: b1-101, transport: mqtt,"
          " frame_key: %s}" % hubkit.KEY.hex())
 
 
 def get(hub, path):
-    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (hub.http.port, path), timeout=5) as r:
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (hub.http.port, path),
+                                 headers=bearer(hub, "read_only"))
+    with urllib.request.urlopen(req, timeout=5) as r:
         return r.status, json.loads(r.read())
 
 

@@ -20,6 +20,7 @@ import pytest
 from hub.config import site as config
 from hub.clock import SystemClock
 from hub.service import HubService
+from tests.authkit import bearer
 from tests.face.standins import Subscriber
 from tests.facedata import IMAGES, MODELS
 
@@ -53,15 +54,18 @@ def b64(path):
 
 
 class Client:
-    def __init__(self, port):
+    def __init__(self, port, auth=None):
         self.port = port
+        self.auth = auth or {}
 
     def _request(self, method, path, body, headers):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        headers = {**self.auth, **(headers or {})}
         try:
             if isinstance(body, (dict, list)):
                 body = json.dumps(body).encode()
-                headers = {"Content-Type": "application/json", **(headers or {})}
+            if body is not None:
+                headers = {"Content-Type": "application/json", **headers}
             conn.request(method, path, body=body, headers=headers or {})
             resp = conn.getresponse()
             data = resp.read()
@@ -96,7 +100,7 @@ def make_hub(tmp_path, make_broker):
                          {"host": site_broker.host, "port": site_broker.port},
                          {"host": upstream.host, "port": upstream.port})
         await hub.start(connect_timeout=10)
-        return hub, Client(hub.http.port), upstream
+        return hub, Client(hub.http.port, bearer(hub)), upstream
 
     return start
 
@@ -174,6 +178,11 @@ async def test_enroll_list_identify_delete_and_the_access_log(make_hub):
         assert status == 200
         assert [e["kind"] for e in body["entries"]] == ["face_person_deleted", "face_person_enrolled"]
         assert body["entries"][1]["payload"]["person_id"] == "r-101"
+        # who did it: the account, in the access log and the account audit
+        assert [e["payload"]["account"] for e in body["entries"]] == ["test-admin"] * 2
+        audit = [(e["account"], e["action"], e["outcome"]) for e in hub.accounts.audit(50)]
+        assert ("test-admin", "POST face_enroll", "ok") in audit
+        assert ("test-admin", "DELETE face_delete", "ok") in audit
         status, body, _ = await call("GET", "/api/access-log?kind=face_person_enrolled&limit=1")
         assert [e["kind"] for e in body["entries"]] == ["face_person_enrolled"]
         status, body, _ = await call("GET", "/api/access-log?limit=0")
@@ -227,8 +236,9 @@ def _raw_request(port, head):
 async def test_oversized_body_is_refused_before_it_is_read(make_hub):
     hub, call, _ = await make_hub()
     try:
-        head = (b"POST /api/face/persons HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n" % (10 * 1024 * 1024 + 1))
+        head = (b"POST /api/face/persons HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Authorization: %s\r\n"
+                b"Content-Length: %d\r\n\r\n" % (call.auth["Authorization"].encode(), 10 * 1024 * 1024 + 1))
         status, doc = await asyncio.to_thread(_raw_request, hub.http.port, head)
         assert (status, doc["error"]) == (413, "payload_too_large")
         # a body just under the limit is read (and refused for what it says, not its size)

@@ -14,6 +14,7 @@ from hub.registry import kek
 from hub.clock import SystemClock
 from hub.registry.db import open_for_hub
 from hub.service import HubService
+from tests.authkit import bearer
 
 pytestmark = pytest.mark.broker
 
@@ -43,10 +44,10 @@ def publish(broker, device, counter):
         c.loop_stop()
 
 
-def request(port, method, path, body=None, ctype="application/json"):
+def request(port, method, path, body=None, ctype="application/json", auth=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        headers = {"X-Anju-Actor": "test"}
+        headers = {"X-Anju-Actor": "test", **(auth or {})}
         if body is not None:
             headers["Content-Type"] = ctype
             body = json.dumps(body) if ctype == "application/json" else body
@@ -76,6 +77,7 @@ async def running(tmp_path, make_broker):
     await hub.start(connect_timeout=10)
 
     async def call(*args, **kwargs):
+        kwargs.setdefault("auth", bearer(hub))
         return await asyncio.to_thread(request, hub.http.port, *args, **kwargs)
     try:
         yield hub, call, site_broker
@@ -106,7 +108,8 @@ async def test_device_added_through_the_api_is_heard_removed_is_rejected(running
     assert len(hub.store.events()) == 1
     status, body = await call("GET", "/api/registry/audit")
     assert [(e["actor"], e["action"], e["target"]) for e in body["entries"][:2]] == [
-        ("http:test", "remove", "device door-9"), ("http:test", "add", "device door-9")]
+        ("http:test-admin (test)", "remove", "device door-9"),
+        ("http:test-admin (test)", "add", "device door-9")]
 
 
 async def test_changed_inactivity_threshold_is_used_by_the_running_rule(running):
@@ -161,9 +164,10 @@ async def test_import_and_export_over_http(running):
     assert hub.registry.version() == 2
 
 
-async def test_cli_reaches_the_running_hub(running, capsys):
+async def test_cli_reaches_the_running_hub(running, capsys, monkeypatch):
     from host_tools.cli import main
     hub, call, broker = running
+    monkeypatch.setenv("ANJU_TOKEN", bearer(hub, "installer")["Authorization"].split()[1])
     url = "http://127.0.0.1:%d" % hub.http.port
     args = ["registry", "--hub", url, "add", "device", "door-5", "kind=door_sensor",
             "board=esp32c3", "flat=b1-101", "transport=mqtt", "frame_key=" + KEY.hex()]
@@ -172,7 +176,7 @@ async def test_cli_reaches_the_running_hub(running, capsys):
     await wait_for(lambda: [e["device"] for e in hub.store.events()] == ["door-5"])
     assert await asyncio.to_thread(main, ["registry", "--hub", url, "add", "device", "door-5"]) == 1
     assert "already exists (HTTP 409)" in capsys.readouterr().err
-    assert hub.registry.audit(1)[0]["actor"].startswith("http:cli:")
+    assert hub.registry.audit(1)[0]["actor"].startswith("http:test-installer (cli:")
 
 
 @pytest.mark.parametrize("query, ctype, expect", [
@@ -187,7 +191,7 @@ async def test_export_as_yaml_and_csv_without_keys(running, query, ctype, expect
     def get():
         conn = http.client.HTTPConnection("127.0.0.1", hub.http.port, timeout=10)
         try:
-            conn.request("GET", "/api/registry" + query)
+            conn.request("GET", "/api/registry" + query, headers=bearer(hub))
             resp = conn.getresponse()
             return resp.status, resp.getheader("Content-Type"), resp.read().decode()
         finally:

@@ -9,14 +9,16 @@ import json
 import pytest
 
 from host_tools import cli, mosquitto
+from tests.authkit import bearer
 from tests.integration.hubkit import raise_alarm, start_hub
 
 pytestmark = pytest.mark.broker
 
 
 @pytest.fixture
-async def hub(tmp_path, make_broker):
+async def hub(tmp_path, make_broker, monkeypatch):
     h = await start_hub(tmp_path / "hub.db", make_broker("site"), make_broker("upstream"))
+    monkeypatch.setenv("ANJU_TOKEN", bearer(h, "police_liaison")["Authorization"].split()[1])
     yield h
     await h.stop()
 
@@ -42,14 +44,14 @@ async def test_list_show_act_and_audit(hub, capsys, tmp_path):
     assert code == 0 and b["id"] in out and a["id"] not in out
     code, out, _ = await anju(capsys, "alarms", "show", a["id"], "--hub", url(hub))
     doc = json.loads(out)
-    assert code == 0 and [t["actor"] for t in doc["transitions"]] == ["rules", "guard-zhao"]
+    assert code == 0 and [t["actor"] for t in doc["transitions"]] == ["rules", "test-police_liaison/guard-zhao"]
     assert doc["transitions"][1]["note"] == "on my way"
     target = tmp_path / "audit.csv"
     code, _, err = await anju(capsys, "alarms", "audit", "--output", str(target), "--hub", url(hub))
     assert code == 0 and str(target) in err
     rows = list(csv.DictReader(io.StringIO(target.read_text())))
     assert [(r["alarm_id"], r["state"], r["actor"]) for r in rows if r["alarm_id"] == a["id"]] == [
-        (a["id"], "raised", "rules"), (a["id"], "acknowledged", "guard-zhao")]
+        (a["id"], "raised", "rules"), (a["id"], "acknowledged", "test-police_liaison/guard-zhao")]
     code, out, _ = await anju(capsys, "alarms", "audit", "--format", "json", "--hub", url(hub))
     assert code == 0 and json.loads(out)["total"] == 3
 

@@ -98,4 +98,7 @@ def test_http_config_errors_name_the_key(section, message):
 
 
 def test_http_config_defaults():
-    assert parse_config({}) == {"host": "127.0.0.1", "port": 8080, "max_body_bytes": 10 * 1024 * 1024}
+    assert parse_config({}) == {"host": "127.0.0.1", "port": 8080, "max_body_bytes": 10 * 1024 * 1024,
+                                "body_timeout_s": 10.0, "backlog": 1024,
+                                "allowed_hosts": ("127.0.0.1", "localhost", "::1"),
+                                "secure_cookies": False}
