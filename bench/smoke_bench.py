@@ -101,7 +101,8 @@ async def measure(episodes=EPISODES):
             def on_start(run, sim):
                 dev = sim.devices["smoke-b1"]
                 pins = dev.board["pins"]
-                src = dev.adc_source[pins["photodiode_adc"]]
+                # reading through the host, so each read is seen when it happens
+                src = sim.chambers["smoke-b1"].adc_source(pins["ir_led"])
 
                 def probe(d):
                     if d.pin(pins["ir_led"]).level:

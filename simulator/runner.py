@@ -432,8 +432,9 @@ def command_sources(site):
     return out
 
 
-async def run_scenario(path, out=print, workdir=None, pace=0.0):
-    """Run one scenario file; True when every expectation held."""
+async def run_scenario(path, out=print, workdir=None, pace=0.0, on_start=None):
+    """Run one scenario file; (True when every expectation held, the run).
+    `on_start(run, sim)` is called once the devices are built, before power-on."""
     from host_tools import boards
     from host_tools.mosquitto import Mosquitto
     sc = scn.load(path, boards_loader=lambda name, kind: boards.load(name, kind))
@@ -445,7 +446,7 @@ async def run_scenario(path, out=print, workdir=None, pace=0.0):
             Mosquitto(workdir / "broker-site", persistence=True, name="site").start())
         upstream = stack.enter_context(
             Mosquitto(workdir / "broker-upstream", persistence=True, name="upstream").start())
-        run = ScenarioRun(sc, workdir, out, pace)
+        run = ScenarioRun(sc, workdir, out, pace, on_start=on_start)
         try:
             return await run.run(site_broker, upstream), run
         finally:

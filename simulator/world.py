@@ -44,6 +44,8 @@ class Simulation:
         # document the hub delivered upstream has reached its observer)
         self.also_settled = None
         self._plan = None  # plan_inputs: when the world next changes, per device
+        self.run_ahead = True  # start timer wakes early where nothing can see it (_run_ahead)
+        self.runs_ahead = 0    # wakes started early so far
 
     # ---- building the world --------------------------------------------------------
     def add_device(self, device_id, app, board, config, mac):
@@ -61,7 +63,7 @@ class Simulation:
         dev = self.devices[device_id]
         self.chambers[device_id] = chamber
         pins = dev.board["pins"]
-        dev.adc_source[pins["photodiode_adc"]] = chamber.adc_source(pins["ir_led"])
+        dev.chamber = (pins["photodiode_adc"], pins["ir_led"], chamber)
 
     def press(self, device_id, pin_name):
         """A button press: the pin goes low (the interrupt fires) and is released."""
@@ -186,8 +188,9 @@ class Simulation:
         """Start `dev`'s next wake early (SimDevice.run_ahead) when nothing can
         reach it before then: a timer wake from deep or light sleep, no
         connection open, and no step that acts on it or on the site before it."""
-        if (self._plan is None or self._target is None or dev.ahead or not dev.powered
-                or dev.listening or dev.block is None or dev.block[0] not in ("deep", "light")):
+        if (not self.run_ahead or self._plan is None or self._target is None or dev.ahead
+                or not dev.powered or dev.listening or dev.block is None
+                or dev.block[0] not in ("deep", "light")):
             return
         t, now = dev.wake_at, self.clock.now()
         _, common, end, _ = self._plan
@@ -197,6 +200,7 @@ class Simulation:
         if i < len(common) and common[i] <= t:
             return
         dev.run_ahead()
+        self.runs_ahead += 1
 
     async def _run_device(self, dev, fn):
         # in the loop's thread: the device talks to the broker, never to the

@@ -19,6 +19,8 @@ now = 0.0          # virtual seconds since the simulator's epoch (the device's v
 boot = None        # the boot message
 levels = {}        # pin id -> level, as the world and the firmware set them
 adc = {}           # analog pin id -> raw u16 that holds until the next hand-over
+chamber = None     # a smoke sensor's chamber model: (adc pin, IR LED pin, _chamber.Chamber)
+_chamber = None    # the model's module (simulator/chamber.py), imported at the boot
 irq_handlers = {}  # pin id -> (handler, pin object)
 timers = []        # machine.Timer objects with a `due` virtual time
 sockets = []       # sockets open in this boot; closed when it ends
@@ -82,6 +84,7 @@ def sample_heap():
 
 
 _posted = []  # notices not yet written: they go out with the next message
+outs = {}     # pin id -> the level the firmware last drove it to, not yet told
 POST_MAX = 16
 
 
@@ -103,6 +106,11 @@ def post(msg):
 def send(msg):
     """Write the posted notices and `msg` (None: only the notices)."""
     sample_heap()
+    if outs:
+        # the host keeps only each pin's latest level: the levels in between
+        # reach nobody (a reading the host makes comes after this message)
+        _posted.insert(0, _frame({"outs": [[k, v] for k, v in outs.items()]}))
+        outs.clear()
     if msg is not None:
         _posted.append(_frame(msg))
     data = b"".join(_posted)
@@ -122,7 +130,7 @@ def call(msg):
 
 
 def _apply(msg):
-    global now, wifi_ok, fault, horizon, synced
+    global now, wifi_ok, fault, horizon, synced, chamber
     now = msg["now"]
     # handed over ahead of its time, the simulator's clock is still at `synced`
     synced = msg.get("synced", now)
@@ -131,6 +139,9 @@ def _apply(msg):
         levels[k] = v
     for k, v in msg.get("adc", ()):
         adc[k] = v
+    spec = msg.get("chamber")
+    if spec is not None:
+        chamber = (spec[0], spec[1], _chamber.Chamber.restore(spec[2]))
     wifi_ok = msg.get("wifi_ok", wifi_ok)
     fault = msg.get("fault", fault)
     cut = msg.get("cut")
@@ -140,9 +151,23 @@ def _apply(msg):
 
 def start(msg):
     """Take the boot message's view of the world."""
-    global boot
+    global boot, _chamber
     boot = msg
+    if "chamber" in msg:
+        import _chamber  # while the path is still the simulator's
     _apply(msg)
+
+
+def read_chamber(pin_id):
+    """The chamber's reading, when `pin_id` is its photodiode; else None."""
+    if chamber is None or pin_id != chamber[0]:
+        return None
+    return chamber[2].read(now, levels.get(chamber[1]) == 1)
+
+
+def noise_state():
+    """Where the chamber's noise got to, for the host (None: no chamber)."""
+    return None if chamber is None else chamber[2].noise_state()
 
 
 def wait(kind, until):
@@ -172,7 +197,8 @@ def block(kind, until, extra=None):
         missed = True
     send({"block": kind, "until": until, "extra": extra, "heap": heap_peak, "at": now,
           "listen": len(sockets) > 0, "base": heap_base,
-          "ops": flash.ops if flash is not None else 0, "cut_missed": missed})
+          "ops": flash.ops if flash is not None else 0, "cut_missed": missed,
+          "noise": noise_state()})
     msg = recv()
     _apply(msg)
     fire_timers(msg["now"])

@@ -32,7 +32,7 @@ class PinCore:
         v = 1 if v else 0
         if _sim.levels.get(self._id) != v:
             _sim.levels[self._id] = v
-            _sim.post({"out": [self._id, v]})
+            _sim.outs[self._id] = v
 
     def value(self, v=None):
         if v is None:
@@ -56,8 +56,10 @@ class PinCore:
 def adc_read_u16(pin_id):
     """The raw 16-bit reading the host's world gives this analog pin now: a
     level that holds until the next hand-over (a battery) came with the world,
-    anything else (a smoke chamber) is asked for."""
+    a smoke chamber's model came with it too; anything else is asked for."""
     v = _sim.adc.get(pin_id)
+    if v is None:
+        v = _sim.read_chamber(pin_id)
     if v is not None:
         return v
     return _sim.call({"adc": [pin_id, _sim.now]})
