@@ -181,6 +181,7 @@ class SimDevice:
         self.blocks = fs.get("fs_bytes", 2 * 1024 * 1024) // self.block_size
         self.heap_budget = board.get("heap_bytes", 111936)
         self.ahead = False     # handed its next wake early (run_ahead)
+        self._preset = None    # (pin, level) the world will set, handed over early
 
     # ---- files --------------------------------------------------------------
     def install(self, firmware_root):
@@ -477,7 +478,29 @@ class SimDevice:
         it, no connection is open). What it does is read when the clock gets
         there (resume): it runs on its own until it first needs the world (a
         chamber reading) or the clock (anything it sends waits for that)."""
-        kind, t = self.block[0], self.wake_at
+        self._run_ahead_to(self.wake_at)
+
+    def run_ahead_to_input(self, t, pin_id, level):
+        """Hand the device, ahead of time, the deep-sleep wake that the world's
+        next input will cause at `t`: `pin_id` going to `level`. The input is
+        applied at `t` as always (set_level), and only then is the wake due.
+        False (and nothing done) when that input would not end its sleep."""
+        levels = {p.id: p.level for p in self.pins.values()}
+        levels[pin_id] = level
+        reason = None
+        for wake_pin, want, source in self.deep_wake:
+            if levels.get(wake_pin, 1) == want:
+                reason = source  # as set_level decides it: the last source that holds
+        if reason is None:
+            return False
+        self.pin(pin_id).level = level  # what the firmware will read at its wake
+        self._preset = (pin_id, level)
+        self.wake_reason = reason
+        self._run_ahead_to(t)
+        return True
+
+    def _run_ahead_to(self, t):
+        kind = self.block[0]
         if kind == "deep":
             msg = self._boot_msg("DEEPSLEEP_RESET", t)
         else:
@@ -501,6 +524,7 @@ class SimDevice:
         """Remove the battery: the interpreter dies, RTC memory is lost, flash stays."""
         self._stop_worker()
         self.ahead = False
+        self._preset = None
         self.listening = False
         self.wifi_radio(False)
         self.block = ("off", None)
@@ -511,6 +535,10 @@ class SimDevice:
 
     def set_level(self, pin_id, level):
         """The world drives a pin (reed switch, button, tamper switch)."""
+        if self._preset is not None and self._preset == (pin_id, level):
+            self._preset = None  # handed over ahead of time: now its wake is due
+            self.wake_at = self.now()
+            return
         p = self.pin(pin_id)
         old = p.level
         p.level = level

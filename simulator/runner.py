@@ -181,7 +181,7 @@ class ScenarioRun:
                 {did: [self.t0 + st.at for st in sc.steps
                        if st.action is not None and st.device == did] for did in sim.devices},
                 [self.t0 + st.at for st in sc.steps if st.action is not None and st.device is None],
-                self.t0 + sc.end + 1, command_sources(site))
+                self.t0 + sc.end + 1, command_sources(site), self._pin_steps())
             for step in sc.steps:
                 await self.advance_to(self.t0 + step.at)
                 if step.action is not None:
@@ -195,6 +195,24 @@ class ScenarioRun:
             await self.hub.stop()
             frames_seen.stop()
             alarms_seen.stop()
+
+    def _pin_steps(self):
+        """Device id -> {time: (pin, level)} of the steps that only drive one
+        switch of a device (the only step for it at that time)."""
+        switches = {"open": ("reed", 1), "close": ("reed", 0),
+                    "case_open": ("tamper", 1), "case_close": ("tamper", 0)}
+        at = {}
+        for st in self.sc.steps:
+            if st.device is not None and st.action is not None:
+                at.setdefault(st.device, {}).setdefault(self.t0 + st.at, []).append(st.action)
+        out = {}
+        for did, times in at.items():
+            pins = self.sim.devices[did].board["pins"]
+            for t, actions in times.items():
+                if len(actions) == 1 and actions[0] in switches:
+                    name, level = switches[actions[0]]
+                    out.setdefault(did, {})[t] = (pins[name], level)
+        return out
 
     async def advance_to(self, t):
         while self.clock.now() < t:

@@ -122,7 +122,7 @@ class Simulation:
             times.append(hub_deadline)
         return min(times) if times else None
 
-    def plan_inputs(self, by_device, common, end, command_sources=None):
+    def plan_inputs(self, by_device, common, end, command_sources=None, pins=None):
         """What the scenario will do, so a device can pass time on its own up
         to the next moment anything could reach it (horizon).
 
@@ -131,9 +131,12 @@ class Simulation:
                          restart, an upstream outage)
         end              when the run ends
         command_sources  device id -> the ids of the devices whose frames can
-                         make the hub send it a command (None: any device)"""
+                         make the hub send it a command (None: any device)
+        pins             device id -> {time: (pin, level)} of the steps that
+                         only drive one of its pins (a reed or tamper switch)"""
         self._plan = ({did: sorted(ts) for did, ts in by_device.items()}, sorted(common), end,
                       command_sources)
+        self._plan_pins = pins or {}
 
     def _next_step(self, did, now, h):
         """The first step at or after `now` that acts on `did`, if before `h`."""
@@ -194,13 +197,18 @@ class Simulation:
             return
         t, now = dev.wake_at, self.clock.now()
         _, common, end, _ = self._plan
-        if t is None or t <= now or t >= self._next_step(dev.id, now, end):
-            return
+        step = self._next_step(dev.id, now, end)
         i = bisect.bisect_left(common, now)
-        if i < len(common) and common[i] <= t:
+        site_step = common[i] if i < len(common) else end
+        if t is not None and now < t < step and t < site_step:
+            dev.run_ahead()  # a timer wake before anything acts on it
+            self.runs_ahead += 1
             return
-        dev.run_ahead()
-        self.runs_ahead += 1
+        # or the wake its next step causes: a switch that ends its deep sleep
+        pin = self._plan_pins.get(dev.id, {}).get(step)
+        if (pin is not None and dev.block[0] == "deep" and now < step < site_step
+                and (t is None or step < t) and dev.run_ahead_to_input(step, *pin)):
+            self.runs_ahead += 1
 
     async def _run_device(self, dev, fn):
         # in the loop's thread: the device talks to the broker, never to the
