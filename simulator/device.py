@@ -182,6 +182,7 @@ class SimDevice:
         self.heap_budget = board.get("heap_bytes", 111936)
         self.ahead = False     # handed its next wake early (run_ahead)
         self._preset = None    # (pin, level) the world will set, handed over early
+        self._exit_pending = False  # a deep sleep ended the boot; its "exit" is unread
 
     # ---- files --------------------------------------------------------------
     def install(self, firmware_root):
@@ -248,6 +249,7 @@ class SimDevice:
         except ProcessLookupError:
             pass
         self.proc.wait()
+        self._exit_pending = False
         for fd in (self._r, self._w):
             try:
                 os.close(fd)
@@ -303,10 +305,18 @@ class SimDevice:
             self._cut = None
         return msg
 
+    def _end_of_boot(self, msg):
+        if "exit" not in msg:
+            raise DeviceCrashed("%s: expected the end of the boot, got %r" % (self.id, msg))
+
     def _serve(self):
         """Answer the firmware until it blocks; sets self.block."""
         while True:
             msg = self._recv()
+            if self._exit_pending:
+                self._exit_pending = False
+                self._end_of_boot(msg)  # the worker's previous interpreter returned
+                continue
             if "block" in msg:
                 self._blocked(msg)
                 return
@@ -371,11 +381,13 @@ class SimDevice:
                     "board's budget of %d B (boards/%s.json heap_bytes)"
                     % (self.id, self.peak_heap, HEAP_FACTOR, self.heap_budget,
                        self.board.get("name")))
-        if kind in ("deep", "reset", "dead"):
-            end = self._recv()  # the worker's interpreter has returned
-            if "exit" not in end:
-                raise DeviceCrashed("%s: expected the end of the boot, got %r" % (self.id, end))
+        if kind == "deep":
+            # the interpreter's end comes next: read with the next boot's first message
+            self._exit_pending = True
             self.wifi_radio(False, msg.get("at"))  # the boot is over: the radio is off
+        elif kind in ("reset", "dead"):
+            self._end_of_boot(self._recv())
+            self.wifi_radio(False, msg.get("at"))
         if kind == "dead":
             self.error = msg["extra"]
             self.block = ("dead", msg["extra"])
