@@ -40,13 +40,14 @@ class AttackRule:
         reasons = dict(state.get("reasons", {}))
         reasons[reason] = reasons.get(reason, 0) + 1
         ctx.tx.rule_set(NAME, dev.id, {"times": times, "reasons": reasons})
-        if len(times) < limit:
-            return []
+        cause = "attack:%s" % dev.id
+        if len(times) < limit or ctx.tx.has_open_alarm(cause):
+            return []  # a flood on a device keeps its one alarm: no document per frame
         detail = {"rejections": len(times), "within_s": int(s["within"]),
                   "first_at": alarms.iso(times[0]), "last_reason": reason,
                   "reasons_seen": reasons}
         doc = alarms.device_alarm(self.site, "possible_attack", "high", dev, detail, ctx.now)
-        return [Trigger("attack:%s" % dev.id, doc)]
+        return [Trigger(cause, doc)]
 
     def on_event(self, ctx, event):
         return []
