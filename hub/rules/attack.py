@@ -7,6 +7,9 @@ Sees rejections through the engine's `on_rejection` hook, inside the
 rejection's transaction. Keeps the recent rejection times per device in rule
 state (at most `rejections` of them), so a restart keeps the count. Never keeps
 state for device ids that are not configured (an attacker picks those freely).
+While the device's alarm is open a rejection decides nothing and changes no
+rule state (a flood on one device costs a counter per frame, no JSON): the
+window starts again from the times kept when the alarm was raised.
 """
 from hub.alarms import documents as alarms
 from hub.rules.engine import Trigger
@@ -34,15 +37,17 @@ class AttackRule:
         s = ctx.settings(NAME, dev.flat)
         if not s["enabled"]:
             return []
+        cause = "attack:%s" % dev.id
+        if ctx.tx.has_open_alarm(cause):
+            return []  # one open per device: nothing to decide
         limit = max(1, int(s["rejections"]))
         state = ctx.tx.rule_get(NAME, dev.id) or {"times": [], "reasons": {}}
         times = recent(state["times"], ctx.now, s["within"], limit)
         reasons = dict(state.get("reasons", {}))
         reasons[reason] = reasons.get(reason, 0) + 1
         ctx.tx.rule_set(NAME, dev.id, {"times": times, "reasons": reasons})
-        cause = "attack:%s" % dev.id
-        if len(times) < limit or ctx.tx.has_open_alarm(cause):
-            return []  # a flood on a device keeps its one alarm: no document per frame
+        if len(times) < limit:
+            return []
         detail = {"rejections": len(times), "within_s": int(s["within"]),
                   "first_at": alarms.iso(times[0]), "last_reason": reason,
                   "reasons_seen": reasons}
