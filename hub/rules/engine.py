@@ -6,7 +6,10 @@ write only through the store transaction they are given:
 
     on_event(ctx, event) -> [Trigger]     an accepted event happened
     on_time(ctx, now) -> [Trigger]        the clock reached (or passed) a deadline
-    on_rejection(ctx, device_id, reason)  optional: a frame was rejected
+    on_rejection(ctx, device_id, reason)  optional: a frame was rejected; it may
+                                          raise an alarm but never move a deadline
+                                          (the hub recomputes deadlines only after
+                                          events and alarms, not after junk)
     next_deadline(ctx) -> float | None    when the rule next needs to look
 
 Rules keep their own state in the store (`ctx.tx.rule_get/rule_set`) so every
