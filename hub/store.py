@@ -8,13 +8,16 @@ counter here is the replay protection that survives restarts.
 Hot state in memory. The small tables every frame reads and writes (counters,
 device_state, flat_activity, rule_state) are loaded once when the store opens
 and then served from memory; the hub is their only writer (one connection, the
-loop thread). Inside a transaction their changes, and new events, are kept in
-memory and written by a few multi-row INSERTs just before COMMIT, so a door
-frame costs no SQL statement of its own. Every change is journalled: a
+loop thread). Rejection counts are added up in memory and written the same
+way, and which alarm causes are open is known from memory (derived from the
+alarms rows), so a rejected frame costs no SQL either. Inside a transaction
+their changes, and new events, are kept in memory and written by a few
+multi-row INSERTs just before COMMIT, so a door frame costs no SQL statement
+of its own. Every change is journalled: a
 decision that fails is undone in memory as in SQLite (savepoint), and a
 transaction that rolls back (or whose COMMIT fails) leaves memory exactly as
 the database is. The SAVEPOINT of a decision is issued only when the decision
-writes a row directly (an alarm, an outbox entry, a rejection count).
+writes a row directly (an alarm, an outbox entry).
 
 Never stores keys. Never deletes events or access-log entries (append-only logs).
 """
@@ -556,14 +559,14 @@ class Store:
         row = self.db.execute("SELECT priority, cause_key FROM alarms WHERE id=?",
                               (doc["id"],)).fetchone()
         priority = row[0] if row else 0
-        cause = row[1] if row else None
-        if cause is not None and doc["state"] in _CLOSED:
-            ids = tuple(i for i in self._open_causes.get(cause, ()) if i != doc["id"])
-            self._put(self._open_causes, "causes", cause, ids if ids else _MISSING)
         self._write(
             "UPDATE alarms SET state=?, severity=?, seq=?, doc=?, updated_at=?,"
             " escalation=COALESCE(?, escalation) WHERE id=?",
             (doc["state"], doc["severity"], doc["seq"], payload, at, escalation, doc["id"]))
+        cause = row[1] if row else None
+        if cause is not None and doc["state"] in _CLOSED:
+            ids = tuple(i for i in self._open_causes.get(cause, ()) if i != doc["id"])
+            self._put(self._open_causes, "causes", cause, ids if ids else _MISSING)
         self._write("INSERT INTO alarm_transitions(alarm_id, seq, state, at, actor, note) "
                     "VALUES(?,?,?,?,?,?)", (doc["id"], doc["seq"], doc["state"], at, actor,
                                                 note))
