@@ -9,11 +9,13 @@ from pathlib import Path
 
 from bench import face_bench
 from bench import hub_bench
+from bench import reject_bench
 from bench import sim_bench
 from bench import smoke_bench
 
 BENCHES = {"face": face_bench.run}
 BENCHES["hub"] = hub_bench.run
+BENCHES["reject"] = reject_bench.run
 BENCHES["smoke"] = smoke_bench.run
 BENCHES["sim"] = sim_bench.run
 

@@ -121,10 +121,14 @@ class Pipeline:
         return self.apply(reading, received_at)
 
     def _reject(self, device_id, reason, at, detail=""):
-        counted = device_id if device_id in self.site.devices else UNKNOWN_ID
-        with self.store.transaction() as tx:
-            tx.count_rejection(reason, counted, at)
-            self._raise(tx, self.engine.on_rejection(tx, device_id, reason, at), at)
+        if device_id in self.site.devices:
+            with self.store.transaction() as tx:
+                tx.count_rejection(reason, device_id, at)
+                self._raise(tx, self.engine.on_rejection(tx, device_id, reason, at), at)
+        else:
+            # no rule looks at ids the site does not know (an attacker picks those
+            # freely): one counter in memory, written with the batch's commit
+            self.store.count_rejection(reason, UNKNOWN_ID, at)
         key = "duplicate" if reason == "duplicate" else "rejected"
         self.stats[key] += 1
         if reason != "duplicate":

@@ -243,12 +243,17 @@ class HubService:
                 # (one fsync), and the PUBACKs only after it
                 while len(items) < INGEST_BATCH and not self._queue.empty():
                     items.append(self._queue.get_nowait())
+                stats = self.pipeline.stats
+                before = (stats["accepted"], stats["alarms"])
                 acks = self._apply_batch(items)
                 for ack in acks:
                     ack()  # only after the commit
-                self._rules_changed.set()
-                if self.store.outbox_depth():
-                    self._outbox_wakeup.set()
+                if (stats["accepted"], stats["alarms"]) != before:
+                    # deadlines move with events and alarms; rejections move none
+                    # (a flood of junk does not wake the time-driven rules)
+                    self._rules_changed.set()
+                    if self.store.outbox_depth():
+                        self._outbox_wakeup.set()
             finally:
                 self._busy = self._queue.qsize() > 0
                 self._progress.set()

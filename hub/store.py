@@ -8,13 +8,16 @@ counter here is the replay protection that survives restarts.
 Hot state in memory. The small tables every frame reads and writes (counters,
 device_state, flat_activity, rule_state) are loaded once when the store opens
 and then served from memory; the hub is their only writer (one connection, the
-loop thread). Inside a transaction their changes, and new events, are kept in
-memory and written by a few multi-row INSERTs just before COMMIT, so a door
-frame costs no SQL statement of its own. Every change is journalled: a
+loop thread). Rejection counts are added up in memory and written the same
+way, and which alarm causes are open is known from memory (derived from the
+alarms rows), so a rejected frame costs no SQL either. Inside a transaction
+their changes, and new events, are kept in memory and written by a few
+multi-row INSERTs just before COMMIT, so a door frame costs no SQL statement
+of its own. Every change is journalled: a
 decision that fails is undone in memory as in SQLite (savepoint), and a
 transaction that rolls back (or whose COMMIT fails) leaves memory exactly as
 the database is. The SAVEPOINT of a decision is issued only when the decision
-writes a row directly (an alarm, an outbox entry, a rejection count).
+writes a row directly (an alarm, an outbox entry).
 
 Never stores keys. Never deletes events or access-log entries (append-only logs).
 """
@@ -41,6 +44,13 @@ _HOT_SQL = {
     "flats": ("_flats", "INSERT OR REPLACE INTO flat_activity(flat_id, last_activity,"
               " last_event_id, open_alarm) VALUES", "DELETE FROM flat_activity WHERE flat_id=?"),
 }
+# Rejection counts of the open transaction, (reason, device) -> (count, last at),
+# added to the stored rows before COMMIT; a rejection costs no SQL of its own.
+_REJECTIONS_SQL = ("INSERT INTO rejections(reason, device_id, count, last_at) VALUES",
+                   " ON CONFLICT(reason, device_id) DO UPDATE SET"
+                   " count=count+excluded.count, last_at=excluded.last_at")
+_CLOSED = ("resolved", "cancelled", "false_alarm")  # hub.alarms.lifecycle.CLOSED
+_CLOSED_SQL = "(%s)" % ",".join("'%s'" % state for state in _CLOSED)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters(
@@ -183,13 +193,21 @@ class Store:
                 self._rules.setdefault(rule, {})[key] = text
             self._next_event_id = db.execute(
                 "SELECT COALESCE(MAX(id), 0) + 1 FROM events").fetchone()[0]
+            # cause -> ids of its open alarms (derived from `alarms`, never written)
+            self._open_causes = {}
+            for cause, alarm_id in db.execute(
+                    "SELECT cause_key, id FROM alarms WHERE cause_key IS NOT NULL AND state"
+                    " NOT IN %s ORDER BY raised_at, id" % _CLOSED_SQL):
+                self._open_causes[cause] = self._open_causes.get(cause, ()) + (alarm_id,)
         except sqlite3.Error as exc:
             raise StoreError("%s: cannot read the event store: %s" % (self.path, exc)) from exc
+        self._rejections = {}  # pending counts, see _REJECTIONS_SQL
         self._decoded = {}
         self._sql_cache = {}
         self._journal = []         # (table dict, key, previous value or _MISSING)
         self._pending_events = []  # event rows not yet inserted
-        self._dirty = {"counters": set(), "states": set(), "flats": set(), "rules": set()}
+        self._dirty = {"counters": set(), "states": set(), "flats": set(), "rules": set(),
+                       "rejections": set(), "causes": set()}
         self._tx_next_event_id = self._next_event_id
 
     def _put(self, table, name, key, value, row_key=None):
@@ -238,6 +256,18 @@ class Store:
 
     def _write_hot(self, name, keys):
         """Write the named hot rows from memory (a row gone from memory is deleted)."""
+        if name == "causes":
+            return  # derived from the alarms rows, which are written directly
+        if name == "rejections":
+            pending = self._rejections
+            rows = [(reason, device_id) + pending.pop((reason, device_id))
+                    for reason, device_id in keys]
+            head, tail = _REJECTIONS_SQL
+            for i in range(0, len(rows), 999 // 4):
+                chunk = rows[i:i + 999 // 4]
+                self.db.execute(head + ",".join(["(?,?,?,?)"] * len(chunk)) + tail,
+                                [v for row in chunk for v in row])
+            return
         if name == "rules":
             put, gone = [], []
             for rule, key in keys:
@@ -369,10 +399,14 @@ class Store:
         return row[0] if row else 0
 
     def count_rejection(self, reason, device_id, at):
-        self._write(
-            "INSERT INTO rejections(reason, device_id, count, last_at) VALUES(?,?,1,?) "
-            "ON CONFLICT(reason, device_id) DO UPDATE SET count=count+1, last_at=excluded.last_at",
-            (reason, device_id or "", at))
+        """One more rejection for (reason, device): counted in memory, added to
+        its row before COMMIT (one statement per batch, not one per frame)."""
+        if not (self._in_tx or self._in_batch):
+            with self.transaction():
+                return self.count_rejection(reason, device_id, at)
+        key = (reason, device_id or "")
+        old = self._rejections.get(key)
+        self._put(self._rejections, "rejections", key, (old[0] + 1 if old else 1, at))
 
     def append_event(self, reading, received_at):
         """Record an accepted event and its device's counter; returns the event id."""
@@ -508,6 +542,9 @@ class Store:
                     "VALUES(?,?,?,?,?,?)", (doc["id"], doc["seq"], doc["state"], raised_at,
                                                 actor, None))
         self._outbox(doc, payload, topic, raised_at, priority)
+        if cause_key is not None and doc["state"] not in _CLOSED:
+            self._put(self._open_causes, "causes", cause_key,
+                      self._open_causes.get(cause_key, ()) + (doc["id"],))
 
     def _outbox(self, doc, payload, topic, at, priority):
         for target in self.targets:
@@ -519,12 +556,17 @@ class Store:
         """Store the next version of an alarm, its transition and its outbox row
         (one more row per topic in `also_topics`, right after it: same order)."""
         payload = json.dumps(doc, sort_keys=True)
-        row = self.db.execute("SELECT priority FROM alarms WHERE id=?", (doc["id"],)).fetchone()
+        row = self.db.execute("SELECT priority, cause_key FROM alarms WHERE id=?",
+                              (doc["id"],)).fetchone()
         priority = row[0] if row else 0
         self._write(
             "UPDATE alarms SET state=?, severity=?, seq=?, doc=?, updated_at=?,"
             " escalation=COALESCE(?, escalation) WHERE id=?",
             (doc["state"], doc["severity"], doc["seq"], payload, at, escalation, doc["id"]))
+        cause = row[1] if row else None
+        if cause is not None and doc["state"] in _CLOSED:
+            ids = tuple(i for i in self._open_causes.get(cause, ()) if i != doc["id"])
+            self._put(self._open_causes, "causes", cause, ids if ids else _MISSING)
         self._write("INSERT INTO alarm_transitions(alarm_id, seq, state, at, actor, note) "
                     "VALUES(?,?,?,?,?,?)", (doc["id"], doc["seq"], doc["state"], at, actor,
                                                 note))
@@ -536,7 +578,13 @@ class Store:
         row = self.db.execute("SELECT doc FROM alarms WHERE id=?", (alarm_id,)).fetchone()
         return json.loads(row[0]) if row else None
 
+    def has_open_alarm(self, cause_key):
+        """Whether `cause_key` has an alarm that is not closed (from memory)."""
+        return cause_key in self._open_causes
+
     def open_alarm_for_cause(self, cause_key):
+        if cause_key not in self._open_causes:
+            return None
         row = self.db.execute(
             "SELECT doc FROM alarms WHERE cause_key=? AND state NOT IN "
             "('resolved','cancelled','false_alarm') ORDER BY raised_at DESC LIMIT 1",

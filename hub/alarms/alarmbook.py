@@ -29,7 +29,7 @@ class AlarmBook:
 
         Returns the new document, or None when an open alarm for the cause exists.
         """
-        if cause_key is not None and tx.open_alarm_for_cause(cause_key) is not None:
+        if cause_key is not None and tx.has_open_alarm(cause_key):
             self.stats["suppressed"] += 1
             return None
         doc.setdefault("cause", cause_key)

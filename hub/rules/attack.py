@@ -7,6 +7,9 @@ Sees rejections through the engine's `on_rejection` hook, inside the
 rejection's transaction. Keeps the recent rejection times per device in rule
 state (at most `rejections` of them), so a restart keeps the count. Never keeps
 state for device ids that are not configured (an attacker picks those freely).
+While the device's alarm is open a rejection decides nothing and changes no
+rule state (a flood on one device costs a counter per frame, no JSON): the
+window starts again from the times kept when the alarm was raised.
 """
 from hub.alarms import documents as alarms
 from hub.rules.engine import Trigger
@@ -34,6 +37,9 @@ class AttackRule:
         s = ctx.settings(NAME, dev.flat)
         if not s["enabled"]:
             return []
+        cause = "attack:%s" % dev.id
+        if ctx.tx.has_open_alarm(cause):
+            return []  # one open per device: nothing to decide
         limit = max(1, int(s["rejections"]))
         state = ctx.tx.rule_get(NAME, dev.id) or {"times": [], "reasons": {}}
         times = recent(state["times"], ctx.now, s["within"], limit)
@@ -46,7 +52,7 @@ class AttackRule:
                   "first_at": alarms.iso(times[0]), "last_reason": reason,
                   "reasons_seen": reasons}
         doc = alarms.device_alarm(self.site, "possible_attack", "high", dev, detail, ctx.now)
-        return [Trigger("attack:%s" % dev.id, doc)]
+        return [Trigger(cause, doc)]
 
     def on_event(self, ctx, event):
         return []

@@ -6,7 +6,10 @@ write only through the store transaction they are given:
 
     on_event(ctx, event) -> [Trigger]     an accepted event happened
     on_time(ctx, now) -> [Trigger]        the clock reached (or passed) a deadline
-    on_rejection(ctx, device_id, reason)  optional: a frame was rejected
+    on_rejection(ctx, device_id, reason)  optional: a frame was rejected; it may
+                                          raise an alarm but never move a deadline
+                                          (the hub recomputes deadlines only after
+                                          events and alarms, not after junk)
     next_deadline(ctx) -> float | None    when the rule next needs to look
 
 Rules keep their own state in the store (`ctx.tx.rule_get/rule_set`) so every
@@ -62,6 +65,7 @@ class RuleEngine:
         self.site = site
         self._settings = {}
         self.rules = list(rules)
+        self._rejection_hooks = [r.on_rejection for r in self.rules if hasattr(r, "on_rejection")]
         names = [r.name for r in self.rules]
         if len(set(names)) != len(names):
             raise ValueError("rule names must be unique: %s" % names)
@@ -78,12 +82,12 @@ class RuleEngine:
     def on_rejection(self, tx, device_id, reason, at):
         """A frame from `device_id` was rejected for `reason`; rules that define
         `on_rejection(ctx, device_id, reason)` see it (the others are skipped)."""
+        if not self._rejection_hooks:
+            return []
         ctx = Context(self.site, tx, at, self._settings)
         out = []
-        for rule in self.rules:
-            hook = getattr(rule, "on_rejection", None)
-            if hook is not None:
-                out.extend(hook(ctx, device_id, reason))
+        for hook in self._rejection_hooks:
+            out.extend(hook(ctx, device_id, reason))
         return out
 
     def on_time(self, tx, now):

@@ -76,6 +76,8 @@ def view(store):
         "transitions": store.transitions(),
         "outbox": store.outbox_depth(),
         "rejections": store.rejection_counts(),
+        "open_causes": {a["cause"]: store.has_open_alarm(a["cause"])
+                        for a in store.alarms() if a.get("cause")},
     }
 
 
