@@ -6,6 +6,7 @@
     anju hub run --config SITE     the hub service on wall time
     anju config check SITE.yaml    validate a site configuration, as the hub does at start
     anju keys new                  fresh frame and bind keys for a device
+    anju broker config SITE.yaml   the site broker's Mosquitto config, passwords and ACL
     anju boards [list|show NAME]   supported boards
 
 Exit codes: 0 success, 1 a scenario expectation failed, 2 invalid input
@@ -133,6 +134,7 @@ def _hostport(value, default_port):
 def cmd_hub_run(args):
     from hub.config import site as config
     from hub.clock import SystemClock
+    from hub.ingest.login import LOGIN_KEYS
     from hub.ingest.mqtt import INGEST_MODES
     from hub.service import HubService
     handler = logging.StreamHandler()
@@ -162,9 +164,12 @@ def cmd_hub_run(args):
             return _err(str(exc))
 
     async def main():
-        ingest = (hubcfg.get("mqtt") or {}).get("ingest", INGEST_MODES[0])
+        site_broker = hubcfg.get("mqtt") or {}
+        ingest = site_broker.get("ingest", INGEST_MODES[0])
+        # the hub's login (username, password or password_file, tls), checked by preflight
+        login = {k: site_broker[k] for k in LOGIN_KEYS if k in site_broker}
         hub = HubService(site, db, SystemClock(),
-                         {"host": mqtt_host, "port": mqtt_port, "ingest": ingest},
+                         {"host": mqtt_host, "port": mqtt_port, "ingest": ingest, **login},
                          {"host": up_host, "port": up_port,
                           "topic_prefix": up.get("topic_prefix", "anju/upstream")},
                          enable_ble=bool((hubcfg.get("ble") or {}).get("enabled", False)),
@@ -261,6 +266,8 @@ def build_parser():
     alarms_cli.register(sub)
     from host_tools import certs
     certs.register(sub)
+    from host_tools import broker
+    broker.register(sub)
     return p
 
 

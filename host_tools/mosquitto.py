@@ -62,6 +62,7 @@ class Mosquitto:
         persistence: bool = False,
         extra_config: tuple[str, ...] | list[str] = (),
         name: str = "broker",
+        include_dir: Path | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -70,6 +71,9 @@ class Mosquitto:
         self.port = port if port is not None else free_port()
         self.persistence = persistence
         self.extra_config = tuple(extra_config)
+        # a directory made by `anju broker config` (host_tools/broker.py): its
+        # mosquitto.conf brings the listener, logins, ACL, persistence and limits
+        self.include_dir = Path(include_dir) if include_dir is not None else None
         self.config_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
         self.stderr_path = self.workdir / "mosquitto.stderr"
@@ -79,6 +83,8 @@ class Mosquitto:
 
     # -- config -----------------------------------------------------------
     def config_text(self) -> str:
+        if self.include_dir is not None:
+            return self._included_config_text()
         lines = [
             f"# generated for test broker {self.name}",
             f"listener {self.port} {HOST}",
@@ -106,6 +112,19 @@ class Mosquitto:
         else:
             lines.append("persistence false")
         lines += list(self.extra_config)
+        return "\n".join(lines) + "\n"
+
+    def _included_config_text(self) -> str:
+        lines = [
+            f"# test broker {self.name}: the generated configuration in {self.include_dir}",
+            f"log_dest file {self.log_path}",
+            "log_type all",
+            "connection_messages true",
+        ]
+        if os.geteuid() == 0:
+            lines.append("user root")
+        lines += list(self.extra_config)
+        lines.append(f"include_dir {self.include_dir}")
         return "\n".join(lines) + "\n"
 
     # -- lifecycle ----------------------------------------------------------

@@ -22,6 +22,7 @@ import time
 from hub import ConfigError, HubError
 from hub.forward.outbox import Wakeups
 from hub.forward.targets import build_forwarders
+from hub.ingest.login import parse_login
 from hub.ingest.mqtt import INGEST_MODES, MqttIngest, MqttIngestProcess
 from hub.pipeline import Pipeline
 from hub.store import Store
@@ -62,7 +63,10 @@ class HubService:
             raise ConfigError("hub.mqtt: key 'ingest': '%s'; allowed: %s"
                               % (ingest, ", ".join(INGEST_MODES)))
         make = MqttIngestProcess if ingest == "process" else MqttIngest
-        self.mqtt = make(site.site_id, mqtt["host"], int(mqtt["port"]))
+        # the hub's own login (hub/ingest/login.py): every client it opens on
+        # the site broker uses it, through `self.mqtt.login`
+        login = parse_login(mqtt, site.site_id)
+        self.mqtt = make(site.site_id, mqtt["host"], int(mqtt["port"]), login=login)
         self._outbox_wakeup = Wakeups()  # one event per forwarding target
         # MQTT upstream and/or webhook (hub/forward/outbox.py, hub/forward/webhook.py)
         self.forwarders = build_forwarders(self.store, site, upstream, clock,
@@ -175,7 +179,7 @@ class HubService:
             alarms = HubAlarmSink(self.site, self.store, self.clock, self.alarm_topic, bridge,
                                   self.notify_outbox)
             self.face = FaceAccessHost(self._face_cfg, self.site, self.clock, *self._mqtt_address,
-                                       alarms, events)
+                                       alarms, events, login=self.mqtt.login)
             self._async_cleanups.append(self.face.stop)
             await self.face.start()
         if self._http_cfg is not None:

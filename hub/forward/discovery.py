@@ -163,6 +163,8 @@ class HomeAssistantDiscovery:
                                    protocol=paho.MQTTv5)
         self._client.will_set(hub_availability_topic(self.site.site_id), "offline", qos=1,
                               retain=True)
+        if hub.mqtt.login is not None:
+            hub.mqtt.login.apply(self._client)  # hub/ingest/login.py
         self._client.reconnect_delay_set(0.2, 10)
         self._client.on_connect = self._on_connect
         self._states = {}
