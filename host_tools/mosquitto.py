@@ -80,6 +80,33 @@ class Mosquitto:
         self.persistence_dir = self.workdir / "data"
         self._proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.passwords: dict[str, str] = {}  # user -> password (for_site); {}: anonymous
+
+    @classmethod
+    def for_site(cls, workdir: Path, site, *, name: str = "site", port: int | None = None,
+                 extra_devices: tuple[str, ...] = ()) -> "Mosquitto":
+        """A broker (not started) running what `anju broker config` makes for
+        `site` (host_tools/broker.py): no anonymous clients, a password per
+        device and for the hub, the ACL, persistence. `passwords` holds the
+        clear-text logins for the test's clients."""
+        from host_tools import broker as broker_config
+        workdir = Path(workdir)
+        port = port if port is not None else free_port()
+        data = workdir / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        _, passwords = broker_config.generate(site, workdir / "config", listen=(HOST, port),
+                                              persistence_dir=data, extra_devices=extra_devices)
+        broker = cls(workdir, port=port, name=name, include_dir=workdir / "config")
+        broker.persistence_dir = data
+        broker.passwords = passwords
+        return broker
+
+    def login(self, user: str) -> dict[str, str]:
+        """{"username", "password"} of `user` on this broker ({} if it is
+        anonymous or has no account for `user`, e.g. a BLE device)."""
+        if user not in self.passwords:
+            return {}
+        return {"username": user, "password": self.passwords[user]}
 
     # -- config -----------------------------------------------------------
     def config_text(self) -> str:
