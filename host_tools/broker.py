@@ -39,6 +39,10 @@ PASSWORD_BYTES = 24
 DEVICE_PUBLISHES = ("event", "state", "availability", "ack")  # ack: a lock's unlock receipts
 DEVICE_SUBSCRIBES = ("cmd",)
 
+# Home Assistant's account when hub.home_assistant is enabled; 'anju-' ids
+# are refused for devices, so it cannot collide with one
+HOME_ASSISTANT_USER = "anju-homeassistant"
+
 SECRET = 0o600
 PUBLIC = 0o644
 
@@ -66,7 +70,18 @@ def hub_topics(site_id, ha_prefix="homeassistant", upstream_prefix="anju/upstrea
             ("readwrite", "%s/%s/#" % (upstream_prefix, site_id))]  # when upstream is this broker
 
 
-def acl_text(site_id, hub_user, ha_prefix="homeassistant", upstream_prefix="anju/upstream"):
+def home_assistant_topics(site_id, ha_prefix="homeassistant"):
+    """(access, topic) for Home Assistant's own account: what the hub's
+    discovery publishes for it, and its birth message."""
+    base = "anju/%s/" % site_id
+    return [("read", ha_prefix + "/#"),
+            ("write", ha_prefix + "/status"),
+            ("read", base + "+/ha_state"),
+            ("read", base + "+/availability")]
+
+
+def acl_text(site_id, hub_user, ha_prefix="homeassistant", upstream_prefix="anju/upstream",
+             home_assistant=False):
     """Mosquitto's acl_file: the hub's `user` block, then `pattern` lines that
     give every other account (user name = device id) its own topics. Nothing
     is granted before the first `user` line, so anonymous clients get nothing
@@ -79,6 +94,12 @@ def acl_text(site_id, hub_user, ha_prefix="homeassistant", upstream_prefix="anju
              "user %s" % hub_user]
     lines += ["topic %s %s" % (access, t)
               for access, t in hub_topics(site_id, ha_prefix, upstream_prefix)]
+    if home_assistant:
+        lines += ["",
+                  "# Home Assistant (hub.home_assistant): reads what the hub's discovery publishes",
+                  "user %s" % HOME_ASSISTANT_USER]
+        lines += ["topic %s %s" % (access, t)
+                  for access, t in home_assistant_topics(site_id, ha_prefix)]
     lines += ["",
               "# every device (user name = device id): publish its own frames, state,",
               "# availability and acks; read its own commands; nothing else",
@@ -174,14 +195,15 @@ def conf_text(site_id, install_dir, listen, persistence_dir=None, tls=None):
 
 def render(site_id, devices, earlier_passwords, earlier_hashes, rotate, *, new_password,
            new_salt, install_dir, listen, persistence_dir=None, tls=None,
-           ha_prefix="homeassistant", upstream_prefix="anju/upstream"):
+           ha_prefix="homeassistant", upstream_prefix="anju/upstream", home_assistant=False):
     """{file name: (text, mode)} of the whole directory, and the passwords."""
     hub_user = hub_username(site_id)
-    passwords = plan_passwords([hub_user] + list(devices), earlier_passwords, rotate,
-                               new_password)
+    users = [hub_user] + ([HOME_ASSISTANT_USER] if home_assistant else []) + list(devices)
+    passwords = plan_passwords(users, earlier_passwords, rotate, new_password)
     files = {
         "mosquitto.conf": (conf_text(site_id, install_dir, listen, persistence_dir, tls), PUBLIC),
-        "anju.acl": (acl_text(site_id, hub_user, ha_prefix, upstream_prefix), PUBLIC),
+        "anju.acl": (acl_text(site_id, hub_user, ha_prefix, upstream_prefix, home_assistant),
+                     PUBLIC),
         "anju.passwd": (passwd_text(passwords, earlier_hashes, new_salt), SECRET),
         "passwords.json": (json.dumps({"site": site_id, "passwords": passwords}, indent=2,
                                       sort_keys=True) + "\n", SECRET),
@@ -190,13 +212,15 @@ def render(site_id, devices, earlier_passwords, earlier_hashes, rotate, *, new_p
     return files, passwords
 
 
-def site_prefixes(site):
-    """(Home Assistant discovery prefix, upstream topic prefix) of the site file."""
+def site_topics(site):
+    """{ha_prefix, upstream_prefix, home_assistant} from the site's hub section
+    (validated by `anju config check`)."""
     hubcfg = site.hub or {}
     ha = hubcfg.get("home_assistant") or {}
     up = hubcfg.get("upstream") or {}
-    return (ha.get("discovery_prefix", "homeassistant"),
-            up.get("topic_prefix", "anju/upstream"))
+    return {"ha_prefix": ha.get("discovery_prefix", "homeassistant"),
+            "upstream_prefix": up.get("topic_prefix", "anju/upstream"),
+            "home_assistant": bool(ha.get("enabled", False))}
 
 
 # ---- the shell: reading what is there, writing the directory ------------------------
@@ -270,9 +294,12 @@ def generate(site, out, *, listen=(None, 1883), install_dir=None, rotate=(),
     not devices of the site (the simulator's stand-in for an account left on
     the broker after its device was removed)."""
     out = Path(out)
-    ha_prefix, upstream_prefix = site_prefixes(site)
+    topics = site_topics(site)
     if rotate is not True:
-        unknown = set(rotate) - set(broker_devices(site)) - {hub_username(site.site_id)}
+        accounts = set(broker_devices(site)) | {hub_username(site.site_id)}
+        if topics["home_assistant"]:
+            accounts.add(HOME_ASSISTANT_USER)
+        unknown = set(rotate) - accounts
         if unknown:
             raise BrokerConfigError("--rotate: no broker account %s in site %s (accounts: the "
                                     "hub %s and the devices with transport mqtt)"
@@ -283,8 +310,7 @@ def generate(site, out, *, listen=(None, 1883), install_dir=None, rotate=(),
         read_hashes(out), rotate if rotate is True else set(rotate),
         new_password=new_password, new_salt=new_salt,
         install_dir=install_dir if install_dir is not None else out.resolve(),
-        listen=listen, persistence_dir=persistence_dir, tls=tls,
-        ha_prefix=ha_prefix, upstream_prefix=upstream_prefix)
+        listen=listen, persistence_dir=persistence_dir, tls=tls, **topics)
     return write_files(out, files), passwords
 
 
@@ -348,8 +374,10 @@ def cmd_config(args):
             "hub.password": "the hub's password (hub.mqtt.password_file), mode 0600"}
     for path in paths:
         print("wrote %s: %s" % (path, what[path.name]))
-    print("site %s: %d broker account(s): %s (the hub) and %d device(s)"
-          % (site.site_id, len(passwords), hub_username(site.site_id), len(passwords) - 1))
+    devices = len(passwords) - 1 - (HOME_ASSISTANT_USER in passwords)
+    print("site %s: %d broker account(s): %s (the hub), %d device(s)%s"
+          % (site.site_id, len(passwords), hub_username(site.site_id), devices,
+             ", %s" % HOME_ASSISTANT_USER if HOME_ASSISTANT_USER in passwords else ""))
     return 0
 
 

@@ -9,6 +9,7 @@ import uuid
 
 import paho.mqtt.client as paho
 
+from host_tools.broker import HOME_ASSISTANT_USER
 from hub.forward import discovery
 from tests.integration import hubkit
 
@@ -31,6 +32,8 @@ class HomeAssistant:
     """Subscribes like Home Assistant: discovery prefix and the anju state topics."""
 
     def __init__(self, broker):
+        """On `broker` with Home Assistant's own account (`anju broker config`
+        makes one when hub.home_assistant is enabled)."""
         self.retained = {}
         self.live = []
         self.lock = threading.Lock()
@@ -42,6 +45,8 @@ class HomeAssistant:
              ("anju/sunrise/+/availability", 1)])
         self.client.on_subscribe = lambda *a: ready.set()
         self.client.on_message = self._on_message
+        login = broker.login(HOME_ASSISTANT_USER)
+        self.client.username_pw_set(login["username"], login["password"])
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
         assert ready.wait(5)
@@ -64,8 +69,10 @@ class HomeAssistant:
         self.client.loop_stop()
 
 
-async def test_discovery_configs_availability_and_state(tmp_path, broker, upstream_broker):
+async def test_discovery_configs_availability_and_state(tmp_path, make_site_broker,
+                                                        upstream_broker):
     site = hubkit.site(extra=EXTRA)
+    broker = make_site_broker(site)
     hub = await hubkit.start_hub(tmp_path / "hub.db", broker, upstream_broker, site_cfg=site,
                                  http=False)
     try:
@@ -104,14 +111,14 @@ async def test_discovery_configs_availability_and_state(tmp_path, broker, upstre
             assert ha.retained["anju/sunrise/door-101/availability"] == "offline"  # never heard
             assert json.loads(ha.retained["anju/sunrise/door-101/ha_state"])["door"] is None
 
-            await asyncio.to_thread(hubkit.publish_frame, broker.host, broker.port, "door-101",
+            await asyncio.to_thread(hubkit.publish_frame, broker, "door-101",
                                     hubkit.door_frame(1, is_open=True))
             await hubkit.wait_for(lambda: (ha.latest("anju/sunrise/door-101/ha_state") or "{}")
                                   .find('"door": "ON"') >= 0, what="door state ON")
             await hubkit.wait_for(lambda: ha.latest("anju/sunrise/door-101/availability")
                                   == "online", what="door-101 online")
             assert ha.latest("anju/sunrise/door-102/availability") == "offline"
-            await asyncio.to_thread(hubkit.publish_frame, broker.host, broker.port, "door-101",
+            await asyncio.to_thread(hubkit.publish_frame, broker, "door-101",
                                     hubkit.door_frame(2, is_open=False))
             await hubkit.wait_for(lambda: '"door": "OFF"' in
                                   (ha.latest("anju/sunrise/door-101/ha_state") or ""),
