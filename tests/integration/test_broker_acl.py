@@ -51,6 +51,7 @@ class Client:
         self.c.on_connect = self._on_connect
         self.c.on_subscribe = lambda c, u, mid, rcs, p: self._subscribed.set()
         self.c.on_message = self._on_message
+        self.c.reconnect_delay_set(0.05, 0.2)  # close() waits for a pending retry
         self.c.on_disconnect = self._on_disconnect
         self.c.on_publish = self._on_publish
         self.c.connect(broker.host, broker.port, keepalive=30)
@@ -262,3 +263,39 @@ async def test_the_hub_republishes_its_retained_topics_after_the_broker_forgot_t
         await hubkit.wait_for(lambda: hub.links()["mqtt"], what="the hub's ingest reconnected")
     finally:
         await hub.stop()
+
+
+async def test_the_hub_logs_in_with_its_certificate_on_the_tls_listener(tmp_path, upstream_broker,
+                                                                       make_broker, clients):
+    """`anju broker config --tls-port`: the certificate's common name is the
+    user name, under the same ACL; the hub's `hub.mqtt.tls` login."""
+    from host_tools import broker as broker_config
+    from host_tools import certs
+    from host_tools.mosquitto import HOST, free_port
+    pki = tmp_path / "pki"
+    certs.make_ca(pki)
+    certs.make_server(pki, "broker", ["127.0.0.1"])
+    certs.make_client(pki, HUB)
+    site = hubkit.site()
+    port, tls_port = free_port(), free_port()
+    broker_config.generate(site, tmp_path / "conf", listen=(HOST, port),
+                           persistence_dir=tmp_path / "data",
+                           tls={"port": tls_port, "cafile": pki / "ca.pem",
+                                "certfile": pki / "broker.pem", "keyfile": pki / "broker.key"})
+    (tmp_path / "data").mkdir()
+    site_broker = make_broker("tls-site", port=port, include_dir=tmp_path / "conf")
+    tls = {"ca": str(pki / "ca.pem"), "cert": str(pki / (HUB + ".pem")),
+           "key": str(pki / (HUB + ".key"))}
+    hub = HubService(site, tmp_path / "hub.db", SystemClock(),
+                     {"host": "127.0.0.1", "port": tls_port, "tls": tls, "ingest": "thread"},
+                     {"host": upstream_broker.host, "port": upstream_broker.port})
+    await hub.start(connect_timeout=10)
+    try:
+        # a device on the plain listener with its password; the hub hears it over TLS
+        passwords = broker_config.read_passwords(tmp_path / "conf")
+        site_broker.passwords = passwords
+        await asyncio.to_thread(hubkit.publish_frame, site_broker, A, hubkit.door_frame(1))
+        await hubkit.wait_for(lambda: hub.pipeline.stats["accepted"] == 1, what="A's frame accepted")
+    finally:
+        await hub.stop()
+    assert "u'%s'" % HUB in site_broker.log_tail(400)
