@@ -155,3 +155,19 @@ def test_cli_refuses_a_site_with_a_reserved_device_id(tmp_path, capsys):
     assert main(["broker", "config", str(path), "--out", str(tmp_path / "b")]) == 2
     assert "device id 'hub' is reserved" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def test_cli_takes_the_site_from_the_registry(tmp_path, capsys):
+    kek = tmp_path / "kek"
+    assert main(["keys", "kek", "--out", str(kek)]) == 0
+    db = tmp_path / "hub.db"
+    assert main(["registry", "--db", str(db), "--kek", str(kek), "import",
+                 str(site_file(tmp_path))]) == 0
+    capsys.readouterr()
+    out = tmp_path / "broker"
+    assert main(["broker", "config", "--db", str(db), "--kek", str(kek), "--out", str(out)]) == 0
+    assert "2 device(s)" in capsys.readouterr().out
+    passwords = json.loads((out / "passwords.json").read_text())["passwords"]
+    assert set(passwords) == {"hub-sunrise", "door-101", "door-102"}
+    assert main(["broker", "config", "--db", str(db), "--out", str(out)]) == 2
+    assert "--db and --kek go together" in capsys.readouterr().err
