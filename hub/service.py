@@ -34,6 +34,15 @@ INGEST_BATCH = 500  # frames applied under one commit at most (the site broker's
 SLOW_BATCH_S = 0.1  # a batch (with its commit) slower than this is logged
 
 
+def _same_broker(upstream, mqtt):
+    """Whether the upstream target is the site broker itself (host and port)."""
+    try:
+        return (upstream.get("host"), int(upstream.get("port") or 0)) == (mqtt["host"],
+                                                                           int(mqtt["port"]))
+    except (TypeError, ValueError):
+        return False
+
+
 class HubService:
     def __init__(self, site, db_path, clock, mqtt, upstream, ble_scanner_factory=None,
                  enable_ble=False, http=None, registry=None, webhook=None):
@@ -68,6 +77,8 @@ class HubService:
         login = parse_login(mqtt, site.site_id)
         self.mqtt = make(site.site_id, mqtt["host"], int(mqtt["port"]), login=login)
         self._outbox_wakeup = Wakeups()  # one event per forwarding target
+        if login is not None and _same_broker(upstream, mqtt):
+            upstream = {**upstream, "login": login}  # the hub's account has its upstream topics
         # MQTT upstream and/or webhook (hub/forward/outbox.py, hub/forward/webhook.py)
         self.forwarders = build_forwarders(self.store, site, upstream, clock,
                                            self._outbox_wakeup, webhook=webhook)

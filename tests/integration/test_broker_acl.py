@@ -247,7 +247,7 @@ async def test_the_hub_republishes_its_retained_topics_after_the_broker_forgot_t
         first = Client.login(site_broker, HOME_ASSISTANT_USER, watch)
         clients.append(first)
         for topic in owned:
-            first.wait_for(topic)
+            await asyncio.to_thread(first.wait_for, topic)
         # a broker restart that loses its database: every retained message is gone
         await asyncio.to_thread(site_broker.stop)
         (site_broker.persistence_dir / "mosquitto.db").unlink(missing_ok=True)
@@ -255,7 +255,7 @@ async def test_the_hub_republishes_its_retained_topics_after_the_broker_forgot_t
         fresh = Client.login(site_broker, HOME_ASSISTANT_USER, watch)
         clients.append(fresh)
         for topic in owned:
-            fresh.wait_for(topic, timeout=15)
+            await asyncio.to_thread(fresh.wait_for, topic, None, 15)
         latest = {t: p for t, p, _ in fresh.got}
         assert latest[BASE + "hub/availability"] == b"online"
         cfg = json.loads(latest["homeassistant/binary_sensor/anju_sunrise_door-101/door/config"])
@@ -299,3 +299,18 @@ async def test_the_hub_logs_in_with_its_certificate_on_the_tls_listener(tmp_path
     finally:
         await hub.stop()
     assert "u'%s'" % HUB in site_broker.log_tail(400)
+
+
+async def test_an_upstream_on_the_site_broker_uses_the_hubs_login(tmp_path, site_broker, clients):
+    """`hub.upstream` pointing at the site broker itself: the forwarder and the
+    command subscriber log in as the hub, whose ACL has `anju/upstream/<site>/#`."""
+    watcher = Client.login(site_broker, HUB, ["anju/upstream/sunrise/alarms"])
+    clients.append(watcher)
+    hub = await hubkit.start_hub(tmp_path / "hub.db", site_broker, site_broker, http=False)
+    try:
+        alarm = hubkit.raise_alarm(hub, "tamper:door-101")
+        await asyncio.to_thread(watcher.wait_for, "anju/upstream/sunrise/alarms", None, 10)
+        (topic, payload, _), = [m for m in watcher.got if m[0].endswith("/alarms")]
+        assert json.loads(payload)["id"] == alarm["id"]
+    finally:
+        await hub.stop()
