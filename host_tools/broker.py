@@ -64,8 +64,10 @@ def hub_topics(site_id, ha_prefix="homeassistant", upstream_prefix="anju/upstrea
             ("read", base + "+/state"),            # retained heartbeat frames
             ("read", base + "+/ack"),              # lock acknowledgements (face unlock)
             ("write", base + "+/cmd"),             # interconnect, unlock commands
-            ("readwrite", base + "+/availability"),  # its own, and HA's per-device view
+            ("read", base + "+/availability"),     # the devices' own (each device writes its own)
+            ("readwrite", base + "hub/availability"),  # its own, and its will
             ("readwrite", base + "+/ha_state"),    # Home Assistant state (hub/forward/discovery.py)
+            ("readwrite", base + "+/ha_availability"),  # HA's per-device view (supervision)
             ("readwrite", ha_prefix + "/#"),       # Home Assistant discovery configs
             ("readwrite", "%s/%s/#" % (upstream_prefix, site_id))]  # when upstream is this broker
 
@@ -77,7 +79,8 @@ def home_assistant_topics(site_id, ha_prefix="homeassistant"):
     return [("read", ha_prefix + "/#"),
             ("write", ha_prefix + "/status"),
             ("read", base + "+/ha_state"),
-            ("read", base + "+/availability")]
+            ("read", base + "+/ha_availability"),
+            ("read", base + "hub/availability")]
 
 
 def acl_text(site_id, hub_user, ha_prefix="homeassistant", upstream_prefix="anju/upstream",

@@ -158,6 +158,7 @@ def test_a_device_cannot_write_another_devices_or_the_hubs_topics(site_broker, c
         (BASE + B + "/event", True), (BASE + B + "/event", False),
         (BASE + B + "/state", True), (BASE + B + "/availability", True),
         (BASE + "hub/availability", True), (BASE + B + "/ha_state", True),
+        (BASE + B + "/ha_availability", True),
         (BASE + B + "/cmd", False), (BASE + A + "/cmd", False),
         ("homeassistant/binary_sensor/anju_sunrise_door-102/door/config", True),
         ("anju/upstream/sunrise/alarms", False),
@@ -185,6 +186,26 @@ def test_a_device_cannot_write_another_devices_or_the_hubs_topics(site_broker, c
                            (BASE + "hub/availability", b"online")):
         late.wait_for(topic)
         assert [p for t, p, retained in late.got if t == topic] == [payload]
+
+
+@pytest.mark.parametrize("user", [HUB, HOME_ASSISTANT_USER, A])
+def test_only_the_device_itself_writes_its_retained_state_and_availability(site_broker, clients,
+                                                                           user):
+    b = Client.login(site_broker, B)
+    clients.append(b)
+    b.publish(BASE + B + "/state", b"b-state", retain=True)
+    b.publish(BASE + B + "/availability", b"online", retain=True)
+    for topic in (BASE + B + "/state", BASE + B + "/availability"):
+        other = Client.login(site_broker, user)  # a denied publish may cost the connection
+        clients.append(other)
+        other.attempt(topic, b"offline", retain=True)
+    # every attempt was handled (acknowledged or its connection closed) before this
+    late = Client.login(site_broker, HUB, [BASE + B + "/state", BASE + B + "/availability"])
+    clients.append(late)
+    late.wait_for(BASE + B + "/state")
+    late.wait_for(BASE + B + "/availability")
+    assert sorted((t, p) for t, p, retained in late.got if retained) == [
+        (BASE + B + "/availability", b"online"), (BASE + B + "/state", b"b-state")]
 
 
 def test_a_device_reads_only_its_own_commands(site_broker, clients):
@@ -240,9 +261,10 @@ async def test_the_hub_republishes_its_retained_topics_after_the_broker_forgot_t
     site = hubkit.site(extra=HA_EXTRA)
     hub = await hubkit.start_hub(tmp_path / "hub.db", site_broker, upstream_broker, site_cfg=site,
                                  http=False)
-    owned = [BASE + "hub/availability", BASE + A + "/ha_state", BASE + A + "/availability",
+    owned = [BASE + "hub/availability", BASE + A + "/ha_state", BASE + A + "/ha_availability",
              "homeassistant/binary_sensor/anju_sunrise_door-101/door/config"]
-    watch = ["homeassistant/#", BASE + "+/ha_state", BASE + "+/availability"]
+    watch = ["homeassistant/#", BASE + "+/ha_state", BASE + "+/ha_availability",
+             BASE + "hub/availability"]
     try:
         first = Client.login(site_broker, HOME_ASSISTANT_USER, watch)
         clients.append(first)

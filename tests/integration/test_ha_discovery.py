@@ -42,7 +42,7 @@ class HomeAssistant:
                                   client_id="ha-" + uuid.uuid4().hex[:6], protocol=paho.MQTTv5)
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(
             [("homeassistant/#", 1), ("anju/sunrise/+/ha_state", 1),
-             ("anju/sunrise/+/availability", 1)])
+             ("anju/sunrise/+/availability", 1), ("anju/sunrise/+/ha_availability", 1)])
         self.client.on_subscribe = lambda *a: ready.set()
         self.client.on_message = self._on_message
         login = broker.login(HOME_ASSISTANT_USER)
@@ -86,7 +86,7 @@ async def test_discovery_configs_availability_and_state(tmp_path, make_site_brok
             await hubkit.wait_for(lambda: len([t for t in ha.retained if t.endswith("/config")])
                                   >= n_configs + 1, what="retained discovery configs")
             await hubkit.wait_for(lambda: all(t in ha.retained for t in (
-                "anju/sunrise/hub/availability", "anju/sunrise/door-101/availability",
+                "anju/sunrise/hub/availability", "anju/sunrise/door-101/ha_availability",
                 "anju/sunrise/door-101/ha_state")), what="retained availability and state")
             configs = {t: json.loads(p) for t, p in ha.retained.items()
                        if t.startswith("homeassistant/")}
@@ -97,7 +97,7 @@ async def test_discovery_configs_availability_and_state(tmp_path, make_site_brok
                     assert cfg["unique_id"] == "%s_%s" % (uid, obj)
                     assert cfg["state_topic"] == "anju/sunrise/%s/ha_state" % device
                     assert [a["topic"] for a in cfg["availability"]] == [
-                        "anju/sunrise/hub/availability", "anju/sunrise/%s/availability" % device]
+                        "anju/sunrise/hub/availability", "anju/sunrise/%s/ha_availability" % device]
                     assert cfg["device"]["identifiers"] == [uid]
                     assert cfg["device"]["manufacturer"] == "anju"
                     assert cfg["device"]["model"] == "esp32c3"
@@ -108,16 +108,16 @@ async def test_discovery_configs_availability_and_state(tmp_path, make_site_brok
             assert configs["homeassistant/binary_sensor/anju_sunrise_door-101/door/config"][
                 "device_class"] == "door"
             assert ha.retained["anju/sunrise/hub/availability"] == "online"
-            assert ha.retained["anju/sunrise/door-101/availability"] == "offline"  # never heard
+            assert ha.retained["anju/sunrise/door-101/ha_availability"] == "offline"  # never heard
             assert json.loads(ha.retained["anju/sunrise/door-101/ha_state"])["door"] is None
 
             await asyncio.to_thread(hubkit.publish_frame, broker, "door-101",
                                     hubkit.door_frame(1, is_open=True))
             await hubkit.wait_for(lambda: (ha.latest("anju/sunrise/door-101/ha_state") or "{}")
                                   .find('"door": "ON"') >= 0, what="door state ON")
-            await hubkit.wait_for(lambda: ha.latest("anju/sunrise/door-101/availability")
+            await hubkit.wait_for(lambda: ha.latest("anju/sunrise/door-101/ha_availability")
                                   == "online", what="door-101 online")
-            assert ha.latest("anju/sunrise/door-102/availability") == "offline"
+            assert ha.latest("anju/sunrise/door-102/ha_availability") == "offline"
             await asyncio.to_thread(hubkit.publish_frame, broker, "door-101",
                                     hubkit.door_frame(2, is_open=False))
             await hubkit.wait_for(lambda: '"door": "OFF"' in
