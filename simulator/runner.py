@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import tempfile
+import threading
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -18,6 +19,7 @@ from hub.ingest.login import hub_username
 from hub.verify import frames as hubframes
 from hub.service import HubService
 from simulator import scenario as scn
+from simulator.forge import UNKNOWN_DEVICE
 from simulator.clock import VirtualClock
 from simulator.radio import VirtualRadio
 from simulator.world import Simulation
@@ -25,7 +27,7 @@ from simulator.world import Simulation
 FIRMWARE_ROOT = Path(__file__).resolve().parent.parent / "firmware"
 # simulator/forge.py's unknown device: the broker has an account for it (one
 # left behind after its device was removed from the site), the hub does not
-from simulator.forge import UNKNOWN_DEVICE as INTRUDER  # noqa: E402
+INTRUDER = UNKNOWN_DEVICE
 APP_FOR_KIND = {"door_sensor": "door_sensor", "smoke_sensor": "smoke_sensor"}
 
 
@@ -62,7 +64,6 @@ class Observer:
         self.messages.append((self.clock.now(), msg.topic, bytes(msg.payload), msg.retain))
 
     def start(self, host, port):
-        import threading
         self._ready = threading.Event()
         self._c.on_connect = self._on_connect
         self._c.on_subscribe = self._on_subscribe
@@ -88,7 +89,6 @@ class Observer:
         if not login:
             self._c.publish(topic, payload, qos=1).wait_for_publish(5)
             return
-        import threading
         c = paho.Client(paho.CallbackAPIVersion.VERSION2,
                         client_id="anju-sim-as-" + login["username"])
         c.username_pw_set(login["username"], login["password"])
