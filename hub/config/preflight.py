@@ -40,7 +40,7 @@ def _site_broker(hubcfg, site_id):
     (hub/ingest/mqtt.py), and the hub's login to it (hub/ingest/login.py)."""
     node = _mapping(hubcfg, "mqtt", ("host", "port", "ingest") + LOGIN_KEYS)
     host_port(node, "hub.mqtt")
-    parse_login(node, site_id)
+    return parse_login(node, site_id)
     if "ingest" in node and node["ingest"] not in INGEST_MODES:
         raise ConfigError("%s: key 'ingest': '%s'; allowed: %s (the first is the default)"
                           % (where_in(node, "ingest", "hub.mqtt"), node["ingest"],
@@ -61,7 +61,7 @@ def check(site):
     section; return the names of the sections that were checked."""
     hubcfg = site.hub or {}
     refuse_unknown_keys(hubcfg, HUB_KEYS, "in hub")
-    _site_broker(hubcfg, site.site_id)
+    login = _site_broker(hubcfg, site.site_id)
     _plain(hubcfg)
     for key in ("upstream", "webhook", "home_assistant"):
         if hubcfg.get(key) is not None and not isinstance(hubcfg[key], dict):
@@ -92,4 +92,8 @@ def check(site):
         from hub.face import host as face_host
         face_host.load(site.face)
         checked.append("face")
+    # the site broker's login, said so the operator sees an anonymous hub (docs/broker.md)
+    checked.append("hub.mqtt (%s)" % ("no login: the broker must allow anonymous clients"
+                                      if login is None else "login %s%s" % (
+                                          login.username, ", TLS" if login.tls else "")))
     return checked

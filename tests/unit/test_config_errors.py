@@ -572,6 +572,7 @@ def test_config_check_accepts_the_hubs_login_and_never_prints_it(tmp_path, monke
     path.write_text(text, encoding="utf-8")
     code, out, err = config_check(path, capsys)
     assert code == 0, err
+    assert "hub.mqtt (login hub-sunrise, TLS)" in out
     assert "s3cret" not in out + err
 
 
