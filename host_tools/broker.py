@@ -235,8 +235,9 @@ def new_salt():
     return os.urandom(SALT_BYTES)
 
 
-def read_passwords(out):
-    """{user: password} from an earlier run in `out` ({} when there was none)."""
+def read_passwords(out, site_id=None):
+    """{user: password} from an earlier run in `out` ({} when there was none);
+    BrokerConfigError when that run was for another site than `site_id`."""
     path = Path(out) / "passwords.json"
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -247,6 +248,9 @@ def read_passwords(out):
     pw = doc.get("passwords") if isinstance(doc, dict) else None
     if not isinstance(pw, dict) or not all(isinstance(v, str) and v for v in pw.values()):
         raise BrokerConfigError("%s: expected {\"passwords\": {user: password}}" % path)
+    if site_id is not None and doc.get("site") != site_id:
+        raise BrokerConfigError("%s holds the broker configuration of site '%s', not '%s'; "
+                                "choose another --out" % (Path(out), doc.get("site"), site_id))
     return pw
 
 
@@ -309,7 +313,7 @@ def generate(site, out, *, listen=(None, 1883), install_dir=None, rotate=(),
                                     % (", ".join(sorted(unknown)), site.site_id,
                                        hub_username(site.site_id)))
     files, passwords = render(
-        site.site_id, broker_devices(site) + list(extra_devices), read_passwords(out),
+        site.site_id, broker_devices(site) + list(extra_devices), read_passwords(out, site.site_id),
         read_hashes(out), rotate if rotate is True else set(rotate),
         new_password=new_password, new_salt=new_salt,
         install_dir=install_dir if install_dir is not None else out.resolve(),

@@ -147,6 +147,18 @@ def test_cli_bad_input_changes_nothing(tmp_path, capsys, args, needle):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_cli_refuses_to_mix_two_sites_in_one_directory(tmp_path, capsys):
+    out = tmp_path / "broker"
+    assert main(["broker", "config", str(site_file(tmp_path)), "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    other = tmp_path / "other.yaml"
+    other.write_text(site_file(tmp_path).read_text().replace("id: sunrise", "id: moonrise"))
+    capsys.readouterr()
+    assert main(["broker", "config", str(other), "--out", str(out)]) == 2
+    assert "site 'sunrise', not 'moonrise'" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_cli_refuses_a_site_with_a_reserved_device_id(tmp_path, capsys):
     path = site_file(tmp_path, extra="  - {id: hub, kind: door_sensor, board: esp32c3, flat: b1-101, "
                                      "transport: mqtt, frame_key: %s}" % hubkit.KEY.hex())
