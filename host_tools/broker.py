@@ -203,14 +203,16 @@ def render(site_id, devices, earlier_passwords, earlier_hashes, rotate, *, new_p
     hub_user = hub_username(site_id)
     users = [hub_user] + ([HOME_ASSISTANT_USER] if home_assistant else []) + list(devices)
     passwords = plan_passwords(users, earlier_passwords, rotate, new_password)
+    # written in this order: passwords.json first, so a run cut short is
+    # completed by the next one with the same passwords
     files = {
-        "mosquitto.conf": (conf_text(site_id, install_dir, listen, persistence_dir, tls), PUBLIC),
-        "anju.acl": (acl_text(site_id, hub_user, ha_prefix, upstream_prefix, home_assistant),
-                     PUBLIC),
-        "anju.passwd": (passwd_text(passwords, earlier_hashes, new_salt), SECRET),
         "passwords.json": (json.dumps({"site": site_id, "passwords": passwords}, indent=2,
                                       sort_keys=True) + "\n", SECRET),
         "hub.password": (passwords[hub_user] + "\n", SECRET),
+        "anju.passwd": (passwd_text(passwords, earlier_hashes, new_salt), SECRET),
+        "anju.acl": (acl_text(site_id, hub_user, ha_prefix, upstream_prefix, home_assistant),
+                     PUBLIC),
+        "mosquitto.conf": (conf_text(site_id, install_dir, listen, persistence_dir, tls), PUBLIC),
     }
     return files, passwords
 
