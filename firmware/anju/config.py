@@ -59,6 +59,10 @@ def _ident(v):
     return "a" <= v[0] <= "z" or "0" <= v[0] <= "9"
 
 
+def _reserved(device_id):
+    return device_id == "hub" or device_id.startswith("hub-") or device_id.startswith("anju-")
+
+
 def _login(m, device_id, where):
     password = m.get("password")
     user = m.get("user", device_id if password is not None else None)
@@ -78,6 +82,9 @@ class DeviceConfig:
         for k in ("device_id", "site"):
             if not _ident(getattr(self, k)):
                 raise ConfigError("%s: key '%s' must match [a-z0-9][a-z0-9_-]{0,47}" % (where, k))
+        if _reserved(self.device_id):
+            # the hub's topic level, broker user name and client ids (docs/broker.md)
+            raise ConfigError("%s: key 'device_id' '%s' is reserved for the hub" % (where, self.device_id))
         self.kind = _need(d, "kind", where, str)
         if self.kind not in KINDS:
             raise ConfigError("%s: key 'kind' is '%s'; allowed: %s" % (where, self.kind, ", ".join(KINDS)))

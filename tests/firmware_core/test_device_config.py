@@ -144,6 +144,13 @@ def test_bad_ids():
             assert "'%s'" % key in msg, (key, value, msg)
 
 
+def test_reserved_ids_refused():
+    for did in ("hub", "hub-sunrise", "anju-hub-sunrise"):
+        msg = error_of(mqtt_doc(device_id=did))
+        assert "'device_id'" in msg and "reserved" in msg, (did, msg)
+    assert config.DeviceConfig(mqtt_doc(device_id="hubcap-1")).device_id == "hubcap-1"
+
+
 def test_unknown_kind():
     for kind in ("door", "Door_sensor", "", "camera"):
         msg = error_of(mqtt_doc(kind=kind))
