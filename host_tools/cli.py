@@ -7,6 +7,7 @@
     anju config check SITE.yaml    validate a site configuration, as the hub does at start
     anju keys new                  fresh frame and bind keys for a device
     anju users ...                 accounts and API tokens of the hub's HTTP API
+    anju broker config SITE.yaml   the site broker's Mosquitto config, passwords and ACL
     anju boards [list|show NAME]   supported boards
 
 Exit codes: 0 success, 1 a scenario expectation failed, 2 invalid input
@@ -134,6 +135,7 @@ def _hostport(value, default_port):
 def cmd_hub_run(args):
     from hub.config import site as config
     from hub.clock import SystemClock
+    from hub.ingest.login import LOGIN_KEYS
     from hub.ingest.mqtt import INGEST_MODES
     from hub.service import HubService
     handler = logging.StreamHandler()
@@ -163,9 +165,12 @@ def cmd_hub_run(args):
             return _err(str(exc))
 
     async def main():
-        ingest = (hubcfg.get("mqtt") or {}).get("ingest", INGEST_MODES[0])
+        site_broker = hubcfg.get("mqtt") or {}
+        ingest = site_broker.get("ingest", INGEST_MODES[0])
+        # the hub's login (username, password or password_file, tls), checked by preflight
+        login = {k: site_broker[k] for k in LOGIN_KEYS if k in site_broker}
         hub = HubService(site, db, SystemClock(),
-                         {"host": mqtt_host, "port": mqtt_port, "ingest": ingest},
+                         {"host": mqtt_host, "port": mqtt_port, "ingest": ingest, **login},
                          {"host": up_host, "port": up_port,
                           "topic_prefix": up.get("topic_prefix", "anju/upstream")},
                          enable_ble=bool((hubcfg.get("ble") or {}).get("enabled", False)),
@@ -264,6 +269,8 @@ def build_parser():
     certs.register(sub)
     from host_tools import users_cli
     users_cli.register(sub)
+    from host_tools import broker
+    broker.register(sub)
     return p
 
 

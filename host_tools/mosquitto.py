@@ -65,6 +65,7 @@ class Mosquitto:
         extra_config: tuple[str, ...] | list[str] = (),
         name: str = "broker",
         log_types: tuple[str, ...] = ("all",),
+        include_dir: Path | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -74,15 +75,47 @@ class Mosquitto:
         self.persistence = persistence
         self.extra_config = tuple(extra_config)
         self.log_types = tuple(log_types)
+        # a directory made by `anju broker config` (host_tools/broker.py): its
+        # mosquitto.conf brings the listener, logins, ACL, persistence and limits
+        self.include_dir = Path(include_dir) if include_dir is not None else None
         self.config_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
         self.stderr_path = self.workdir / "mosquitto.stderr"
         self.persistence_dir = self.workdir / "data"
         self._proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.passwords: dict[str, str] = {}  # user -> password (for_site); {}: anonymous
+
+    @classmethod
+    def for_site(cls, workdir: Path, site, *, name: str = "site", port: int | None = None,
+                 extra_devices: tuple[str, ...] = ()) -> "Mosquitto":
+        """A broker (not started) running what `anju broker config` makes for
+        `site` (host_tools/broker.py): no anonymous clients, a password per
+        device and for the hub, the ACL, persistence. `passwords` holds the
+        clear-text logins for the test's clients."""
+        from host_tools import broker as broker_config
+        workdir = Path(workdir)
+        port = port if port is not None else free_port()
+        data = workdir / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        _, passwords = broker_config.generate(site, workdir / "config", listen=(HOST, port),
+                                              persistence_dir=data, extra_devices=extra_devices)
+        broker = cls(workdir, port=port, name=name, include_dir=workdir / "config")
+        broker.persistence_dir = data
+        broker.passwords = passwords
+        return broker
+
+    def login(self, user: str) -> dict[str, str]:
+        """{"username", "password"} of `user` on this broker ({} if it is
+        anonymous or has no account for `user`, e.g. a BLE device)."""
+        if user not in self.passwords:
+            return {}
+        return {"username": user, "password": self.passwords[user]}
 
     # -- config -----------------------------------------------------------
     def config_text(self) -> str:
+        if self.include_dir is not None:
+            return self._included_config_text()
         lines = [
             f"# generated for test broker {self.name}",
             f"listener {self.port} {HOST}",
@@ -110,6 +143,19 @@ class Mosquitto:
         else:
             lines.append("persistence false")
         lines += list(self.extra_config)
+        return "\n".join(lines) + "\n"
+
+    def _included_config_text(self) -> str:
+        lines = [
+            f"# test broker {self.name}: the generated configuration in {self.include_dir}",
+            f"log_dest file {self.log_path}",
+            *("log_type %s" % t for t in self.log_types),
+            "connection_messages true",
+        ]
+        if os.geteuid() == 0:
+            lines.append("user root")
+        lines += list(self.extra_config)
+        lines.append(f"include_dir {self.include_dir}")
         return "\n".join(lines) + "\n"
 
     # -- lifecycle ----------------------------------------------------------

@@ -23,6 +23,7 @@ import time
 from hub import ConfigError, HubError
 from hub.forward.outbox import Wakeups
 from hub.forward.targets import build_forwarders
+from hub.ingest.login import parse_login
 from hub.ingest.mqtt import INGEST_MODES, MqttIngest, MqttIngestProcess
 from hub.pipeline import Pipeline
 from hub.store import Store
@@ -32,6 +33,15 @@ log = logging.getLogger("anju.hub")
 INGEST_BATCH = 500  # frames applied under one commit at most (the site broker's
 #                    max_inflight_messages 1000 lets a backlog fill it)
 SLOW_BATCH_S = 0.1  # a batch (with its commit) slower than this is logged
+
+
+def _same_broker(upstream, mqtt):
+    """Whether the upstream target is the site broker itself (host and port)."""
+    try:
+        return (upstream.get("host"), int(upstream.get("port") or 0)) == (mqtt["host"],
+                                                                           int(mqtt["port"]))
+    except (TypeError, ValueError):
+        return False
 
 
 class HubService:
@@ -63,8 +73,13 @@ class HubService:
             raise ConfigError("hub.mqtt: key 'ingest': '%s'; allowed: %s"
                               % (ingest, ", ".join(INGEST_MODES)))
         make = MqttIngestProcess if ingest == "process" else MqttIngest
-        self.mqtt = make(site.site_id, mqtt["host"], int(mqtt["port"]))
+        # the hub's own login (hub/ingest/login.py): every client it opens on
+        # the site broker uses it, through `self.mqtt.login`
+        login = parse_login(mqtt, site.site_id)
+        self.mqtt = make(site.site_id, mqtt["host"], int(mqtt["port"]), login=login)
         self._outbox_wakeup = Wakeups()  # one event per forwarding target
+        if login is not None and _same_broker(upstream, mqtt):
+            upstream = {**upstream, "login": login}  # the hub's account has its upstream topics
         # MQTT upstream and/or webhook (hub/forward/outbox.py, hub/forward/webhook.py)
         self.forwarders = build_forwarders(self.store, site, upstream, clock,
                                            self._outbox_wakeup, webhook=webhook)
@@ -183,7 +198,7 @@ class HubService:
             alarms = HubAlarmSink(self.site, self.store, self.clock, self.alarm_topic, bridge,
                                   self.notify_outbox)
             self.face = FaceAccessHost(self._face_cfg, self.site, self.clock, *self._mqtt_address,
-                                       alarms, events)
+                                       alarms, events, login=self.mqtt.login)
             self._async_cleanups.append(self.face.stop)
             await self.face.start()
         if self._http_cfg is not None:

@@ -11,6 +11,7 @@ import os
 import struct
 
 VERSION = 0xA1
+UNKNOWN_DEVICE = "intruder-1"  # a device id the site does not list
 
 
 def sign(key, device_id, header_body):
@@ -45,8 +46,8 @@ def bad_frame(kind, site_id, dev, sent):
     if kind == "oversized":
         return topic, last + bytes(200)
     if kind == "unknown_device":
-        return "anju/%s/%s/event" % (site_id, "intruder-1"), make_frame(
-            os.urandom(32), "intruder-1", 0x10, 1, b"\x01")
+        return "anju/%s/%s/event" % (site_id, UNKNOWN_DEVICE), make_frame(
+            os.urandom(32), UNKNOWN_DEVICE, 0x10, 1, b"\x01")
     raise ValueError("unknown kind of bad frame: %s" % kind)
 
 

@@ -10,18 +10,24 @@ import asyncio
 import contextlib
 import json
 import tempfile
+import threading
 from pathlib import Path
 
 import paho.mqtt.client as paho
 
+from hub.ingest.login import hub_username
 from hub.verify import frames as hubframes
 from hub.service import HubService
 from simulator import scenario as scn
+from simulator.forge import UNKNOWN_DEVICE
 from simulator.clock import VirtualClock
 from simulator.radio import VirtualRadio
 from simulator.world import Simulation
 
 FIRMWARE_ROOT = Path(__file__).resolve().parent.parent / "firmware"
+# simulator/forge.py's unknown device: the broker has an account for it (one
+# left behind after its device was removed from the site), the hub does not
+INTRUDER = UNKNOWN_DEVICE
 APP_FOR_KIND = {"door_sensor": "door_sensor", "smoke_sensor": "smoke_sensor"}
 
 
@@ -36,12 +42,15 @@ class Observer:
     """A plain MQTT client watching the brokers: device frames on the site
     broker, alarm documents on the upstream broker."""
 
-    def __init__(self, clock, host, port, topics, name):
+    def __init__(self, clock, host, port, topics, name, login=None):
         self.clock = clock
         self.messages = []
         # a persistent session: what arrives while the observer reconnects is kept for it
         self._c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="anju-sim-" + name,
                               clean_session=False)
+        if login:
+            self._c.username_pw_set(login["username"], login["password"])
+        self._host, self._port = host, port
         self._topics = topics
         self._ready = None
 
@@ -55,7 +64,6 @@ class Observer:
         self.messages.append((self.clock.now(), msg.topic, bytes(msg.payload), msg.retain))
 
     def start(self, host, port):
-        import threading
         self._ready = threading.Event()
         self._c.on_connect = self._on_connect
         self._c.on_subscribe = self._on_subscribe
@@ -74,8 +82,27 @@ class Observer:
                 raise RuntimeError("observer did not reconnect")
             time.sleep(0.05)
 
-    def publish(self, topic, payload):
-        self._c.publish(topic, payload, qos=1).wait_for_publish(5)
+    def publish(self, topic, payload, login=None):
+        """Publish with the observer's own login, or as `login` (a device's:
+        on a broker with the site's ACL, a bad frame on a device's topic can
+        only come from a holder of that device's password)."""
+        if not login:
+            self._c.publish(topic, payload, qos=1).wait_for_publish(5)
+            return
+        c = paho.Client(paho.CallbackAPIVersion.VERSION2,
+                        client_id="anju-sim-as-" + login["username"])
+        c.username_pw_set(login["username"], login["password"])
+        ready = threading.Event()
+        c.on_connect = lambda cl, u, f, rc, p: rc.is_failure or ready.set()
+        c.connect(self._host, self._port)
+        c.loop_start()
+        try:
+            if not ready.wait(5):
+                raise RuntimeError("the broker refused %s" % login["username"])
+            c.publish(topic, payload, qos=1).wait_for_publish(5)
+        finally:
+            c.disconnect()
+            c.loop_stop()
 
     def stop(self):
         self._c.disconnect()
@@ -112,9 +139,15 @@ class ScenarioRun:
             return BleakScanner(detection_callback=callback, backend=VirtualScannerBackend,
                                 radio=radio)
 
+        # on a broker with the site's generated configuration (run_scenario)
+        # the hub and the devices log in with their own passwords
+        logins = getattr(site_broker, "login", lambda user: {})
+        self.logins = logins
+        hub_login = logins(hub_username(site.site_id))
+
         def new_hub():
             return HubService(site, self.workdir / "hub.db", self.clock,
-                              {"host": site_broker.host, "port": site_broker.port},
+                              {"host": site_broker.host, "port": site_broker.port, **hub_login},
                               {"host": upstream_broker.host, "port": upstream_broker.port},
                               ble_scanner_factory=scanner_factory)
 
@@ -123,7 +156,7 @@ class ScenarioRun:
         hub = new_hub()
         self.hub = hub
         frames_seen = Observer(self.clock, site_broker.host, site_broker.port,
-                               ["anju/%s/+/event" % site.site_id], "frames")
+                               ["anju/%s/+/event" % site.site_id], "frames", login=hub_login)
         alarms_seen = Observer(self.clock, upstream_broker.host, upstream_broker.port,
                                ["anju/upstream/#"], "upstream")
         self.frames = frames_seen
@@ -155,7 +188,7 @@ class ScenarioRun:
                        # a broker on loopback answers in microseconds: 2 s is
                        # generous, and a hung broker costs less wall time
                        "mqtt": {"host": site_broker.host, "port": site_broker.port,
-                                "timeout_ms": 2000},
+                                "timeout_ms": 2000, **_device_login(logins(did))},
                        "wifi": {"ssid": sim.wifi_ssid, "password": "sim"}}
                 if spec.get("kind") == "smoke_sensor":
                     cfg["smoke"] = spec.get("smoke", {})
@@ -308,7 +341,10 @@ class ScenarioRun:
         topic, payload = forge.bad_frame(kind, site.site_id, dev, sent)
         self.sim.mqtt_frames_sent += 1
         self.sim.events_sent += topic.endswith("/event")
-        await asyncio.to_thread(self.frames.publish, topic, payload)
+        # as the device itself (a stolen password), or as an account the
+        # broker still has for a device the site no longer lists
+        as_user = INTRUDER if kind == "unknown_device" else did
+        await asyncio.to_thread(self.frames.publish, topic, payload, self.logins(as_user))
 
     async def inject_command(self, did, kind):
         """A hub -> device interconnect command the device must refuse: signed
@@ -430,6 +466,11 @@ def _frame_type(payload):
     return hubframes.TYPES.get(payload[1], "type 0x%02x" % payload[1])
 
 
+def _device_login(login):
+    """config.json's `mqtt.password` (the user name is the device id)."""
+    return {"password": login["password"]} if login else {}
+
+
 def _values(values):
     return " ".join("%s=%s" % (k, v) for k, v in sorted(values.items()))
 
@@ -460,8 +501,11 @@ async def run_scenario(path, out=print, workdir=None, pace=0.0, on_start=None):
         if workdir is None:
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="anju-sim-"))
         workdir = Path(workdir)
+        # the site broker runs what `anju broker config` makes for the site:
+        # logins and the ACL (docs/broker.md)
         site_broker = stack.enter_context(
-            Mosquitto(workdir / "broker-site", persistence=True, name="site").start())
+            Mosquitto.for_site(workdir / "broker-site", sc.site, name="site",
+                               extra_devices=(INTRUDER,)).start())
         upstream = stack.enter_context(
             Mosquitto(workdir / "broker-upstream", persistence=True, name="upstream").start())
         run = ScenarioRun(sc, workdir, out, pace, on_start=on_start)

@@ -49,6 +49,25 @@ def make_broker(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
 
 
 @pytest.fixture
+def make_site_broker(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
+    """Factory: ``make_site_broker(site)`` -> a started broker running what
+    `anju broker config` generates for `site` (no anonymous clients, a
+    password per device and for the hub, the ACL); ``broker.login(user)``
+    gives a client's credentials. Killed on teardown."""
+    made: list[Mosquitto] = []
+
+    def factory(site, name: str = "site", **kwargs: object) -> Mosquitto:
+        broker = Mosquitto.for_site(tmp_path / f"mosquitto-{name}-{len(made)}", site, name=name,
+                                    **kwargs)
+        made.append(broker)
+        return broker.start()
+
+    yield factory
+    for broker in made:
+        broker.kill()
+
+
+@pytest.fixture
 def broker(make_broker: Callable[..., Mosquitto]) -> Mosquitto:
     """The site broker devices and the hub talk to (no persistence)."""
     return make_broker("site")

@@ -59,6 +59,20 @@ def _ident(v):
     return "a" <= v[0] <= "z" or "0" <= v[0] <= "9"
 
 
+def _reserved(device_id):
+    return device_id == "hub" or device_id.startswith("hub-") or device_id.startswith("anju-")
+
+
+def _login(m, device_id, where):
+    password = m.get("password")
+    user = m.get("user", device_id if password is not None else None)
+    if user is not None and (not isinstance(user, str) or not 0 < len(user) <= 64):
+        raise ConfigError("%s: key 'user' must be a string of 1..64 characters" % where)
+    if password is not None and (not isinstance(password, str) or not 0 < len(password) <= 256):
+        raise ConfigError("%s: key 'password' must be a string of 1..256 characters" % where)
+    return user, password
+
+
 class DeviceConfig:
     def __init__(self, d, where="config.json"):
         if not isinstance(d, dict):
@@ -68,6 +82,9 @@ class DeviceConfig:
         for k in ("device_id", "site"):
             if not _ident(getattr(self, k)):
                 raise ConfigError("%s: key '%s' must match [a-z0-9][a-z0-9_-]{0,47}" % (where, k))
+        if _reserved(self.device_id):
+            # the hub's topic level, broker user name and client ids (docs/broker.md)
+            raise ConfigError("%s: key 'device_id' '%s' is reserved for the hub" % (where, self.device_id))
         self.kind = _need(d, "kind", where, str)
         if self.kind not in KINDS:
             raise ConfigError("%s: key 'kind' is '%s'; allowed: %s" % (where, self.kind, ", ".join(KINDS)))
@@ -91,6 +108,10 @@ class DeviceConfig:
             # every wait on the broker (CONNACK, PUBACK, SUBACK, a packet's rest)
             self.mqtt_timeout_ms = _int(self.mqtt, "timeout_ms", 5000, 200, 60000,
                                         where + ": mqtt")
+            # the broker login (docs/broker.md): user name = device id unless
+            # `user` says otherwise, the password `anju broker config` made
+            self.mqtt_user, self.mqtt_password = _login(self.mqtt, self.device_id,
+                                                        where + ": mqtt")
             _need(self.wifi, "ssid", where + ": wifi", str)
         self.queue_bytes = _int(d, "queue_bytes", 16384, 512, 1 << 20, where)
         self.battery = _map(d, "battery", where)

@@ -223,7 +223,10 @@ class UpstreamCommands:
         tls = getattr(upstream, "tls", None)
         if tls is None:
             tls = ((getattr(hub.site, "hub", None) or {}).get("upstream") or {}).get("tls")
-        if tls is not None:  # the same broker, the same TLS settings as the forwarder
+        login = getattr(upstream, "login", None)
+        if login is not None:  # the upstream is the site broker: the hub's login there
+            login.apply(self._client)
+        elif tls is not None:  # the same broker, the same TLS settings as the forwarder
             from hub.forward.upstream import tls_context
             self._client.tls_set_context(tls_context(tls))
         self._client.reconnect_delay_set(min_delay=0.2, max_delay=10)

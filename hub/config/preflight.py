@@ -6,7 +6,8 @@ files), `hub.home_assistant`, `hub.http` or `face:` section is found before the
 service restarts into the error. Each check is the function the hub itself
 calls for that section when it starts:
 
-    hub                 the keys it may hold (HUB_KEYS), hub.mqtt, hub.ble,
+    hub                 the keys it may hold (HUB_KEYS), hub.mqtt (with the hub's
+                        login: hub/ingest/login.py), hub.ble,
                         hub.database, hub.registry, hub.kek_file (here)
     hub.upstream        hub/forward/outbox.py  parse_upstream (tls: tls_context)
     hub.webhook         hub/forward/webhook.py    parse_config
@@ -19,6 +20,7 @@ module never opens a connection, a database or a camera, and writes nothing.
 """
 from hub import ConfigError
 from hub.config.values import flag, host_port, refuse_unknown_keys, section, where_in
+from hub.ingest.login import LOGIN_KEYS, parse_login
 from hub.ingest.mqtt import INGEST_MODES
 
 # what may stand directly under `hub:` (read by host_tools/cli.py `hub run`,
@@ -32,11 +34,13 @@ def _mapping(hubcfg, key, allowed):
                    at=where_in(hubcfg, key, "hub." + key))
 
 
-def _site_broker(hubcfg):
-    """`hub.mqtt` {host, port, ingest}: the site broker the devices publish to,
-    and where the hub's MQTT client runs (hub/ingest/mqtt.py)."""
-    node = _mapping(hubcfg, "mqtt", ("host", "port", "ingest"))
+def _site_broker(hubcfg, site_id):
+    """`hub.mqtt` {host, port, ingest, username, password | password_file, tls}:
+    the site broker the devices publish to, where the hub's MQTT client runs
+    (hub/ingest/mqtt.py), and the hub's login to it (hub/ingest/login.py)."""
+    node = _mapping(hubcfg, "mqtt", ("host", "port", "ingest") + LOGIN_KEYS)
     host_port(node, "hub.mqtt")
+    return parse_login(node, site_id)
     if "ingest" in node and node["ingest"] not in INGEST_MODES:
         raise ConfigError("%s: key 'ingest': '%s'; allowed: %s (the first is the default)"
                           % (where_in(node, "ingest", "hub.mqtt"), node["ingest"],
@@ -57,7 +61,7 @@ def check(site):
     section; return the names of the sections that were checked."""
     hubcfg = site.hub or {}
     refuse_unknown_keys(hubcfg, HUB_KEYS, "in hub")
-    _site_broker(hubcfg)
+    login = _site_broker(hubcfg, site.site_id)
     _plain(hubcfg)
     for key in ("upstream", "webhook", "home_assistant"):
         if hubcfg.get(key) is not None and not isinstance(hubcfg[key], dict):
@@ -88,4 +92,8 @@ def check(site):
         from hub.face import host as face_host
         face_host.load(site.face)
         checked.append("face")
+    # the site broker's login, said so the operator sees an anonymous hub (docs/broker.md)
+    checked.append("hub.mqtt (%s)" % ("no login: the broker must allow anonymous clients"
+                                      if login is None else "login %s%s" % (
+                                          login.username, ", TLS" if login.tls else "")))
     return checked

@@ -21,6 +21,13 @@ TRANSPORTS = ("mqtt", "ble")
 MAC = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 ROLES = ("owner", "tenant", "family", "visitor")
 CREDENTIAL = re.compile(r"^[A-Za-z0-9:._-]{1,16}$")  # what a lock reports (docs/protocol.md)
+# A device id is its topic level (anju/<site>/<id>/...), its broker user name
+# and its MQTT client id (docs/broker.md): `hub` is the hub's topic level,
+# `hub-<site>` its user name and `anju-hub-<site>...` its client ids, so a
+# device with one of these ids could publish as the hub or take over its
+# session. IDENT already keeps out '/', '+', '#' and ':'.
+RESERVED_DEVICE_IDS = ("hub",)
+RESERVED_DEVICE_PREFIXES = ("hub-", "anju-")
 
 # The keys each mapping of a site file may hold; anything else is an error.
 # `hub`, `face` and `rules` are checked inside by their own validators
@@ -144,6 +151,17 @@ def _ident(node, key, where):
     return v
 
 
+def reserved_device_id(did):
+    """Why `did` cannot be a device id (it would be the hub's topic level,
+    user name or client id), or None when it can."""
+    if did in RESERVED_DEVICE_IDS:
+        return "anju/<site>/%s/... are the hub's own topics" % did
+    for prefix in RESERVED_DEVICE_PREFIXES:
+        if did.startswith(prefix):
+            return "ids starting with '%s' are the hub's broker identities" % prefix
+    return None
+
+
 def _known(node, level, extra_keys):
     refuse_unknown_keys(node, KEYS[level] + tuple((extra_keys or {}).get(level, ())),
                         "at the top level" if level == "top" else "in " + level)
@@ -233,6 +251,10 @@ def parse_site(doc, require_keys=True, extra_keys=None):
     for d in _list(doc, "devices", top):
         _known(d, "device", extra_keys)
         did = _ident(d, "id", d.where())
+        reserved = reserved_device_id(did)
+        if reserved:
+            raise ConfigError("%s: key 'id': device id '%s' is reserved: %s"
+                              % (d.where("id"), did, reserved))
         if did in cfg.devices:
             raise ConfigError("%s: duplicate device id '%s'" % (d.where("id"), did))
         kind = _get(d, "kind", d.where(), str)

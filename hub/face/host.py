@@ -40,8 +40,10 @@ def load(section):
 class FaceAccessHost:
     """The running face-access services of one hub, and what the HTTP API needs."""
 
-    def __init__(self, cfg, site, clock, mqtt_host, mqtt_port, alarm_sink, event_sink):
+    def __init__(self, cfg, site, clock, mqtt_host, mqtt_port, alarm_sink, event_sink,
+                 login=None):
         self.cfg = cfg
+        self.login = login  # the hub's site-broker login (hub/ingest/login.py)
         self.site = site
         self.clock = clock
         self.mqtt_host, self.mqtt_port = mqtt_host, int(mqtt_port)
@@ -75,7 +77,7 @@ class FaceAccessHost:
         from hub.face.service import LockPublisher
 
         publisher = LockPublisher(self.mqtt_host, self.mqtt_port,
-                                  "anju-hub-%s-face" % self.site.site_id)
+                                  "anju-hub-%s-face" % self.site.site_id, login=self.login)
         publisher.start()
         self.publisher = publisher
         built = build_services(self.cfg, self.site.site_id, self.clock, self.alarms, self.events,

@@ -81,8 +81,10 @@ class SnapshotStore:
 class LockPublisher:
     """paho-mqtt client (VERSION2 callbacks) publishing unlock commands with QoS 1."""
 
-    def __init__(self, host: str, port: int, client_id: str):
+    def __init__(self, host: str, port: int, client_id: str, login=None):
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        if login is not None:
+            login.apply(self.client)  # hub/ingest/login.py
         self._connected = threading.Event()
         self._ack_handlers: dict = {}
         self.client.on_connect = self._handle_connect

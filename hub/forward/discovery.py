@@ -6,8 +6,10 @@ device it publishes retained discovery configs under
 state per device on `anju/<site>/<device>/ha_state` after accepted events, and
 availability: the hub's own `anju/<site>/hub/availability` (online while it is
 connected, "offline" as its MQTT will) plus a per-device
-`anju/<site>/<device>/availability` — online while the device was heard within
-its supervision interval (2 × heartbeat + 60 s).
+`anju/<site>/<device>/ha_availability` — online while the device was heard
+within its supervision interval (2 × heartbeat + 60 s). The device's own
+`availability` topic is the device's alone (the broker's ACL, docs/broker.md):
+every retained topic has one writer.
 
 It follows the store's accepted events from its own task, so ingest never
 waits for it. It never publishes commands, never reports a lock state the
@@ -41,7 +43,7 @@ def parse_config(node, where="hub.home_assistant"):
 
 def device_topics(site_id, device_id):
     base = "anju/%s/%s" % (site_id, device_id)
-    return {"state": base + "/ha_state", "availability": base + "/availability"}
+    return {"state": base + "/ha_state", "availability": base + "/ha_availability"}
 
 
 def hub_availability_topic(site_id):
@@ -163,6 +165,8 @@ class HomeAssistantDiscovery:
                                    protocol=paho.MQTTv5)
         self._client.will_set(hub_availability_topic(self.site.site_id), "offline", qos=1,
                               retain=True)
+        if hub.mqtt.login is not None:
+            hub.mqtt.login.apply(self._client)  # hub/ingest/login.py
         self._client.reconnect_delay_set(0.2, 10)
         self._client.on_connect = self._on_connect
         self._states = {}

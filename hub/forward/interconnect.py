@@ -69,6 +69,8 @@ class Interconnect:
         self.connected = threading.Event()
         self._client = paho.Client(paho.CallbackAPIVersion.VERSION2,
                                    client_id="anju-hub-%s-cmd" % self.site.site_id)
+        if hub.mqtt.login is not None:
+            hub.mqtt.login.apply(self._client)  # hub/ingest/login.py
         self._client.reconnect_delay_set(min_delay=0.2, max_delay=5)
         self._client.on_connect = lambda c, u, f, rc, p: self.connected.set()
         self._client.on_disconnect = lambda c, u, f, rc, p: self.connected.clear()

@@ -10,7 +10,7 @@ from hub.forward.webhook import WebhookForwarder, parse_config
 log = logging.getLogger("anju.hub.forwarder")
 
 def build_forwarders(store, site, upstream, clock, wakeup, webhook=None):
-    """The site's targets from `upstream` ({host, port, topic_prefix, tls?};
+    """The site's targets from `upstream` ({host, port, topic_prefix, tls?, login?};
     `enabled: false` or no host = no MQTT target) and `webhook` (else the
     site's `hub.webhook`). Sets `store.targets` so every alarm document is
     queued once per target. At least one target is required."""
@@ -22,7 +22,7 @@ def build_forwarders(store, site, upstream, clock, wakeup, webhook=None):
         tls = upstream.get("tls", from_file["tls"])
         forwarders.append(UpstreamForwarder(store, upstream["host"], int(upstream["port"]),
                                             "anju-hub-%s-upstream" % site.site_id, wakeup,
-                                            tls=tls))
+                                            tls=tls, login=upstream.get("login")))
     webhook = webhook if webhook is not None else hubcfg.get("webhook")
     if webhook is not None:
         forwarders.append(WebhookForwarder(store, parse_config(webhook), clock, wakeup))

@@ -79,7 +79,8 @@ class UpstreamForwarder(OutboxDrainer):
     target = "mqtt"
 
     def __init__(self, store, host, port, client_id, wakeup, tls=None, window=WINDOW,
-                 backoff=None, now=None, sleep=None, puback_timeout=PUBACK_TIMEOUT_S):
+                 backoff=None, now=None, sleep=None, puback_timeout=PUBACK_TIMEOUT_S,
+                 login=None):
         super().__init__(store, wakeup, window=window, backoff=backoff, now=now, sleep=sleep)
         self.host = host
         self.port = port
@@ -88,7 +89,12 @@ class UpstreamForwarder(OutboxDrainer):
         self.tls = tls  # {ca, cert, key} or None: other upstream clients use the same identity
         self._client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
                                    protocol=paho.MQTTv5)
-        if tls is not None:
+        # the hub's site-broker login (with its TLS) when the upstream is that
+        # same broker (hub/ingest/login.py); other upstream clients do the same
+        self.login = login
+        if login is not None:
+            login.apply(self._client)
+        elif tls is not None:
             self._client.tls_set_context(tls_context(tls))
         self._client.max_inflight_messages_set(window)
         self._client.reconnect_delay_set(min_delay=0.2, max_delay=10)

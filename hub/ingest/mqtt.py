@@ -45,11 +45,12 @@ class _Link:
 
 
 class MqttIngest(_Link):
-    def __init__(self, site_id, host, port, client_id=None, keepalive=30):
+    def __init__(self, site_id, host, port, client_id=None, keepalive=30, login=None):
         self.site_id = site_id
         self.host = host
         self.port = port
         self.client_id = client_id or "anju-hub-%s" % site_id
+        self.login = login
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self._loop = None
@@ -57,6 +58,8 @@ class MqttIngest(_Link):
         self._client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self.client_id,
                                    clean_session=False, protocol=paho.MQTTv311, manual_ack=True)
         self._client.will_set(self.availability_topic, b"offline", qos=1, retain=True)
+        if login is not None:
+            login.apply(self._client)  # hub/ingest/login.py
         self._client.reconnect_delay_set(min_delay=0.2, max_delay=5)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -152,7 +155,7 @@ MAX_BURST = 500  # frames read from the socket before they are handed over
 
 
 def _receiver_main(conn, incarnation, host, port, client_id, keepalive, availability_topic,
-                   site_id):
+                   site_id, login=None):
     """The child process: one paho client, one select loop over the broker's
     socket and the pipe to the hub."""
     import os
@@ -174,6 +177,8 @@ def _receiver_main(conn, incarnation, host, port, client_id, keepalive, availabi
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
                          clean_session=False, protocol=paho.MQTTv311, manual_ack=True)
     client.will_set(availability_topic, b"offline", qos=1, retain=True)
+    if login is not None:
+        login.apply(client)  # the hub's own identity (hub/ingest/login.py)
     # writes are done by this loop (loop_write), never from inside paho's calls
     client.on_socket_register_write = lambda c, u, s: None
     client.on_socket_unregister_write = lambda c, u, s: None
@@ -280,12 +285,13 @@ class MqttIngestProcess(_Link):
     """`MqttIngest` with the MQTT client in a child process (see above); the
     same interface: `start`, `wait_connected`, `stop`, `connected`, `subscribed`."""
 
-    def __init__(self, site_id, host, port, client_id=None, keepalive=30):
+    def __init__(self, site_id, host, port, client_id=None, keepalive=30, login=None):
         self.site_id = site_id
         self.host = host
         self.port = port
         self.client_id = client_id or "anju-hub-%s" % site_id
         self.keepalive = keepalive
+        self.login = login
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self.restarts = 0  # children started after the first
@@ -314,7 +320,8 @@ class MqttIngestProcess(_Link):
         self._incarnation += 1
         proc = ctx.Process(target=_receiver_main, name="anju-mqtt-receiver", daemon=True,
                            args=(theirs, self._incarnation, self.host, self.port, self.client_id,
-                                 self.keepalive, self.availability_topic, self.site_id))
+                                 self.keepalive, self.availability_topic, self.site_id,
+                                 self.login))
         proc.start()
         theirs.close()
         self._conn, self._proc = ours, proc

@@ -1,6 +1,7 @@
 """Every shipped scenario runs end to end: real brokers, the unmodified
 firmware in the simulator, the hub on the virtual clock, alarms read back from
 the upstream broker."""
+import json
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,28 @@ async def test_inactivity_alarm_document(tmp_path):
     assert doc["detail"]["silent_for_s"] == 12 * 3600
     # raised 12 h after the door closed at 00:11
     assert abs(t - (11 * 60 + 12 * 3600)) < 5
+
+
+async def test_devices_and_hub_log_in_with_their_own_accounts(tmp_path):
+    """The site broker runs the generated configuration (no anonymous clients,
+    the ACL): the firmware on MicroPython logs in as itself with the password
+    from its config.json, receives the hub's interconnect commands on its own
+    `cmd` topic, and nothing anyone publishes is denied."""
+    import re
+    path = Path(SCENARIOS[0]).parent / "smoke_interconnect.yaml"
+    lines = []
+    ok, run = await run_scenario(path, out=lines.append, workdir=tmp_path)
+    assert ok, "\n".join(lines[-40:])
+    assert run.hub.components and any(getattr(c, "sent", None) for c in run.hub.components)
+    log = (tmp_path / "broker-site" / "mosquitto.log").read_text()
+    logins = re.findall(r"New client connected from \S+ as (\S+) \(p\d, c\d, k\d+(?:, u'([^']*)')?\)",
+                        log)
+    assert logins and all(user for _, user in logins), "an anonymous client got in"
+    devices = {"smoke-101a", "smoke-101b", "smoke-102"}
+    assert {client for client, user in logins if client == user} >= devices
+    assert {user for client, user in logins if client.startswith("anju-hub-")} == {"hub-smoke-demo"}
+    assert "Denied" not in log
+    # what the device read: its password, the one the broker's account has
+    config = json.loads((tmp_path / "devices" / "smoke-102" / "stage" / "config.json").read_text())
+    generated = json.loads((tmp_path / "broker-site" / "config" / "passwords.json").read_text())
+    assert config["mqtt"]["password"] == generated["passwords"]["smoke-102"]

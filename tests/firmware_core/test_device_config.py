@@ -106,6 +106,25 @@ def test_missing_keys():
     assert "wifi" in error_of(mqtt_doc(wifi=DROP))
 
 
+def test_broker_login_is_the_device_id_and_its_password():
+    c = config.DeviceConfig(mqtt_doc())
+    assert (c.mqtt_user, c.mqtt_password) == (None, None)  # an anonymous broker
+    c = config.DeviceConfig(mqtt_doc(mqtt={"host": "h", "password": "pw-101"}))
+    assert (c.mqtt_user, c.mqtt_password) == ("door-101", "pw-101")
+    c = config.DeviceConfig(mqtt_doc(mqtt={"host": "h", "user": "other", "password": "pw"}))
+    assert c.mqtt_user == "other"
+
+
+def test_bad_broker_login_names_the_key():
+    for mqtt, key in (({"password": ""}, "password"), ({"password": 5}, "password"),
+                      ({"password": "x" * 257}, "password"), ({"user": "", "password": "p"}, "user"),
+                      ({"user": 7}, "user")):
+        mqtt["host"] = "h"
+        msg = error_of(mqtt_doc(mqtt=mqtt))
+        assert "'%s'" % key in msg and "mqtt" in msg, (mqtt, msg)
+        assert "p" * 3 not in msg
+
+
 def test_wrong_types_name_the_key():
     cases = (("device_id", 101), ("site", None), ("kind", 1), ("transport", ["mqtt"]),
              ("frame_key", 5))
@@ -123,6 +142,13 @@ def test_bad_ids():
         for value in bad:
             msg = error_of(mqtt_doc(**{key: value}))
             assert "'%s'" % key in msg, (key, value, msg)
+
+
+def test_reserved_ids_refused():
+    for did in ("hub", "hub-sunrise", "anju-hub-sunrise"):
+        msg = error_of(mqtt_doc(device_id=did))
+        assert "'device_id'" in msg and "reserved" in msg, (did, msg)
+    assert config.DeviceConfig(mqtt_doc(device_id="hubcap-1")).device_id == "hubcap-1"
 
 
 def test_unknown_kind():

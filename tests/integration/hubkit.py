@@ -13,6 +13,7 @@ from anju import frame
 from hub.config import site as config
 from hub.config import yamlfile
 from hub.clock import SystemClock
+from hub.ingest.login import hub_username
 from hub.service import HubService
 
 SITE_ID = "sunrise"
@@ -42,11 +43,16 @@ def site(inactivity="12h", extra=""):
 
 
 async def start_hub(db, site_broker, upstream, site_cfg=None, http=True):
-    hub = HubService(site_cfg or site(), db, SystemClock(),
-                     {"host": site_broker.host, "port": site_broker.port},
+    """The hub on `site_broker` (with its own login when the broker runs the
+    generated configuration: `make_site_broker`) and `upstream`."""
+    site_cfg = site_cfg or site()
+    hub = HubService(site_cfg, db, SystemClock(),
+                     {"host": site_broker.host, "port": site_broker.port,
+                      **site_broker.login(hub_username(site_cfg.site_id))},
                      {"host": upstream.host, "port": upstream.port},
                      http={"port": 0} if http else None)
     await hub.start(connect_timeout=10)
+    hub.site_broker = site_broker  # for publish_frame(hub.site_broker, ...)
     commands = commands_component(hub)
     await commands.wait_ready(10)
     await wait_for(lambda: hub.links()["upstream"])
@@ -86,9 +92,14 @@ def door_frame(counter, is_open=True, key=KEY, device="door-101"):
     return frame.encode(key, device.encode(), frame.T_DOOR, counter, 0, frame.door_body(is_open))
 
 
-def publish_frame(host, port, device, data):
+def publish_frame(broker, device, data):
+    """`data` on `device`'s event topic, published as that device (its own
+    login on a broker with the generated configuration)."""
     c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="dev-" + uuid.uuid4().hex[:8])
-    c.connect(host, port)
+    login = broker.login(device)
+    if login:
+        c.username_pw_set(login["username"], login["password"])
+    c.connect(broker.host, broker.port)
     c.loop_start()
     try:
         c.publish("anju/%s/%s/event" % (SITE_ID, device), data, qos=1).wait_for_publish(5)

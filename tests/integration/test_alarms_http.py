@@ -38,11 +38,11 @@ async def call(hub, method, path, body=None):
 
 
 @pytest.fixture
-async def hub_rig(tmp_path, make_broker):
+async def hub_rig(tmp_path, make_broker, make_site_broker):
     made = []
 
     async def start(site_cfg=None):
-        site_broker, upstream = make_broker("site"), make_broker("upstream")
+        site_broker, upstream = make_site_broker(site_cfg or site()), make_broker("upstream")
         platform = Platform(upstream)
         hub = await start_hub(tmp_path / "hub.db", site_broker, upstream, site_cfg)
         made.append((hub, platform))
@@ -158,11 +158,11 @@ async def test_metrics_follow_frames_alarms_commands_and_links(hub_rig):
     assert metric(text, "anju_device_broker_connected") == 1
     assert metric(text, "anju_outbox_depth") == 0
     assert metric(text, "anju_frames_rejected_total", reason="bad_tag") is None
-    host, port = hub.mqtt.host, hub.mqtt.port
-    await asyncio.to_thread(publish_frame, host, port, "door-101", door_frame(1))
-    await asyncio.to_thread(publish_frame, host, port, "door-101",
+    broker = hub.site_broker
+    await asyncio.to_thread(publish_frame, broker, "door-101", door_frame(1))
+    await asyncio.to_thread(publish_frame, broker, "door-101",
                             door_frame(2, key=bytes(32)))  # forged
-    await asyncio.to_thread(publish_frame, host, port, "door-101", door_frame(1))  # repeated
+    await asyncio.to_thread(publish_frame, broker, "door-101", door_frame(1))  # repeated
     await wait_for(lambda: hub.mqtt_frames_seen == 3, what="three frames")
     status, text, _ = await call(hub, "GET", "/metrics")
     assert metric(text, "anju_frames_accepted_total") == 1

@@ -19,12 +19,12 @@ pytestmark = pytest.mark.broker
 
 
 @pytest.fixture
-async def rig(tmp_path, make_broker):
+async def rig(tmp_path, make_broker, make_site_broker):
     """(hub, platform) with the hub running; both closed at the end."""
     made = []
 
     async def start(site_cfg=None, upstream=None, site_broker=None):
-        site_broker = site_broker or make_broker("site")
+        site_broker = site_broker or make_site_broker(site_cfg or site())
         upstream = upstream or make_broker("upstream")
         platform = Platform(upstream)
         hub = await start_hub(tmp_path / "hub.db", site_broker, upstream, site_cfg, http=False)
@@ -44,7 +44,7 @@ async def send(platform, alarm_id, action, command_id=None, **kw):
 async def test_dispatch_acknowledge_resolve_arrive_upstream_in_order(rig):
     # a real inactivity alarm: one door event, then 1 s of silence
     hub, platform = await rig(site(inactivity="1s"))
-    await asyncio.to_thread(publish_frame, hub.mqtt.host, hub.mqtt.port, "door-101", door_frame(1))
+    await asyncio.to_thread(publish_frame, hub.site_broker, "door-101", door_frame(1))
     await wait_for(lambda: platform.on("alarms"), 8, "the inactivity alarm upstream")
     alarm_id = platform.on("alarms")[0]["id"]
     for action in ("dispatch", "acknowledge", "resolve"):
@@ -147,8 +147,8 @@ async def test_unknown_alarm_is_reported(rig):
 
 
 async def test_command_sent_while_the_hub_is_down_is_applied_after_restart(
-        tmp_path, make_broker):
-    site_broker, upstream = make_broker("site"), make_broker("upstream")
+        tmp_path, make_broker, make_site_broker):
+    site_broker, upstream = make_site_broker(site()), make_broker("upstream")
     platform = Platform(upstream)
     hub = await start_hub(tmp_path / "hub.db", site_broker, upstream, http=False)
     try:
@@ -198,8 +198,8 @@ async def test_escalation_goes_to_the_second_target_too(rig):
 
 
 async def test_a_command_the_store_failed_on_is_not_acknowledged_and_comes_back(
-        tmp_path, make_broker):
-    site_broker, upstream = make_broker("site"), make_broker("upstream")
+        tmp_path, make_broker, make_site_broker):
+    site_broker, upstream = make_site_broker(site()), make_broker("upstream")
     platform = Platform(upstream)
     hub = await start_hub(tmp_path / "hub.db", site_broker, upstream, http=False)
     try:

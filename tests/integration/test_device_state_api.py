@@ -32,13 +32,14 @@ def status_frame(counter, **flags):
     return frame.encode(hubkit.KEY, b"smoke-101", 0x31, counter, 0, body)
 
 
-async def test_device_state_and_smoke_flags(tmp_path, broker, upstream_broker):
-    hub = await hubkit.start_hub(tmp_path / "hub.db", broker, upstream_broker,
-                                 site_cfg=hubkit.site(extra=SMOKE))
+async def test_device_state_and_smoke_flags(tmp_path, make_site_broker, upstream_broker):
+    site_cfg = hubkit.site(extra=SMOKE)
+    broker = make_site_broker(site_cfg)
+    hub = await hubkit.start_hub(tmp_path / "hub.db", broker, upstream_broker, site_cfg=site_cfg)
     try:
-        await asyncio.to_thread(hubkit.publish_frame, broker.host, broker.port, "door-101",
+        await asyncio.to_thread(hubkit.publish_frame, broker, "door-101",
                                 hubkit.door_frame(1, is_open=True))
-        await asyncio.to_thread(hubkit.publish_frame, broker.host, broker.port, "smoke-101",
+        await asyncio.to_thread(hubkit.publish_frame, broker, "smoke-101",
                                 status_frame(1, muted=True, end_of_service=True, battery_low=True))
         await hubkit.wait_for(lambda: len(hub.store.last_seen_all()) == 2)
         status, body = await asyncio.to_thread(get, hub, "/api/devices")

@@ -9,6 +9,7 @@ import uuid
 
 import paho.mqtt.client as paho
 
+from host_tools.broker import HOME_ASSISTANT_USER
 from hub.forward import discovery
 from tests.integration import hubkit
 
@@ -31,6 +32,8 @@ class HomeAssistant:
     """Subscribes like Home Assistant: discovery prefix and the anju state topics."""
 
     def __init__(self, broker):
+        """On `broker` with Home Assistant's own account (`anju broker config`
+        makes one when hub.home_assistant is enabled)."""
         self.retained = {}
         self.live = []
         self.lock = threading.Lock()
@@ -39,9 +42,11 @@ class HomeAssistant:
                                   client_id="ha-" + uuid.uuid4().hex[:6], protocol=paho.MQTTv5)
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(
             [("homeassistant/#", 1), ("anju/sunrise/+/ha_state", 1),
-             ("anju/sunrise/+/availability", 1)])
+             ("anju/sunrise/+/availability", 1), ("anju/sunrise/+/ha_availability", 1)])
         self.client.on_subscribe = lambda *a: ready.set()
         self.client.on_message = self._on_message
+        login = broker.login(HOME_ASSISTANT_USER)
+        self.client.username_pw_set(login["username"], login["password"])
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
         assert ready.wait(5)
@@ -64,8 +69,10 @@ class HomeAssistant:
         self.client.loop_stop()
 
 
-async def test_discovery_configs_availability_and_state(tmp_path, broker, upstream_broker):
+async def test_discovery_configs_availability_and_state(tmp_path, make_site_broker,
+                                                        upstream_broker):
     site = hubkit.site(extra=EXTRA)
+    broker = make_site_broker(site)
     hub = await hubkit.start_hub(tmp_path / "hub.db", broker, upstream_broker, site_cfg=site,
                                  http=False)
     try:
@@ -79,7 +86,7 @@ async def test_discovery_configs_availability_and_state(tmp_path, broker, upstre
             await hubkit.wait_for(lambda: len([t for t in ha.retained if t.endswith("/config")])
                                   >= n_configs + 1, what="retained discovery configs")
             await hubkit.wait_for(lambda: all(t in ha.retained for t in (
-                "anju/sunrise/hub/availability", "anju/sunrise/door-101/availability",
+                "anju/sunrise/hub/availability", "anju/sunrise/door-101/ha_availability",
                 "anju/sunrise/door-101/ha_state")), what="retained availability and state")
             configs = {t: json.loads(p) for t, p in ha.retained.items()
                        if t.startswith("homeassistant/")}
@@ -90,7 +97,7 @@ async def test_discovery_configs_availability_and_state(tmp_path, broker, upstre
                     assert cfg["unique_id"] == "%s_%s" % (uid, obj)
                     assert cfg["state_topic"] == "anju/sunrise/%s/ha_state" % device
                     assert [a["topic"] for a in cfg["availability"]] == [
-                        "anju/sunrise/hub/availability", "anju/sunrise/%s/availability" % device]
+                        "anju/sunrise/hub/availability", "anju/sunrise/%s/ha_availability" % device]
                     assert cfg["device"]["identifiers"] == [uid]
                     assert cfg["device"]["manufacturer"] == "anju"
                     assert cfg["device"]["model"] == "esp32c3"
@@ -101,17 +108,17 @@ async def test_discovery_configs_availability_and_state(tmp_path, broker, upstre
             assert configs["homeassistant/binary_sensor/anju_sunrise_door-101/door/config"][
                 "device_class"] == "door"
             assert ha.retained["anju/sunrise/hub/availability"] == "online"
-            assert ha.retained["anju/sunrise/door-101/availability"] == "offline"  # never heard
+            assert ha.retained["anju/sunrise/door-101/ha_availability"] == "offline"  # never heard
             assert json.loads(ha.retained["anju/sunrise/door-101/ha_state"])["door"] is None
 
-            await asyncio.to_thread(hubkit.publish_frame, broker.host, broker.port, "door-101",
+            await asyncio.to_thread(hubkit.publish_frame, broker, "door-101",
                                     hubkit.door_frame(1, is_open=True))
             await hubkit.wait_for(lambda: (ha.latest("anju/sunrise/door-101/ha_state") or "{}")
                                   .find('"door": "ON"') >= 0, what="door state ON")
-            await hubkit.wait_for(lambda: ha.latest("anju/sunrise/door-101/availability")
+            await hubkit.wait_for(lambda: ha.latest("anju/sunrise/door-101/ha_availability")
                                   == "online", what="door-101 online")
-            assert ha.latest("anju/sunrise/door-102/availability") == "offline"
-            await asyncio.to_thread(hubkit.publish_frame, broker.host, broker.port, "door-101",
+            assert ha.latest("anju/sunrise/door-102/ha_availability") == "offline"
+            await asyncio.to_thread(hubkit.publish_frame, broker, "door-101",
                                     hubkit.door_frame(2, is_open=False))
             await hubkit.wait_for(lambda: '"door": "OFF"' in
                                   (ha.latest("anju/sunrise/door-101/ha_state") or ""),

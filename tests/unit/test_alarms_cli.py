@@ -10,14 +10,14 @@ import pytest
 
 from host_tools import cli, mosquitto
 from tests.authkit import bearer
-from tests.integration.hubkit import raise_alarm, start_hub
+from tests.integration.hubkit import raise_alarm, site, start_hub
 
 pytestmark = pytest.mark.broker
 
 
 @pytest.fixture
-async def hub(tmp_path, make_broker, monkeypatch):
-    h = await start_hub(tmp_path / "hub.db", make_broker("site"), make_broker("upstream"))
+async def hub(tmp_path, make_broker, make_site_broker, monkeypatch):
+    h = await start_hub(tmp_path / "hub.db", make_site_broker(site()), make_broker("upstream"))
     monkeypatch.setenv("ANJU_TOKEN", bearer(h, "police_liaison")["Authorization"].split()[1])
     yield h
     await h.stop()

@@ -104,6 +104,14 @@ CASES = [
     ("bad_resident_id", {12: "          - id: r 101"}, 12, ["'id'"]),
     ("bad_device_id", {18: "  - id: door_101_" + "x" * 40}, 18, ["'id'"]),
     ("missing_device_id", {18: "  - kind: door_sensor", 19: None}, 18, ["missing key 'id'"]),
+    # a device id is its topic level, broker user name and client id (docs/broker.md)
+    ("device_id_hub", {18: "  - id: hub"}, 18, ["key 'id'", "'hub' is reserved", "hub's own topics"]),
+    ("device_id_hub_user", {18: "  - id: hub-sunrise"}, 18, ["key 'id'", "reserved", "'hub-'"]),
+    ("device_id_hub_client", {25: "  - id: anju-hub-sunrise"}, 25, ["key 'id'", "reserved",
+                                                                    "'anju-'"]),
+    ("device_id_wildcard", {18: "  - id: door+1"}, 18, ["'id'", "door+1"]),
+    ("device_id_hash", {18: "  - id: \"door#1\""}, 18, ["'id'", "door#1"]),
+    ("device_id_slash", {18: "  - id: door/1"}, 18, ["'id'", "door/1"]),
     ("duplicate_building", {17: "  - id: b1\ndevices:"}, 17, ["duplicate building id 'b1'"]),
     ("duplicate_flat", {15: "      - id: b1-101"}, 15, ["duplicate flat id 'b1-101'"]),
     ("duplicate_resident", {16: "        residents: [{id: r-101, name: X}]"}, 16,
@@ -363,11 +371,14 @@ def test_the_documented_site_files_are_found() -> None:
 
 
 @pytest.mark.parametrize(("name", "text"), DOCUMENTED, ids=[n for n, _ in DOCUMENTED])
-def test_documented_site_files_load(name: str, text: str) -> None:
+def test_documented_site_files_load(name: str, text: str, tmp_path) -> None:
     from host_tools import boards
     from hub.config import preflight
     from simulator import scenario
 
+    # the hub's broker password file (docs/broker.md) lives on the Pi: a stand-in here
+    (tmp_path / "hub.password").write_text("documented-password\n")
+    text = text.replace("/etc/anju/broker/hub.password", str(tmp_path / "hub.password"))
     doc = yamlfile.loads(text, name)
     if "timeline" in doc:
         scenario.parse(doc, boards_loader=boards.load)
@@ -375,7 +386,7 @@ def test_documented_site_files_load(name: str, text: str) -> None:
     site = config.parse_site(doc)
     if site.face is not None:
         pytest.importorskip("hub.face.config")
-    preflight.check(site)  # its `hub:` and `face:` sections too (none names a file)
+    preflight.check(site)  # its `hub:` and `face:` sections too (none names another file)
 
 
 # ---- anju config check: every section the hub validates when it starts --------------------
@@ -388,6 +399,8 @@ def pki(tmp_path_factory) -> Path:
     certs.make_ca(d)
     certs.make_client(d, "hub-sunrise")
     (d / "webhook.key").write_bytes(b"k" * 32)
+    (d / "hub.pw").write_text("s3cret-hub-password\n")
+    (d / "empty.pw").write_text("\n")
     return d
 
 
@@ -503,6 +516,30 @@ CHECK_CASES = [
      ["unknown key 'hots' in hub.mqtt", "did you mean 'host'?"]),
     ("ble_enabled", replace("  http: {host", "  ble: {enabled: 1}\n  http: {host"), 48,
      ["hub.ble: key 'enabled'"]),
+    # the hub's login to the site broker (hub/ingest/login.py)
+    ("mqtt_password_and_file", replace("  http: {host", "  mqtt: {password: x, password_file: "
+                                       "{pki}/hub.pw}\n  http: {host"), 48,
+     ["hub.mqtt: keys 'password' and 'password_file'"]),
+    ("mqtt_password_file_missing", replace("  http: {host", "  mqtt: {password_file: "
+                                           "{pki}/missing.pw}\n  http: {host"), 48,
+     ["hub.mqtt: key 'password_file': cannot read", "missing.pw"]),
+    ("mqtt_password_file_empty", replace("  http: {host", "  mqtt: {password_file: "
+                                         "{pki}/empty.pw}\n  http: {host"), 48,
+     ["hub.mqtt: key 'password_file'", "one line"]),
+    ("mqtt_password_empty", replace("  http: {host", "  mqtt: {password: ''}\n  http: {host"), 48,
+     ["hub.mqtt: key 'password'"]),
+    ("mqtt_password_number", replace("  http: {host", "  mqtt: {password: 1234}\n  http: {host"),
+     48, ["hub.mqtt: key 'password'", "string"]),
+    ("mqtt_username_wildcard", replace("  http: {host", "  mqtt: {username: 'hub/#', password: x}"
+                                       "\n  http: {host"), 48, ["hub.mqtt: key 'username'"]),
+    ("mqtt_username_alone", replace("  http: {host", "  mqtt: {username: hub-sunrise}\n  http: {host"),
+     48, ["hub.mqtt: key 'username'", "needs 'password'"]),
+    ("mqtt_tls_ca_missing", replace("  http: {host", "  mqtt: {password: x, tls: {ca: "
+                                    "{pki}/missing-ca.pem}}\n  http: {host"), 48,
+     ["hub.mqtt.tls: key 'ca': cannot read", "missing-ca.pem"]),
+    ("mqtt_login_unknown_key", replace("  http: {host", "  mqtt: {user: hub-sunrise, password: x}"
+                                       "\n  http: {host"), 48,
+     ["unknown key 'user' in hub.mqtt", "did you mean 'username'?"]),
 ]
 
 
@@ -523,6 +560,20 @@ def test_config_check_validates_the_hub_sections(tmp_path, monkeypatch, capsys, 
         assert needle in lines[0], (needle, lines[0])
     assert "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site.yaml"]
+
+
+def test_config_check_accepts_the_hubs_login_and_never_prints_it(tmp_path, monkeypatch, capsys, pki,
+                                                                no_network) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "site.yaml"
+    text = full_site(pki).replace("  http: {host", "  mqtt: {host: 127.0.0.1, username: hub-sunrise, "
+                                  f"password_file: {pki}/hub.pw, tls: {{ca: {pki}/ca.pem}}}}\n"
+                                  "  http: {host")
+    path.write_text(text, encoding="utf-8")
+    code, out, err = config_check(path, capsys)
+    assert code == 0, err
+    assert "hub.mqtt (login hub-sunrise, TLS)" in out
+    assert "s3cret" not in out + err
 
 
 def test_config_check_validates_the_face_section(tmp_path, monkeypatch, capsys, pki, no_network) -> None:

@@ -51,6 +51,13 @@ def wifi_down(wlan):
         wlan.active(False)
 
 
+def _client(cfg):
+    """The device's MQTT client, logged in as itself (docs/broker.md)."""
+    return MQTTClient(cfg.device_id, cfg.mqtt["host"], port=cfg.mqtt.get("port", 1883),
+                      user=cfg.mqtt_user, password=cfg.mqtt_password,
+                      keepalive=60, timeout_ms=cfg.mqtt_timeout_ms)
+
+
 def deliver(cfg, queue, state_frame):
     """Send queued frames in order (QoS 1), then the retained state.
 
@@ -60,8 +67,7 @@ def deliver(cfg, queue, state_frame):
     if wlan is None:
         return 0
     sent = 0
-    client = MQTTClient(cfg.device_id, cfg.mqtt["host"], port=cfg.mqtt.get("port", 1883),
-                        keepalive=60, timeout_ms=cfg.mqtt_timeout_ms)
+    client = _client(cfg)
     avail = cfg.topic("availability")
     client.set_last_will(avail, b"offline", retain=True, qos=1)
     try:
@@ -108,8 +114,7 @@ class Session:
             self.failures += 1
             return False
         cfg = self.cfg
-        client = MQTTClient(cfg.device_id, cfg.mqtt["host"], port=cfg.mqtt.get("port", 1883),
-                            keepalive=60, timeout_ms=cfg.mqtt_timeout_ms)
+        client = _client(cfg)
         avail = cfg.topic("availability")
         client.set_last_will(avail, b"offline", retain=True, qos=1)
         client.set_callback(self._on_message)
