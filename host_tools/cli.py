@@ -8,6 +8,7 @@
     anju keys new                  fresh frame and bind keys for a device
     anju users ...                 accounts and API tokens of the hub's HTTP API
     anju boards [list|show NAME]   supported boards
+    anju release keygen/build/verify  signed firmware releases (docs/ota.md)
 
 Exit codes: 0 success, 1 a scenario expectation failed, 2 invalid input
 (the message names the file, line and key).
@@ -264,6 +265,8 @@ def build_parser():
     certs.register(sub)
     from host_tools import users_cli
     users_cli.register(sub)
+    from host_tools import release
+    release.register(sub)
     return p
 
 
