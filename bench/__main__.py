@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bench import face_bench
 from bench import hub_bench
+from bench import ota_bench
 from bench import sim_bench
 from bench import smoke_bench
 
@@ -16,6 +17,7 @@ BENCHES = {"face": face_bench.run}
 BENCHES["hub"] = hub_bench.run
 BENCHES["smoke"] = smoke_bench.run
 BENCHES["sim"] = sim_bench.run
+BENCHES["ota"] = ota_bench.run
 
 
 def main(argv):
