@@ -19,16 +19,13 @@ class SlotStore:
         return self.root + "/" + name if self.root else name
 
     def _makedirs(self, path):
-        parts = path.split("/")[:-1]
-        cur = ""
-        for part in parts:
-            cur = cur + "/" + part if cur or path.startswith("/") else part
-            if not part:
-                continue
+        i = path.find("/", 1)
+        while i > 0:
             try:
-                os.mkdir(cur)
+                os.mkdir(path[:i])
             except OSError:
                 pass  # exists
+            i = path.find("/", i + 1)
 
     def read(self, name):
         try:
