@@ -72,8 +72,18 @@ def decode(raw):
     for key in ("active", "pending", "trial", "boots", "versions", "failed"):
         if key not in st:
             return None
-    if st["active"] not in SLOTS or st["pending"] not in (None,) + SLOTS \
-            or st["trial"] not in (None,) + SLOTS:
+    active, pending, trial = st["active"], st["pending"], st["trial"]
+    if active not in SLOTS or pending not in (None,) + SLOTS or trial not in (None,) + SLOTS:
+        return None
+    if active in (pending, trial) or (pending is not None and trial is not None):
+        return None
+    versions = st["versions"]
+    if not isinstance(versions, dict) or versions.get(active) is None:
+        return None
+    for slot in (pending, trial):
+        if slot is not None and versions.get(slot) is None:
+            return None
+    if not isinstance(st["failed"], list) or not isinstance(st["boots"], int):
         return None
     return st
 
@@ -92,6 +102,8 @@ def save(store, state):
 
 def running_version(state):
     """The version the device runs now (the trial's while one is on)."""
+    if state is None:
+        raise SlotError("no slot state on this device (not deployed with slots, or lost)")
     slot = state["trial"] or state["active"]
     return state["versions"][slot]
 

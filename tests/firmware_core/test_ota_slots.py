@@ -294,6 +294,19 @@ def test_rollback_on_reset_crash_or_no_confirmation():
     assert slots.boot(None, False) == (None, "a")
     for raw in (b"", b"{", b"[]", b'{"format": 9}', b'{"format": 1, "active": "c"}'):
         assert slots.decode(raw) is None, raw
+    good = slots.initial("1.0.0")
+    assert slots.decode(slots.encode(good)) == good
+    for bad in (dict(good, pending="a"), dict(good, trial="a"), dict(good, pending="b"),
+                dict(good, pending="b", trial="b", versions={"a": "1", "b": "2"}),
+                dict(good, versions={"a": None, "b": None}), dict(good, failed={}),
+                dict(good, boots="1")):
+        assert slots.decode(slots.encode(bad)) is None, bad
+    try:
+        slots.running_version(None)
+    except slots.SlotError:
+        pass
+    else:
+        raise AssertionError("a version without a slot state")
 
 
 def slot_is_good(store, state, slot):
