@@ -210,7 +210,9 @@ def check_release(blob, public_key, device):
     if tuple(device["runtime"]) < m.runtime:
         raise ReleaseRefused("release needs MicroPython %s or later, this device has %s"
                              % (version_text(m.runtime), version_text(device["runtime"])))
-    if tuple(device["mpy"]) != m.mpy:
+    if device["mpy"] is None or tuple(device["mpy"]) != m.mpy:
+        if device["mpy"] is None:
+            raise ReleaseRefused("this interpreter loads no .mpy files")
         raise ReleaseRefused("release files are .mpy v%d.%d, this device loads v%d.%d"
                              % (m.mpy + tuple(device["mpy"])))
     running = tuple(device["version"])
@@ -220,6 +222,18 @@ def check_release(blob, public_key, device):
         raise ReleaseRefused("release %s is older than the running %s and does not allow a downgrade"
                              % (version_text(m.version), version_text(running)))
     return m
+
+
+def runtime_info(impl):
+    """(MicroPython version, (.mpy version, sub-version)) of the running
+    interpreter, from `sys.implementation` (its `_mpy`: the low byte is the
+    version, bits 8-9 the sub-version); the second is None where the
+    interpreter does not say (CPython)."""
+    mpy = getattr(impl, "_mpy", None)
+    version = tuple(impl.version[:3])
+    if mpy is None:
+        return version, None
+    return version, (mpy & 0xFF, (mpy >> 8) & 3)
 
 
 def file_problem(entry, size, digest):

