@@ -1,5 +1,6 @@
-"""A power cut at every block write of an OTA update, on MicroPython's real
-LittleFS2: the device always boots a slot whose files are complete.
+"""OTA slots on MicroPython's real LittleFS2: a power cut at every block
+write of an update always leaves a slot that boots, and the boot selector runs
+the chosen slot's app, rolling back one that crashes.
 
 The guest (the MicroPython unix port, ESP32-sized heap) formats a LittleFS2
 file system on a RAM block device with the boards' 4 KiB erase blocks cut
@@ -243,3 +244,140 @@ def test_power_cut_at_every_block_write_of_an_update(tmp_path):
     # once the confirm's state write is complete the update sticks
     first_new = min(i for i, r in enumerate(results) if r[2] == "1.1.0")
     assert all(r[2] == "1.1.0" for r in results[first_new:]), results
+
+
+BOOT_GUEST = r'''
+import json, os, sys, vfs
+from binascii import unhexlify
+from anju import ota, slots
+from anju.shell import slot_boot
+from anju.shell.slot_store import SlotStore
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+PUB = unhexlify(read("/input/pub.txt").decode().strip())
+DEVICE = {"app": "door_sensor", "port": "esp32", "runtime": (1, 27, 0), "mpy": (6, 3)}
+INDEX = json.loads(read("/input/index.json"))
+
+def files(tag):
+    return dict((p, read("/input/rel-%s/%s" % (tag, p))) for p in INDEX[tag])
+
+class RAM:
+    def __init__(self, n, bs=512):
+        self.buf = bytearray(b"\xff" * (n * bs))
+        self.n, self.bs = n, bs
+    def readblocks(self, b, buf, off=0):
+        s = b * self.bs + off
+        buf[:] = self.buf[s:s + len(buf)]
+    def writeblocks(self, b, buf, off=0):
+        s = b * self.bs + (off or 0)
+        self.buf[s:s + len(buf)] = buf
+    def ioctl(self, op, arg):
+        if op == 4:
+            return self.n
+        if op == 5:
+            return self.bs
+        if op == 6:
+            s = arg * self.bs
+            for i in range(s, s + self.bs):
+                self.buf[i] = 0xFF
+        return 0
+
+dev = RAM(128)
+vfs.VfsLfs2.mkfs(dev)
+vfs.mount(vfs.VfsLfs2(dev), "/flash")
+store = SlotStore("/flash")
+for path, data in files("v1").items():
+    store.write("ota/a/" + path, data)
+store.write("ota/a/manifest", read("/input/rel-v1.bin"))
+slots.save(store, slots.initial("1.0.0"))
+BASE_PATH = list(sys.path)
+
+def boot(woke=False):
+    """One boot of the shim: returns what the app wrote, or the crash."""
+    sys.path[:] = BASE_PATH
+    for name in list(sys.modules):
+        if name == "app" or name.startswith("anju"):
+            del sys.modules[name]
+    from anju.shell import slot_boot as shim
+    store.remove("ran")
+    try:
+        shim.run(woke, root="/flash")
+        outcome = "ok"
+    except RuntimeError as exc:
+        outcome = "crashed"
+    return outcome, (store.read("ran") or b"").decode()
+
+log = []
+log.append(boot())
+# 1.1.0 crashes on boot: tried once, rolled back at once, reported
+state = ota.install(store, slots.load(store), read("/input/rel-v2.bin"), PUB, DEVICE, files("v2").get)
+log.append(boot())
+log.append(boot())
+log.append(slots.load(store)["failed"])
+# 1.2.0 works and confirms after "reaching the hub"
+state = ota.install(store, slots.load(store), read("/input/rel-v3.bin"), PUB, DEVICE, files("v3").get)
+log.append(boot())
+log.append(boot())
+log.append(slots.load(store)["active"])
+print("BOOT-LOG " + json.dumps(log))
+'''
+
+APP = """
+from anju import marker
+from anju.shell import slot_boot
+with open("/flash/ran", "w") as f:
+    f.write(marker.VERSION)
+if marker.CRASH:
+    raise RuntimeError("release %s fails at boot" % marker.VERSION)
+slot_boot.confirm("/flash")
+"""
+
+
+def test_boot_selector_runs_the_slot_app_and_rolls_back_a_crash(tmp_path):
+    """slot_boot.run on MicroPython: the app is imported from the chosen slot
+    with that slot's own runtime; a release that raises at boot is marked
+    failed and the next boot runs the previous slot; a release that confirms
+    becomes the active slot."""
+    core = loader.core("anju.manifest")
+    key = Ed25519PrivateKey.generate()
+    pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    shutil.copytree(REPO / "firmware" / "anju", staged / "anju",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.mpy"))
+    for name in list((staged / "anju" / "shell").iterdir()):
+        if name.name not in ("__init__.py", "slot_store.py", "slot_boot.py"):
+            name.unlink()
+    runtime = {"lib/anju/__init__.py": "", "lib/anju/slots.py": None,
+               "lib/anju/shell/__init__.py": "", "lib/anju/shell/slot_store.py": None,
+               "lib/anju/shell/slot_boot.py": None}
+    index = {}
+    for tag, version, crash in (("v1", "1.0.0", False), ("v2", "1.1.0", True), ("v3", "1.2.0", False)):
+        files = {"app.py": APP.encode(),
+                 "lib/anju/marker.py": ("VERSION = %r\nCRASH = %r\n" % (version, crash)).encode()}
+        for path, text in runtime.items():
+            src = REPO / "firmware" / "anju" / path[len("lib/anju/"):]
+            files[path] = src.read_bytes() if text is None else text.encode()
+        for path, data in files.items():
+            dest = staged / ("rel-" + tag) / path
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
+        index[tag] = sorted(files)
+        (staged / ("rel-%s.bin" % tag)).write_bytes(_release(core, key, version, files))
+    (staged / "index.json").write_text(json.dumps(index))
+    (staged / "pub.txt").write_text(pub.hex())
+    run = mp_harness.run_guest(BOOT_GUEST, readonly_dir=staged)
+    line = [ln for ln in run.stdout.splitlines() if ln.startswith("BOOT-LOG ")]
+    assert line, run.stdout + run.stderr
+    log = json.loads(line[0][len("BOOT-LOG "):])
+    assert log[0] == ["ok", "1.0.0"]
+    assert log[1] == ["crashed", "1.1.0"]
+    assert log[2] == ["ok", "1.0.0"]
+    assert log[3] == [{"version": "1.1.0",
+                       "reason": "crashed: RuntimeError('release 1.1.0 fails at boot',)"}]
+    assert log[4] == ["ok", "1.2.0"]
+    assert log[5] == ["ok", "1.2.0"]
+    assert log[6] == "b"
