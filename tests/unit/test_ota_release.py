@@ -97,6 +97,11 @@ def test_build_and_verify(released):
     assert out.returncode == 0, out.stderr
     assert "verified" in out.stdout
     assert pub in (rel / "manifest.json").read_text()
+    # the same sources make the same files (only the signature is new)
+    again = anju("release", "build", "--app", "door_sensor", "--version", "1.2.0",
+                 "--key", keys / "release.key", "--out", rel.parent / "rel-again")
+    assert again.returncode == 0, again.stderr
+    assert json.loads((rel.parent / "rel-again" / "manifest.json").read_text()) == manifest
     busy = anju("release", "build", "--app", "door_sensor", "--version", "1.2.1",
                 "--key", keys / "release.key", "--out", rel)
     assert busy.returncode == 2 and "not empty" in busy.stderr
