@@ -169,8 +169,8 @@ def decode_body(body):
     rt = struct.unpack(">BBBBB", r.take(5, "runtime"))
     ports = [r.text("port", _NAME_CHARS, 16) for _ in range(r.u8("ports"))]
     count = struct.unpack(">H", r.take(2, "file count"))[0]
-    if not ports or count == 0 or count > MAX_FILES:
-        raise ReleaseRefused("manifest names no port or a bad number of files (%d)" % count)
+    if not ports or len(ports) > 8 or count == 0 or count > MAX_FILES:
+        raise ReleaseRefused("manifest names %d ports and %d files" % (len(ports), count))
     files = []
     for _ in range(count):
         path = r.text("path", _PATH_CHARS, 96)
@@ -179,10 +179,13 @@ def decode_body(body):
         files.append((path, size, bytes(r.take(32, "file hash"))))
     if r.pos != len(body):
         raise ReleaseRefused("manifest has %d bytes after its last file" % (len(body) - r.pos))
-    m = Manifest(app, version, rt[:3], rt[3:], ports, files, flags & FLAG_ALLOW_DOWNGRADE)
-    if encode_body(m) != bytes(body):
-        raise ReleaseRefused("manifest is not in canonical form (order or repeats)")
-    return m
+    # One encoding per manifest: what encode_body makes, sorted and without repeats.
+    for seq in (ports, [f[0] for f in files]):
+        for i in range(1, len(seq)):
+            if not seq[i - 1] < seq[i]:
+                raise ReleaseRefused("manifest is not in canonical form (%r before %r)"
+                                     % (seq[i - 1], seq[i]))
+    return Manifest(app, version, rt[:3], rt[3:], ports, files, flags & FLAG_ALLOW_DOWNGRADE)
 
 
 def sign_split(blob):

@@ -187,6 +187,17 @@ def test_body_must_be_canonical():
     body = manifest.sign_split(release("1.2.0", files))[0]
     assert "after its last file" in refused(manifest.decode_body, body + b"\x00")
     assert "unknown flags" in refused(manifest.decode_body, body[:5] + b"\x80" + body[6:])
+    # swapped or repeated file records: the same facts in another encoding
+    m = manifest.decode_body(body)
+    head = body[:body.index(b"\x07app.mpy")]
+    records = []
+    for path, size, digest in m.files:
+        records.append(bytes([len(path)]) + path.encode() + size.to_bytes(4, "big") + digest)
+    swapped = head + records[1] + records[0] + b"".join(records[2:])
+    assert "canonical" in refused(manifest.decode_body, swapped)
+    repeated = head + records[0] + records[0] + b"".join(records[2:])
+    assert "canonical" in refused(manifest.decode_body, repeated)
+    assert manifest.decode_body(head + b"".join(records)).files == m.files
     for path in ("/main.py", "../boot.py", "lib//x.mpy", "lib/./x.mpy", "lib/", "a b.py"):
         m = manifest.Manifest("door_sensor", (1, 0, 0), (1, 27, 0), (6, 3), ["esp32"],
                               [(path, 1, bytes(32))])

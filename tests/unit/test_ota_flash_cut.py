@@ -32,6 +32,10 @@ from cryptography.hazmat.primitives import serialization
 from simulator import loader
 from tests.firmware_core import mp_harness
 
+# The RAM flash images live in the guest's heap (on a board the flash is not
+# heap): the guest gets the board's heap plus room for them.
+GUEST_HEAP = mp_harness.HEAP_BYTES + 160 * 1024
+
 pytestmark = pytest.mark.micropython
 
 REPO = Path(__file__).resolve().parents[2]
@@ -230,7 +234,7 @@ def test_power_cut_at_every_block_write_of_an_update(tmp_path):
         (staged / ("files-%s.txt" % tag)).write_text("\n".join(sorted(files)))
         (staged / ("rel-%s.bin" % tag)).write_bytes(_release(core, key, version, files))
     (staged / "pub.txt").write_text(pub.hex())
-    run = mp_harness.run_guest(GUEST, readonly_dir=staged)
+    run = mp_harness.run_guest(GUEST, readonly_dir=staged, heap_bytes=GUEST_HEAP)
     line = [ln for ln in run.stdout.splitlines() if ln.startswith("FLASH-CUT ")]
     assert line, run.stdout + run.stderr
     results = json.loads(line[0][len("FLASH-CUT "):])
@@ -369,7 +373,7 @@ def test_boot_selector_runs_the_slot_app_and_rolls_back_a_crash(tmp_path):
         (staged / ("rel-%s.bin" % tag)).write_bytes(_release(core, key, version, files))
     (staged / "index.json").write_text(json.dumps(index))
     (staged / "pub.txt").write_text(pub.hex())
-    run = mp_harness.run_guest(BOOT_GUEST, readonly_dir=staged)
+    run = mp_harness.run_guest(BOOT_GUEST, readonly_dir=staged, heap_bytes=GUEST_HEAP)
     line = [ln for ln in run.stdout.splitlines() if ln.startswith("BOOT-LOG ")]
     assert line, run.stdout + run.stderr
     log = json.loads(line[0][len("BOOT-LOG "):])
