@@ -253,6 +253,10 @@ def cmd_build(args):
 
 def cmd_verify(args):
     try:
+        parse_pubkey(args.pubkey)
+    except ReleaseError as exc:
+        return _err(str(exc))
+    try:
         m = verify(args.dir, args.pubkey)
     except ReleaseError as exc:
         print("anju: release %s REFUSED: %s" % (args.dir, exc), file=sys.stderr)

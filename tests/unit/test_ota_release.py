@@ -165,7 +165,7 @@ def test_build_refuses_a_key_others_can_read_and_bad_input(released, tmp_path):
                keys / "release.key", "--out", tmp_path / "r2")
     assert out.returncode == 2 and "version" in out.stderr
     out = anju("release", "verify", tmp_path, "--pubkey", "abc")
-    assert out.returncode == 1 and "64 hex digits" in out.stderr
+    assert out.returncode == 2 and "64 hex digits" in out.stderr
 
 
 GUEST_TESTS = '''
