@@ -9,6 +9,7 @@
     anju users ...                 accounts and API tokens of the hub's HTTP API
     anju broker config SITE.yaml   the site broker's Mosquitto config, passwords and ACL
     anju boards [list|show NAME]   supported boards
+    anju release keygen/build/verify  signed firmware releases (docs/ota.md)
 
 Exit codes: 0 success, 1 a scenario expectation failed, 2 invalid input
 (the message names the file, line and key).
@@ -271,6 +272,8 @@ def build_parser():
     users_cli.register(sub)
     from host_tools import broker
     broker.register(sub)
+    from host_tools import release
+    release.register(sub)
     return p
 
 

@@ -68,7 +68,7 @@ def _site_dir():
 _MPY_CACHE = {}  # source path -> (mtime_ns, size, compiled bytes)
 
 
-def _compile_tree(src, dst, skip=()):
+def compile_tree(src, dst, skip=()):
     """The firmware's modules as `anju deploy` puts them on a board: bytecode
     compiled with mpy-cross (the board imports .mpy without compiling). Each
     source is compiled once per process and reused for every device."""
@@ -108,7 +108,7 @@ def compiled_hal(out_dir):
     unix port runs it by path), so a boot imports bytecode."""
     if not os.path.isfile(os.path.join(out_dir, "_sim.mpy")):
         tmp = out_dir + ".tmp%d" % os.getpid()
-        _compile_tree(MP_DIR, tmp, skip=("boot.py",))
+        compile_tree(MP_DIR, tmp, skip=("boot.py",))
         _compile_file(CHAMBER_PY, os.path.join(tmp, "_chamber.mpy"), "chamber.py")
         try:
             os.rename(tmp, out_dir)
@@ -199,7 +199,7 @@ class SimDevice:
             json.dump(self.board, f)
         shutil.copy(os.path.join(firmware_root, self.app, "main.py"),
                     os.path.join(stage, "main.py"))
-        _compile_tree(os.path.join(firmware_root, "anju"), os.path.join(stage, "anju"))
+        compile_tree(os.path.join(firmware_root, "anju"), os.path.join(stage, "anju"))
         self.image = os.path.join(self.fs_root, "flash.img")
         with open(self.image, "wb") as f:
             f.truncate(self.blocks * self.block_size)

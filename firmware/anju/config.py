@@ -115,6 +115,10 @@ class DeviceConfig:
             _need(self.wifi, "ssid", where + ": wifi", str)
         self.queue_bytes = _int(d, "queue_bytes", 16384, 512, 1 << 20, where)
         self.battery = _map(d, "battery", where)
+        # OTA (docs/ota.md): the site's release public key; without it the
+        # device takes no update at all.
+        self.release_pubkey = _hex_key(d, "release_pubkey", 32, where) if "release_pubkey" in d else None
+        self.ota_trial_boots = _int(d, "ota_trial_boots", 1, 1, 50, where)
 
     def topic(self, leaf):
         return "anju/%s/%s/%s" % (self.site, self.device_id, leaf)

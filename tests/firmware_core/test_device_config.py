@@ -235,3 +235,25 @@ def test_sections_and_numbers_have_the_right_types():
     doc = mqtt_doc()
     doc["mqtt"] = {"host": "h", "port": True}
     assert "'port'" in error_of(doc)
+
+
+def test_release_pubkey_for_ota():
+    c = config.DeviceConfig(mqtt_doc())
+    assert c.release_pubkey is None and c.ota_trial_boots == 1
+    pub = "9df5b6791e51cbaa34a191cd840556a9949fd00608552da8d0af360a8cb0f9af"
+    c = config.DeviceConfig(mqtt_doc(release_pubkey=pub, ota_trial_boots=4))
+    assert c.release_pubkey == unhexlify(pub) and c.ota_trial_boots == 4
+    for bad, needle in ((pub[:-2], "32 bytes"), ("zz" * 32, "hex"), (7, "must be str")):
+        try:
+            config.DeviceConfig(mqtt_doc(release_pubkey=bad))
+        except config.ConfigError as exc:
+            assert "release_pubkey" in str(exc) and needle in str(exc), str(exc)
+        else:
+            raise AssertionError("accepted release_pubkey %r" % (bad,))
+    for bad in (0, 51, "2"):
+        try:
+            config.DeviceConfig(mqtt_doc(ota_trial_boots=bad))
+        except config.ConfigError as exc:
+            assert "ota_trial_boots" in str(exc)
+        else:
+            raise AssertionError("accepted ota_trial_boots %r" % (bad,))

@@ -1,0 +1,73 @@
+"""Boot selector of the A/B OTA slots, and the API the apps call.
+
+On a device with OTA, `/main.py` is a fixed shim that calls `run()` first:
+it loads the slot state (anju.slots), decides which slot boots, saves the new
+state *before* anything of that slot runs (a trial is recorded as tried), then
+imports the slot's `app` with the slot's own `lib/` first on the path (the
+runtime in /lib that made the decision is dropped from sys.modules, so the
+app imports its own release's modules). If the app raises out of its loop,
+the trial is marked failed at once and the exception goes on to the shim,
+which resets the board. The app calls `confirm()` once it has reached the hub.
+
+`woke_from_sleep` comes from the reset cause (hw.woke_from_deepsleep()):
+only a deep-sleep wake continues a trial; any other reset ends it.
+"""
+import sys
+
+from anju import slots
+from anju.shell.slot_store import SlotStore
+
+
+def select(store, woke_from_sleep, max_boots=1):
+    """(state, slot) for this boot; a changed state is saved first."""
+    state = slots.load(store)
+    new, slot = slots.boot(state, woke_from_sleep, max_boots)
+    if new is not None and new is not state:
+        slots.save(store, new)
+    return new, slot
+
+
+def slot_path(root, slot):
+    return (root.rstrip("/") + "/" if root else "/") + slots.slot_dir(slot)
+
+
+def run(woke_from_sleep, max_boots=1, root=""):
+    store = SlotStore(root)
+    _state, slot = select(store, woke_from_sleep, max_boots)
+    base = slot_path(root, slot)
+    for name in list(sys.modules):
+        if name == "app" or name == "anju" or name.startswith("anju."):
+            del sys.modules[name]
+    sys.path[:0] = [base + "/lib", base]
+    try:
+        __import__("app")
+    except Exception as exc:
+        state = slots.load(store)
+        failed = slots.crashed(state, repr(exc)[:80])
+        if failed is not state:
+            slots.save(store, failed)
+        raise
+
+
+def confirm(root=""):
+    """The app has reached the hub: the slot it runs from stays."""
+    store = SlotStore(root)
+    state = slots.load(store)
+    new = slots.confirm(state)
+    if new is not state:
+        slots.save(store, new)
+    return new
+
+
+def failures(root=""):
+    """Failed updates not yet reported: [{"version", "reason"}]."""
+    state = slots.load(SlotStore(root))
+    return [] if state is None else list(state["failed"])
+
+
+def reported(count, root=""):
+    store = SlotStore(root)
+    state = slots.load(store)
+    new = slots.reported(state, count)
+    if new is not state:
+        slots.save(store, new)
