@@ -98,7 +98,9 @@ class HubService:
         from hub import components
         self.components = components.build(self)
         self._busy = False
-        self._progress = asyncio.Event()  # set after every ingest batch (wait_progress)
+        # called (on the loop) after every ingest batch and every rules pass: the
+        # simulator waits on it for the hub to become idle
+        self.on_progress = None
         self._rules_waiting_until = "running"
         # ---- face access and the HTTP API (hub/face/host.py, hub/web/http.py) ----
         self.alarm_topic = self.pipeline.alarm_topic
@@ -271,7 +273,8 @@ class HubService:
                         self._outbox_wakeup.set()
             finally:
                 self._busy = self._queue.qsize() > 0
-                self._progress.set()
+                if self.on_progress is not None:
+                    self.on_progress()
             await asyncio.sleep(0)  # let the rules and the forwarder run between batches
 
     def _apply_batch(self, items):
@@ -355,6 +358,8 @@ class HubService:
             deadline = self.pipeline.next_deadline()
             self._rules_changed.clear()
             self._rules_waiting_until = deadline
+            if self.on_progress is not None:
+                self.on_progress()
             waiters = [asyncio.ensure_future(self._rules_changed.wait())]
             if deadline is not None:
                 waiters.append(asyncio.ensure_future(self.clock.sleep_until(deadline)))
@@ -378,10 +383,3 @@ class HubService:
             return False
         return all(f.idle() for f in self.forwarders) and not self._outbox_wakeup.is_set()
 
-    async def wait_progress(self, timeout):
-        """Until the ingest has applied another batch, or `timeout` seconds."""
-        self._progress.clear()
-        try:
-            await asyncio.wait_for(self._progress.wait(), timeout)
-        except asyncio.TimeoutError:
-            pass

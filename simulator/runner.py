@@ -54,6 +54,7 @@ class Observer:
         self._host, self._port = host, port
         self._topics = topics
         self._ready = None
+        self.on_message = None  # called from paho's thread after each message
 
     def _on_connect(self, client, userdata, flags, rc, props):
         client.subscribe([(t, 1) for t in self._topics])
@@ -63,6 +64,8 @@ class Observer:
 
     def _on_message(self, client, userdata, msg):
         self.messages.append((self.clock.now(), msg.topic, bytes(msg.payload), msg.retain))
+        if self.on_message is not None:
+            self.on_message()
 
     def start(self, host, port):
         self._ready = threading.Event()
@@ -168,6 +171,8 @@ class ScenarioRun:
         sim = Simulation(self.clock, FIRMWARE_ROOT, self.workdir,
                          {"host": site_broker.host, "port": site_broker.port}, radio)
         sim.hub = hub
+        loop = asyncio.get_running_loop()
+        frames_seen.on_message = alarms_seen.on_message = lambda: sim.poke_threadsafe(loop)
         # The upstream broker acknowledges the hub before it hands the document
         # to the observer, which stamps it with the virtual time it arrives at:
         # the clock must not move on in between.

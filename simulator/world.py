@@ -44,6 +44,7 @@ class Simulation:
         # document the hub delivered upstream has reached its observer)
         self.also_settled = None
         self._plan = None  # plan_inputs: when the world next changes, per device
+        self._progress = None  # set when the hub applied a batch or an observer got a message
         self.run_ahead = True  # start timer wakes early where nothing can see it (_run_ahead)
         self.runs_ahead = 0    # wakes started early so far
 
@@ -289,9 +290,28 @@ class Simulation:
                 raise SettleTimeout(
                     "hub did not settle: %d of %d MQTT frames seen, idle=%s"
                     % (self.hub.mqtt_frames_seen, self.mqtt_frames_sent, self.hub.is_idle()))
-            # a frame still on its way through the broker wakes this at once;
-            # what the loop cannot see (an upstream delivery) is polled
-            await self.hub.wait_progress(0.002)
+            # a frame still on its way wakes this at once (the hub's batch, an
+            # observer's message: poke); anything else is polled
+            await self._wait_progress(0.002)
+
+    def poke(self):
+        """Something the settle waits for may have happened (on the loop)."""
+        if self._progress is not None:
+            self._progress.set()
+
+    def poke_threadsafe(self, loop):
+        loop.call_soon_threadsafe(self.poke)
+
+    async def _wait_progress(self, timeout):
+        if self._progress is None:
+            self._progress = asyncio.Event()
+        if self.hub is not None:
+            self.hub.on_progress = self.poke
+        self._progress.clear()
+        try:
+            await asyncio.wait_for(self._progress.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
 
     def shutdown(self):
         for dev in self.devices.values():
