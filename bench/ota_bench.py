@@ -38,7 +38,7 @@ REPEATS = 15
 GUEST = r'''
 import gc, json, sys, time, hashlib
 sys.path.insert(0, "/input/rel/files/lib")
-from anju import manifest
+from anju.ota import manifest
 from binascii import unhexlify
 PUB = unhexlify(%(pub)r)
 DEVICE = {"app": "door_sensor", "port": "esp32", "runtime": (1, 27, 0), "mpy": (6, 3),

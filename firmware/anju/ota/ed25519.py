@@ -1,7 +1,7 @@
 """Ed25519 signature verification (RFC 8032, section 5.1.7) for the boards.
 
 MicroPython has no signature primitive, so the device checks release
-signatures (anju.manifest) with this. It only verifies; a device never holds
+signatures (anju.ota.manifest) with this. It only verifies; a device never holds
 a private key. Field elements are MicroPython long ints (MPZ, enabled on the
 esp32 and rp2 ports) reduced mod p = 2**255 - 19; points are in extended
 twisted-Edwards coordinates (X, Y, Z, T) with x = X/Z, y = Y/Z, xy = T/Z.
@@ -15,7 +15,7 @@ one pass over the bits (Straus / Shamir) from B, -A and B - A.
 Verification works on public data only, so it need not be constant-time.
 `check` returns None or the reason for refusing; it never raises on bad input.
 """
-from anju.sha512 import sha512
+from anju.ota.sha512 import sha512
 
 P = 2 ** 255 - 19
 L = 2 ** 252 + 27742317777372353535851937790883648493

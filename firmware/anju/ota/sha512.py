@@ -1,7 +1,7 @@
 """SHA-512 (FIPS 180-4) for the boards, which have none.
 
 MicroPython's `hashlib` on the esp32 and rp2 ports has sha256 (and sha1, md5)
-but no sha512 (extmod/modhashlib.c), and Ed25519 (anju.ed25519) needs it. The
+but no sha512 (extmod/modhashlib.c), and Ed25519 (anju.ota.ed25519) needs it. The
 64-bit words are MicroPython long ints (MPZ, enabled on both ports); every
 result is masked back to 64 bits. Only the signed manifest body is hashed with
 it, a few hundred bytes to a few KiB, so speed matters less than correctness.

@@ -1,7 +1,7 @@
 """Boot selector of the A/B OTA slots, and the API the apps call.
 
 On a device with OTA, `/main.py` is a fixed shim that calls `run()` first:
-it loads the slot state (anju.slots), decides which slot boots, saves the new
+it loads the slot state (anju.ota.slots), decides which slot boots, saves the new
 state *before* anything of that slot runs (a trial is recorded as tried), then
 imports the slot's `app` with the slot's own `lib/` first on the path (the
 runtime in /lib that made the decision is dropped from sys.modules, so the
@@ -14,8 +14,8 @@ only a deep-sleep wake continues a trial; any other reset ends it.
 """
 import sys
 
-from anju import slots
-from anju.shell.slot_store import SlotStore
+from anju.ota import slots
+from anju.shell.ota.store import SlotStore
 
 
 def select(store, woke_from_sleep, max_boots=1):

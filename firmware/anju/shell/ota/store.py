@@ -1,4 +1,4 @@
-"""The slot storage of OTA updates on the device's flash (anju.ota, anju.slots).
+"""The slot storage of OTA updates on the device's flash (anju.ota.install, anju.ota.slots).
 
 Names are paths below `root` ("ota/a/lib/anju/door.mpy"). Replacing a file
 goes through a temporary file and `os.rename`, which is atomic on LittleFS, so

@@ -15,7 +15,7 @@ checks are pure and change nothing. This module must never write files.
 """
 import struct
 
-from anju import ed25519
+from anju.ota import ed25519
 
 MAGIC = b"AJRM"
 FORMAT = 1

@@ -1,10 +1,10 @@
 """Installing a signed release into the inactive slot (docs/ota.md).
 
 `install` is the whole device side of an update once its bytes are at hand:
-check the manifest (anju.manifest: signature, app, port, runtime, version),
+check the manifest (anju.ota.manifest: signature, app, port, runtime, version),
 empty the inactive slot, write each file after checking its size and SHA-256,
 read every file back from flash and check it again, write the manifest into
-the slot last, and only then commit the slot state (anju.slots) in one atomic
+the slot last, and only then commit the slot state (anju.ota.slots) in one atomic
 write. A refusal at any step raises `manifest.ReleaseRefused` with the reason
 and leaves the state record untouched, so the device boots what it ran before;
 the files already written to the inactive slot are removed.
@@ -15,7 +15,7 @@ bytes of a release file (from the transfer). Nothing here imports hardware.
 """
 import hashlib
 
-from anju import manifest, slots
+from anju.ota import manifest, slots
 
 MANIFEST_NAME = "manifest"
 
