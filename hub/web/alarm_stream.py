@@ -104,6 +104,7 @@ class AlarmStreams:
         """Drop every open stream (the clients reconnect and catch up): `abort`
         cuts the connection as a network failure would, else the stream ends."""
         for entry in list(self._open):
+            self._open.discard(entry)  # no longer open, whatever its coroutine does next
             entry.drop(abort)
 
     def handler(self, req):
