@@ -226,7 +226,7 @@ function location(doc) {
   if (doc.building) parts.push(t("location.building", {building: doc.building}));
   if (doc.flat) parts.push(t("location.flat", {flat: doc.flat}));
   if (doc.entrance) parts.push(t("location.entrance", {entrance: doc.entrance}));
-  return parts.length ? parts.join(" · ") : t("location.none");
+  return parts.length ? parts.join(t("location.separator")) : t("location.none");
 }
 
 function allowedActions(doc) {
