@@ -259,6 +259,8 @@ class HubHttpServer:
         self._channels.add(channel)
         try:
             await stream.run(channel)
+        except Exception:  # the answer has begun: end it, log, keep serving
+            log.exception("http %s %s: stream failed", request.method, request.path)
         finally:
             self._channels.discard(channel)
         if not channel.aborted:
