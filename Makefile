@@ -1,7 +1,8 @@
 # anju — build, test and run.
 #   make run    start the demo (installs everything on first use)
 #   make test   lint + the whole test suite (what CI runs)
-# Needs python3 (>= 3.11) with venv; Mosquitto is installed with apt-get if missing.
+# Needs python3 (>= 3.11) with venv; Mosquitto, Chromium and its driver are installed
+# with apt-get if missing.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -16,8 +17,9 @@ MPY_OUT := build/mpy
 ARGS ?=
 PYTEST_ARGS ?=
 MOSQUITTO_SBIN ?= /usr/sbin/mosquitto
+CHROMEDRIVER ?= /usr/bin/chromedriver
 
-.PHONY: help venv mosquitto test test-repeat lint mpy run bench clean distclean face-extras
+.PHONY: help venv mosquitto chromium test test-repeat lint mpy run bench clean distclean face-extras
 
 help:
 	@echo "make run    - start the demo community (sets up .venv and Mosquitto first)"
@@ -28,7 +30,7 @@ help:
 	@echo "make mpy    - compile the firmware with mpy-cross into $(MPY_OUT)/"
 	@echo "make clean  - remove build output and caches (make distclean also removes .venv)"
 
-venv: $(STAMP) mosquitto
+venv: $(STAMP) mosquitto chromium
 
 $(STAMP): $(REQUIREMENTS)
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "anju needs Python >= 3.11")'
@@ -62,6 +64,32 @@ mosquitto:
 	}; \
 	if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x $(MOSQUITTO_SBIN) ]; then \
 		echo "error: apt-get finished but no mosquitto binary was found" >&2; \
+		exit 1; \
+	fi
+
+# The console's browser tests (tests/console/) drive Debian's Chromium through
+# Debian's chromedriver; Selenium is told that driver's path and never downloads
+# a browser or a driver itself.
+chromium:
+	@if command -v chromium >/dev/null 2>&1 && [ -x $(CHROMEDRIVER) ]; then \
+		exit 0; \
+	fi; \
+	echo "Chromium or chromedriver not found: installing them with apt-get"; \
+	if [ "$$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "error: chromium/chromium-driver are missing and apt-get is not available; install Debian's chromium and chromium-driver and re-run" >&2; \
+		exit 1; \
+	fi; \
+	if [ -n "$$SUDO" ] && ! command -v sudo >/dev/null 2>&1; then \
+		echo "error: chromium is missing; run as root or install sudo (apt-get install -y chromium chromium-driver)" >&2; \
+		exit 1; \
+	fi; \
+	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver || { \
+		echo "error: could not install chromium and chromium-driver with apt-get; install them by hand and re-run" >&2; \
+		exit 1; \
+	}; \
+	if ! command -v chromium >/dev/null 2>&1 || [ ! -x $(CHROMEDRIVER) ]; then \
+		echo "error: apt-get finished but chromium or $(CHROMEDRIVER) was not found" >&2; \
 		exit 1; \
 	fi
 

@@ -11,7 +11,8 @@ Tasks:
   forward   drains the outbox to the upstream broker
   face-*    one per entrance camera, when the site file has a `face:` section
             (hub/face/host.py; the face packages are imported only then)
-The local HTTP API (hub/web/server.py, aiohttp) runs on this loop when
+The local HTTP API (hub/web/server.py, aiohttp), with the console's pages
+(hub/console) and its live alarm stream, runs on this loop when
 `hub.http` is configured or `http=` is given; its accounts live in their own
 database beside the store (hub/auth/accounts.py). Every subscription and task is collected and
 undone in `stop()`.
@@ -108,6 +109,7 @@ class HubService:
         self._async_cleanups = []
         self.face = None
         self.http = None
+        self.alarm_streams = None  # the console's live alarm streams (hub/web/alarm_stream.py)
         self.accounts = None
         if http is not None:
             from hub.auth.accounts import AccountStore, path_for
@@ -209,6 +211,11 @@ class HubService:
             from hub.web.server import HubHttpServer
             api = HubApi(self.store, self.clock, bridge, self.links, self.face, events)
             auth_routes.mount(api, self.accounts, self.clock)
+            from hub.console import files as console_files
+            from hub.web import alarm_stream
+            self.alarm_streams = alarm_stream.mount(api, self.store)
+            self._cleanups.append(self.alarm_streams.unsubscribe)
+            console_files.mount(api, lambda: self.site)
             if self.registry is not None:
                 from hub.registry import routes as registry_api
                 registry_api.mount(api, self)

@@ -19,7 +19,15 @@ transaction that rolls back (or whose COMMIT fails) leaves memory exactly as
 the database is. The SAVEPOINT of a decision is issued only when the decision
 writes a row directly (an alarm, an outbox entry).
 
-Never stores keys. Never deletes events or access-log entries (append-only logs).
+Alarm feed. Every alarm transition also gets a row in `alarm_feed`, whose id
+(AUTOINCREMENT: increasing, never reused) numbers the changes of all alarms in
+the order they were committed; the console's live stream (hub/web/alarm_stream.py)
+sends it as the event id and replays what came after an id. Functions given to
+`on_alarm_change` are called on the loop thread after a COMMIT that changed an
+alarm.
+
+Never stores keys. Never deletes events, access-log entries or the alarm feed
+(append-only logs).
 """
 import contextlib
 import json
@@ -92,6 +100,9 @@ CREATE TABLE IF NOT EXISTS dead_letters(
 CREATE TABLE IF NOT EXISTS access_log(
     id INTEGER PRIMARY KEY, kind TEXT NOT NULL, at REAL NOT NULL, payload TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS access_log_kind ON access_log(kind, id);
+CREATE TABLE IF NOT EXISTS alarm_feed(
+    id INTEGER PRIMARY KEY AUTOINCREMENT, alarm_id TEXT NOT NULL, seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS alarm_feed_alarm ON alarm_feed(alarm_id, id);
 """
 
 
@@ -104,8 +115,11 @@ class Store:
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
             self._migrate_outbox_target()
+            self._backfill_alarm_feed()
         except sqlite3.Error as exc:
             raise StoreError("%s: cannot open the event store: %s" % (self.path, exc)) from exc
+        self._alarm_listeners = []
+        self._alarm_changed = False  # an alarm row was written in the open transaction
         self._in_tx = False
         self._in_batch = False
         self._checkpointer = None
@@ -125,6 +139,32 @@ class Store:
             self.db.execute("ALTER TABLE outbox ADD COLUMN target TEXT NOT NULL DEFAULT 'mqtt'")
         self.db.execute("CREATE INDEX IF NOT EXISTS outbox_target_alarm "
                         "ON outbox(target, alarm_id, id)")
+
+    def _backfill_alarm_feed(self):
+        # a store made before the feed existed: number its transitions once, in
+        # the order the audit export gives them
+        if self.db.execute("SELECT 1 FROM alarm_feed LIMIT 1").fetchone() is None:
+            self.db.execute("INSERT INTO alarm_feed(alarm_id, seq) SELECT alarm_id, seq"
+                            " FROM alarm_transitions ORDER BY at, alarm_id, seq")
+
+    def on_alarm_change(self, fn):
+        """Call `fn()` after every commit that changed an alarm; returns the unsubscribe."""
+        self._alarm_listeners.append(fn)
+        return lambda: self._alarm_listeners.remove(fn) if fn in self._alarm_listeners else None
+
+    def _alarm_written(self):
+        if self._in_tx or self._in_batch:
+            self._alarm_changed = True
+        else:
+            self._tell_alarm_listeners()
+
+    def _tell_alarm_listeners(self):
+        self._alarm_changed = False
+        for fn in list(self._alarm_listeners):
+            try:
+                fn()
+            except Exception:  # a listener's bug must not undo or hide a committed alarm
+                log.exception("alarm listener failed")
 
     def close(self):
         self.stop_checkpointer()
@@ -344,6 +384,8 @@ class Store:
             self._rollback()
             raise StoreError("commit failed: %s" % exc) from exc
         self._journal.clear()
+        if self._alarm_changed:
+            self._tell_alarm_listeners()
 
     def _rollback(self):
         try:
@@ -352,6 +394,7 @@ class Store:
             self._undo_to(0)
             self._pending_events = []
             self._next_event_id = self._tx_next_event_id
+            self._alarm_changed = False
             for keys in self._dirty.values():
                 keys.clear()
 
@@ -541,10 +584,12 @@ class Store:
         self._write("INSERT INTO alarm_transitions(alarm_id, seq, state, at, actor, note) "
                     "VALUES(?,?,?,?,?,?)", (doc["id"], doc["seq"], doc["state"], raised_at,
                                                 actor, None))
+        self._write("INSERT INTO alarm_feed(alarm_id, seq) VALUES(?,?)", (doc["id"], doc["seq"]))
         self._outbox(doc, payload, topic, raised_at, priority)
         if cause_key is not None and doc["state"] not in _CLOSED:
             self._put(self._open_causes, "causes", cause_key,
                       self._open_causes.get(cause_key, ()) + (doc["id"],))
+        self._alarm_written()
 
     def _outbox(self, doc, payload, topic, at, priority):
         for target in self.targets:
@@ -570,9 +615,11 @@ class Store:
         self._write("INSERT INTO alarm_transitions(alarm_id, seq, state, at, actor, note) "
                     "VALUES(?,?,?,?,?,?)", (doc["id"], doc["seq"], doc["state"], at, actor,
                                                 note))
+        self._write("INSERT INTO alarm_feed(alarm_id, seq) VALUES(?,?)", (doc["id"], doc["seq"]))
         self._outbox(doc, payload, topic, at, priority)
         for extra in also_topics:
             self._outbox(doc, payload, extra, at, priority)
+        self._alarm_written()
 
     def alarm(self, alarm_id):
         row = self.db.execute("SELECT doc FROM alarms WHERE id=?", (alarm_id,)).fetchone()
@@ -581,6 +628,30 @@ class Store:
     def has_open_alarm(self, cause_key):
         """Whether `cause_key` has an alarm that is not closed (from memory)."""
         return cause_key in self._open_causes
+
+    def alarm_feed_last(self):
+        """The id of the newest alarm change (0 when there is none)."""
+        return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM alarm_feed").fetchone()[0]
+
+    def alarm_changes_after(self, after_id):
+        """Alarms changed after feed id `after_id`, each once, as (its newest feed
+        id, its current document), in the order of those ids."""
+        return [(r[0], json.loads(r[1])) for r in self.db.execute(
+            "SELECT f.last, a.doc FROM (SELECT alarm_id, MAX(id) AS last FROM alarm_feed"
+            " WHERE id > ? GROUP BY alarm_id) f JOIN alarms a ON a.id = f.alarm_id"
+            " ORDER BY f.last", (after_id,))]
+
+    def alarm_snapshot(self, closed_limit):
+        """What a console starting afresh needs: every open alarm and the
+        `closed_limit` most recently changed closed ones, as (newest feed id,
+        document), in the order of those ids."""
+        return [(r[0], json.loads(r[1])) for r in self.db.execute(
+            "WITH f AS (SELECT alarm_id, MAX(id) AS last FROM alarm_feed GROUP BY alarm_id),"
+            " j AS (SELECT f.last, a.doc, a.state IN ('resolved','cancelled','false_alarm')"
+            " AS closed FROM f JOIN alarms a ON a.id = f.alarm_id)"
+            " SELECT last, doc FROM j WHERE NOT closed UNION ALL"
+            " SELECT * FROM (SELECT last, doc FROM j WHERE closed ORDER BY last DESC LIMIT ?)"
+            " ORDER BY last", (int(closed_limit),))]
 
     def open_alarm_for_cause(self, cause_key):
         if cause_key not in self._open_causes:

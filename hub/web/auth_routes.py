@@ -17,7 +17,7 @@ import math
 import threading
 
 from hub import StoreError
-from hub.auth import AccountInvalid, accounts as accounts_db, throttle
+from hub.auth import AccountInvalid, accounts as accounts_db, roles, throttle
 from hub.web.http import EXECUTOR, HttpError, Route
 
 SESSION_COOKIE = "anju_session"
@@ -99,7 +99,9 @@ class AuthRoutes:
 
     def session(self, req):
         p = req.principal
-        return 200, {"account": p.account, "role": p.role, "via": p.via}
+        # the console shows only the actions the role may take
+        return 200, {"account": p.account, "role": p.role, "via": p.via,
+                     "permissions": sorted(roles.ROLE_PERMISSIONS.get(p.role, ()))}
 
     def password(self, req):
         """{"current", "new"}: the caller's own password; every session of the

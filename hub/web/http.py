@@ -60,6 +60,7 @@ class Request:
         self.headers = headers if headers is not None else {}
         self.principal, self.address = principal, address
         self.cookies = []  # (name, value or None to clear, max_age) for the server to set
+        self.recheck = None  # coroutine function: the caller's Principal now, or None (streams)
 
     @property
     def account(self):
@@ -97,10 +98,24 @@ class Request:
 
 
 class RawBody:
-    """A non-JSON answer (metrics text, CSV export) a route may return instead of a dict."""
+    """A non-JSON answer (metrics text, CSV export, the console's files) a route
+    may return instead of a dict: `text` is a str (sent as UTF-8) or bytes."""
 
-    def __init__(self, content_type, text, filename=None):
-        self.content_type, self.data, self.filename = content_type, text.encode("utf-8"), filename
+    def __init__(self, content_type, text, filename=None, headers=None):
+        self.content_type, self.filename = content_type, filename
+        self.data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+        self.headers = headers or {}
+
+
+class EventStream:
+    """An answer written over time (`text/event-stream`): the server calls
+    `await run(channel)`; `channel.send(bytes)` writes (ConnectionError once
+    the client is gone), `channel.closing` (an asyncio.Event) is set when the
+    server stops, `channel.abort()` cuts the connection. The answer ends when
+    `run` returns."""
+
+    def __init__(self, run):
+        self.run = run
 
 
 _JSON_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')

@@ -32,7 +32,8 @@ from aiohttp import web
 from hub import StoreError
 from hub.auth import origin
 from hub.web.auth_routes import SESSION_COOKIE
-from hub.web.http import (BODY_TIMEOUT_S, EXECUTOR, MAX_BODY_BYTES, HttpError, RawBody, Request)
+from hub.web.http import (BODY_TIMEOUT_S, EXECUTOR, MAX_BODY_BYTES, EventStream, HttpError,
+                          RawBody, Request)
 
 log = logging.getLogger("anju.hub.http")
 
@@ -69,6 +70,7 @@ class HubHttpServer:
         self.executor = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="hub-http")
         self._runner = None
         self.loop = None
+        self._channels = set()  # open event streams, told to end when the server stops
 
     @classmethod
     def from_config(cls, api, accounts, cfg):
@@ -93,6 +95,8 @@ class HubHttpServer:
         return self.stop
 
     async def stop(self):
+        for channel in list(self._channels):
+            channel.closing.set()  # streams end at once instead of holding the shutdown
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -206,6 +210,7 @@ class HubHttpServer:
         req = Request(request.method, raw_path,
                       urllib.parse.parse_qs(request.query_string), body, params,
                       request.headers, principal, address)
+        req.recheck = lambda: self._recheck(request)
         try:
             if route.runs == EXECUTOR:
                 result = await self._off_loop(route.handler, req)
@@ -217,11 +222,14 @@ class HubHttpServer:
                                   {"status": exc.status, "error": exc.code})
             raise
         status, doc = result
+        if isinstance(doc, EventStream):
+            return await self._stream(request, status, doc)
         if request.method in CHANGES:
             await self._audit(req.principal, route, raw_path, "ok", address, {"status": status})
         if isinstance(doc, RawBody):
             response = web.Response(status=status, body=doc.data,
                                     headers={"Content-Type": doc.content_type})
+            response.headers.update(doc.headers)
             if doc.filename:
                 response.headers["Content-Disposition"] = 'attachment; filename="%s"' % doc.filename
         else:
@@ -235,6 +243,33 @@ class HubHttpServer:
                                     secure=self.secure_cookies or request.secure)
         return response
 
+    async def _recheck(self, request):
+        """The request's Principal as the accounts database has it now, or None."""
+        try:
+            return await self._off_loop(self._authenticate, request)
+        except (HttpError, StoreError):
+            return None
+
+    async def _stream(self, request, status, stream):
+        response = web.StreamResponse(status=status, headers={
+            "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no"})  # a proxy (nginx) must not hold events back
+        await response.prepare(request)
+        channel = _Channel(response, request.transport)
+        self._channels.add(channel)
+        try:
+            await stream.run(channel)
+        except Exception:  # the answer has begun: end it, log, keep serving
+            log.exception("http %s %s: stream failed", request.method, request.path)
+        finally:
+            self._channels.discard(channel)
+        if not channel.aborted:
+            try:
+                await response.write_eof()
+            except ConnectionError:
+                pass
+        return response
+
     async def _audit(self, principal, route, path, outcome, address, detail):
         if route.name == "login":
             return  # the login route writes its own rows (it knows the account tried)
@@ -245,3 +280,22 @@ class HubHttpServer:
                                  address, detail)
         except StoreError as exc:  # the change is made (or refused); say so in the log
             log.error("account audit not written: %s", exc, extra={"path": path[:200]})
+
+
+class _Channel:
+    """What an EventStream writes to (hub/web/http.py)."""
+
+    def __init__(self, response, transport):
+        self._response, self._transport = response, transport
+        self.closing = asyncio.Event()
+        self.aborted = False
+
+    async def send(self, data):
+        if self.aborted:
+            raise ConnectionResetError("the stream was dropped")
+        await self._response.write(data)
+
+    def abort(self):
+        self.aborted = True
+        if self._transport is not None:
+            self._transport.abort()

@@ -1,0 +1,138 @@
+"""The console's browser tests: a real hub (HubService with the HTTP API, real
+Mosquitto brokers, its own asyncio loop in a thread, so that Selenium's
+blocking calls never stall it) and Debian's Chromium driven through Debian's
+chromedriver, headless. Selenium is given both paths and never downloads
+anything (SE_OFFLINE)."""
+import asyncio
+import os
+import threading
+import time
+import uuid
+
+from anju import frame
+from hub.config import site as config
+from hub.config import yamlfile
+from tests.integration import hubkit
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+PASSWORD = "lantern-orchard-42"
+TIMEZONE = "Asia/Shanghai"
+
+SITE_YAML = """
+site: {id: sunrise, name: 朝阳花园, timezone: %(tz)s}
+buildings:
+  - id: b1
+    flats:
+      - id: b1-101
+        residents: [{id: r-101, name: 王兰, lives_alone: true}]
+      - id: b1-102
+        residents: [{id: r-102, name: Li Wei, lives_alone: true}]
+devices:
+  - {id: door-101, kind: door_sensor, board: esp32c3, flat: b1-101, transport: mqtt, frame_key: %(key)s}
+  - {id: door-102, kind: door_sensor, board: esp32c3, flat: b1-102, transport: mqtt, frame_key: %(key)s}
+"""
+
+
+def site():
+    text = SITE_YAML % {"tz": TIMEZONE, "key": hubkit.KEY.hex()}
+    return config.parse_site(yamlfile.loads(text, "site.yaml"))
+
+
+class HubThread:
+    """A running hub on its own loop; `call(fn, *args)` runs `fn` on that loop."""
+
+    def __init__(self, db, site_broker, upstream):
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="hub-loop", daemon=True)
+        self._thread.start()
+        self.hub = self.run(hubkit.start_hub(db, site_broker, upstream, site()))
+        self.base = "http://127.0.0.1:%d" % self.hub.http.port
+        self.broker = site_broker
+        self.counters = {}
+
+    def run(self, coro, timeout=20):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call(self, fn, *args):
+        async def on_loop():
+            return fn(*args)
+        return self.run(on_loop())
+
+    def stop(self):
+        try:
+            self.run(self.hub.stop())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(10)
+            self.loop.close()
+
+    def account(self, name, role):
+        self.call(self.hub.accounts.add, name, role, PASSWORD, "test")
+        return name
+
+    def publish_tamper(self, device="door-101"):
+        """A real TAMPER frame (case open) from the device, through the site broker:
+        the hub's ingest, verification, store and tamper rule raise the alarm."""
+        counter = self.counters.get(device, 0) + 1
+        self.counters[device] = counter
+        data = frame.encode(hubkit.KEY, device.encode(), frame.T_TAMPER, counter, 0, b"\x01")
+        hubkit.publish_frame(self.broker.host, self.broker.port, device, data)
+
+    def raise_alarm(self, cause, resident=None, flat="b1-101"):
+        """An alarm raised through the hub's alarm book, as a rule does (on the loop)."""
+        return self.call(raise_on_loop, self.hub, cause, resident, flat)
+
+    def alarm(self, alarm_id):
+        return self.call(self.hub.store.alarm, alarm_id)
+
+    def transitions(self, alarm_id):
+        return self.call(self.hub.store.transitions, alarm_id)
+
+    def alarms(self):
+        return self.call(self.hub.store.alarms)
+
+
+def raise_on_loop(hub, cause, resident=None, flat="b1-101"):
+    from hub.alarms import documents
+    now = hub.clock.now()
+    doc = documents.generic(hub.site, "inactivity" if resident else "tamper", "high",
+                            {"building": "b1", "flat": flat, "device": "door-101"},
+                            {"cause": cause}, now)
+    doc["resident"] = resident
+    with hub.store.transaction() as tx:
+        raised = hub.pipeline.book.raise_alarm(tx, cause or uuid.uuid4().hex, doc, now)
+    hub.notify_outbox()
+    return raised
+
+
+def browser(width=1280, height=900):
+    """Headless Chromium from Debian, through /usr/bin/chromedriver."""
+    os.environ["SE_OFFLINE"] = "true"       # Selenium Manager: never download
+    os.environ["SE_AVOID_STATS"] = "true"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--disable-default-apps", "--lang=zh-CN",
+                "--window-size=%d,%d" % (width, height)):
+        options.add_argument(arg)
+    service = Service(executable_path=CHROMEDRIVER)
+    return webdriver.Chrome(options=options, service=service)
+
+
+def wait(driver, condition, timeout=5.0, what="condition"):
+    from selenium.webdriver.support.ui import WebDriverWait
+    return WebDriverWait(driver, timeout, poll_frequency=0.02).until(
+        lambda d: condition(d), message="timed out waiting for %s" % what)
+
+
+def wait_until(pred, timeout=5.0, what="condition"):
+    """For conditions on the hub's side (the store), polled from the test thread."""
+    end = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < end, "timed out waiting for %s" % what
+        threading.Event().wait(0.02)
+    return True

@@ -1,0 +1,125 @@
+"""The console's message catalogues and files (hub/console, docs/console.md):
+both catalogues have the same keys, the pages use only keys that exist, the
+hub's own codes (states, types, severities, actions, roles, errors) all have
+texts, no visible text is written into the page itself, and no request can
+name a file outside static/."""
+import json
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from hub.alarms import commands, lifecycle
+from hub.auth import roles
+from hub.console import files
+
+STATIC = files.STATIC
+LANGS = ("zh-CN", "en")
+# every alarm type the hub raises (docs/rules.md; face access: watchlist_face)
+ALARM_TYPES = ("inactivity", "door_left_open", "offline", "low_battery", "tamper", "clock_skew",
+               "possible_attack", "unregistered_occupant", "forced_entry", "smoke",
+               "watchlist_face")
+
+
+def catalogue(lang):
+    return json.loads((STATIC / "i18n" / ("%s.json" % lang)).read_text(encoding="utf-8"))
+
+
+def scripts():
+    """{file name: its source without // comments} of the console's scripts."""
+    return {p.name: re.sub(r"//.*", "", p.read_text(encoding="utf-8"))
+            for p in (STATIC / "js").glob("*.js")}
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.keys, self.texts, self._skip = set(), [], 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style"):
+            self._skip += 1
+        for name, value in attrs:
+            if name.startswith("data-i18n"):
+                self.keys.add(value)
+            if name in ("placeholder", "title", "aria-label", "alt"):
+                self.texts.append("%s=%s" % (name, value))
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style"):
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip and data.strip():
+            self.texts.append(data.strip())
+
+
+def page():
+    parser = _Page()
+    parser.feed((STATIC / files.INDEX).read_text(encoding="utf-8"))
+    return parser
+
+
+def test_both_catalogues_have_the_same_keys_and_no_empty_text():
+    zh, en = catalogue("zh-CN"), catalogue("en")
+    assert sorted(set(zh) ^ set(en)) == []
+    for lang, texts in (("zh-CN", zh), ("en", en)):
+        assert [k for k, v in texts.items() if not isinstance(v, str) or not v.strip()] == [], lang
+        # the same placeholders in both languages
+    for key in zh:
+        assert sorted(re.findall(r"\{(\w+)\}", zh[key])) == sorted(
+            re.findall(r"\{(\w+)\}", en[key])), key
+
+
+def test_the_page_and_the_scripts_use_only_keys_that_exist():
+    keys = set(catalogue("zh-CN"))
+    used = set(page().keys)
+    for name, source in scripts().items():
+        used |= set(re.findall(r"""\bt\(\s*["']([^"']+)["']""", source))
+        # endSession(key) shows its key with t(message): its callers name it literally
+        used |= set(re.findall(r"""\bendSession\(\s*["']([^"']+)["']""", source))
+        source = source.replace("t(message)", "")
+        # every t( call names its key literally, so this check sees all of them
+        # (i18n.js, which defines t, passes the keys it reads from the page)
+        if name != "i18n.js":
+            assert not re.findall(r"""\bt\(\s*[^"'\s)]""", source), name
+    assert sorted(used - keys) == []
+    assert len(used) > 50
+
+
+def test_every_code_of_the_hub_has_a_text():
+    keys = set(catalogue("en"))
+    wanted = (["state." + s for s in lifecycle.STATES]
+              + ["severity." + s for s in lifecycle.SEVERITIES]
+              + ["action." + a for a in commands.ACTIONS]
+              + ["role." + r for r in roles.ROLES]
+              + ["type." + t for t in ALARM_TYPES]
+              + ["lang." + lang for lang in LANGS])
+    assert sorted(set(wanted) - keys) == []
+
+
+def test_no_visible_text_is_written_into_the_page_or_the_scripts():
+    assert page().texts == []
+    for name, source in scripts().items():
+        # no Chinese (or other non-ASCII) text outside the catalogues
+        assert not re.findall(r"[^\x00-\x7f]", source), name
+        assert not re.findall(r'textContent = "[^"]', source), name
+        assert "innerHTML" not in source, name
+
+
+def test_chinese_is_the_default():
+    assert 'lang="zh-CN"' in (STATIC / files.INDEX).read_text(encoding="utf-8")
+    assert 'export const LANGS = ["zh-CN", "en"]' in scripts()["i18n.js"]
+
+
+@pytest.mark.parametrize("name", [
+    "../service.py", "..%2fservice.py", "js/../../files.py", ".hidden.js", "/etc/passwd",
+    "i18n/zh-CN.json/", "console.py", "js/app.js\x00.css", "", "a" * 300 + ".js",
+])
+def test_no_file_outside_static_is_served(name):
+    assert files.resolve(name) is None
+
+
+def test_the_console_files_are_found():
+    for name in ("console.css", "js/app.js", "i18n/zh-CN.json", "i18n/en.json"):
+        assert files.resolve(name) == (STATIC / name).resolve()
