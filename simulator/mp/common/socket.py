@@ -38,6 +38,7 @@ SO_BROADCAST = 32
 TCP_NODELAY = 1
 
 _MQTT_PUBLISH = 3
+REAL_WAIT_S = 20  # below the host's 30 s limit for a device that does not yield
 
 
 def _link():
@@ -89,7 +90,13 @@ class socket(io.IOBase):
 
     def settimeout(self, t):
         self._timeout = t
-        self._s.settimeout(t)
+        # The link answers in no virtual time (the firmware's deadlines run on
+        # the virtual clock); how long the host takes to answer in real time is
+        # not the device's business, so a real wait gets at least REAL_WAIT_S
+        # whatever the firmware's timeout (a loaded machine must not make a
+        # device time out where a board would not). A broker that never
+        # answers is the fault broker's "silent" mode, timed in virtual time.
+        self._s.settimeout(t if t is None or t == 0 else max(t, REAL_WAIT_S))
 
     def setblocking(self, flag):
         self.settimeout(None if flag else 0)
@@ -129,7 +136,7 @@ class socket(io.IOBase):
             # bounded) until the broker's PINGRESP can be read
             p = select.poll()
             p.register(self._s, select.POLLIN)
-            p.poll(2000)
+            p.poll(REAL_WAIT_S * 1000)
 
     def _wait_out_silence(self):
         """A read from a broker that never answers: nothing arrives, so the
