@@ -77,7 +77,7 @@ class HubThread:
         counter = self.counters.get(device, 0) + 1
         self.counters[device] = counter
         data = frame.encode(hubkit.KEY, device.encode(), frame.T_TAMPER, counter, 0, b"\x01")
-        hubkit.publish_frame(self.broker.host, self.broker.port, device, data)
+        hubkit.publish_frame(self.broker, device, data)
 
     def raise_alarm(self, cause, resident=None, flat="b1-101"):
         """An alarm raised through the hub's alarm book, as a rule does (on the loop)."""
