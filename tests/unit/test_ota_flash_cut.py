@@ -221,7 +221,7 @@ def test_power_cut_at_every_block_write_of_an_update(tmp_path):
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.mpy"))
     # the shell modules the boot path uses, nothing that touches hardware
     for name in list((staged / "anju" / "shell").iterdir()):
-        if name.name not in ("__init__.py", "ota"):
+        if name.name not in ("__init__.py", "storage.py", "ota"):
             shutil.rmtree(name) if name.is_dir() else name.unlink()
     for tag, version in (("old", "1.0.0"), ("new", "1.1.0")):
         files = {"app.mpy": ("app %s " % version).encode() * 30,
@@ -353,11 +353,12 @@ def test_boot_selector_runs_the_slot_app_and_rolls_back_a_crash(tmp_path):
     shutil.copytree(REPO / "firmware" / "anju", staged / "anju",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.mpy"))
     for name in list((staged / "anju" / "shell").iterdir()):
-        if name.name not in ("__init__.py", "ota"):
+        if name.name not in ("__init__.py", "storage.py", "ota"):
             shutil.rmtree(name) if name.is_dir() else name.unlink()
     runtime = {"lib/anju/__init__.py": "", "lib/anju/ota/__init__.py": "",
                "lib/anju/ota/slots.py": None, "lib/anju/shell/__init__.py": "",
-               "lib/anju/shell/ota/__init__.py": "", "lib/anju/shell/ota/store.py": None,
+               "lib/anju/shell/storage.py": None, "lib/anju/shell/ota/__init__.py": "",
+               "lib/anju/shell/ota/store.py": None,
                "lib/anju/shell/ota/boot.py": None}
     index = {}
     for tag, version, crash in (("v1", "1.0.0", False), ("v2", "1.1.0", True), ("v3", "1.2.0", False)):

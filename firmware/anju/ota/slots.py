@@ -136,8 +136,8 @@ def _failed(state, slot, reason):
 
 
 def boot(state, woke_from_sleep, max_boots=1):
-    """(new_state, slot to run). The caller saves new_state (when it differs
-    from state) before it runs anything from the slot.
+    """(new_state, slot to run). The caller saves new_state (when it is not
+    the `state` it gave) before it runs anything from the slot.
 
     `state` None (nothing stored, or unreadable) boots slot a, as `anju deploy`
     installs it; the caller reports that."""

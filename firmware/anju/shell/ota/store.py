@@ -6,12 +6,17 @@ a power cut leaves the old or the new content, never a mix.
 """
 import os
 
+from anju.shell.storage import FileStorage
+
 
 def _is_dir(mode):
     return mode & 0x4000
 
 
-class SlotStore:
+class SlotStore(FileStorage):
+    """FileStorage below `root` (the file system's root by default) whose
+    names may hold directories, made as a file is first written there."""
+
     def __init__(self, root=""):
         self.root = root.rstrip("/")
 
@@ -27,26 +32,9 @@ class SlotStore:
                 pass  # exists
             i = path.find("/", i + 1)
 
-    def read(self, name):
-        try:
-            with open(self._p(name), "rb") as f:
-                return f.read()
-        except OSError:
-            return None
-
     def write(self, name, data):
-        path = self._p(name)
-        self._makedirs(path)
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.rename(tmp, path)
-
-    def remove(self, name):
-        try:
-            os.remove(self._p(name))
-        except OSError:
-            pass  # already gone
+        self._makedirs(self._p(name))
+        FileStorage.write(self, name, data)
 
     def files(self, prefix):
         """Names of the files under directory `prefix` (ending in "/")."""
