@@ -103,19 +103,26 @@ def encode_stream(n, first_counter=1):
 
 
 # ---- publisher process ---------------------------------------------------------------
-def _publisher(host, port, first_counter, n, rate, ready, go, done):
-    """Publish n pre-encoded frames at QoS 1 (rate=None: as fast as possible)."""
+def publish_stream(host, port, stream, rate, ready, go, client_id, window=None, wait_s=120):
+    """In a publisher process: connect, say `ready`, wait for `go`, then
+    publish `stream` [(topic, payload)] at QoS 1 (rate=None: as fast as
+    possible), with at most `window` unacknowledged when given. Returns the
+    rate until the broker acknowledged the last one (None if it did not
+    within `wait_s`)."""
     import paho.mqtt.client as paho
-    stream = encode_stream(n, first_counter)
+    n = len(stream)
     acked = [0]
     all_acked = threading.Event()
+    room = threading.Condition()
 
     def on_publish(c, u, mid, rc, props):
-        acked[0] += 1
+        with room:
+            acked[0] += 1
+            room.notify()
         if acked[0] == n:
             all_acked.set()
 
-    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-pub-%d" % os.getpid())
+    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id)
     c.max_inflight_messages_set(200)
     c.max_queued_messages_set(0)
     c.on_publish = on_publish
@@ -129,10 +136,20 @@ def _publisher(host, port, first_counter, n, rate, ready, go, done):
             delay = t0 + k / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+        if window is not None and k - acked[0] >= window:
+            with room:
+                room.wait_for(lambda: k - acked[0] < window, 60)
         c.publish(topic, payload, qos=1)
-    all_acked.wait(120)
+    sent_rate = n / (time.monotonic() - t0) if all_acked.wait(wait_s) else None
     c.disconnect()
     c.loop_stop()
+    return sent_rate
+
+
+def _publisher(host, port, first_counter, n, rate, ready, go, done):
+    """Publish n pre-encoded frames at QoS 1 (rate=None: as fast as possible)."""
+    publish_stream(host, port, encode_stream(n, first_counter), rate, ready, go,
+                   "bench-pub-%d" % os.getpid())
     done.set()
 
 

@@ -160,43 +160,13 @@ def measure_pipeline(workdir, repeats=REPEATS, n=20000):
 # ---- publisher process ---------------------------------------------------------------------
 def _publisher(host, port, kind, first_counter, n, ready, go, done, sent_rate, rate=None,
                nice=0):
-    import paho.mqtt.client as paho
     if nice:
         os.nice(nice)
     stream = hb.encode_stream(n, first_counter) if kind == "valid" else encode_junk(n, first_counter)
-    acked = [0]
-    all_acked = threading.Event()
-    room = threading.Condition()
-
-    def on_publish(c, u, mid, rc, props):
-        with room:
-            acked[0] += 1
-            room.notify()
-        if acked[0] == n:
-            all_acked.set()
-
-    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-%s-%d" % (kind, os.getpid()))
-    c.max_inflight_messages_set(200)
-    c.max_queued_messages_set(0)
-    c.on_publish = on_publish
-    c.connect(host, port)
-    c.loop_start()
-    ready.set()
-    go.wait(60)
-    t0 = time.monotonic()
-    for k, (topic, payload) in enumerate(stream):
-        if rate:
-            delay = t0 + k / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        if k - acked[0] >= WINDOW:
-            with room:
-                room.wait_for(lambda: k - acked[0] < WINDOW, 60)
-        c.publish(topic, payload, qos=1)
-    if all_acked.wait(300):
-        sent_rate.value = n / (time.monotonic() - t0)  # until the broker acknowledged them all
-    c.disconnect()
-    c.loop_stop()
+    rate_seen = hb.publish_stream(host, port, stream, rate, ready, go,
+                                  "bench-%s-%d" % (kind, os.getpid()), window=WINDOW, wait_s=300)
+    if rate_seen is not None:
+        sent_rate.value = rate_seen  # until the broker acknowledged them all
     done.set()
 
 

@@ -13,10 +13,8 @@ import re
 import sqlite3
 
 import aiohttp
-import paho.mqtt.client as paho
 import pytest
 
-from anju import frame
 from hub.auth import roles
 from hub.auth.accounts import path_for
 from hub.clock import SystemClock
@@ -24,6 +22,7 @@ from hub.registry import kek
 from hub.registry.db import KINDS, open_for_hub
 from hub.service import HubService
 from tests.authkit import bearer
+from tests.integration.hubkit import door_frame, publish_frame, wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -60,15 +59,7 @@ class Rig:
             return r.status, (json.loads(text) if r.content_type == "application/json" else text), r
 
     def publish(self, counter, key, device="door-101"):
-        data = frame.encode(key, device.encode(), frame.T_DOOR, counter, 0, frame.door_body(True))
-        c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="dev-%d" % counter)
-        c.connect(self.broker.host, self.broker.port)
-        c.loop_start()
-        try:
-            c.publish("anju/sunrise/%s/event" % device, data, qos=1).wait_for_publish(5)
-        finally:
-            c.disconnect()
-            c.loop_stop()
+        publish_frame(self.broker, device, door_frame(counter, key=key, device=device))
 
 
 @pytest.fixture
@@ -89,14 +80,6 @@ async def rig(tmp_path, make_broker):
         await session.close()
         await hub.stop()
         reg.close()
-
-
-async def wait_for(pred, timeout=10.0):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        assert loop.time() < end, "timed out"
-        await asyncio.sleep(0.02)
 
 
 def concrete_routes(hub):

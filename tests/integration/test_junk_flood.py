@@ -15,6 +15,7 @@ from hub.config import site as config
 from hub.config import yamlfile
 from hub.clock import SystemClock
 from hub.service import HubService
+from tests.integration import hubkit
 
 pytestmark = [pytest.mark.broker]
 
@@ -34,6 +35,7 @@ devices:
   - {id: door-1, kind: door_sensor, board: esp32c3, flat: b1-101, transport: mqtt, frame_key: %(k)s}
   - {id: door-2, kind: door_sensor, board: esp32c3, flat: b1-102, transport: mqtt, frame_key: %(k)s}
 """ % {"k": KEY.hex()}
+FLOOD_WAIT_S = 60.0
 JUNK_ROUNDS = 300  # of the kinds below: 2,100 junk frames
 VALID_EVERY = 30   # a valid door-2 frame after every 30 junk frames
 
@@ -55,12 +57,8 @@ def junk(k):
             ("anju/sunrise/intruder-%d/event" % k, door("intruder-%d" % k, 1), "unknown_device")]
 
 
-async def wait_for(pred, timeout=60.0, what="condition"):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        assert loop.time() < end, "timed out waiting for " + what
-        await asyncio.sleep(0.02)
+async def wait_for(pred, what="condition"):
+    await hubkit.wait_for(pred, FLOOD_WAIT_S, what)
 
 
 def make_hub(tmp_path, broker, upstream, mode):

@@ -211,7 +211,10 @@ def _release(core, key, version, files):
     return body + key.sign(body)
 
 
-def test_power_cut_at_every_block_write_of_an_update(tmp_path):
+def _stage(tmp_path):
+    """The manifest core, a fresh release key (and its public bytes), and a
+    staging folder holding the firmware's core with only the shell modules the
+    boot path uses (nothing that touches hardware)."""
     core = loader.core("anju.ota.manifest")
     key = Ed25519PrivateKey.generate()
     pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -219,10 +222,14 @@ def test_power_cut_at_every_block_write_of_an_update(tmp_path):
     staged.mkdir()
     shutil.copytree(REPO / "firmware" / "anju", staged / "anju",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.mpy"))
-    # the shell modules the boot path uses, nothing that touches hardware
     for name in list((staged / "anju" / "shell").iterdir()):
         if name.name not in ("__init__.py", "storage.py", "ota"):
             shutil.rmtree(name) if name.is_dir() else name.unlink()
+    return core, key, pub, staged
+
+
+def test_power_cut_at_every_block_write_of_an_update(tmp_path):
+    core, key, pub, staged = _stage(tmp_path)
     for tag, version in (("old", "1.0.0"), ("new", "1.1.0")):
         files = {"app.mpy": ("app %s " % version).encode() * 30,
                  "lib/anju/door.mpy": bytes(range(256)) * 6 + version.encode(),
@@ -345,16 +352,7 @@ def test_boot_selector_runs_the_slot_app_and_rolls_back_a_crash(tmp_path):
     with that slot's own runtime; a release that raises at boot is marked
     failed and the next boot runs the previous slot; a release that confirms
     becomes the active slot."""
-    core = loader.core("anju.ota.manifest")
-    key = Ed25519PrivateKey.generate()
-    pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    staged = tmp_path / "staged"
-    staged.mkdir()
-    shutil.copytree(REPO / "firmware" / "anju", staged / "anju",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.mpy"))
-    for name in list((staged / "anju" / "shell").iterdir()):
-        if name.name not in ("__init__.py", "storage.py", "ota"):
-            shutil.rmtree(name) if name.is_dir() else name.unlink()
+    core, key, pub, staged = _stage(tmp_path)
     runtime = {"lib/anju/__init__.py": "", "lib/anju/ota/__init__.py": "",
                "lib/anju/ota/slots.py": None, "lib/anju/shell/__init__.py": "",
                "lib/anju/shell/storage.py": None, "lib/anju/shell/ota/__init__.py": "",
