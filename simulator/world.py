@@ -45,6 +45,7 @@ class Simulation:
         self.also_settled = None
         self._plan = None  # plan_inputs: when the world next changes, per device
         self._progress = None  # set when the hub applied a batch or an observer got a message
+        self._plan_pins = {}
         self.run_ahead = True  # start timer wakes early where nothing can see it (_run_ahead)
         self.runs_ahead = 0    # wakes started early so far
 
@@ -145,6 +146,12 @@ class Simulation:
         i = bisect.bisect_left(times, now)
         return times[i] if i < len(times) and times[i] < h else h
 
+    def _next_site_step(self, now):
+        """The first step at or after `now` that acts on the whole site (or the end)."""
+        _, common, end, _ = self._plan
+        i = bisect.bisect_left(common, now)
+        return common[i] if i < len(common) else end
+
     def horizon(self, dev):
         """Until when `dev` may pass time on its own, its sleeps needing no round
         trip through the scheduler: nothing that could reach it happens before.
@@ -167,11 +174,8 @@ class Simulation:
             h = self._target
             sources = None
         else:
-            _, common, end, known = self._plan
-            h = self._next_step(dev.id, now, end)
-            i = bisect.bisect_left(common, now)
-            if i < len(common) and common[i] < h:
-                h = common[i]
+            known = self._plan[3]
+            h = self._next_step(dev.id, now, self._next_site_step(now))
             sources = None if known is None else known.get(dev.id, ())
         if not dev.listening:
             return max(h, now)
@@ -197,10 +201,8 @@ class Simulation:
                 or dev.block[0] not in ("deep", "light")):
             return
         t, now = dev.wake_at, self.clock.now()
-        _, common, end, _ = self._plan
-        step = self._next_step(dev.id, now, end)
-        i = bisect.bisect_left(common, now)
-        site_step = common[i] if i < len(common) else end
+        site_step = self._next_site_step(now)
+        step = self._next_step(dev.id, now, self._plan[2])
         if t is not None and now < t < step and t < site_step:
             dev.run_ahead()  # a timer wake before anything acts on it
             self.runs_ahead += 1
