@@ -31,6 +31,9 @@ MP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp")
 # the smoke chamber's model runs in the board too (as `_chamber`, beside _sim)
 CHAMBER_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "chamber.py")
 BOOT_PY = os.path.join(MP_DIR, "boot.py")
+# peripheral chips (an RFID reader, a fingerprint module, a keypad, a bolt) run
+# in the board too, as `_chip_<kind>` (docs/simulator.md, "Peripheral chips")
+CHIPS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "chips")
 
 # The unix port is 64-bit: a GC block is 32 B instead of 16 B, so the
 # firmware's objects take about twice the heap they take on a 32-bit board
@@ -109,11 +112,20 @@ def compiled_hal(out_dir):
         tmp = out_dir + ".tmp%d" % os.getpid()
         compile_tree(MP_DIR, tmp, skip=("boot.py",))
         _compile_file(CHAMBER_PY, os.path.join(tmp, "_chamber.mpy"), "chamber.py")
+        for name in sorted(os.listdir(CHIPS_DIR)):
+            if name.endswith(".py") and not name.startswith("_"):
+                _compile_file(os.path.join(CHIPS_DIR, name),
+                              os.path.join(tmp, "_chip_" + name[:-3] + ".mpy"), "chips/" + name)
         try:
             os.rename(tmp, out_dir)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)  # another device compiled it first
     return out_dir
+
+
+def chip_module(kind):
+    """The host's copy of a chip model: the same file the board runs."""
+    return importlib.import_module("simulator.chips." + kind)
 
 
 class DeviceCrashed(Exception):
@@ -172,6 +184,7 @@ class SimDevice:
         self.heap_base = None  # what the simulator's modules hold before the firmware runs
         self.adc_source = {}   # pin id -> fn(device) -> raw u16 (no battery divider)
         self.chamber = None    # (photodiode pin, IR LED pin, simulator.chamber.Chamber)
+        self.periph = {}       # chip name -> its state (simulator/chips/<kind>.py)
         self.pwm_log = {}      # pin id -> [(virtual time, duty_u16)] on every change
         self._now_override = None
         self.on_pwm = None     # optional fn(pin id, duty) for benchmarks
@@ -299,6 +312,8 @@ class SimDevice:
         if self.chamber is not None and self.chamber[0] not in self.adc_source:
             # the board reads its chamber itself (its noise comes back at the block)
             msg["chamber"] = [self.chamber[0], self.chamber[1], self.chamber[2].state()]
+        if self.periph:
+            msg["periph"] = self.periph
         if self._cut is not None:
             msg["cut"] = self._cut
             self._cut = None
@@ -369,6 +384,8 @@ class SimDevice:
         self.heap_base = msg.get("base", self.heap_base)
         if msg.get("noise") is not None and self.chamber is not None:
             self.chamber[2].noise.restore(msg["noise"])
+        if msg.get("periph"):
+            self.periph.update(msg["periph"])
         if msg.get("cut_missed"):
             self.cuts_missed += 1
         if msg.get("heap") is not None:
@@ -546,6 +563,32 @@ class SimDevice:
         self.powered = False
         self.rtc_memory = b""
         self.pending_irqs = []
+
+    # ---- peripheral chips ----------------------------------------------------
+    def add_chip(self, name, chip):
+        """Attach a chip model (simulator/chips/<kind>.py) before the first boot."""
+        self.periph[name] = chip.state()
+
+    def chip(self, name):
+        """The chip's model as the device last left it (a copy: change it
+        through change_chip)."""
+        st = self.periph[name]
+        return chip_module(st["kind"]).Chip.restore(st)
+
+    def change_chip(self, name, fn):
+        """The world acts on a chip (a card held to the reader, a key pressed,
+        the bolt turned by a key): `fn(chip, now, levels)` changes it; the input
+        pins it drives follow, with their edges (interrupts, wakes)."""
+        chip = self.chip(name)
+        now = self.now()
+        levels = {p.id: p.level for p in self.pins.values()}
+        fn(chip, now, levels)
+        self.periph[name] = chip.state()
+        for pin_id in chip.inputs():
+            level = chip.level(pin_id, now, levels)
+            if self.pin(pin_id).level != level:
+                self.set_level(pin_id, level)
+        return chip
 
     def set_level(self, pin_id, level):
         """The world drives a pin (reed switch, button, tamper switch)."""

@@ -73,6 +73,9 @@ sys.path[:] = ["", ".frozen", "/lib"]
 del sys.modules["_sim"]  # the firmware cannot reach the simulator's side
 del sys.modules["_boot"]
 sys.modules.pop("_chamber", None)
+for _name in list(sys.modules):
+    if _name.startswith("_chip_"):
+        del sys.modules[_name]  # the chips run beside the firmware, out of its reach
 for _name in ("_copy_tree", "fs", "flash", "msg", "port", "SIM", "vfs", "io"):
     del globals()[_name]
 gc.collect()
@@ -108,4 +111,4 @@ except _sim.HeapExceeded:
 _sim.send({"block": _end[0], "until": _end[1], "extra": _end[2], "heap": _sim.heap_peak,
            "at": _sim.now,
            "ops": _sim.flash.ops, "cut_missed": _sim.flash.cut_at is not None,
-           "noise": _sim.noise_state()})
+           "noise": _sim.noise_state(), "periph": _sim.chip_states()})

@@ -32,6 +32,13 @@ heap_base = 0      # gc.mem_alloc() before the firmware ran
 heap_peak = 0      # most live heap the firmware held, sampled at every message and sleep
 heap_limit = 0     # the board's budget on this port (boards/*.json heap_bytes x factor)
 _since_gc = 0
+# Peripheral chips (simulator/chips/*.py) run in the board as `_chip_<kind>`,
+# restored from the host's state at every hand-over and returned at every block:
+chips = {}         # name -> chip model
+derived = {}       # input pin id -> the chip that drives it (read before `levels`)
+adc_models = {}    # analog pin id -> the chip that produces its reading
+watch = {}         # output pin id -> chips told before the firmware changes its level
+_chip_mods = {}    # kind -> module, imported at the boot
 
 
 class DeepSleep(SystemExit):
@@ -147,6 +154,49 @@ def _apply(msg):
     cut = msg.get("cut")
     if cut is not None and flash is not None:
         flash.cut_after(cut)
+    periph = msg.get("periph")
+    if periph:
+        _restore_chips(periph)
+
+
+def _restore_chips(periph):
+    """The host's view of the chips (it may have changed them: a card held to
+    the reader, a key pressed, the bolt turned by a key)."""
+    chips.clear()
+    derived.clear()
+    adc_models.clear()
+    watch.clear()
+    for name, st in periph.items():
+        chip = _chip_mods[st["kind"]].Chip.restore(st)
+        chips[name] = chip
+        for pin_id in chip.inputs():
+            derived[pin_id] = chip
+        for pin_id in chip.analog():
+            adc_models[pin_id] = chip
+        for pin_id in chip.outputs():
+            watch.setdefault(pin_id, []).append(chip)
+
+
+def chip_states():
+    """What the chips got to, for the host (None: no chips)."""
+    if not chips:
+        return None
+    return {name: chip.state() for name, chip in chips.items()}
+
+
+def chip_level(pin_id):
+    """The level a chip drives on input `pin_id` now; None when no chip does."""
+    chip = derived.get(pin_id)
+    if chip is None:
+        return None
+    return chip.level(pin_id, now, levels)
+
+
+def pin_written(pin_id, level):
+    """The firmware is about to drive `pin_id` to `level`: chips that watch it
+    (an H-bridge input, a keypad row, a chip select) catch up first."""
+    for chip in watch.get(pin_id, ()):
+        chip.pin_written(pin_id, level, now, levels)
 
 
 def start(msg):
@@ -155,6 +205,10 @@ def start(msg):
     boot = msg
     if "chamber" in msg:
         import _chamber  # while the path is still the simulator's
+    for st in (msg.get("periph") or {}).values():
+        kind = st["kind"]
+        if kind not in _chip_mods:
+            _chip_mods[kind] = __import__("_chip_" + kind)
     _apply(msg)
 
 
@@ -198,7 +252,7 @@ def block(kind, until, extra=None):
     send({"block": kind, "until": until, "extra": extra, "heap": heap_peak, "at": now,
           "listen": len(sockets) > 0, "base": heap_base,
           "ops": flash.ops if flash is not None else 0, "cut_missed": missed,
-          "noise": noise_state()})
+          "noise": noise_state(), "periph": chip_states()})
     msg = recv()
     _apply(msg)
     fire_timers(msg["now"])

@@ -31,11 +31,15 @@ class PinCore:
     def _write(self, v):
         v = 1 if v else 0
         if _sim.levels.get(self._id) != v:
+            if self._id in _sim.watch:
+                _sim.pin_written(self._id, v)
             _sim.levels[self._id] = v
             _sim.outs[self._id] = v
 
     def value(self, v=None):
         if v is None:
+            if self._id in _sim.derived:
+                return _sim.chip_level(self._id)
             return _sim.levels.get(self._id, 1)
         self._write(v)
 
@@ -57,6 +61,9 @@ def adc_read_u16(pin_id):
     """The raw 16-bit reading the host's world gives this analog pin now: a
     level that holds until the next hand-over (a battery) came with the world,
     a smoke chamber's model came with it too; anything else is asked for."""
+    chip = _sim.adc_models.get(pin_id)
+    if chip is not None:
+        return chip.adc(pin_id, _sim.now, _sim.levels)
     v = _sim.adc.get(pin_id)
     if v is None:
         v = _sim.read_chamber(pin_id)
