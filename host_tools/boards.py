@@ -12,7 +12,12 @@ RADIOS = ("ble", "wifi")
 PORTS = ("esp32", "rp2")
 PIN_WAKE = ("ext0", "gpio", "none")
 REQUIRED_PINS = {"door_sensor": ("reed", "tamper", "battery_adc"),
-                 "smoke_sensor": ("ir_led", "photodiode_adc", "siren", "test_button", "battery_adc")}
+                 "smoke_sensor": ("ir_led", "photodiode_adc", "siren", "test_button", "battery_adc"),
+                 # the lock's optional inputs (keypad, RFID, fingerprint) start only
+                 # where the board names their pins (docs/smart_lock.md)
+                 "smart_lock": ("motor_a", "motor_b", "bolt_locked", "bolt_unlocked", "motor_adc",
+                                "reed", "handle", "tamper", "battery_adc")}
+LIST_PINS = ("kp_rows", "kp_cols")
 
 
 class BoardError(ValueError):
@@ -81,7 +86,12 @@ def validate(b, where, kind=None):
     if not isinstance(pins, dict):
         _err(where, "pins", "must be an object of name -> GPIO number")
     for k, v in pins.items():
-        if not (isinstance(v, int) and 0 <= v < 64) and not isinstance(v, str):
+        if k in LIST_PINS:
+            if not (isinstance(v, list) and len(v) == 4
+                    and all(_number(x, int) and 0 <= x < 64 for x in v)):
+                _err(where, "pins." + k, "must be a list of 4 GPIO numbers 0..63")
+            continue
+        if not (_number(v, int) and 0 <= v < 64) and not isinstance(v, str):
             _err(where, "pins." + k, "must be a GPIO number 0..63 or a pin name")
     if kind is not None:
         for p in REQUIRED_PINS.get(kind, ()):
