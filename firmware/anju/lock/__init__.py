@@ -1,0 +1,1 @@
+"""The smart lock's pure cores (docs/smart_lock.md): no hardware imports."""
