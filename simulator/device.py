@@ -582,6 +582,11 @@ class SimDevice:
         chip = self.chip(name)
         now = self.now()
         levels = {p.id: p.level for p in self.pins.values()}
+        for pin_id in chip.inputs():
+            # what the chip changed by itself since (a press that ended, the
+            # bolt that reached an end stop): taken silently, the edges
+            # below are the world's action only
+            self.pin(pin_id).level = chip.level(pin_id, now, levels)
         fn(chip, now, levels)
         self.periph[name] = chip.state()
         for pin_id in chip.inputs():
