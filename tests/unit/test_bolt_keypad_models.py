@@ -97,7 +97,7 @@ def test_key_turn_and_force_move_it_without_the_motor():
 
 def test_bolt_state_round_trips_through_json():
     c = bolt.Chip.for_board(boards.load("pico_w"), travel_s=1.0)
-    _drive(c, 0.0, 1, 0)
+    c.pin_written(0, 1, 0.0, {})  # the Pico W's motor_a
     c.obstruct(0.2, 0.4)
     again = bolt.Chip.restore(json.loads(json.dumps(c.state())))
     assert again.state() == c.state()
