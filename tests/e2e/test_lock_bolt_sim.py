@@ -170,6 +170,7 @@ def test_bolt_runs_jams_and_sees_the_mechanical_key(tmp_path, board):
     assert 13_000 < int(keys[0][1]) < 14_000 and 15_000 < int(keys[1][1]) < 16_000, keys
     assert _lines(seen, "IDLE") == ["2 (False, True)"], seen
     assert abs(int(_lines(seen, "BATTERY")[0]) - 5600) < 10, seen
+    assert dev.peak_heap < 32_000, dev.peak_heap
 
 
 KEYPAD_APP = """
@@ -233,3 +234,79 @@ def test_a_key_wakes_the_lock_from_light_sleep_and_is_read_once(tmp_path, board)
     # down within the debounce (3 scans, 5 ms apart, past the 5 ms of bounce)
     assert 2000 <= t[0] <= 2030 and 4000 <= t[2] <= 4030 and 6000 <= t[4] <= 6030, t
     assert 2150 <= t[1] <= 2180 and 4100 <= t[3] <= 4130 and 6500 <= t[5] <= 6530, t
+    assert dev.peak_heap < 16_000, dev.peak_heap
+
+
+DOOR_APP = """
+import time
+from anju.shell import hw, lock_hw
+from anju.lock import bolt
+
+board = hw.load_board()
+b = lock_hw.Bolt(board)
+inputs = lock_hw.LockInputs(board)
+cfg = bolt.BoltConfig(relock_s=2, ajar_s=10)
+st, acts = lock_hw.boot_state(b, inputs, cfg)
+t0 = time.ticks_ms()
+SHOWN = ("door_state", "bolt_state", "relock", "forced", "alarm")
+
+def report(acts):
+    t = time.ticks_diff(time.ticks_ms(), t0)
+    for a in acts:
+        if a[0] in SHOWN:
+            print("ACT", t, " ".join(str(x) for x in a))
+
+time.sleep_ms(1000)
+st, acts = b.run_bolt(-1, cfg, st, door=inputs, method=2)
+report(acts)
+while time.ticks_diff(time.ticks_ms(), t0) < 25000:
+    time.sleep_ms(20)
+    now = time.ticks_ms()
+    if inputs.door_open() != st.door_open:
+        st, acts = bolt.handle(st, ("door", inputs.door_open()), now, cfg)
+        report(acts)
+    st, acts = bolt.handle(st, ("tick",), now, cfg)
+    report(acts)
+    if bolt.running(st):
+        b.apply(acts)
+        st, acts = b.supervise(st, cfg, inputs)
+        report(acts)
+print("END", st.bolt, st.door)
+while True:
+    time.sleep(60)
+"""
+
+
+def _door(level):
+    def fn(dev):
+        dev.set_level(dev.board["pins"]["reed"], level)
+    return fn
+
+
+@pytest.mark.parametrize("board", ["esp32", "pico_w", "esp32c3"])
+def test_relock_turns_back_from_an_opening_door_and_a_forced_door_is_seen(tmp_path, board):
+    def chips(b):
+        return {"bolt": bolt_chip.Chip.for_board(b, travel_s=TRAVEL_S, pos=1.0)}
+    sim, dev = _sim(tmp_path, DOOR_APP, board, chips)
+    seen = _play(sim, dev, [(2.5, _door(1)), (4.0, _door(0)), (6.3, _door(1)), (7.0, _door(0)),
+                            (12.0, _door(1)), (24.0, _door(0))], 26)
+    acts = [a.split(" ", 1) for a in _lines(seen, "ACT")]
+    what = [a[1] for a in acts]
+    assert what == [
+        "bolt_state 4", "bolt_state 2",       # unlocked at 1 s
+        "door_state 2", "door_state 1",       # opened and shut: the relock is 2 s after
+        "relock", "bolt_state 3",
+        "door_state 2", "bolt_state 4", "bolt_state 2",  # opened during the relock: back
+        "door_state 1", "relock", "bolt_state 3", "bolt_state 1",
+        "door_state 4", "forced 1",           # opened with the bolt thrown, no unlock
+        "alarm 3 1",                          # and left open past ajar_s
+        "door_state 1", "alarm 3 0"], acts
+    # (the times a run's actions were printed: when the run ended)
+    t = dict(zip(what, (int(a[0]) for a in acts)))  # the last time of each
+    relocks = [int(a[0]) for a in acts if a[1] == "relock"]
+    assert 6000 <= relocks[0] <= 6040 and 9000 <= relocks[1] <= 9040, acts  # shut + 2 s
+    assert 9760 <= t["bolt_state 1"] <= 9840, acts
+    assert 12000 <= t["forced 1"] <= 12030 and 22000 <= t["alarm 3 1"] <= 22030, acts
+    assert _lines(seen, "END") == ["1 1"], seen
+    # the drivers, the core and the loop: well within the board (2x on the 64-bit port)
+    assert dev.peak_heap < 32_000, dev.peak_heap

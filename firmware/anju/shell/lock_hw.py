@@ -89,12 +89,17 @@ class Bolt:
         actions): everything the core said, for the app to report. `door`
         (a LockInputs) is read on every sample, so a door opening while
         locking turns the bolt back."""
-        acts = []
-        now = time.ticks_ms()
-        state, out = core.handle(state, ("lock" if direction > 0 else "unlock", method), now,
-                                 core_cfg)
-        self._apply(out)
-        acts.extend(out)
+        state, acts = core.handle(state, ("lock" if direction > 0 else "unlock", method),
+                                  time.ticks_ms(), core_cfg)
+        self.apply(acts)
+        return self.supervise(state, core_cfg, door, acts)
+
+    def supervise(self, state, core_cfg, door=None, acts=None):
+        """Sample and feed the core until the run it started ends (a lock or
+        unlock, or an auto-relock a `tick` started: apply() its actions
+        first); returns (state, actions)."""
+        if acts is None:
+            acts = []
         cap = (2 * core_cfg.travel_ms + 1000) // SAMPLE_MS
         n = 0
         while core.running(state) and n < cap:
@@ -105,12 +110,12 @@ class Bolt:
                 is_open = door.door_open()
                 if is_open != state.door_open:
                     state, out = core.handle(state, ("door", is_open), now, core_cfg)
-                    self._apply(out)
+                    self.apply(out)
                     acts.extend(out)
             at_locked, at_unlocked = self.ends()
             state, out = core.handle(state, ("sample", self.current_ma(), at_locked,
                                              at_unlocked), now, core_cfg)
-            self._apply(out)
+            self.apply(out)
             acts.extend(out)
         if self.dir:
             self.drive(0)  # the cap: never leave the motor on
@@ -123,7 +128,8 @@ class Bolt:
         return core.handle(state, ("sample", 0, at_locked, at_unlocked), time.ticks_ms(),
                            core_cfg)
 
-    def _apply(self, out):
+    def apply(self, out):
+        """Carry out the core's motor actions (the others are the app's)."""
         stopped = False
         for a in out:
             if a[0] != "motor":
