@@ -20,6 +20,19 @@ import machine
 KEYS = "123A456B789C*0#D"
 
 
+def wired(board):
+    """The board has a keypad (the ESP32-C3 lock has none)."""
+    pins = board["pins"]
+    return len(pins.get("kp_rows") or ()) == 4 and len(pins.get("kp_cols") or ()) == 4
+
+
+def _low_bit(mask):
+    bit = 0
+    while not mask & (1 << bit):
+        bit += 1
+    return bit
+
+
 class Keypad:
     def __init__(self, board, scan_ms=5, stable=3):
         pins = board["pins"]
@@ -69,16 +82,14 @@ class Keypad:
 
     def take(self):
         """The next event as (key, is_down), key-ups first; None if none."""
-        for pend, is_down in ((self._pend_up, False), (self._pend_dn, True)):
-            if pend:
-                bit = 0
-                while not pend & (1 << bit):
-                    bit += 1
-                if is_down:
-                    self._pend_dn &= ~(1 << bit)
-                else:
-                    self._pend_up &= ~(1 << bit)
-                return KEYS[bit], is_down
+        if self._pend_up:
+            bit = _low_bit(self._pend_up)
+            self._pend_up &= ~(1 << bit)
+            return KEYS[bit], False
+        if self._pend_dn:
+            bit = _low_bit(self._pend_dn)
+            self._pend_dn &= ~(1 << bit)
+            return KEYS[bit], True
         return None
 
     def read_event(self, timeout_ms):
@@ -115,7 +126,7 @@ class Keypad:
     def disarm(self):
         if self._armed:
             for c in self.cols:
-                c.irq(handler=None)
+                c.irq(handler=None, trigger=0)  # off: no interrupt, no wake
             self._armed = False
         for r in self.rows:
             r.value(1)
