@@ -1,0 +1,14 @@
+"""Smart-lock core (docs/smart_lock.md): pure modules, no hardware.
+
+- `wire`: device -> hub frame bodies (0x20-0x25), hub -> lock commands
+  (0x28-0x2E) verified and decoded with range checks, the key derivations;
+- `users`: the user and credential table in fixed-size records;
+- `decide`: the access decision and wrong-code lockout, a state machine;
+- `control`: a verified command applied to the table, settings and clock.
+
+Errors: a command that must not be accepted raises `anju.frame.FrameError`
+(its `reason` is what the lock counts); a table file that does not load raises
+`users.TableError`; bad arguments to an encoder raise ValueError. None of these
+modules imports `machine`, `network` or `time`, and none logs a key, a PIN or
+a digest.
+"""
