@@ -84,6 +84,8 @@ class LockConfig:
         self.wrap_key = wrap_key
 
 
+_DEFAULTS = LockConfig()
+
 _FIELDS = ("clock_set", "utc_offset_min", "relock_s", "wrong_limit", "lockout_s", "ajar_s",
            "wrong", "locked_until", "prog_until", "battery_mv", "seq_last", "seq_reserved",
            "cmd_counter")
@@ -99,7 +101,7 @@ class LockState:
 
     def __init__(self, cfg=None, seq_last=0, seq_reserved=0, cmd_counter=0):
         if cfg is None:
-            cfg = LockConfig()
+            cfg = _DEFAULTS
         self.clock_set = 0
         self.utc_offset_min = 0
         self.relock_s = cfg.relock_s
@@ -115,7 +117,7 @@ class LockState:
         self.cmd_counter = cmd_counter
 
     def copy(self):
-        s = LockState.__new__(LockState)
+        s = LockState(_DEFAULTS)
         for f in _FIELDS:
             setattr(s, f, getattr(self, f))
         s.wrong = [list(w) for w in self.wrong]
