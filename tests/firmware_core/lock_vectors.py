@@ -24,7 +24,7 @@ if str(REPO / "firmware") not in sys.path:
     sys.path.insert(0, str(REPO / "firmware"))
 
 from anju import command, frame  # noqa: E402
-from anju.lock import wire  # noqa: E402
+from anju.lock import hubside, wire  # noqa: E402
 
 FRAME_KEY = bytes.fromhex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
 DEVICE_ID = "lock-101"
@@ -50,62 +50,62 @@ def build() -> dict:
     card = wire.card_digest(ck, card_uid)
     pin = wire.pin_digest(ck, "135790")
     phone = bytes.fromhex("00112233445566778899aabbccddeeff")
-    wrapped = wire.wrap_phone_key(wk, phone)
+    wrapped = hubside.wrap_phone_key(wk, phone)
     commands = [
-        _cmd("LOCK_CTL", wire.T_LOCK_CTL, 101, wire.lock_ctl_body(30, 2, 4, b"r-101"),
+        _cmd("LOCK_CTL", wire.T_LOCK_CTL, 101, hubside.lock_ctl_body(30, 2, 4, b"r-101"),
              {"valid_s": 30, "action": 2, "method": 4, "who": "r-101"},
              "unlock by the entrance camera's face match, logged as r-101"),
         _cmd("USER_SET", wire.T_USER_SET, 102,
-             wire.user_set_body(600, 3, wire.U_WEEK_DAY, 0x1F, 480, 1080, TIME, TIME + 30 * 86400, 0),
+             hubside.user_set_body(600, 3, wire.U_WEEK_DAY, 0x1F, 480, 1080, TIME, TIME + 30 * 86400, 0),
              {"valid_s": 600, "user": 3, "type": 1, "week_days": 0x1F, "start_min": 480,
               "end_min": 1080, "from": TIME, "until": TIME + 30 * 86400, "expire_min": 0},
              "user 3: Monday-Friday 08:00-18:00 local, for 30 days"),
         _cmd("USER_SET", wire.T_USER_SET, 103,
-             wire.user_set_body(60, 4, wire.U_EXPIRING, 0, 0, 1440, 0, 0, 120),
+             hubside.user_set_body(60, 4, wire.U_EXPIRING, 0, 0, 1440, 0, 0, 120),
              {"valid_s": 60, "user": 4, "type": 4, "week_days": 0, "start_min": 0,
               "end_min": 1440, "from": 0, "until": 0, "expire_min": 120},
              "user 4: expiring, 120 minutes from the first use"),
-        _cmd("USER_REMOVE", wire.T_USER_REMOVE, 104, wire.user_remove_body(60, 9),
+        _cmd("USER_REMOVE", wire.T_USER_REMOVE, 104, hubside.user_remove_body(60, 9),
              {"valid_s": 60, "user": 9}, "remove user 9 and its credentials"),
-        _cmd("CRED_SET", wire.T_CRED_SET, 105, wire.cred_set_body(60, 3, wire.K_CARD, b"c-17", card),
+        _cmd("CRED_SET", wire.T_CRED_SET, 105, hubside.cred_set_body(60, 3, wire.K_CARD, b"c-17", card),
              {"valid_s": 60, "user": 3, "kind": 1, "credential": "c-17", "data": card.hex()},
              "card c-17 for user 3; data is card_digest of the card UID below"),
-        _cmd("CRED_SET", wire.T_CRED_SET, 106, wire.cred_set_body(60, 3, wire.K_PIN, b"c-18", pin),
+        _cmd("CRED_SET", wire.T_CRED_SET, 106, hubside.cred_set_body(60, 3, wire.K_PIN, b"c-18", pin),
              {"valid_s": 60, "user": 3, "kind": 2, "credential": "c-18", "data": pin.hex()},
              "PIN c-18 for user 3; data is pin_digest of the PIN below"),
-        _cmd("CRED_SET", wire.T_CRED_SET, 107, wire.cred_set_body(60, 3, wire.K_PHONE, b"ph-3", wrapped),
+        _cmd("CRED_SET", wire.T_CRED_SET, 107, hubside.cred_set_body(60, 3, wire.K_PHONE, b"ph-3", wrapped),
              {"valid_s": 60, "user": 3, "kind": 3, "credential": "ph-3", "data": wrapped.hex()},
              "phone key ph-3 for user 3, wrapped with wrap_key"),
         _cmd("CRED_SET", wire.T_CRED_SET, 108,
-             wire.cred_set_body(60, 3, wire.K_FINGERPRINT, b"fp-3", wire.fingerprint_data(12)),
+             hubside.cred_set_body(60, 3, wire.K_FINGERPRINT, b"fp-3", wire.fingerprint_data(12)),
              {"valid_s": 60, "user": 3, "kind": 6, "credential": "fp-3",
               "data": wire.fingerprint_data(12).hex()},
              "fingerprint fp-3 for user 3: template 12 in the module"),
-        _cmd("CRED_REMOVE", wire.T_CRED_REMOVE, 109, wire.cred_remove_body(60, b"c-17"),
+        _cmd("CRED_REMOVE", wire.T_CRED_REMOVE, 109, hubside.cred_remove_body(60, b"c-17"),
              {"valid_s": 60, "credential": "c-17"}, "remove credential c-17"),
-        _cmd("SET_TIME", wire.T_SET_TIME, 110, wire.set_time_body(480),
+        _cmd("SET_TIME", wire.T_SET_TIME, 110, hubside.set_time_body(480),
              {"utc_offset_min": 480}, "set the clock to the header's device_time, UTC+08:00"),
-        _cmd("SETTINGS", wire.T_SETTINGS, 111, wire.settings_body(60, 30, 3, 180, 120),
+        _cmd("SETTINGS", wire.T_SETTINGS, 111, hubside.settings_body(60, 30, 3, 180, 120),
              {"valid_s": 60, "relock_s": 30, "wrong_limit": 3, "lockout_s": 180, "ajar_s": 120},
              "relock 30 s after closing, 3 wrong entries lock out for 180 s, ajar after 120 s"),
     ]
     refused = [
         {"frame": command.encode(FRAME_KEY, DEVICE_ID.encode(), wire.T_USER_REMOVE, 120, TIME,
-                                 wire.user_remove_body(0, 3)).hex(),
+                                 hubside.user_remove_body(0, 3)).hex(),
          "last_counter": 111, "reason": "bad_body", "why": "valid_s 0"},
         {"frame": command.encode(FRAME_KEY, DEVICE_ID.encode(), wire.T_SETTINGS, 121, TIME,
-                                 wire.settings_body(60, 0, 5, 89, 60)).hex(),
+                                 hubside.settings_body(60, 0, 5, 89, 60)).hex(),
          "last_counter": 111, "reason": "bad_body", "why": "lockout_s 89 (below 90)"},
         {"frame": command.encode(FRAME_KEY, DEVICE_ID.encode(), wire.T_USER_SET, 122, TIME,
-                                 wire.user_set_body(60, 3, 1, 0x1F, 600, 600)).hex(),
+                                 hubside.user_set_body(60, 3, 1, 0x1F, 600, 600)).hex(),
          "last_counter": 111, "reason": "bad_body", "why": "start_min not below end_min"},
         {"frame": commands[3]["frame"], "last_counter": 104, "reason": "replayed",
          "why": "counter 104 not above the last accepted 104"},
         {"frame": command.encode(FRAME_KEY, b"lock-102", wire.T_USER_REMOVE, 123, TIME,
-                                 wire.user_remove_body(60, 3)).hex(),
+                                 hubside.user_remove_body(60, 3)).hex(),
          "last_counter": 111, "reason": "bad_tag", "why": "signed for device lock-102"},
         {"frame": frame.encode(FRAME_KEY, DEVICE_ID.encode(), wire.T_USER_REMOVE, 124, TIME,
-                               wire.user_remove_body(60, 3)).hex(),
+                               hubside.user_remove_body(60, 3)).hex(),
          "last_counter": 111, "reason": "bad_tag", "why": "a device-direction tag (no \"cmd\" domain)"},
     ]
     device = [

@@ -12,7 +12,7 @@ from binascii import hexlify, unhexlify
 
 from anju import command, frame
 from anju.frame import FrameError
-from anju.lock import wire
+from anju.lock import hubside, wire
 
 KEY = bytes(range(32))
 DEV = b"lock-101"
@@ -157,7 +157,7 @@ def test_phone_key_unwraps_and_round_trips():
     assert hx(wire.unwrap_phone_key(wk, h("30089370e9144d59197835bddd7dae5f"))) == \
         "00112233445566778899aabbccddeeff"
     key = bytes(range(100, 116))
-    assert wire.unwrap_phone_key(wk, wire.wrap_phone_key(wk, key)) == key
+    assert wire.unwrap_phone_key(wk, hubside.wrap_phone_key(wk, key)) == key
 
 
 def test_fingerprint_data():
@@ -167,31 +167,31 @@ def test_fingerprint_data():
 # ---- commands: valid ones decode -------------------------------------------------
 
 def test_every_command_decodes():
-    c = verify(cmd(wire.T_LOCK_CTL, wire.lock_ctl_body(30, wire.LOCK_CTL_UNLOCK, wire.M_FACE, b"p-7")))
+    c = verify(cmd(wire.T_LOCK_CTL, hubside.lock_ctl_body(30, wire.LOCK_CTL_UNLOCK, wire.M_FACE, b"p-7")))
     assert (c.type, c.counter, c.time, c.valid_s, c.args) == \
         (wire.T_LOCK_CTL, 5, T, 30, (2, 4, b"p-7"))
-    c = verify(cmd(wire.T_USER_SET, wire.user_set_body(600, 3, wire.U_WEEK_DAY, 0x1F, 480, 1020,
+    c = verify(cmd(wire.T_USER_SET, hubside.user_set_body(600, 3, wire.U_WEEK_DAY, 0x1F, 480, 1020,
                                                        T, T + 86400, 0)))
     assert c.args == (3, 1, 0x1F, 480, 1020, T, T + 86400, 0)
-    assert verify(cmd(wire.T_USER_REMOVE, wire.user_remove_body(1, 9))).args == (9,)
-    c = verify(cmd(wire.T_CRED_SET, wire.cred_set_body(60, 3, wire.K_FINGERPRINT, b"fp-1",
+    assert verify(cmd(wire.T_USER_REMOVE, hubside.user_remove_body(1, 9))).args == (9,)
+    c = verify(cmd(wire.T_CRED_SET, hubside.cred_set_body(60, 3, wire.K_FINGERPRINT, b"fp-1",
                                                        wire.fingerprint_data(12))))
     assert c.args == (3, 6, b"fp-1", wire.fingerprint_data(12))
-    assert verify(cmd(wire.T_CRED_REMOVE, wire.cred_remove_body(60, b"c-17"))).args == (b"c-17",)
-    c = verify(cmd(wire.T_SET_TIME, wire.set_time_body(-300)))
+    assert verify(cmd(wire.T_CRED_REMOVE, hubside.cred_remove_body(60, b"c-17"))).args == (b"c-17",)
+    c = verify(cmd(wire.T_SET_TIME, hubside.set_time_body(-300)))
     assert (c.valid_s, c.args) == (0, (-300,))
-    c = verify(cmd(wire.T_SETTINGS, wire.settings_body(60, 0, 5, 90, 10)))
+    c = verify(cmd(wire.T_SETTINGS, hubside.settings_body(60, 0, 5, 90, 10)))
     assert c.args == (0, 5, 90, 10)
 
 
 def test_body_lengths_of_commands():
-    assert len(wire.lock_ctl_body(1, 1, 8)) == 21
-    assert len(wire.user_set_body(1, 1, 0)) == 20
-    assert len(wire.user_remove_body(1, 1)) == 4
-    assert len(wire.cred_set_body(1, 1, 1, b"a", bytes(16))) == 38
-    assert len(wire.cred_remove_body(1, b"a")) == 19
-    assert len(wire.set_time_body(0)) == 4
-    assert len(wire.settings_body(1, 0, 5, 90, 10)) == 10
+    assert len(hubside.lock_ctl_body(1, 1, 8)) == 21
+    assert len(hubside.user_set_body(1, 1, 0)) == 20
+    assert len(hubside.user_remove_body(1, 1)) == 4
+    assert len(hubside.cred_set_body(1, 1, 1, b"a", bytes(16))) == 38
+    assert len(hubside.cred_remove_body(1, b"a")) == 19
+    assert len(hubside.set_time_body(0)) == 4
+    assert len(hubside.settings_body(1, 0, 5, 90, 10)) == 10
 
 
 # ---- commands: every field out of range is bad_body ------------------------------
@@ -203,17 +203,17 @@ def _patched(body, off, fmt, value):
 
 
 def _bad_bodies():
-    ctl = wire.lock_ctl_body(30, 2, 8, b"hub")
-    us = wire.user_set_body(30, 1, wire.U_UNRESTRICTED)
-    wd = wire.user_set_body(30, 1, wire.U_WEEK_DAY, 0x01, 0, 60)
-    ex = wire.user_set_body(30, 1, wire.U_EXPIRING, 0, 0, 1440, 0, 0, 60)
-    cs = wire.cred_set_body(30, 1, wire.K_CARD, b"c-1", bytes(16))
-    fp = wire.cred_set_body(30, 1, wire.K_FINGERPRINT, b"f-1", wire.fingerprint_data(3))
-    cr = wire.cred_remove_body(30, b"c-1")
-    st = wire.settings_body(30, 0, 5, 90, 10)
+    ctl = hubside.lock_ctl_body(30, 2, 8, b"hub")
+    us = hubside.user_set_body(30, 1, wire.U_UNRESTRICTED)
+    wd = hubside.user_set_body(30, 1, wire.U_WEEK_DAY, 0x01, 0, 60)
+    ex = hubside.user_set_body(30, 1, wire.U_EXPIRING, 0, 0, 1440, 0, 0, 60)
+    cs = hubside.cred_set_body(30, 1, wire.K_CARD, b"c-1", bytes(16))
+    fp = hubside.cred_set_body(30, 1, wire.K_FINGERPRINT, b"f-1", wire.fingerprint_data(3))
+    cr = hubside.cred_remove_body(30, b"c-1")
+    st = hubside.settings_body(30, 0, 5, 90, 10)
     out = []
     for t, good in ((wire.T_LOCK_CTL, ctl), (wire.T_USER_SET, us), (wire.T_USER_REMOVE,
-                    wire.user_remove_body(30, 1)), (wire.T_CRED_SET, cs),
+                    hubside.user_remove_body(30, 1)), (wire.T_CRED_SET, cs),
                     (wire.T_CRED_REMOVE, cr), (wire.T_SETTINGS, st)):
         out.append(("valid_s 0", t, _patched(good, 0, ">H", 0)))
         out.append(("valid_s 601", t, _patched(good, 0, ">H", 601)))
@@ -236,7 +236,7 @@ def _bad_bodies():
         ("from >= until", wire.T_USER_SET, _patched(_patched(us, 10, ">I", T), 14, ">I", T)),
         ("week-day without days", wire.T_USER_SET, _patched(wd, 5, ">B", 0)),
         ("expiring without minutes", wire.T_USER_SET, _patched(ex, 18, ">H", 0)),
-        ("remove user 0", wire.T_USER_REMOVE, wire.user_remove_body(30, 0)),
+        ("remove user 0", wire.T_USER_REMOVE, hubside.user_remove_body(30, 0)),
         ("cred user 0", wire.T_CRED_SET, _patched(cs, 2, ">H", 0)),
         ("cred kind 0", wire.T_CRED_SET, _patched(cs, 4, ">B", 0)),
         ("cred kind 5", wire.T_CRED_SET, _patched(cs, 4, ">B", 5)),
@@ -247,8 +247,8 @@ def _bad_bodies():
         ("fingerprint padding", wire.T_CRED_SET, _patched(fp, 37, ">B", 1)),
         ("remove empty id", wire.T_CRED_REMOVE, _patched(cr, 2, ">B", 0)),
         ("remove id length 17", wire.T_CRED_REMOVE, _patched(cr, 2, ">B", 17)),
-        ("offset -721", wire.T_SET_TIME, wire.set_time_body(-721)),
-        ("offset 841", wire.T_SET_TIME, wire.set_time_body(841)),
+        ("offset -721", wire.T_SET_TIME, hubside.set_time_body(-721)),
+        ("offset 841", wire.T_SET_TIME, hubside.set_time_body(841)),
         ("set_time reserved", wire.T_SET_TIME, struct.pack(">hH", 0, 1)),
         ("set_time short", wire.T_SET_TIME, b"\x00\x00\x00"),
         ("relock 3601", wire.T_SETTINGS, _patched(st, 2, ">H", 3601)),
@@ -271,42 +271,42 @@ def test_every_field_out_of_range_is_bad_body():
 
 
 def test_edges_that_are_in_range():
-    assert verify(cmd(wire.T_SETTINGS, wire.settings_body(600, 3600, 1, 3600, 3600))).args == \
+    assert verify(cmd(wire.T_SETTINGS, hubside.settings_body(600, 3600, 1, 3600, 3600))).args == \
         (3600, 1, 3600, 3600)
-    assert verify(cmd(wire.T_SETTINGS, wire.settings_body(1, 0, 5, 90, 10))).valid_s == 1
-    assert verify(cmd(wire.T_USER_SET, wire.user_set_body(30, 1, wire.U_WEEK_DAY, 0x7F, 1439,
+    assert verify(cmd(wire.T_SETTINGS, hubside.settings_body(1, 0, 5, 90, 10))).valid_s == 1
+    assert verify(cmd(wire.T_USER_SET, hubside.user_set_body(30, 1, wire.U_WEEK_DAY, 0x7F, 1439,
                                                           1440))).args[3:5] == (1439, 1440)
-    assert verify(cmd(wire.T_USER_SET, wire.user_set_body(30, 0xFFFF, wire.U_PROGRAMMING))).args[0] \
+    assert verify(cmd(wire.T_USER_SET, hubside.user_set_body(30, 0xFFFF, wire.U_PROGRAMMING))).args[0] \
         == 0xFFFF
-    assert verify(cmd(wire.T_SET_TIME, wire.set_time_body(-720))).args == (-720,)
-    assert verify(cmd(wire.T_SET_TIME, wire.set_time_body(840))).args == (840,)
-    assert verify(cmd(wire.T_LOCK_CTL, wire.lock_ctl_body(30, 1, 8))).args == (1, 8, b"")
+    assert verify(cmd(wire.T_SET_TIME, hubside.set_time_body(-720))).args == (-720,)
+    assert verify(cmd(wire.T_SET_TIME, hubside.set_time_body(840))).args == (840,)
+    assert verify(cmd(wire.T_LOCK_CTL, hubside.lock_ctl_body(30, 1, 8))).args == (1, 8, b"")
 
 
 def test_set_time_needs_a_time_in_its_header():
-    assert reason_of(verify, cmd(wire.T_SET_TIME, wire.set_time_body(0), device_time=0)) == "bad_body"
+    assert reason_of(verify, cmd(wire.T_SET_TIME, hubside.set_time_body(0), device_time=0)) == "bad_body"
 
 
 # ---- commands: authenticity and freshness -------------------------------------------
 
 def test_forged_tampered_copied_and_reflected_commands():
-    good = cmd(wire.T_USER_REMOVE, wire.user_remove_body(30, 1))
+    good = cmd(wire.T_USER_REMOVE, hubside.user_remove_body(30, 1))
     assert verify(good).counter == 5
-    assert reason_of(verify, cmd(wire.T_USER_REMOVE, wire.user_remove_body(30, 1),
+    assert reason_of(verify, cmd(wire.T_USER_REMOVE, hubside.user_remove_body(30, 1),
                                  key=bytes(32))) == "bad_tag"
     tampered = bytearray(good)
     tampered[frame.HEADER_LEN + 3] ^= 0x01
     assert reason_of(verify, bytes(tampered)) == "bad_tag"
-    copied = cmd(wire.T_USER_REMOVE, wire.user_remove_body(30, 1), dev=b"lock-102")
+    copied = cmd(wire.T_USER_REMOVE, hubside.user_remove_body(30, 1), dev=b"lock-102")
     assert reason_of(verify, copied) == "bad_tag"
-    reflected = frame.encode(KEY, DEV, wire.T_USER_REMOVE, 5, T, wire.user_remove_body(30, 1))
+    reflected = frame.encode(KEY, DEV, wire.T_USER_REMOVE, 5, T, hubside.user_remove_body(30, 1))
     assert reason_of(verify, reflected) == "bad_tag"
     assert reason_of(verify, good[:-1]) == "truncated"
     assert reason_of(verify, b"\xa2" + good[1:]) == "bad_version"
 
 
 def test_replayed_and_unknown_commands():
-    good = cmd(wire.T_USER_REMOVE, wire.user_remove_body(30, 1), counter=7)
+    good = cmd(wire.T_USER_REMOVE, hubside.user_remove_body(30, 1), counter=7)
     assert verify(good, 6).counter == 7
     assert reason_of(verify, good, 7) == "replayed"
     assert reason_of(verify, good, 100) == "replayed"
@@ -322,12 +322,12 @@ def test_replayed_and_unknown_commands():
 
 
 def test_timed_invoke():
-    c = verify(cmd(wire.T_USER_REMOVE, wire.user_remove_body(30, 1)))
+    c = verify(cmd(wire.T_USER_REMOVE, hubside.user_remove_body(30, 1)))
     assert wire.timed_result(c, T, True) == wire.RES_OK
     assert wire.timed_result(c, T + 30, True) == wire.RES_OK
     assert wire.timed_result(c, T + 31, True) == wire.RES_EXPIRED
     assert wire.timed_result(c, T - 100, True) == wire.RES_OK
     assert wire.timed_result(c, T, False) == wire.RES_NO_CLOCK
-    st = verify(cmd(wire.T_SET_TIME, wire.set_time_body(0)))
+    st = verify(cmd(wire.T_SET_TIME, hubside.set_time_body(0)))
     assert wire.timed_result(st, 0, False) == wire.RES_OK
     assert wire.timed_result(st, T + 10000, True) == wire.RES_OK

@@ -4,7 +4,9 @@
   (0x28-0x2E) verified and decoded with range checks, the key derivations;
 - `users`: the user and credential table in fixed-size records;
 - `decide`: the access decision and wrong-code lockout, a state machine;
-- `control`: a verified command applied to the table, settings and clock.
+- `control`: a verified command applied to the table, settings and clock;
+- `hubside`: command bodies and phone-key wrapping as the hub builds them
+  (tests, vectors, simulator; the lock never imports it).
 
 Errors: a command that must not be accepted raises `anju.frame.FrameError`
 (its `reason` is what the lock counts); a table file that does not load raises

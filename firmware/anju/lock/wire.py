@@ -405,40 +405,6 @@ def timed_result(cmd, lock_now, clock_set):
     return RES_OK
 
 
-# encoders of command bodies (the hub's side; for tests, vectors and the simulator)
-
-def lock_ctl_body(valid_s, action, method, who=b""):
-    return struct.pack(">HBB", valid_s, action, method) + id_field(who)
-
-
-def user_set_body(valid_s, user, utype, days=0, start_min=0, end_min=DAY_MIN, frm=0, until=0,
-                  expire_min=0):
-    return struct.pack(">HHBBHHIIH", valid_s, user, utype, days, start_min, end_min, frm, until,
-                       expire_min)
-
-
-def user_remove_body(valid_s, user):
-    return struct.pack(">HH", valid_s, user)
-
-
-def cred_set_body(valid_s, user, kind, cid, data):
-    if len(data) != DATA_LEN:
-        raise ValueError("credential data must be 16 bytes")
-    return struct.pack(">HHB", valid_s, user, kind) + id_field(cid) + bytes(data)
-
-
-def cred_remove_body(valid_s, cid):
-    return struct.pack(">H", valid_s) + id_field(cid)
-
-
-def set_time_body(utc_offset_min):
-    return struct.pack(">hH", utc_offset_min, 0)
-
-
-def settings_body(valid_s, relock_s, wrong_limit, lockout_s, ajar_s):
-    return struct.pack(">HHBHHB", valid_s, relock_s, wrong_limit, lockout_s, ajar_s, 0)
-
-
 # ---- keys and credential data -----------------------------------------------------
 
 DIGEST_LEN = 16
@@ -481,8 +447,3 @@ def fingerprint_data(template_id):
 def unwrap_phone_key(wkey, block):
     """The phone key in `block` (AES-128-ECB decryption of one block)."""
     return bytes(aes.AES128(wkey).decrypt_block(block))
-
-
-def wrap_phone_key(wkey, key):
-    """The hub's side of `unwrap_phone_key` (tests and vectors)."""
-    return bytes(aes.AES128(wkey).encrypt_block(key))
