@@ -44,6 +44,7 @@ line, at the cost of one flash append before the motor starts.
 
 It never logs a digest, a PIN or a UID; it never touches hardware.
 """
+import binascii
 import struct
 
 from anju import counter
@@ -92,10 +93,21 @@ _FIELDS = ("clock_set", "utc_offset_min", "relock_s", "wrong_limit", "lockout_s"
 
 
 class LockState:
-    """What the lock remembers between events (RAM). Persisted parts:
-    settings (`settings_blob`), the ACCESS sequence reservation `seq_reserved`
-    (anju.counter: resume with counter.resume after a reboot) and the last
-    accepted hub counter `cmd_counter`."""
+    """What the lock remembers between events (RAM). What ("persist", part)
+    asks the shell to write (temp file + rename):
+
+    "settings"     `settings_blob(state)`; read back with `load_settings`
+    "seq"          `seq_reserved` as a big-endian u32, the same reservation file
+                   as anju.counter.FrameCounter's: ACCESS `seq` values are taken
+                   with counter.take, and after a reboot the shell starts with
+                   seq_last = counter.resume(rtc_value_or_None, reserved), so no
+                   log number is used twice
+    "cmd_counter"  `cmd_counter`, the last accepted hub counter, as a u32
+    "users", "credentials"  the table's dump_users() / dump_credentials()
+
+    The clock flag is not persisted: after a power-on the RTC is unset, and
+    the lock waits for the hub's SET_TIME. Lockouts live in RAM only (a lock
+    light-sleeps; a power cut ends a lockout)."""
 
     __slots__ = _FIELDS
 
@@ -135,15 +147,17 @@ class LockState:
 
 
 def settings_blob(state):
-    """The settings file: relock_s, wrong_limit, lockout_s, ajar_s, UTC offset, CRC."""
+    """The settings file: u16 relock_s, u8 wrong_limit, u16 lockout_s, u16 ajar_s,
+    i16 UTC offset (minutes), u32 CRC-32 of the 9 bytes before it."""
     body = struct.pack(">HBHHh", state.relock_s, state.wrong_limit, state.lockout_s,
                        state.ajar_s, state.utc_offset_min)
-    return body + bytes((_sum8(body),))
+    return body + struct.pack(">I", binascii.crc32(body) & 0xFFFFFFFF)
 
 
 def load_settings(state, blob):
     """Apply a settings file to `state`; False (state unchanged) when it is bad."""
-    if blob is None or len(blob) != 10 or _sum8(blob[:9]) != blob[9]:
+    if blob is None or len(blob) != 13 or \
+            binascii.crc32(bytes(blob[:9])) & 0xFFFFFFFF != struct.unpack_from(">I", blob, 9)[0]:
         return False
     relock, limit, lockout, ajar, offset = struct.unpack_from(">HBHHh", blob, 0)
     if relock > 3600 or not 1 <= limit <= 5 or not MIN_LOCKOUT_S <= lockout <= 3600 \
@@ -152,13 +166,6 @@ def load_settings(state, blob):
     state.relock_s, state.wrong_limit, state.lockout_s, state.ajar_s = relock, limit, lockout, ajar
     state.utc_offset_min = offset
     return True
-
-
-def _sum8(data):
-    s = 0x5A
-    for b in data:
-        s = (s * 31 + b) & 0xFF
-    return s
 
 
 # ---- time ---------------------------------------------------------------------
