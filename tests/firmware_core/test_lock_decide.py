@@ -443,3 +443,14 @@ def test_settings_file_round_trip_and_corruption():
     s3 = decide.LockState(CFG)
     assert not decide.load_settings(s3, bytes(bad)) and s3.wrong_limit == 5
     assert not decide.load_settings(s3, blob[:-1]) and not decide.load_settings(s3, None)
+
+
+def test_programming_user_outside_its_from_until_cannot_enter():
+    s, t = setup()
+    add(t, 1, wire.U_PROGRAMMING, wire.K_PIN, b"p-admin", pin("135790"), frm=MON, until=MON + DAY)
+    s, acts = decide.handle(s, ("program", pin("135790")), MON - 1, CFG, t)
+    assert accesses(acts)[0][2:5] == (wire.R_NOT_YET_VALID, 0, 1) and s.prog_until == 0
+    s, acts = decide.handle(s, ("program", pin("135790")), MON + DAY + 1, CFG, t)
+    assert reason(acts) == wire.R_EXPIRED and s.prog_until == 0
+    s, acts = decide.handle(s, ("program", pin("135790")), MON + 5, CFG, t)
+    assert acts == [("indicate", "programming")]

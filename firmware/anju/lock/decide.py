@@ -319,28 +319,27 @@ def _credential(s, method, data, now, cfg, table, actions):
 
 def _program(s, digest, now, cfg, table, actions):
     slot = table.find(wire.K_PIN, digest)
-    if slot >= 0 and table.user(table.credential(slot)[1])[1] == wire.U_PROGRAMMING:
-        i = _INPUTS[wire.M_PIN]
-        user = table.credential(slot)[1]
-        cid = table.credential(slot)[2]
-        if s.locked_until[i]:
-            _access(s, actions, wire.M_PIN, wire.R_LOCKED_OUT, 0, user, cid)
-            actions.append(("indicate", "denied"))
-            return
-        rec = table.user(user)
-        frm, until = rec[5], rec[6]
-        if (frm and (not s.clock_set or now < frm)) or (until and (not s.clock_set or now > until)):
-            _access(s, actions, wire.M_PIN,
-                    wire.R_NOT_YET_VALID if frm and (not s.clock_set or now < frm) else wire.R_EXPIRED,
-                    0, user, cid)
-            actions.append(("indicate", "denied"))
-            return
+    user = table.credential(slot)[1] if slot >= 0 else 0
+    rec = table.user(user) if user else None
+    if rec is None or rec[1] != wire.U_PROGRAMMING:
+        # anyone else's PIN typed with `*` ... `#` is just a PIN
+        _credential(s, wire.M_PIN, digest, now, cfg, table, actions)
+        return
+    i = _INPUTS[wire.M_PIN]
+    frm, until = rec[5], rec[6]
+    if s.locked_until[i]:
+        reason = wire.R_LOCKED_OUT
+    elif frm and (not s.clock_set or now < frm):
+        reason = wire.R_NOT_YET_VALID
+    elif until and (not s.clock_set or now > until):
+        reason = wire.R_EXPIRED
+    else:
         s.wrong[i] = []
         s.prog_until = now + cfg.programming_s
         actions.append(("indicate", "programming"))
         return
-    # anyone else's PIN typed with `*` ... `#` is just a PIN
-    _credential(s, wire.M_PIN, digest, now, cfg, table, actions)
+    _access(s, actions, wire.M_PIN, reason, 0, user, table.credential(slot)[2])
+    actions.append(("indicate", "denied"))
 
 
 def _enrol(s, method, data, table, actions):
