@@ -454,3 +454,29 @@ def test_programming_user_outside_its_from_until_cannot_enter():
     assert reason(acts) == wire.R_EXPIRED and s.prog_until == 0
     s, acts = decide.handle(s, ("program", pin("135790")), MON + 5, CFG, t)
     assert acts == [("indicate", "programming")]
+
+
+def test_keypad_entries_become_events():
+    from anju.lock import keys
+    s, t = programmer()
+    add(t, 2, wire.U_UNRESTRICTED, wire.K_PIN, b"p-2", pin("2468"))
+    entry = keys.Entry()
+    out = None
+    for k in "*135790#":
+        out = entry.feed(k, 1000) or out
+    ev = decide.keypad_event(out, CK)
+    assert ev == ("program", pin("135790"))
+    s, acts = decide.handle(s, ev, MON, CFG, t)
+    assert acts == [("indicate", "programming")]
+    s, _ = decide.handle(s, ("tick",), MON + 30, CFG, t)
+    for k in "2468#":
+        out = entry.feed(k, 2000) or out
+    s, acts = decide.handle(s, decide.keypad_event(out, CK), MON + 31, CFG, t)
+    assert reason(acts) == wire.R_OK
+    # too short and too long entries are wrong codes, also as programming entries
+    for entry_out in (("pin", "12"), ("pin", "123456789"), ("program", "1")):
+        ev = decide.keypad_event(entry_out, CK)
+        assert ev[-1] is None
+        s, acts = decide.handle(s, ev, MON + 40, CFG, t)
+        assert reason(acts) == wire.R_UNKNOWN_CREDENTIAL
+    assert len(s.wrong[1]) == 3

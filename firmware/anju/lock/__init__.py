@@ -3,6 +3,7 @@
 - `wire`: device -> hub frame bodies (0x20-0x25), hub -> lock commands
   (0x28-0x2E) verified and decoded with range checks, the key derivations;
 - `users`: the user and credential table in fixed-size records;
+- `keys`: keypad entry (keys in, a finished PIN or programming entry out);
 - `decide`: the access decision and wrong-code lockout, a state machine;
 - `control`: a verified command applied to the table, settings and clock;
 - `hubside`: command bodies and phone-key wrapping as the hub builds them

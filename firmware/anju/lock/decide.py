@@ -21,9 +21,12 @@ resets the count, so a known-but-refused code cannot be used to keep guessing.
 
 Events:
   ("credential", method, data)  card or PIN: the 16-byte digest (wire.card_digest,
-                                wire.pin_digest); fingerprint: the matched template
-                                id, or None when the module found no match
+                                wire.pin_digest), or None for a keypad entry that
+                                cannot be a PIN (too short or too long: a wrong
+                                code); fingerprint: the matched template id, or
+                                None when the module found no match
   ("program", pin_digest)       `*` PIN `#` at the keypad
+  `keypad_event` turns what anju.lock.keys.Entry.feed returns into one of these.
   ("remote", action, method, who_id)   a verified LOCK_CTL (see control.apply)
   ("inside",)                   inside handle / exit button
   ("mechanical_key",)           the bolt moved without the motor (bolt supervision)
@@ -366,6 +369,18 @@ def _enrol(s, method, data, table, actions):
     actions.append(("send", wire.T_LOCAL_CHANGE,
                     wire.local_change_body(wire.OP_CREDENTIAL_ADDED, kind, user, cid)))
     actions.append(("indicate", "added"))
+
+
+def keypad_event(entry, ckey):
+    """The event for a finished keypad entry ("pin" | "program", digits)."""
+    kind, digits = entry
+    try:
+        digest = wire.pin_digest(ckey, digits)
+    except ValueError:
+        digest = None  # 1-3 or 9+ digits: can never match, counts as wrong
+    if kind == "program":
+        return ("program", digest)
+    return ("credential", wire.M_PIN, digest)
 
 
 def handle(state, event, now, cfg, table):

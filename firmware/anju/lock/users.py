@@ -175,7 +175,7 @@ class Table:
 
     def find(self, kind, data):
         """The slot of the credential with this kind and data, or -1."""
-        if kind == 0 or len(data) != wire.DATA_LEN:
+        if kind == 0 or data is None or len(data) != wire.DATA_LEN:
             return -1
         idx = self.index
         creds = self.creds
