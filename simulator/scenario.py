@@ -22,25 +22,34 @@ ACTIONS = {
     "inject": "frame injected on the air",
     "smoke": "smoke in the chamber", "dust": "dust settles in the chamber",
     "hush": "hush button pressed", "test_button": "test button pressed",
+    "card": "card held to the reader", "pin": "PIN typed on the keypad",
+    "finger": "finger on the fingerprint sensor", "key": "mechanical key turned",
+    "handle": "inside handle turned", "jam": "bolt obstructed",
+    "tenant_add": "tenant's credential registered at the hub",
+    "tenant_remove": "tenant's credential removed at the hub",
     "hub_restart": "hub restarted",
     "upstream_down": "upstream broker stopped",
     "upstream_up": "upstream broker started",
 }
 SITE_ACTIONS = ("hub_restart", "upstream_down", "upstream_up")
+LOCK_ACTIONS = ("card", "pin", "finger", "key", "handle", "jam", "tenant_add", "tenant_remove")
+CREDENTIAL_KINDS = ("card", "pin", "finger")
 BROKER_STATES = ("ok", "refuse", "silent", "down")  # simulator/fault_broker.py
 INJECT_KINDS = ("forged", "replayed", "tampered", "truncated", "oversized", "unknown_device",
                 "wrong_key", "forged_command", "copied_command")
 EXPECT_KINDS = ("alarm", "no_alarm", "delivered", "rejected", "siren", "silent")
 ALARM_TYPES = ("inactivity", "watchlist_face", "smoke", "door_left_open", "offline",
                "low_battery", "tamper", "clock_skew", "possible_attack",
-               "unregistered_occupant", "forced_entry")
+               "unregistered_occupant", "forced_entry", "duress", "lock_wrong_code",
+               "lock_jammed", "door_ajar")
 REJECT_REASONS = ("truncated", "oversized", "bad_version", "unknown_device", "bad_tag", "replayed",
                   "duplicate", "bad_body", "unknown_type", "not_encrypted")
-EVENT_TYPES = ("boot", "door", "tamper", "battery", "heartbeat", "state")
+EVENT_TYPES = ("boot", "door", "tamper", "battery", "heartbeat", "state", "access", "forced",
+               "lock_state", "lock_alarm", "cmd_result", "local_change")
 # what a scenario adds to the site file's keys (hub.config.KEYS): read below,
 # except `description`, which is for the reader (docs/scenarios.md)
 SITE_EXTRA_KEYS = {"top": ("name", "description", "timeline", "expect"),
-                   "device": ("door", "case", "battery_mv", "smoke")}
+                   "device": ("door", "case", "battery_mv", "smoke", "bolt", "lock", "fingers")}
 
 
 def _count(e, where, kind):
@@ -106,6 +115,99 @@ def _window(node, key, where):
     return lo, hi
 
 
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:._-")
+
+
+def _name(v, where, key):
+    """A card's or a finger's name in a scenario (its UID or template comes
+    from the name: simulator.scenario.card_uid)."""
+    if not isinstance(v, str) or not 1 <= len(v) <= 32 or any(c not in NAME_CHARS for c in v):
+        raise ConfigError("%s: key '%s': a name of 1-32 characters A-Z a-z 0-9 : . _ -, got %r"
+                          % (where, key, v))
+    return v
+
+
+def _lock_options(d):
+    """A smart lock's scenario keys: its bolt at the start, its settings
+    (config.json `lock`, docs/smart_lock.md) and the fingers enrolled in its
+    module at installation."""
+    if d["kind"] != "smart_lock":
+        for key in ("bolt", "lock", "fingers"):
+            if key in d:
+                raise ConfigError("%s: key '%s': only for a smart_lock" % (d.where(key), key))
+        return {}
+    bolt = d.get("bolt", "locked")
+    if bolt not in ("locked", "unlocked"):
+        raise ConfigError("%s: key 'bolt': '%s'; allowed: locked, unlocked" % (d.where("bolt"), bolt))
+    opts = d.get("lock") or {}
+    if not isinstance(opts, dict):
+        raise ConfigError("%s: key 'lock': a mapping of lock settings" % d.where("lock"))
+    fingers = d.get("fingers") or []
+    if not isinstance(fingers, list):
+        raise ConfigError("%s: key 'fingers': a list of finger names" % d.where("fingers"))
+    names = [_name(f, d.where("fingers"), "fingers") for f in fingers]
+    if len(set(names)) != len(names):
+        raise ConfigError("%s: key 'fingers': a finger is enrolled once" % d.where("fingers"))
+    return {"bolt": bolt, "lock": dict(opts), "fingers": names}
+
+
+def _lock_step(action, value, where, site, dev, sc):
+    if dev.kind != "smart_lock":
+        raise ConfigError("%s: action '%s' is for a smart_lock, '%s' is a %s"
+                          % (where, action, dev.id, dev.kind))
+    if action in ("card", "finger"):
+        return _name(value, where, "value")
+    if action == "pin":
+        if not isinstance(value, str) or not value.isdigit() or not 4 <= len(value) <= 8:
+            raise ConfigError("%s: action 'pin' needs 'value': 4-8 digits as a quoted string, "
+                              "like \"1234\"" % where)
+        return value
+    if action == "key":
+        if value not in ("locked", "unlocked"):
+            raise ConfigError("%s: action 'key' needs 'value': locked or unlocked" % where)
+        return value
+    if action == "jam":
+        return parse_duration(value if value is not None else "10s", where, "value")
+    if action == "handle":
+        if value is not None:
+            raise ConfigError("%s: action 'handle' takes no 'value'" % where)
+        return None
+    # tenant_add / tenant_remove: {resident, credential, card|pin|finger}
+    if not isinstance(value, dict):
+        raise ConfigError("%s: action '%s' needs 'value': {resident, credential, and one of "
+                          "card, pin, finger}" % (where, action))
+    unknown = sorted(set(value) - {"resident", "credential"} - set(CREDENTIAL_KINDS))
+    if unknown:
+        raise ConfigError("%s: action '%s': unknown key '%s'" % (where, action, unknown[0]))
+    rid = value.get("resident")
+    if rid not in site.residents:
+        raise ConfigError("%s: action '%s': key 'resident': no resident '%s'" % (where, action, rid))
+    cred = value.get("credential")
+    if not isinstance(cred, str) or not 1 <= len(cred) <= 16 or any(c not in NAME_CHARS for c in cred):
+        raise ConfigError("%s: action '%s': key 'credential': an id of 1-16 characters "
+                          "A-Z a-z 0-9 : . _ -" % (where, action))
+    kinds = [k for k in CREDENTIAL_KINDS if k in value]
+    if action == "tenant_add" and len(kinds) != 1:
+        raise ConfigError("%s: action 'tenant_add' needs exactly one of card, pin, finger" % where)
+    out = {"resident": rid, "credential": cred}
+    for k in kinds:
+        out[k] = _lock_step(k, value[k], where, site, dev, sc)
+    return out
+
+
+def card_uid(name, length=4):
+    """The UID of the simulated card called `name` (4 or 7 bytes; a name
+    ending in ':7' is a 7-byte card). Deterministic, like device_keys."""
+    if name.endswith(":7"):
+        length = 7
+    uid = bytearray(hashlib.sha256(("anju-sim-card/" + name).encode()).digest()[:length])
+    if length == 7:
+        uid[0] = 0x04  # NXP's manufacturer byte: never the cascade tag 0x88
+    elif uid[0] == 0x88:
+        uid[0] = 0x08  # a single-size UID never starts with the cascade tag
+    return bytes(uid)
+
+
 def parse(doc, boards_loader=None):
     if not isinstance(doc, dict):
         raise ConfigError("%s: a scenario must be a mapping with site, devices, timeline, expect"
@@ -134,9 +236,7 @@ def parse(doc, boards_loader=None):
             raise ConfigError("%s: board %s has no Wi-Fi for transport 'mqtt'" % (where, d["board"]))
         if d["transport"] == "ble" and board is not None and "ble" not in board["radios"]:
             raise ConfigError("%s: board %s has no BLE" % (where, d["board"]))
-        if d["kind"] not in ("door_sensor", "smoke_sensor"):
-            raise ConfigError("%s: key 'kind': the simulator runs door_sensor and smoke_sensor "
-                              "firmware so far, not '%s'" % (d.where("kind"), d["kind"]))
+        lock_opts = _lock_options(d)
         door = d.get("door", "closed")
         case = d.get("case", "closed")
         for key, v in (("door", door), ("case", case)):
@@ -148,7 +248,7 @@ def parse(doc, boards_loader=None):
         smoke_opts = d.get("smoke") or {}
         if not isinstance(smoke_opts, dict):
             raise ConfigError("%s: key 'smoke': a mapping of smoke sensor settings" % d.where("smoke"))
-        sc.device_specs[str(d["id"])] = {"smoke": dict(smoke_opts), "kind": d["kind"],
+        sc.device_specs[str(d["id"])] = {"smoke": dict(smoke_opts), "kind": d["kind"], **lock_opts,
                                         "board": board, "board_name": d["board"], "door": door,
                                         "case": case, "battery_mv": mv,
                                         "heartbeat_s": int(site.devices[str(d["id"])].heartbeat_s)}
@@ -209,6 +309,8 @@ def parse(doc, boards_loader=None):
                                       or not 1 <= value <= 100000):
             raise ConfigError("%s: action 'flash_cut' needs 'value': the n-th flash write "
                               "(program or erase) from now, 1..100000" % where)
+        if action in LOCK_ACTIONS:
+            value = _lock_step(action, value, where, site, site.devices[str(device)], sc)
         if action == "inject" and value not in INJECT_KINDS:
             raise ConfigError("%s: action 'inject' needs 'value', one of %s"
                               % (where, ", ".join(INJECT_KINDS)))

@@ -1,8 +1,10 @@
-"""AES-128 block encryption for the device and for CPython tests.
+"""AES-128 block encryption and decryption for the device and for CPython tests.
 
-Used by `anju.ccm` to build BTHome v2 encrypted advertisements. Only the
-forward cipher is provided: CCM needs nothing else. On a MicroPython port with
-`cryptolib` the block is encrypted by the port's native AES (ECB); elsewhere
+Used by `anju.ccm` to build BTHome v2 encrypted advertisements (forward cipher
+only) and by the smart lock to unwrap a phone key (one block, inverse cipher).
+On a MicroPython port with `cryptolib` the block is handled by the port's
+native AES (ECB; one object per direction, because cryptolib refuses to mix
+encryption and decryption on one object); elsewhere
 (CPython, ports built without `cryptolib`) by the
 compact pure-Python implementation below, which allocates nothing per block
 when the caller passes an output buffer.
@@ -59,6 +61,20 @@ _XTIME = (
 
 # ShiftRows on a column-major state: output byte i comes from input byte _SHIFT[i]
 _SHIFT = b"\x00\x05\x0a\x0f\x04\x09\x0e\x03\x08\x0d\x02\x07\x0c\x01\x06\x0b"
+# InvShiftRows: row r of column c comes from column (c - r) mod 4
+_INV_SHIFT = b"\x00\x0d\x0a\x07\x04\x01\x0e\x0b\x08\x05\x02\x0f\x0c\x09\x06\x03"
+_inv_sbox = None
+
+
+def _inverse_sbox():
+    """The inverse S-box, built from the S-box on first use (decryption is rare)."""
+    global _inv_sbox
+    if _inv_sbox is None:
+        inv = bytearray(256)
+        for i in range(256):
+            inv[_SBOX[i]] = i
+        _inv_sbox = bytes(inv)
+    return _inv_sbox
 _RCON = b"\x01\x02\x04\x08\x10\x20\x40\x80\x1b\x36"
 
 
@@ -83,15 +99,18 @@ def _expand_key(key):
 
 
 class AES128:
-    """One AES-128 key; `encrypt_block` encrypts 16 bytes (ECB, one block)."""
+    """One AES-128 key; `encrypt_block` / `decrypt_block` handle 16 bytes (ECB)."""
 
     def __init__(self, key, native=True):
         if len(key) != KEY_SIZE:
             raise ValueError("AES-128 key must be 16 bytes")
         self._native = None
+        self._native_dec = None
+        self._key = None
         self._round_keys = None
         if native and cryptolib is not None:
             self._native = cryptolib.aes(bytes(key), _MODE_ECB)
+            self._key = bytes(key)  # for the decryption object, made on first use
         else:
             self._round_keys = _expand_key(key)
             self._tmp = bytearray(BLOCK_SIZE)
@@ -133,4 +152,49 @@ class AES128:
             tmp[i] = sbox[out[shift[i]]]
         for i in range(16):
             out[i] = tmp[i] ^ rk[160 + i]
+        return out
+
+    def decrypt_block(self, block, out=None):
+        """Decrypt one 16-byte block into `out` (a new bytearray if None)."""
+        if len(block) != BLOCK_SIZE:
+            raise ValueError("AES block must be 16 bytes")
+        if out is None:
+            out = bytearray(BLOCK_SIZE)
+        if self._native is not None:
+            if self._native_dec is None:
+                self._native_dec = cryptolib.aes(self._key, _MODE_ECB)
+            self._native_dec.decrypt(bytes(block), out)
+            return out
+        rk = self._round_keys
+        inv = _inverse_sbox()
+        xtime = _XTIME
+        shift = _INV_SHIFT
+        tmp = self._tmp
+        for i in range(16):
+            out[i] = block[i] ^ rk[160 + i]
+        for r in range(144, 0, -16):
+            # InvShiftRows, InvSubBytes and AddRoundKey into tmp
+            for i in range(16):
+                tmp[i] = inv[out[shift[i]]] ^ rk[r + i]
+            # InvMixColumns: pre-multiply by (04, 00, 05, 00), then MixColumns
+            for c in range(0, 16, 4):
+                a0 = tmp[c]
+                a1 = tmp[c + 1]
+                a2 = tmp[c + 2]
+                a3 = tmp[c + 3]
+                u = xtime[xtime[a0 ^ a2]]
+                v = xtime[xtime[a1 ^ a3]]
+                a0 ^= u
+                a1 ^= v
+                a2 ^= u
+                a3 ^= v
+                t = a0 ^ a1 ^ a2 ^ a3
+                out[c] = a0 ^ t ^ xtime[a0 ^ a1]
+                out[c + 1] = a1 ^ t ^ xtime[a1 ^ a2]
+                out[c + 2] = a2 ^ t ^ xtime[a2 ^ a3]
+                out[c + 3] = a3 ^ t ^ xtime[a3 ^ a0]
+        for i in range(16):
+            tmp[i] = inv[out[shift[i]]] ^ rk[i]
+        for i in range(16):
+            out[i] = tmp[i]
         return out

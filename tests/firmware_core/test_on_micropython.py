@@ -34,6 +34,8 @@ def test_harness_finds_core_modules() -> None:
     names = [p.name for p in CORE_MODULES]
     assert "test_harness_selfcheck.py" in names
     assert "test_on_micropython.py" not in names
+    assert "test_lock_decide.py" in names and "test_lock_wire.py" in names
+    assert "test_lock_vectors.py" not in names  # CPython only
 
 
 def _write(tmp_path: Path, name: str, source: str) -> Path:
