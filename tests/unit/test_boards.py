@@ -154,7 +154,24 @@ def test_required_pins_only_checked_for_a_kind() -> None:
     b = esp32()
     del b["pins"]["reed"]
     assert boards.validate(b, "boards/x.json") is b
-    assert boards.validate(b, "boards/x.json", "smart_lock") is b
+    assert boards.validate(b, "boards/x.json", "smoke_sensor") is b
+    with pytest.raises(boards.BoardError, match="pins.reed.*required by smart_lock"):
+        boards.validate(b, "boards/x.json", "smart_lock")
+
+
+def test_every_board_wires_a_smart_lock_and_the_keypad_as_lists() -> None:
+    for name in boards.names():
+        b = boards.load(name, "smart_lock")
+        for key in ("kp_rows", "kp_cols"):
+            if key in b["pins"]:
+                assert len(b["pins"][key]) == 4
+    b = esp32()
+    b["pins"]["kp_rows"] = [16, 17, 21]
+    with pytest.raises(boards.BoardError, match="kp_rows.*list of 4"):
+        boards.validate(b, "boards/x.json")
+    b["pins"]["kp_rows"] = 16
+    with pytest.raises(boards.BoardError, match="kp_rows"):
+        boards.validate(b, "boards/x.json")
 
 
 def test_reed_pin_check_skipped_without_pin_wake() -> None:
