@@ -476,6 +476,8 @@ class SimDevice:
             # the most any earlier boot held: only a boot that holds more needs
             # the collections that confirm a new high (_sim.sample_heap)
             "heap_peak": self.peak_heap,
+            # a lock's own frames can make the hub answer it (docs/simulator.md, "Time")
+            "answers": self.app == "smart_lock",
             "flash": self.image, "blocks": self.blocks, "block_size": self.block_size,
             "install": self._install})
         return msg

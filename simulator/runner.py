@@ -29,7 +29,14 @@ FIRMWARE_ROOT = Path(__file__).resolve().parent.parent / "firmware"
 # simulator/forge.py's unknown device: the broker has an account for it (one
 # left behind after its device was removed from the site), the hub does not
 INTRUDER = UNKNOWN_DEVICE
-APP_FOR_KIND = {"door_sensor": "door_sensor", "smoke_sensor": "smoke_sensor"}
+APP_FOR_KIND = {"door_sensor": "door_sensor", "smoke_sensor": "smoke_sensor",
+                "smart_lock": "smart_lock"}
+# a person at a lock, in virtual seconds: a key held, the gap to the next one,
+# a card or a finger held to the reader
+KEY_DOWN_S = 0.1
+KEY_GAP_S = 0.25
+HOLD_S = 1.5
+LOCK_QUEUE_BYTES = 65536  # docs/smart_lock.md, "Event log": 1,110 ACCESS frames
 
 
 def fmt_offset(seconds):
@@ -198,12 +205,17 @@ class ScenarioRun:
                        "wifi": {"ssid": sim.wifi_ssid, "password": "sim"}}
                 if spec.get("kind") == "smoke_sensor":
                     cfg["smoke"] = spec.get("smoke", {})
+                if spec.get("kind") == "smart_lock":
+                    cfg["lock"] = spec.get("lock", {})
+                    cfg["queue_bytes"] = LOCK_QUEUE_BYTES
                 mac = bytes.fromhex(dev.ble_address.replace(":", ""))
                 sim.add_device(did, APP_FOR_KIND[dev.kind], spec["board"], cfg, mac)
                 if spec.get("kind") == "smoke_sensor":
                     from simulator import chamber
                     sim.add_chamber(did, chamber.Chamber(seed=len(sim.devices), born=self.clock.now()))
                     sim.set_input(did, "test_button", True)
+                elif spec.get("kind") == "smart_lock":
+                    self.add_lock_hardware(did, spec)
                 else:
                     sim.set_input(did, "reed", spec["door"] == "open")
                     sim.set_input(did, "tamper", spec["case"] == "open")
@@ -234,6 +246,60 @@ class ScenarioRun:
             await self.hub.stop()
             frames_seen.stop()
             alarms_seen.stop()
+
+    def add_lock_hardware(self, did, spec):
+        """The lock's chips (simulator/chips/) and switches as the board wires them."""
+        from simulator.chips import bolt, keypad
+        sim = self.sim
+        dev = sim.devices[did]
+        pins = dev.board["pins"]
+        dev.add_chip("bolt", bolt.Chip.for_board(dev.board,
+                                                  pos=1.0 if spec["bolt"] == "locked" else 0.0))
+        if "kp_rows" in pins:
+            dev.add_chip("keypad", keypad.Chip.for_board(dev.board))
+        if "rfid_cs" in pins:
+            from simulator.chips import mfrc522
+            dev.add_chip("rfid", mfrc522.Chip.for_board(dev.board))
+        if "fp_tx" in pins:
+            from simulator.chips import r503
+            chip = r503.Chip.for_board(dev.board)
+            for page, finger in enumerate(spec.get("fingers", ()), start=1):
+                chip.enrolled(page, finger)  # enrolled at installation
+            dev.add_chip("finger", chip)
+        sim.set_input(did, "reed", spec["door"] == "open")
+        sim.set_input(did, "tamper", spec["case"] == "open")
+        sim.set_input(did, "handle", True)  # released (the button pulls it low)
+
+    def lock_action(self, did, action, value):
+        """A person at the lock: keys typed, a card or a finger held, the
+        mechanical key turned, the inside handle, an obstruction."""
+        dev = self.sim.devices[did]
+        now = self.clock.now()
+        has_keypad = "keypad" in dev.periph
+
+        def typed(keys_, t0):
+            def press(chip, now_, levels):
+                for i, key in enumerate(keys_):
+                    at = t0 + i * (KEY_DOWN_S + KEY_GAP_S)
+                    chip.press(key, at, at + KEY_DOWN_S)
+            dev.change_chip("keypad", press)
+            return t0 + len(keys_) * (KEY_DOWN_S + KEY_GAP_S)
+
+        if action == "pin":
+            typed(value + "#", now)
+        elif action == "card":
+            uid = scn.card_uid(value)
+            # a tap on the keypad wakes the reader (docs/smart_lock.md, "Power and waking")
+            t = typed("D", now) if has_keypad else now
+            dev.change_chip("rfid", lambda c, now_, lv: c.present(uid.hex(), t, t + HOLD_S))
+        elif action == "finger":
+            dev.change_chip("finger", lambda c, now_, lv: c.touch(value, now_, now_ + HOLD_S))
+        elif action == "key":
+            dev.change_chip("bolt", lambda c, now_, lv: c.key_turn(now_, value))
+        elif action == "jam":
+            dev.change_chip("bolt", lambda c, now_, lv: c.obstruct(now_, now_ + value))
+        elif action == "handle":
+            self.sim.press(did, "handle")
 
     def _pin_steps(self):
         """Device id -> {time: (pin, level)} of the steps that only drive one
@@ -320,6 +386,10 @@ class ScenarioRun:
             sim.press(did, "test_button")
         elif step.action == "inject":
             await self.inject(did, step.value)
+        elif step.action in ("tenant_add", "tenant_remove"):
+            await self.tenant(did, step.action, step.value)
+        elif step.action in scn.LOCK_ACTIONS:
+            self.lock_action(did, step.action, step.value)
         await sim.step()
         await sim.settle()
 
@@ -450,6 +520,24 @@ class ScenarioRun:
                 good = len(evs) == spec["count"] and in_order
                 what = "delivered %s %s: %d (want %d), in order and once: %s" % (
                     spec["what"], spec["type"], len(evs), spec["count"], in_order)
+            elif e.kind == "access":
+                lo, hi = spec["window"] or (0.0, float("inf"))
+                evs = [ev for ev in self.hub.store.events(spec["what"])
+                       if ev["type"] == "access" and lo <= ev["received_at"] - self.t0 <= hi
+                       and all(ev["values"].get(k) == spec[k]
+                               for k in ("outcome", "method", "reason", "credential") if k in spec)]
+                good = len(evs) == spec["count"]
+                what = "access %s %s: %d (want %d)" % (spec["what"], " ".join(
+                    "%s=%s" % (k, spec[k]) for k in ("outcome", "method", "reason", "credential")
+                    if k in spec), len(evs), spec["count"])
+            elif e.kind == "bolt":
+                last = None
+                for ev in self.hub.store.events(spec["what"]):
+                    if ev["type"] == "lock_state" and ev["received_at"] - self.t0 <= spec["at"]:
+                        last = ev["values"].get("bolt")
+                good = last == spec["state"]
+                what = "bolt %s at %s: %s (want %s), as the hub heard it" % (
+                    spec["what"], fmt_offset(spec["at"]), last, spec["state"])
             else:
                 n = self.hub.store.rejection_counts().get(spec["what"], 0)
                 good = n == spec["count"]
@@ -485,9 +573,12 @@ def command_sources(site):
     """Device id -> the devices whose frames can make the hub command it. The
     hub commands a device only for the smoke interconnect (hub/rules/smoke.py:
     a smoke sensor's alarm sounds the others in scope; the widest scope is the
-    site) and for a face unlock, which an entrance camera causes, not a
-    simulated device. A new kind of hub -> device command must be added here,
-    or the simulator lets a listening device run past the moment it comes."""
+    site), for a face unlock, which an entrance camera causes, not a
+    simulated device, and for a lock: the time, in answer to the lock's own
+    frames (the lock hands over after publishing: _sim.published), and
+    tenants' credentials, which the lock's own steps cause. A new kind of
+    hub -> device command must be added here, or the simulator lets a
+    listening device run past the moment it comes."""
     from hub.rules import smoke
     out = {did: () for did in site.devices}
     for did, dev in site.devices.items():

@@ -37,7 +37,15 @@ CREDENTIAL_KINDS = ("card", "pin", "finger")
 BROKER_STATES = ("ok", "refuse", "silent", "down")  # simulator/fault_broker.py
 INJECT_KINDS = ("forged", "replayed", "tampered", "truncated", "oversized", "unknown_device",
                 "wrong_key", "forged_command", "copied_command")
-EXPECT_KINDS = ("alarm", "no_alarm", "delivered", "rejected", "siren", "silent")
+EXPECT_KINDS = ("alarm", "no_alarm", "delivered", "rejected", "siren", "silent", "access", "bolt")
+ACCESS_FILTERS = {
+    "outcome": ("unlocked", "denied"),
+    "method": ("card", "pin", "phone_ble", "face", "mechanical_key", "fingerprint", "inside",
+               "remote"),
+    "reason": ("ok", "unknown_credential", "outside_schedule", "expired", "not_yet_valid",
+               "disabled", "locked_out", "low_battery", "used", "jammed"),
+}
+BOLT_STATES = ("unknown", "locked", "unlocked", "locking", "unlocking", "jammed")
 ALARM_TYPES = ("inactivity", "watchlist_face", "smoke", "door_left_open", "offline",
                "low_battery", "tamper", "clock_skew", "possible_attack",
                "unregistered_occupant", "forced_entry", "duress", "lock_wrong_code",
@@ -355,6 +363,34 @@ def parse(doc, boards_loader=None):
             if spec["window"] is None:
                 raise ConfigError("%s: '%s' needs 'between: [from, to]'" % (e.where(), kind))
             sc.end = max(sc.end, spec["window"][1])
+        elif kind in ("access", "bolt"):
+            dev = site.devices.get(str(spec["what"]))
+            if dev is None or dev.kind != "smart_lock":
+                raise ConfigError("%s: key '%s': '%s' is not a smart_lock of this scenario"
+                                  % (e.where(kind), kind, spec["what"]))
+            spec["what"] = str(spec["what"])
+            if kind == "access":
+                for key, allowed in ACCESS_FILTERS.items():
+                    if key in e:
+                        if e[key] not in allowed:
+                            raise ConfigError("%s: key '%s': unknown value '%s'; allowed: %s"
+                                              % (e.where(key), key, e[key], ", ".join(allowed)))
+                        spec[key] = e[key]
+                if "credential" in e:
+                    spec["credential"] = str(e["credential"])
+                spec["window"] = _window(e, "between", e.where("between"))
+                if "count" not in e:
+                    raise ConfigError("%s: 'access' needs 'count' (an integer)" % e.where())
+                spec["count"] = _count(e, e.where(), kind)
+                if spec["window"] is not None:
+                    sc.end = max(sc.end, spec["window"][1])
+            else:
+                if e.get("state") not in BOLT_STATES:
+                    raise ConfigError("%s: 'bolt' needs 'state', one of %s"
+                                      % (e.where(), ", ".join(BOLT_STATES)))
+                spec["state"] = e["state"]
+                spec["at"] = _dur(e, "at")
+                sc.end = max(sc.end, spec["at"])
         elif kind == "rejected":
             if "count" not in e:
                 raise ConfigError("%s: 'rejected' needs 'count' (an integer)" % e.where())

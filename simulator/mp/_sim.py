@@ -15,6 +15,7 @@ import json
 _rd = None
 _wr = None
 
+rtc_offset = 0     # seconds the firmware set its clock away from the virtual clock (RTC.datetime)
 now = 0.0          # virtual seconds since the simulator's epoch (the device's view)
 boot = None        # the boot message
 levels = {}        # pin id -> level, as the world and the firmware set them
@@ -224,10 +225,29 @@ def noise_state():
     return None if chamber is None else chamber[2].noise_state()
 
 
+replies_due = 0  # hand-overs owed since this device published (its hub may answer it)
+
+
+def published():
+    """The device published a frame. A device the hub answers (boot "answers":
+    a lock, whose frames can make the hub send it the time) hands over at its
+    next two sleeps, so the hub has taken the frame in and its answer is on
+    the connection before the device goes on reading: the answer comes at the
+    same virtual time on every run."""
+    global replies_due
+    if boot.get("answers"):
+        replies_due = 2
+
+
 def wait(kind, until):
     """A sleep: taken here when nothing outside the device can happen before it
     ends (the world, the hub and every other device are quiet until `horizon`),
     else handed to the host. Timers due on the way fire at their own times."""
+    global replies_due
+    if replies_due:
+        replies_due -= 1
+        block(kind, until)
+        return
     if until < horizon:
         sample_heap()
         fire_timers(until)

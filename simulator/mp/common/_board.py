@@ -132,9 +132,13 @@ class RTCCore:
         pass
 
     def datetime(self, datetimetuple=None):
-        if datetimetuple is not None:
-            raise NotImplementedError("RTC.datetime(tuple) is not simulated")
         import time
+        if datetimetuple is not None:
+            # (year, month, day, weekday, hours, minutes, seconds, subseconds):
+            # the clock jumps to it (the week day is the chip's to work out)
+            y, mo, d, _, h, mi, s = datetimetuple[:7]
+            _sim.rtc_offset += time.mktime((y, mo, d, h, mi, s, 0, 0)) - time.time()
+            return None
         t = time.gmtime()
         return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
 

@@ -131,6 +131,7 @@ class socket(io.IOBase):
         topic = _publish_topic(data)
         if topic is not None:
             _sim.post({"pub": topic})
+            _sim.published()
         elif data[:1] == b"\xc0":
             # PINGREQ: the round trip takes no virtual time; wait (real time,
             # bounded) until the broker's PINGRESP can be read

@@ -43,11 +43,11 @@ def ticks_add(a, delta):
 
 
 def time():
-    return int(_sim.now) - _EPOCH
+    return int(_sim.now) - _EPOCH + _sim.rtc_offset
 
 
 def time_ns():
-    return int(_sim.now * 1000000) * 1000 - _EPOCH * 1000000000
+    return int(_sim.now * 1000000) * 1000 - (_EPOCH - _sim.rtc_offset) * 1000000000
 
 
 def gmtime(secs=None):

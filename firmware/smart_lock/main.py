@@ -1,0 +1,354 @@
+"""Smart lock app (docs/smart_lock.md).
+
+One loop, always running: take what woke the lock (a key, a card, a finger,
+the handle, the door, the case, a timer), let the cores decide (access:
+anju.lock.decide and anju.lock.control; bolt and door: anju.lock.bolt), move
+the bolt, then stamp, queue and deliver frames and hear hub commands on the
+kept MQTT session. The lock decides every opening itself, offline too; the
+network only carries what happened and what the hub asks. Between uses it
+light-sleeps with its input interrupts armed.
+"""
+import json
+import time
+
+import machine
+
+from anju import counter, frame, pqueue
+from anju.config import DeviceConfig
+from anju.lock import bolt, control, decide, keys, options, users, wire
+from anju.shell import hw, lock_hw, storage
+
+CTR_FILE = "ctr"
+SEQ_FILE = "seq"
+HUB_CTR_FILE = "hubctr"
+FILES = {"users": "users", "credentials": "creds", "settings": "settings"}
+T_TAMPER = 0x11
+T_BATTERY = 0x12
+
+
+class SmartLock:
+    def __init__(self, cfg, raw, board, store):
+        self.cfg = cfg
+        self.store = store
+        self.opts = o = options.parse(raw, "/config.json")
+        self.device_id = cfg.device_id.encode()
+        self.ckey = wire.cred_key(cfg.frame_key)
+        self.dcfg = decide.LockConfig(o.max_users, o.max_credentials, o.wrong_limit, o.lockout_s,
+                                      o.relock_s, o.ajar_s, o.cutoff_mv,
+                                      wrap_key=wire.wrap_key(cfg.frame_key))
+        self.table = users.Table(o.max_users, o.max_credentials)
+        self._load_table()
+        reserved = store.read_u32(SEQ_FILE)
+        self.state = decide.LockState(self.dcfg, counter.resume(None, reserved), reserved,
+                                      store.read_u32(HUB_CTR_FILE))
+        decide.load_settings(self.state, store.read(FILES["settings"]) or b"")
+        self.counter = counter.FrameCounter(store, None, CTR_FILE)
+        self.queue = pqueue.PersistentQueue(store, "q", cfg.queue_bytes)
+        # hardware: what the board wires (docs/smart_lock.md, "Hardware and pins")
+        pins = board["pins"]
+        self.bolt = lock_hw.Bolt(board, o.mv_per_a)
+        self.inputs = lock_hw.LockInputs(board)
+        self.keypad = self.rfid = self.finger = None
+        if "kp_rows" in pins:
+            from anju.shell import keypad
+            self.keypad = keypad.Keypad(board)
+        if "rfid_cs" in pins:
+            from anju.shell import mfrc522
+            self.rfid = mfrc522.MFRC522(board)
+        if "fp_tx" in pins:
+            from anju.shell import r503
+            self.finger = r503.R503(board)
+        self.entry = keys.Entry()
+        self.bcfg = self._bolt_cfg()
+        self.bs, acts = lock_hw.boot_state(self.bolt, self.inputs, self.bcfg)
+        self.inputs.watch()
+        self.tamper = self.inputs.tamper_open()
+        self.mv = self.inputs.battery_mv()
+        self.battery_low = False
+        self.alarm = 0            # LOCK_STATE: the last reported state, to send on change
+        self.reported = None
+        self.state_frame = None
+        self.rejected_cmds = 0
+        ms = time.ticks_ms()
+        self.awake_until = ms
+        self.card_until = None
+        self.next_card = ms
+        self.next_link = ms
+        self.next_heartbeat = ms
+        self.link = None
+        if cfg.transport == "mqtt":
+            from anju.shell import mqtt_link
+            self.link = mqtt_link.Session(cfg, self.on_command)
+        self.bolt_actions(acts)
+
+    def _load_table(self):
+        """Users and credentials from flash. A file that does not load (torn,
+        corrupt) leaves that part empty: the lock opens for nobody it cannot
+        vouch for, and the hub sees the empty table in CMD_RESULTs."""
+        for part in ("users", "credentials"):
+            blob = self.store.read(FILES[part])
+            if blob is None:
+                continue
+            try:
+                getattr(self.table, "load_" + part)(blob)
+            except users.TableError:
+                print("lock: %s file unreadable, starting without it" % part)
+        self.table.drop_orphans()
+
+    def _bolt_cfg(self):
+        o = self.opts
+        return bolt.BoltConfig(o.inrush_ms, o.stall_ma, o.stall_ms, o.travel_ms,
+                               self.state.relock_s, self.state.ajar_s)
+
+    # ---- reporting ------------------------------------------------------------
+    def send(self, mtype, body):
+        f = frame.encode(self.cfg.frame_key, self.device_id, mtype, self.counter.next(),
+                         hw.device_time(), body)
+        if mtype == wire.T_LOCK_STATE:
+            self.state_frame = f
+        try:
+            self.queue.push(f)
+        except pqueue.QueueFull:
+            pass  # a full queue keeps the oldest: they are what the hub lacks
+        self.next_link = time.ticks_ms()  # deliver now
+
+    def flags(self):
+        f = 0
+        if self.tamper:
+            f |= wire.SF_TAMPER
+        if self.battery_low:
+            f |= wire.SF_BATTERY_LOW
+        if decide.locked_out(self.state, hw.device_time()):
+            f |= wire.SF_LOCKED_OUT
+        if self.state.clock_set:
+            f |= wire.SF_CLOCK_SET
+        return f
+
+    def report_state(self, force=False):
+        o = self.opts
+        now = (self.bs.bolt, self.bs.door, self.flags())
+        if now == self.reported and not force:
+            return
+        self.reported = now
+        self.send(wire.T_LOCK_STATE, wire.lock_state_body(
+            self.bs.bolt, self.bs.door, now[2], o.percent(self.mv), self.mv, len(self.queue),
+            o.ops_left(self.mv)))
+
+    # ---- the cores' actions ------------------------------------------------------
+    def do(self, actions):
+        for act in actions:
+            kind = act[0]
+            if kind == "persist":
+                self.persist(act[1])
+            elif kind == "send":
+                self.send(act[1], act[2])
+            elif kind == "unlock":
+                self.run(-1, act[1])
+            elif kind == "lock":
+                self.run(1, wire.M_REMOTE)
+            elif kind == "set_clock":
+                set_rtc(act[1])
+                self.bcfg = self._bolt_cfg()
+            # "alarm" and "indicate" are the keypad's buzzer and LEDs: not wired here
+        self.report_state()
+
+    def persist(self, part):
+        s = self.state
+        if part == "seq":
+            self.store.write_u32(SEQ_FILE, s.seq_reserved)
+        elif part == "cmd_counter":
+            self.store.write_u32(HUB_CTR_FILE, s.cmd_counter)  # a replay stays refused after a power cut
+        elif part == "settings":
+            self.store.write(FILES["settings"], decide.settings_blob(s))
+            self.bcfg = self._bolt_cfg()
+        else:
+            self.store.write(FILES[part], getattr(self.table, "dump_" + part)())
+
+    def run(self, direction, method):
+        self.bs, acts = self.bolt.run_bolt(direction, self.bcfg, self.bs, self.inputs, method)
+        self.bolt_actions(acts)
+
+    def feed(self, event):
+        """One event for bolt supervision; the motor does what it says (an
+        auto-relock starts a run) and the rest is reported."""
+        self.bs, acts = bolt.handle(self.bs, event, time.ticks_ms(), self.bcfg)
+        self.bolt.apply(acts)
+        self.bolt_actions(acts)
+
+    def bolt_actions(self, acts):
+        for a in acts:
+            kind = a[0]
+            if kind == "forced":
+                self.send(wire.T_FORCED, wire.forced_body(a[1]))
+            elif kind == "alarm":
+                self.send(wire.T_LOCK_ALARM, wire.lock_alarm_body(a[1], a[2]))
+            elif kind == "mechanical_key":
+                self.decide(("mechanical_key",))
+            elif kind == "relock":
+                self.bs, more = self.bolt.supervise(self.bs, self.bcfg, self.inputs)
+                self.bolt_actions(more)
+        self.report_state()
+
+    def decide(self, event):
+        self.state, actions = decide.handle(self.state, event, hw.device_time(), self.dcfg,
+                                            self.table)
+        self.do(actions)
+
+    # ---- hub commands -----------------------------------------------------------
+    def on_command(self, payload):
+        try:
+            cmd = wire.verify_command(self.cfg.frame_key, self.device_id, payload,
+                                      self.state.cmd_counter)
+        except frame.FrameError:
+            self.rejected_cmds += 1  # forged, replayed, malformed: not answered
+            return
+        self.state, actions = control.apply(self.state, cmd, hw.device_time(), self.dcfg,
+                                            self.table)
+        self.do(actions)
+
+    # ---- the loop -------------------------------------------------------------------
+    def tick(self):
+        ms = time.ticks_ms()
+        _, handle = self.inputs.take()
+        if self.keypad is not None:
+            self.keys(ms)
+        if self.rfid is not None and self.card_until is not None:
+            self.card(ms)
+        if self.finger is not None and self.finger.finger_present():
+            self.awake(ms)
+            page = self.finger.search()
+            if page is not False:  # False: the module did not answer
+                self.decide(("credential", wire.M_FINGERPRINT, page))
+        if handle:
+            self.awake(ms)
+            self.feed(("handle",))
+            self.decide(("inside",))
+        is_open = self.inputs.door_open()
+        if is_open != self.bs.door_open:
+            self.feed(("door", is_open))
+        if not bolt.running(self.bs):
+            at_locked, at_unlocked = self.bolt.ends()
+            self.feed(("sample", 0, at_locked, at_unlocked))  # a key, or the bolt forced
+        self.feed(("tick",))
+        self.decide(("tick",))
+        self.case_and_battery()
+        if time.ticks_diff(self.next_heartbeat, ms) <= 0:
+            self.next_heartbeat = time.ticks_add(ms, self.cfg.heartbeat_s * 1000)
+            self.report_state(force=True)
+        if self.link is not None:
+            self.service_link()
+        self.sleep()
+
+    def keys(self, ms):
+        kp = self.keypad
+        if kp.woken or time.ticks_diff(self.awake_until, ms) > 0:
+            kp.disarm()
+            kp.update()
+            ev = kp.take()
+            while ev is not None:
+                key, down = ev
+                if down:
+                    self.awake(ms)
+                    self.card_until = time.ticks_add(ms, self.opts.card_window_ms)
+                    got = self.entry.feed(key, ms)
+                    if got is not None:
+                        self.decide(decide.keypad_event(got, self.ckey))
+                ev = kp.take()
+            kp.woken = False
+        self.entry.expired(ms)
+
+    def card(self, ms):
+        if time.ticks_diff(self.card_until, ms) <= 0:
+            self.card_until = None
+            return
+        if time.ticks_diff(self.next_card, ms) > 0:
+            return
+        self.next_card = time.ticks_add(ms, self.opts.card_poll_ms)
+        uid = self.rfid.read_uid()
+        if uid is not None:
+            self.card_until = None  # one card, one decision; a key press re-arms the reader
+            self.decide(("credential", wire.M_CARD, wire.card_digest(self.ckey, uid)))
+
+    def case_and_battery(self):
+        t = self.inputs.tamper_open()
+        if t != self.tamper:
+            self.tamper = t
+            self.send(T_TAMPER, bytes((1 if t else 0,)))
+        mv = self.inputs.battery_mv()
+        self.mv = mv
+        if self.state.battery_mv is None or abs(mv - self.state.battery_mv) >= 20:
+            self.decide(("battery", mv))
+        low = mv < self.opts.low_mv
+        if low != self.battery_low:
+            self.battery_low = low
+            self.send(T_BATTERY, bytes((self.opts.percent(mv), mv >> 8, mv & 0xFF)))
+
+    def awake(self, ms):
+        self.awake_until = time.ticks_add(ms, self.opts.awake_ms)
+
+    def service_link(self):
+        ms = time.ticks_ms()
+        if time.ticks_diff(self.next_link, ms) > 0:
+            return
+        self.link.deliver(self.queue, self.state_frame)
+        ok = self.link.client is not None and self.link.poll()
+        if ok and not len(self.queue):
+            self.state_frame = None
+        ms = time.ticks_ms()
+        if self.opts.power == "battery":
+            self.link.down()  # the radio is off between check-ins
+            wait_s = self.opts.cmd_poll_s
+        elif ok:
+            self.next_link = time.ticks_add(ms, self.opts.mains_poll_ms)
+            return
+        else:
+            wait_s = self.cfg.retry_s
+        if not ok or len(self.queue):
+            from anju.shell import mqtt_link
+            wait_s = min(wait_s, mqtt_link.backoff_s(self.cfg.retry_s // 10 or 1,
+                                                     max(self.link.failures - 1, 0)))
+        self.next_link = time.ticks_add(ms, wait_s * 1000)
+
+    def sleep(self):
+        ms = time.ticks_ms()
+        due = [self.next_link, self.next_heartbeat]
+        if time.ticks_diff(self.awake_until, ms) > 0 or self.card_until is not None:
+            due.append(time.ticks_add(ms, self.opts.scan_ms))  # someone at the lock
+        nxt = bolt.next_due(self.bs, ms, self.bcfg)
+        if nxt is not None:
+            due.append(time.ticks_add(ms, max(nxt, 1)))
+        t = decide.next_timer(self.state, hw.device_time())
+        if t is not None:
+            due.append(time.ticks_add(ms, max(t, 1) * 1000))
+        wait = min(time.ticks_diff(t, ms) for t in due)
+        if wait <= 0:
+            return
+        if time.ticks_diff(self.awake_until, ms) > 0 or self.card_until is not None:
+            time.sleep_ms(wait)  # awake: scanning keys and the reader
+            return
+        if self.keypad is not None:
+            self.keypad.arm_wake()  # rows low: any key pulls its column low and wakes us
+        changed = self.inputs.changed or (self.keypad is not None and self.keypad.woken)
+        if not changed:
+            machine.lightsleep(min(wait, hw.MAX_LIGHTSLEEP_MS))
+
+
+def set_rtc(device_time):
+    """The clock as the hub's SET_TIME says (seconds since 2000-01-01 UTC)."""
+    t = time.gmtime(device_time + hw._EPOCH_SHIFT)
+    machine.RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
+
+
+def main():
+    with open("/config.json") as f:
+        raw = json.load(f)
+    cfg = DeviceConfig(raw, "/config.json")
+    board = hw.load_board()
+    lock = SmartLock(cfg, raw, board, storage.FileStorage("/data"))
+    lock.send(frame.T_BOOT, bytes((hw.reset_cause(), 1, 0)))
+    lock.report_state(force=True)
+    while True:
+        lock.tick()
+
+
+main()
