@@ -462,6 +462,8 @@ class SimDevice:
             raise DeviceCrashed("%s: firmware stopped:\n%s" % (self.id, msg["extra"]))
         self.block = (kind, until)
         self.wake_at = until if kind != "reset" else msg.get("at", self.now())
+        if self.pending_ble and kind in ("sleep", "light"):
+            self.wake_at = self.now()  # what the radio answered while it ran (a disconnect)
         if kind == "deep":
             self.deep_wake = [tuple(w) for w in msg["extra"]]
             self.wake_reason = "timer"

@@ -80,6 +80,7 @@ class LockBle:
         self._joined = False  # a phone connected: it needs a challenge
         self._left = False    # the phone left
         self._wrote = False   # the phone wrote an answer
+        self._refuse = -1     # a second central's conn handle, to disconnect
         self._since = 0       # ticks_ms when the current phone was given its challenge
         self.answers = 0
 
@@ -114,7 +115,8 @@ class LockBle:
             if self._link < 0:
                 self._link = data[0]
                 self._joined = True
-            # a second central is refused in poll (the stack stopped advertising)
+            else:
+                self._refuse = data[0]  # one phone at a time: poll disconnects it
         elif event == _IRQ_CENTRAL_DISCONNECT:
             if data[0] == self._link:
                 self._link = -1
@@ -144,6 +146,9 @@ class LockBle:
         """Handle what the IRQ recorded; (result, action, credential_id) of an
         answer handled now, else None."""
         out = None
+        if self._refuse >= 0:
+            self.ble.gap_disconnect(self._refuse)
+            self._refuse = -1
         if self._left:
             self._left = False
             self.auth.drop()

@@ -276,6 +276,7 @@ class BLE:
             if code == _IRQ_CENTRAL_CONNECT:
                 addr = unhexlify(ev[3])
                 self._conns[ev[1]] = (ev[2], addr)
+                self._adv_since = None  # the stack stopped advertising (the host took it off)
                 self._irq_call(code, (ev[1], ev[2], memoryview(addr)))
             elif code == _IRQ_CENTRAL_DISCONNECT:
                 peer = self._conns.pop(ev[1], None)
