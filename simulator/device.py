@@ -195,6 +195,8 @@ class SimDevice:
         self.ahead = False     # handed its next wake early (run_ahead)
         self._preset = None    # (pin, level) the world will set, handed over early
         self._exit_pending = False  # a deep sleep ended the boot; its "exit" is unread
+        self.pending_ble = []  # GATT events (connect, write, ...) not yet handed to the board
+        self.at = None         # the board's own time when it last blocked
 
     # ---- files --------------------------------------------------------------
     def install(self, firmware_root):
@@ -356,9 +358,14 @@ class SimDevice:
             elif "pub" in msg:
                 self.sim.on_device_published(self, msg["pub"], b"")
             elif "adv" in msg:
-                self.sim.radio_start(self, bytes.fromhex(msg["adv"][0]), msg["adv"][1])
+                adv = msg["adv"]
+                self.sim.radio_start(self, bytes.fromhex(adv[0]), adv[1],
+                                     connectable=bool(adv[2]) if len(adv) > 2 else False)
             elif "adv_stop" in msg:
                 self.sim.radio_stop(self, msg["adv_stop"])
+            elif "gatts" in msg or "gatts_w" in msg or "gatts_n" in msg or "gatts_i" in msg \
+                    or "gatts_buf" in msg or "gap_disc" in msg or "mtu" in msg:
+                self._gatt(msg)
             elif "wifi" in msg:
                 self.wifi_radio(bool(msg["wifi"][0]), msg["wifi"][1])
             elif "wconn" in msg:
@@ -377,8 +384,50 @@ class SimDevice:
             else:
                 raise DeviceCrashed("%s: unknown message from the device: %r" % (self.id, msg))
 
+    def _gatt(self, msg):
+        """The board's GATT server changed or sent something (bluetooth.py)."""
+        server = self.sim.ble_server(self)
+        if server is None:
+            return  # a simulation without a radio: nobody can connect
+        if "gatts" in msg:
+            server.register(msg["gatts"])
+        elif "gatts_w" in msg:
+            handle, data, update = msg["gatts_w"]
+            server.local_write(handle, bytes.fromhex(data), bool(update))
+        elif "gatts_buf" in msg:
+            handle, length, append = msg["gatts_buf"]
+            server.set_buffer(handle, length, bool(append))
+        elif "gatts_n" in msg or "gatts_i" in msg:
+            conn, handle, data = msg.get("gatts_n") or msg["gatts_i"]
+            server.notify(conn, handle, bytes.fromhex(data), indicate="gatts_i" in msg)
+        elif "gap_disc" in msg:
+            server.disconnect(msg["gap_disc"])
+        elif "mtu" in msg:
+            server.mtu = msg["mtu"]
+
+    def ble_event(self, events):
+        """A central acted (connect, write, disconnect, MTU exchange) at the
+        scheduler's time: the board takes it as an interrupt. A sleeping board
+        wakes now (time.sleep goes on after the IRQ, light sleep ends)."""
+        if self.ahead or (self.at is not None and self.at > self.now() + 1e-9):
+            raise DeviceCrashed(
+                "%s: a BLE central acted at %.3f while the device had run on to %.3f: a "
+                "connection must be a planned step for it (Simulation.plan_inputs)"
+                % (self.id, self.now(), self.wake_at if self.ahead else self.at))
+        kind = self.block[0] if self.block else "off"
+        if kind not in ("sleep", "light"):
+            return  # the board is not running its stack: nothing hears it
+        self.pending_ble.extend(events)
+        self.wake_at = self.now()
+
+    def _ble_gone(self):
+        """The boot ended: the stack stops, links drop, advertising ends."""
+        self.pending_ble = []
+        self.sim.ble_gone(self)
+
     def _blocked(self, msg):
         kind, until = msg["block"], msg["until"]
+        self.at = msg.get("at")
         self.flash_ops = msg.get("ops", self.flash_ops)
         self.listening = bool(msg.get("listen"))
         self.heap_base = msg.get("base", self.heap_base)
@@ -401,9 +450,11 @@ class SimDevice:
             # the interpreter's end comes next: read with the next boot's first message
             self._exit_pending = True
             self.wifi_radio(False, msg.get("at"))  # the boot is over: the radio is off
+            self._ble_gone()
         elif kind in ("reset", "dead"):
             self._end_of_boot(self._recv())
             self.wifi_radio(False, msg.get("at"))
+            self._ble_gone()
         if kind == "dead":
             self.error = msg["extra"]
             self.block = ("dead", msg["extra"])
@@ -411,6 +462,8 @@ class SimDevice:
             raise DeviceCrashed("%s: firmware stopped:\n%s" % (self.id, msg["extra"]))
         self.block = (kind, until)
         self.wake_at = until if kind != "reset" else msg.get("at", self.now())
+        if self.pending_ble and kind in ("sleep", "light"):
+            self.wake_at = self.now()  # what the radio answered while it ran (a disconnect)
         if kind == "deep":
             self.deep_wake = [tuple(w) for w in msg["extra"]]
             self.wake_reason = "timer"
@@ -500,6 +553,8 @@ class SimDevice:
         msg = self._world(self.now())
         msg["irqs"] = [p.id for p in self.pending_irqs]
         self.pending_irqs = []
+        if self.pending_ble:
+            msg["ble"], self.pending_ble = self.pending_ble, []
         self._send(msg)
         self._serve()
 
@@ -559,6 +614,8 @@ class SimDevice:
         self.ahead = False
         self._preset = None
         self.listening = False
+        self.at = None
+        self._ble_gone()
         self.wifi_radio(False)
         self.block = ("off", None)
         self.wake_at = None

@@ -34,6 +34,8 @@ class DeviceImporter:
         init = os.path.join(base, "__init__.py")
         if os.path.isfile(init):
             return init, True
+        if os.path.isdir(base):
+            return base, True  # a namespace package (MicroPython imports one too)
         return None, False
 
     def load(self, name):
@@ -51,8 +53,12 @@ class DeviceImporter:
         mod.__file__ = path
         mod.__builtins__ = self.builtins
         if is_pkg:
-            mod.__path__ = [os.path.dirname(path)]
+            mod.__path__ = [path if os.path.isdir(path) else os.path.dirname(path)]
         self.modules[name] = mod
+        if os.path.isdir(path):
+            if parent is not None:
+                setattr(parent, name.rsplit(".", 1)[1], mod)
+            return mod
         with open(path, encoding="utf-8") as f:
             code = compile(f.read(), path, "exec")
         exec(code, mod.__dict__)

@@ -28,6 +28,22 @@ seeded `random.Random` given to the constructor so runs repeat exactly),
 arbitrary bytes (forged, truncated, malformed) on the air as if sent from an
 address.
 
+Connections. A simulated board that advertises connectable (MicroPython's
+`gap_advertise(..., connectable=True)`) and registered GATT services has a
+`Peripheral` here: the host's copy of its attribute table and values. A
+central (the bleak client backend in `simulator.bleak_backend`) calls
+`connect(address, ...)`, which succeeds only while that address is on the
+air connectable, in range (`out_of_range`) and the air is not jammed; the
+advertisement stops, as the stacks stop it when a central connects. The
+`Connection` reads (from the host's copy, as NimBLE answers reads itself),
+writes, subscribes and disconnects; every write, connect, disconnect and MTU
+exchange is handed to the peripheral's `deliver` as the board's IRQ events
+(code and arguments as modbluetooth.c raises them), and what the board
+notifies reaches the connection's `on_notify`, cut to the ATT MTU as a stack
+cuts it (`tamper_notify` alters them on the way, as an attacker on the air
+would). The radio itself never runs a board: whoever owns virtual time
+(simulator.world.Simulation) does.
+
 This module must never talk to real Bluetooth hardware and never decode
 BTHome itself: it carries bytes and splits AD structures, nothing more.
 """
@@ -164,6 +180,7 @@ class _OnAir:
     adv_data: bytes
     interval_us: int
     rssi: int
+    connectable: bool = False
 
 
 Subscriber = Callable[[Reception], None]
@@ -187,6 +204,11 @@ class VirtualRadio:
         self._subscribers: dict[object, Subscriber] = {}
         self.delivered = 0
         self.dropped = 0
+        self.out_of_range: set[str] = set()  # addresses no central here can reach
+        # an attacker on the air: fn(address, value handle, data) -> the data a
+        # central receives instead of a notification the board sent
+        self.tamper_notify: Callable[[str, int, bytes], bytes] | None = None
+        self._peripherals: dict[str, Peripheral] = {}
 
     @property
     def drop_rate(self) -> float:
@@ -212,14 +234,16 @@ class VirtualRadio:
         return len(self._subscribers)
 
     def advertise(
-        self, address: str, adv_data: bytes, interval_us: int, *, rssi: int = DEFAULT_RSSI
+        self, address: str, adv_data: bytes, interval_us: int, *, rssi: int = DEFAULT_RSSI,
+        connectable: bool = False,
     ) -> None:
         """Put (or replace) a device's advertisement on the air."""
         if len(adv_data) > MAX_LEGACY_ADV_LEN:
             raise RadioError(f"legacy advertising data is at most 31 bytes, got {len(adv_data)}")
         if interval_us < 20_000:
             raise RadioError("advertising interval below 20 ms is not allowed by BLE")
-        self._on_air[normalize_address(address)] = _OnAir(bytes(adv_data), interval_us, rssi)
+        self._on_air[normalize_address(address)] = _OnAir(
+            bytes(adv_data), interval_us, rssi, bool(connectable))
 
     def stop(self, address: str, window_ms: int | None = None) -> int:
         """Take the advertisement off the air; with window_ms, first deliver that window."""
@@ -229,6 +253,52 @@ class VirtualRadio:
 
     def is_advertising(self, address: str) -> bool:
         return normalize_address(address) in self._on_air
+
+    def is_connectable(self, address: str) -> bool:
+        on_air = self._on_air.get(normalize_address(address))
+        return on_air is not None and on_air.connectable
+
+    # ---- connections -----------------------------------------------------------
+    def peripheral(self, address: str, deliver: Callable[[list], None] | None = None
+                   ) -> Peripheral:
+        """The GATT server side of `address` (made on first use with `deliver`)."""
+        address = normalize_address(address)
+        p = self._peripherals.get(address)
+        if p is None:
+            if deliver is None:
+                raise RadioError(f"{address} has no GATT server")
+            p = self._peripherals[address] = Peripheral(self, address, deliver)
+        elif deliver is not None:
+            p.deliver = deliver
+        return p
+
+    def find_peripheral(self, address: str) -> Peripheral | None:
+        """The GATT server side of `address`, if it has one."""
+        return self._peripherals.get(normalize_address(address))
+
+    def connect(
+        self,
+        address: str,
+        *,
+        on_notify: Callable[[int, bytes], None],
+        on_disconnect: Callable[[], None],
+        central: str = "C0:FF:EE:00:00:01",
+        mtu: int = 517,
+    ) -> Connection:
+        """Connect a central to a peripheral advertising connectable in range."""
+        address = normalize_address(address)
+        on_air = self._on_air.get(address)
+        if self.jammed or address in self.out_of_range:
+            raise ConnectError(f"{address} did not answer (out of range)")
+        if on_air is None:
+            raise ConnectError(f"{address} is not advertising")
+        if not on_air.connectable:
+            raise ConnectError(f"{address} is not advertising connectable")
+        p = self._peripherals.get(address)
+        if p is None:
+            raise ConnectError(f"{address} has no GATT server")
+        self._on_air.pop(address, None)  # the stack stops advertising on a connection
+        return p._connect(normalize_address(central), on_notify, on_disconnect, mtu)
 
     def deliver_window(self, address: str, window_ms: int) -> int:
         """Deliver the copies sent during window_ms; return how many arrived."""
@@ -258,3 +328,248 @@ class VirtualRadio:
         for callback in tuple(self._subscribers.values()):
             callback(reception)
         return True
+
+
+class ConnectError(RadioError):
+    """A central could not connect (not advertising connectable, out of range)."""
+
+
+class GattError(RadioError):
+    """An ATT error response; `code` is the ATT error code (Core spec Vol 3 F 3.4.1.1)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+ATT_INVALID_HANDLE = 0x01
+ATT_READ_NOT_PERMITTED = 0x02
+ATT_WRITE_NOT_PERMITTED = 0x03
+ATT_INVALID_VALUE_LENGTH = 0x0D
+
+FLAG_READ = 0x0002
+FLAG_WRITE_NO_RESPONSE = 0x0004
+FLAG_WRITE = 0x0008
+FLAG_NOTIFY = 0x0010
+FLAG_INDICATE = 0x0020
+
+IRQ_CENTRAL_CONNECT = 1
+IRQ_CENTRAL_DISCONNECT = 2
+IRQ_GATTS_WRITE = 3
+IRQ_GATTS_INDICATE_DONE = 20
+IRQ_MTU_EXCHANGED = 21
+
+MAX_ATTR_LEN = 512  # the longest attribute value ATT allows (a long write)
+DEFAULT_ATTR_LEN = 20
+
+
+@dataclass
+class GattDescriptor:
+    uuid: str
+    handle: int
+    flags: int
+
+
+@dataclass
+class GattCharacteristic:
+    uuid: str
+    handle: int  # the value handle (what MicroPython returns)
+    flags: int
+    cccd: int    # the Client Characteristic Configuration descriptor's handle, 0: none
+    descriptors: list[GattDescriptor]
+
+
+@dataclass
+class GattService:
+    uuid: str
+    handle: int
+    characteristics: list[GattCharacteristic]
+
+
+class Peripheral:
+    """The host's side of one board's GATT server: its table, the values (kept
+    in step with the board's gatts_write), its connections."""
+
+    def __init__(self, radio: VirtualRadio, address: str, deliver: Callable[[list], None]):
+        self.radio = radio
+        self.address = address
+        self.deliver = deliver
+        self.services: list[GattService] = []
+        self.values: dict[int, bytes] = {}
+        self.cap: dict[int, int] = {}
+        self.append: dict[int, bool] = {}
+        self.mtu = 23  # the board's preferred ATT MTU (config(mtu=...))
+        self.connections: dict[int, Connection] = {}
+        self._next_conn = 1
+        self.notified = 0
+
+    def _chars(self) -> dict[int, GattCharacteristic]:
+        return {c.handle: c for s in self.services for c in s.characteristics}
+
+    # from the board
+    def register(self, table: list | None) -> None:
+        """gatts_register_services' table (None: the stack went down)."""
+        self.services = []
+        self.values = {}
+        self.cap = {}
+        self.append = {}
+        for suuid, shandle, chars in table or ():
+            cs = []
+            for cuuid, handle, flags, cccd, descs in chars:
+                ds = [GattDescriptor(du, dh, df) for du, dh, df in descs]
+                cs.append(GattCharacteristic(cuuid, handle, flags, cccd, ds))
+                self.values[handle] = b""
+                self.cap[handle] = DEFAULT_ATTR_LEN
+                for d in ds:
+                    self.values[d.handle] = b""
+                    self.cap[d.handle] = DEFAULT_ATTR_LEN
+            self.services.append(GattService(suuid, shandle, cs))
+
+    def local_write(self, handle: int, data: bytes, send_update: bool) -> None:
+        self.values[handle] = bytes(data)
+        self.cap[handle] = max(self.cap.get(handle, DEFAULT_ATTR_LEN), len(data))
+        if send_update:
+            for conn in list(self.connections.values()):
+                if conn.subscribed.get(handle):
+                    conn._notified(handle, bytes(data))
+
+    def set_buffer(self, handle: int, length: int, append: bool) -> None:
+        self.cap[handle] = length
+        self.append[handle] = append
+
+    def notify(self, conn_handle: int, handle: int, data: bytes, indicate: bool = False) -> None:
+        conn = self.connections.get(conn_handle)
+        if conn is None:
+            return  # the link went down before the board heard of it
+        self.notified += 1
+        conn._notified(handle, bytes(data))
+        if indicate:  # the central's confirmation
+            self.deliver([[IRQ_GATTS_INDICATE_DONE, conn_handle, handle, 0]])
+
+    def disconnect(self, conn_handle: int) -> None:
+        """The board ended a connection (gap_disconnect)."""
+        conn = self.connections.pop(conn_handle, None)
+        if conn is None:
+            return
+        conn._closed()
+        self.deliver([[IRQ_CENTRAL_DISCONNECT, conn_handle, 0, conn.central_hex]])
+
+    def gone(self) -> None:
+        """The board's stack stopped (power off, reset, deep sleep): every link drops."""
+        conns, self.connections = list(self.connections.values()), {}
+        for conn in conns:
+            conn._closed()
+        self.register(None)
+
+    # from a central
+    def _connect(self, central, on_notify, on_disconnect, mtu) -> Connection:
+        handle = self._next_conn
+        self._next_conn += 1
+        conn = Connection(self, handle, central, on_notify, on_disconnect)
+        conn.mtu = max(23, min(mtu, self.mtu))
+        self.connections[handle] = conn
+        events = [[IRQ_CENTRAL_CONNECT, handle, 0, conn.central_hex]]
+        if conn.mtu > 23:  # BlueZ exchanges the MTU at once
+            events.append([IRQ_MTU_EXCHANGED, handle, conn.mtu])
+        self.deliver(events)
+        return conn
+
+
+class Connection:
+    """A central's link to a peripheral."""
+
+    def __init__(self, peripheral: Peripheral, handle: int, central: str,
+                 on_notify: Callable[[int, bytes], None], on_disconnect: Callable[[], None]):
+        self.peripheral = peripheral
+        self.handle = handle
+        self.central = central
+        self.central_hex = central.replace(":", "").lower()
+        self.on_notify = on_notify
+        self.on_disconnect = on_disconnect
+        self.mtu = 23
+        self.subscribed: dict[int, int] = {}  # value handle -> CCCD bits (1 notify, 2 indicate)
+        self.connected = True
+
+    def _check(self) -> None:
+        if not self.connected:
+            raise ConnectError(f"not connected to {self.peripheral.address}")
+
+    def services(self) -> list[GattService]:
+        self._check()
+        return list(self.peripheral.services)
+
+    def _char(self, handle: int) -> GattCharacteristic:
+        c = self.peripheral._chars().get(handle)
+        if c is None:
+            raise GattError(ATT_INVALID_HANDLE, f"no characteristic at handle {handle}")
+        return c
+
+    def read(self, handle: int) -> bytes:
+        self._check()
+        c = self.peripheral._chars().get(handle)
+        if c is None:
+            for s in self.peripheral.services:
+                for ch in s.characteristics:
+                    if ch.cccd == handle:
+                        return self.subscribed.get(ch.handle, 0).to_bytes(2, "little")
+                    for d in ch.descriptors:
+                        if d.handle == handle:
+                            return self.peripheral.values.get(handle, b"")
+            raise GattError(ATT_INVALID_HANDLE, f"no attribute at handle {handle}")
+        if not c.flags & FLAG_READ:
+            raise GattError(ATT_READ_NOT_PERMITTED, f"{c.uuid} is not readable")
+        return self.peripheral.values.get(handle, b"")
+
+    def write(self, handle: int, data: bytes, response: bool = True) -> None:
+        self._check()
+        c = self._char(handle)
+        data = bytes(data)
+        if response:
+            if not c.flags & FLAG_WRITE:
+                raise GattError(ATT_WRITE_NOT_PERMITTED, f"{c.uuid} takes no write request")
+            if len(data) > MAX_ATTR_LEN:
+                raise GattError(ATT_INVALID_VALUE_LENGTH, "longer than 512 bytes")
+        else:
+            if not c.flags & FLAG_WRITE_NO_RESPONSE:
+                return  # a write command the server does not take is dropped
+            data = data[: self.mtu - 3]
+        p = self.peripheral
+        cap = p.cap.get(handle, DEFAULT_ATTR_LEN)
+        if p.append.get(handle):
+            p.values[handle] = (p.values.get(handle, b"") + data)[:cap]
+        else:
+            p.values[handle] = data[:cap]
+        p.deliver([[IRQ_GATTS_WRITE, self.handle, handle, data.hex()]])
+
+    def subscribe(self, handle: int, bits: int) -> None:
+        """Write the characteristic's CCCD: 1 notify, 2 indicate, 0 off."""
+        self._check()
+        c = self._char(handle)
+        if not c.cccd:
+            raise GattError(ATT_WRITE_NOT_PERMITTED, f"{c.uuid} neither notifies nor indicates")
+        if bits:
+            self.subscribed[handle] = bits
+        else:
+            self.subscribed.pop(handle, None)
+
+    def disconnect(self) -> None:
+        """The central ends the link."""
+        if not self.connected:
+            return
+        p = self.peripheral
+        p.connections.pop(self.handle, None)
+        self.connected = False
+        p.deliver([[IRQ_CENTRAL_DISCONNECT, self.handle, 0, self.central_hex]])
+
+    def _notified(self, handle: int, data: bytes) -> None:
+        if self.connected:
+            data = data[: self.mtu - 3]
+            tamper = self.peripheral.radio.tamper_notify
+            if tamper is not None:
+                data = tamper(self.peripheral.address, handle, data)
+            self.on_notify(handle, data)
+
+    def _closed(self) -> None:
+        if self.connected:
+            self.connected = False
+            self.on_disconnect()

@@ -97,10 +97,12 @@ class Simulation:
             self.mqtt_frames_sent += 1
             self.events_sent += topic.endswith("/event")
 
-    def radio_start(self, dev, adv, interval_us):
+    def radio_start(self, dev, adv, interval_us, connectable=False):
         if self.radio is None:
             return
-        self.radio.advertise(dev.mac_str, adv, interval_us)
+        self.radio.advertise(dev.mac_str, adv, interval_us, connectable=connectable)
+        if connectable:
+            self.ble_server(dev)  # a central may connect from now on
 
     def radio_stop(self, dev, elapsed_s):
         if self.radio is None:
@@ -108,6 +110,31 @@ class Simulation:
         self.adverts += 1
         self.radio.deliver_window(dev.mac_str, max(1, int(elapsed_s * 1000)))
         self.radio.stop(dev.mac_str)
+
+    def ble_server(self, dev):
+        """The radio's side of `dev`'s GATT server (None without a radio)."""
+        if self.radio is None:
+            return None
+        return self.radio.peripheral(dev.mac_str, dev.ble_event)
+
+    def ble_gone(self, dev):
+        """`dev`'s BLE stack stopped with its boot: off the air, links dropped."""
+        if self.radio is None:
+            return
+        self.radio.stop(dev.mac_str)
+        server = self.radio.find_peripheral(dev.mac_str)
+        if server is not None:
+            server.gone()
+
+    def _ble_reachable(self, dev):
+        """A central can act on `dev` at any moment: a link is open, or (without
+        a plan saying when centrals act) it advertises connectable."""
+        if self.radio is None:
+            return False
+        server = self.radio.find_peripheral(dev.mac_str)
+        if server is not None and server.connections:
+            return True
+        return self._plan is None and self.radio.is_connectable(dev.mac_str)
 
     # ---- scheduling --------------------------------------------------------------
     def _due_devices(self):
@@ -168,8 +195,8 @@ class Simulation:
         Without a plan (plan_inputs) every step and every device counts: the
         bound is run_until's target, and every other device's wake."""
         now = self.clock.now()
-        if self._target is None:
-            return now
+        if self._target is None or self._ble_reachable(dev):
+            return now  # a BLE central acts at the scheduler's time: no sleep runs on
         if self._plan is None:
             h = self._target
             sources = None
@@ -198,7 +225,7 @@ class Simulation:
         connection open, and no step that acts on it or on the site before it."""
         if (not self.run_ahead or self._plan is None or self._target is None or dev.ahead
                 or not dev.powered or dev.listening or dev.block is None
-                or dev.block[0] not in ("deep", "light")):
+                or dev.block[0] not in ("deep", "light") or self._ble_reachable(dev)):
             return
         t, now = dev.wake_at, self.clock.now()
         site_step = self._next_site_step(now)
@@ -239,6 +266,8 @@ class Simulation:
             if not due:
                 return ran
             for dev in due:
+                if dev.wake_at is None or dev.wake_at > self.clock.now():
+                    continue  # run meanwhile by another caller of step (a BLE central)
                 await self._run_device(dev, dev.resume)
                 ran = True
             await self.settle()

@@ -40,6 +40,9 @@ derived = {}       # input pin id -> the chip that drives it (read before `level
 adc_models = {}    # analog pin id -> the chip that produces its reading
 watch = {}         # output pin id -> chips told before the firmware changes its level
 _chip_mods = {}    # kind -> module, imported at the boot
+# The `bluetooth` module's GATT events from the host (a central connected,
+# wrote, ...): fn(events), run like an interrupt handler when they arrive
+ble = None
 
 
 class DeepSleep(SystemExit):
@@ -253,6 +256,10 @@ def wait(kind, until):
         fire_timers(until)
         return
     block(kind, until)
+    while kind == "sleep" and now < until:
+        # woken early for a BLE event (its IRQ ran): time.sleep goes on, as on
+        # the ports, where the stack's callbacks run during a sleep
+        block(kind, until)
 
 
 def sync():
@@ -280,6 +287,9 @@ def block(kind, until, extra=None):
         h = irq_handlers.get(pin_id)
         if h is not None and h[0] is not None:
             h[0](h[1])
+    events = msg.get("ble")
+    if events and ble is not None:
+        ble(events)
 
 
 def fire_timers(until):

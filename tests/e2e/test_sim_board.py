@@ -151,3 +151,56 @@ def test_an_app_within_its_budget_reports_its_peak(tmp_path):
     assert 20_000 <= dev.peak_heap < 40_000, dev.peak_heap
     # the simulator's own modules fit in the allowance the heap has for them
     assert 0 < dev.heap_base < SIM_HEAP_ALLOWANCE, dev.heap_base
+
+
+BLE_GATT_API = """
+import errno
+import bluetooth
+facts = []
+u = bluetooth.UUID("5e1f0002-9a6d-4c3b-8e2f-61b0d3a4c5e7")
+facts.append("eq" if u == bluetooth.UUID("5E1F00029A6D4C3B8E2F61B0D3A4C5E7") else "-eq")
+facts.append("16!=128" if bluetooth.UUID(0x2A37) != bluetooth.UUID(b"\\x37\\x2a\\x00\\x00") else "-")
+try:
+    bluetooth.UUID(0x10000)
+except ValueError:
+    facts.append("big")
+ble = bluetooth.BLE()
+ble.active(True)
+facts.append("mtu=%d" % ble.config("mtu"))
+svc = (bluetooth.UUID(0x180D), ((bluetooth.UUID(0x2A37), bluetooth.FLAG_READ | bluetooth.FLAG_NOTIFY),
+                                (u, bluetooth.FLAG_WRITE, ((bluetooth.UUID(0x2901), bluetooth.FLAG_READ),))))
+handles = ble.gatts_register_services((svc,))
+facts.append("shape=%d,%d" % (len(handles), len(handles[0])))
+facts.append("empty" if ble.gatts_read(handles[0][0]) == b"" else "-empty")
+ble.gatts_write(handles[0][0], b"abc")
+facts.append(ble.gatts_read(handles[0][0]).decode())
+try:
+    ble.gatts_notify(7, handles[0][0])
+except OSError as e:
+    facts.append("notconn" if e.args[0] == errno.ENOTCONN else "other")
+facts.append("disc=%s" % ble.gap_disconnect(7))
+ble.gap_advertise(100000, b"\\x02\\x01\\x06")
+try:
+    ble.gatts_register_services((svc,))
+except OSError:
+    facts.append("busy")
+try:
+    ble.gap_connect(0, b"\\x00" * 6)
+except NotImplementedError:
+    facts.append("nocentral")
+raise SystemExit(" ".join(facts))
+"""
+
+
+@pytest.mark.parametrize("board", ["esp32", "pico_w"])
+def test_the_gatt_server_api_is_the_ports(tmp_path, board):
+    """modbluetooth.c's GATT server as the firmware sees it: UUIDs equal by type
+    and bytes, value handles per service (characteristics and descriptors
+    flattened), empty values until written, ENOTCONN for a conn that is not
+    there, registration refused while advertising, no central role."""
+    sim, dev = _sim(tmp_path, BLE_GATT_API, board)
+    with pytest.raises(DeviceCrashed) as err:
+        _run(sim, 10)
+    facts = str(err.value).split("sys.exit(('", 1)[1].split("',)", 1)[0]
+    assert facts == ("eq 16!=128 big mtu=23 shape=1,3 empty abc notconn disc=False busy "
+                     "nocentral")
