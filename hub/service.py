@@ -102,6 +102,7 @@ class HubService:
         # called (on the loop) after every ingest batch and every rules pass: the
         # simulator waits on it for the hub to become idle
         self.on_progress = None
+        self.on_command_sent = None  # fn(device id) once the broker has a hub command (the simulator)
         self._rules_waiting_until = "running"
         # ---- face access and the HTTP API (hub/face/host.py, hub/web/http.py) ----
         self.alarm_topic = self.pipeline.alarm_topic
@@ -378,6 +379,11 @@ class HubService:
                 self._rules_waiting_until = "running"
 
     # ---- for the simulator and tests -----------------------------------------------
+    def command_sent(self, device_id):
+        """A component's command for a device reached the broker (PUBACK)."""
+        if self.on_command_sent is not None:
+            self.on_command_sent(device_id)
+
     def is_idle(self):
         """Nothing queued, the rules waiting on a future deadline, and the
         outbox empty (or the upstream unreachable)."""

@@ -185,6 +185,7 @@ class SimDevice:
         self.adc_source = {}   # pin id -> fn(device) -> raw u16 (no battery divider)
         self.chamber = None    # (photodiode pin, IR LED pin, simulator.chamber.Chamber)
         self.periph = {}       # chip name -> its state (simulator/chips/<kind>.py)
+        self._rx_seen = 0      # hub commands for this device it was told to wait for
         self.pwm_log = {}      # pin id -> [(virtual time, duty_u16)] on every change
         self._now_override = None
         self.on_pwm = None     # optional fn(pin id, duty) for benchmarks
@@ -316,6 +317,11 @@ class SimDevice:
             msg["chamber"] = [self.chamber[0], self.chamber[1], self.chamber[2].state()]
         if self.periph:
             msg["periph"] = self.periph
+        sent = self.sim.commands_to.get(self.id, 0)
+        if sent > self._rx_seen:
+            self._rx_seen = sent
+            if self.listening:
+                msg["rx_wait"] = True  # a hub command is on its way to the open session
         if self._cut is not None:
             msg["cut"] = self._cut
             self._cut = None

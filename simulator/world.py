@@ -34,6 +34,7 @@ class Simulation:
         self.wifi_ssid = wifi_ssid
         self.devices = {}
         self.hub = None
+        self.commands_to = {}  # device id -> hub commands the broker acknowledged for it
         self.mqtt_frames_sent = 0
         self.events_sent = 0  # of those, on event topics (what the runner's observer watches)
         self.adverts = 0
@@ -325,6 +326,12 @@ class Simulation:
             # observer's message: poke); anything else is polled
             await self._wait_progress(0.002)
 
+    def command_sent(self, device_id):
+        """The hub's command for `device_id` reached the broker (its PUBACK):
+        a device listening on the broker waits (real time) for it at its next
+        hand-over, so it reads it at the same virtual time on every run."""
+        self.commands_to[device_id] = self.commands_to.get(device_id, 0) + 1
+
     def poke(self):
         """Something the settle waits for may have happened (on the loop)."""
         if self._progress is not None:
@@ -338,6 +345,7 @@ class Simulation:
             self._progress = asyncio.Event()
         if self.hub is not None:
             self.hub.on_progress = self.poke
+            self.hub.on_command_sent = self.command_sent
         self._progress.clear()
         try:
             await asyncio.wait_for(self._progress.wait(), timeout)

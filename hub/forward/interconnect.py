@@ -149,5 +149,6 @@ class Interconnect:
             if tx.rule_get(smoke_rule.NAME, "cmd:" + did) == cmd:
                 tx.rule_delete(smoke_rule.NAME, "cmd:" + did)
         self.sent.append((now, did, cmd["sound"], counter))
+        self.hub.command_sent(did)
         log.info("interconnect command sent", extra={"device": did, "sound": cmd["sound"],
                                                      "source": cmd["source"]})

@@ -161,6 +161,24 @@ def _apply(msg):
     periph = msg.get("periph")
     if periph:
         _restore_chips(periph)
+    if msg.get("rx_wait"):
+        _wait_readable()
+
+
+RX_WAIT_MS = 20000  # real time; the broker hands a command on in well under a millisecond
+
+
+def _wait_readable():
+    """The hub's command reached the broker: wait (real time, bounded) until
+    an open socket can read it, so the firmware's next poll finds it whatever
+    the host's load (the link takes no virtual time)."""
+    if not sockets:
+        return
+    import select
+    p = select.poll()
+    for s in sockets:
+        p.register(s._s, select.POLLIN)
+    p.poll(RX_WAIT_MS)
 
 
 def _restore_chips(periph):
