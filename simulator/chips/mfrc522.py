@@ -207,7 +207,7 @@ class Chip:
         uid = bytes.fromhex(uid_hex)
         if len(uid) not in (4, 7):
             raise ValueError("a card UID has 4 or 7 bytes")
-        self.cards = [c for c in self.cards if c[2] is None or c[2] > since]
+        self.cards = [c for c in self.cards if c[2] is None or c[2] > since - 60]
         self.cards.append([uid_hex, since, until, frames, bad_bcc])
 
     def remove(self, now):
