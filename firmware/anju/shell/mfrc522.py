@@ -55,6 +55,12 @@ _PRESCALER = 169
 _RELOAD = 40
 
 
+def wired(board):
+    """Whether the board has the reader (the lock starts it only then)."""
+    pins = board["pins"]
+    return "rfid_cs" in pins and "spi_sck" in pins and "spi_mosi" in pins and "spi_miso" in pins
+
+
 def spi_id(board, sck):
     """The hardware SPI that has `sck` on this port."""
     if board["port"] == "rp2":

@@ -36,6 +36,12 @@ _BOUND_MS = {0x01: 1000, 0x02: 1000, 0x04: 1500, 0x05: 1000, 0x06: 1000, 0x0C: 1
 _ACK_MAX = 16
 
 
+def wired(board):
+    """Whether the board has the module (the lock starts it only then)."""
+    pins = board["pins"]
+    return "fp_tx" in pins and "fp_rx" in pins
+
+
 def uart_id(board, tx):
     """The hardware UART that has `tx` on this port."""
     if board["port"] == "rp2":
@@ -184,8 +190,9 @@ class R503:
 
     def search(self, start=0, count=CAPACITY):
         """Image the finger on the sensor and look it up: (page, score) on a
-        match; else the code: NO_FINGER, NO_MATCH, or an image the module
-        could not use (IMAGE_MESSY, FEW_FEATURES, IMAGE_FAIL)."""
+        match, None when it matches no template; else the code: NO_FINGER, or
+        an image the module could not use (IMAGE_MESSY, FEW_FEATURES,
+        IMAGE_FAIL, NO_IMAGE): ask for the finger again."""
         code = self.gen_img()
         if code != OK:
             return code
@@ -193,7 +200,7 @@ class R503:
         if code != OK:
             return code
         r = self.search_buffer(1, start, count)
-        return r
+        return None if r == NO_MATCH else r
 
     def wait_finger(self, present, timeout_ms):
         """Until a finger is on (present) or off the sensor, at most timeout_ms:
