@@ -124,7 +124,7 @@ def test_the_reader_reads_4_and_7_byte_uids_and_answers_none_fast(tmp_path, boar
     f = _facts(answer)
     # the C3 has no pins left for the fingerprint module
     assert f["wired"] == ("True,False" if board == "esp32c3" else "True,True")
-    assert f["v"] == "146"  # VersionReg 0x92
+    assert f["v"] == "146", answer  # VersionReg 0x92
     assert f["empty"] == "None"
     # one REQA and the chip's 1 ms timer: 1.3 ms of virtual time
     assert 1000 < int(f["empty_us"]) < 2000, answer
