@@ -238,8 +238,9 @@ class Chip:
                 k = have
             if k > size - i:
                 k = size - i
+            chunk = bytes.fromhex(data[:2 * k])
             for j in range(k):
-                buf[i + j] = int(data[2 * j:2 * j + 2], 16)
+                buf[i + j] = chunk[j]
             i += k
             if k == have:
                 self.out.pop(0)
