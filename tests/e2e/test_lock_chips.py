@@ -346,6 +346,39 @@ def test_a_bad_checksum_is_refused_and_a_silent_module_times_out(tmp_path, board
     assert 1000 <= int(ms) <= 1040  # GenImg's bound (1 s) and at most one read's wait
 
 
+WAKE = PRELUDE + """
+import machine
+from anju.shell import r503
+f = r503.R503(board)
+woke = []
+f.touch.irq(handler=lambda p: woke.append(1), trigger=machine.Pin.IRQ_FALLING)
+t = time.ticks_ms()
+machine.lightsleep(10000)
+out.append("woke=%d" % len(woke))
+out.append("slept=%d" % time.ticks_diff(time.ticks_ms(), t))
+out.append("present=%r" % f.finger_present())
+r = f.search()
+out.append("found=%d,%d" % r)
+raise SystemExit(" ".join(out))
+"""
+
+
+@pytest.mark.parametrize("board", FP_BOARDS)
+def test_a_finger_on_the_sensor_wakes_a_sleeping_board_through_the_touch_pin(tmp_path, board):
+    def make(b, t0):
+        chip = r503.Chip.for_board(b)
+        chip.enrol(9, "alice:R1")
+        return chip
+
+    def touch(dev, now):
+        dev.change_chip("fp", lambda c, t, levels: c.touch("alice:R1", t, t + 1))
+    answer, _ = _run(tmp_path, WAKE, board, [("fp", make)], between=(2.0, touch))
+    f = _facts(answer)
+    assert f["woke"] == "1" and f["present"] == "True"
+    assert 1900 <= int(f["slept"]) <= 2010, answer
+    assert f["found"].startswith("9,")
+
+
 # ---- the ports' SPI and UART ------------------------------------------------------
 
 PORT_BUSES = """
