@@ -12,7 +12,7 @@ Commands and their confirmation codes:
 | cmd | name | payload | codes |
 | --- | --- | --- | --- |
 | 0x13 | VfyPwd | u32 password | 0x00, 0x13 wrong password |
-| 0x01 | GenImg | - | 0x00, 0x02 no finger |
+| 0x01 | GenImg | - | 0x00, 0x02 no finger, 0x03 image not taken |
 | 0x02 | Img2Tz | u8 buffer (1, 2) | 0x00, 0x06 image too messy, 0x07 too few features, 0x15 no image |
 | 0x05 | RegModel | - | 0x00, 0x0A the two buffers do not combine |
 | 0x06 | Store | u8 buffer, u16 page | 0x00, 0x0B page outside the library, 0x01 empty buffer |
@@ -31,7 +31,8 @@ TemplateNum, AuraLedConfig 0.01 s. Commands are handled one after another.
 
 A finger is a name (a person's finger: "alice:R1"). The world holds one to
 the sensor with `touch(finger_id, since, until, quality="good")`
-("poor": Img2Tz says 0x07, "smudged": 0x06) and lifts it with `lift(now)`.
+("poor": Img2Tz says 0x07, "smudged": 0x06, "unreadable": GenImg says 0x03)
+and lifts it with `lift(now)`.
 The touch output (`fp_touch`) is low while a finger is on the sensor. A
 template is the finger's name; enrolment goes through the protocol (GenImg,
 Img2Tz 1, GenImg, Img2Tz 2, RegModel, Store); `library` (page -> finger)
@@ -50,6 +51,7 @@ CAPACITY = 200
 OK = 0x00
 PACKET_ERROR = 0x01
 NO_FINGER = 0x02
+IMAGE_FAIL = 0x03
 IMAGE_MESSY = 0x06
 FEW_FEATURES = 0x07
 NO_MATCH = 0x09
@@ -157,8 +159,8 @@ class Chip:
 
     # ---- the world --------------------------------------------------------------
     def touch(self, finger_id, since, until=None, quality="good"):
-        if quality not in ("good", "poor", "smudged"):
-            raise ValueError("quality is good, poor or smudged")
+        if quality not in ("good", "poor", "smudged", "unreadable"):
+            raise ValueError("quality is good, poor, smudged or unreadable")
         self.touches = [t for t in self.touches if t[2] is None or t[2] > since - 60]
         self.touches.append([finger_id, since, until, quality])
 
@@ -304,6 +306,9 @@ class Chip:
             if f is None:
                 self.image = None
                 return (NO_FINGER,)
+            if f[3] == "unreadable":
+                self.image = None
+                return (IMAGE_FAIL,)
             self.image = [f[0], f[3]]
             return (OK,)
         if cmd == 0x02:

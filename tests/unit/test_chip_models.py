@@ -339,6 +339,12 @@ def test_another_finger_does_not_match_and_a_poor_image_is_refused():
     mod.chip.touch("alice:R1", mod.t, mod.t + 5, quality="smudged")
     mod.cmd(0x01)
     assert _code(mod.cmd(0x02, 1))[0] == f.IMAGE_MESSY
+    mod.chip.lift(mod.t)
+    mod.chip.touch("alice:R1", mod.t, mod.t + 5, quality="unreadable")
+    assert _code(mod.cmd(0x01))[0] == f.IMAGE_FAIL
+    assert _code(mod.cmd(0x02, 1))[0] == f.NO_IMAGE
+    with pytest.raises(ValueError):
+        mod.chip.touch("alice:R1", mod.t, quality="wet")
 
 
 def test_a_command_split_across_writes_and_two_commands_back_to_back():
