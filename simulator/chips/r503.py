@@ -35,8 +35,8 @@ the sensor with `touch(finger_id, since, until, quality="good")`
 and lifts it with `lift(now)`.
 The touch output (`fp_touch`) is low while a finger is on the sensor. A
 template is the finger's name; enrolment goes through the protocol (GenImg,
-Img2Tz 1, GenImg, Img2Tz 2, RegModel, Store); `library` (page -> finger)
-may be filled by a test. Scores are fixed per finger and page (60..259).
+Img2Tz 1, GenImg, Img2Tz 2, RegModel, Store); `enrolled(page, finger_id)`
+fills the library (page -> finger) directly for a scenario or a test. Scores are fixed per finger and page (60..259).
 
 Faults for tests: `bad_checksum` (that many next acks carry a wrong
 checksum), `mute` (the module answers nothing).
@@ -169,8 +169,9 @@ class Chip:
             if t[1] <= now and (t[2] is None or t[2] > now):
                 t[2] = now
 
-    def enrol(self, page, finger_id):
-        """Put a template straight into the library (a test's shortcut)."""
+    def enrolled(self, page, finger_id):
+        """Put a template straight into the library (enrolled at installation:
+        a scenario's or a test's shortcut)."""
         self.library[str(page)] = finger_id
 
     def _finger_at(self, t):

@@ -326,7 +326,7 @@ def test_enrol_through_the_protocol_then_search():
 
 def test_another_finger_does_not_match_and_a_poor_image_is_refused():
     mod = Module()
-    mod.chip.enrol(3, "alice:R1")
+    mod.chip.enrolled(3, "alice:R1")
     mod.chip.touch("bob:L1", mod.t, mod.t + 5)
     assert _code(mod.cmd(0x01))[0] == f.OK
     assert _code(mod.cmd(0x02, 1))[0] == f.OK
@@ -375,7 +375,7 @@ def test_a_wrong_baudrate_reaches_nothing_and_the_state_round_trips():
     mod = Module()
     mod.chip.uart_write(f.packet(0x01, b"\x1d"), 0.0, 115200)
     assert mod.chip.uart_due(0.0, 12) is None
-    mod.chip.enrol(1, "alice:R1")
+    mod.chip.enrolled(1, "alice:R1")
     mod.chip.touch("alice:R1", 1.0, 2.0)
     mod.chip.uart_write(f.packet(0x01, b"\x01"), 1.5, f.BAUD)
     st = json.loads(json.dumps(mod.chip.state()))
