@@ -49,6 +49,7 @@ _CASCADE_TAG = 0x88
 
 VERSIONS = (0x91, 0x92)  # MFRC522 v1.0, v2.0
 FRAME_MS = 10            # the longest a frame may take, whatever the chip says
+RETRY_MS = 5000          # a reader that failed its init is tried again after this
 _POLL_US = 100
 # timer: 13.56 MHz / (2 * 169 + 1) = 40 kHz (25 us a tick); 40 ticks = 1.0 ms
 _PRESCALER = 169
@@ -95,6 +96,7 @@ class MFRC522:
         self._burst = bytearray(17)  # FIFO reads: the address repeated, then 0
         self._uid = bytearray(10)
         self.version = None
+        self._retry = None  # after a failed init: when to try again
 
     # ---- registers ---------------------------------------------------------------
     def _write(self, reg, value):
@@ -157,10 +159,10 @@ class MFRC522:
     def init(self):
         """Reset and configure; the version (0x91, 0x92) or None when no
         MFRC522 answers."""
-        if not self.reset():
-            return None
-        v = self._read(_VERSION)
+        v = self._read(_VERSION) if self.reset() else None
         if v not in VERSIONS:
+            self.version = None
+            self._retry = time.ticks_add(time.ticks_ms(), RETRY_MS)
             return None
         self.version = v
         self._write(_T_MODE, 0x80 | (_PRESCALER >> 8))  # TAuto: runs after every frame
@@ -240,11 +242,22 @@ class MFRC522:
         self._frame[0] = _WUPA if wake else _REQA
         return self._transceive(1, 7) == 2
 
+    def ready(self):
+        """Initialised, or initialised now; a reader that failed is tried again
+        after RETRY_MS only (a missing chip costs its 50 ms reset wait)."""
+        if self.version is not None:
+            return True
+        now = time.ticks_ms()
+        if self._retry is not None and time.ticks_diff(self._retry, now) > 0:
+            return False
+        return self.init() is not None
+
     def read_uid(self, wake=False):
         """The UID of the card in the field (bytes, 4 or 7 long) or None:
         no card, a card that left half-way, a BCC or CRC that does not
-        check. The card is halted afterwards."""
-        if not self.request(wake):
+        check, no reader. The card is halted afterwards. Initialises the
+        reader first if init() was not called."""
+        if not self.ready() or not self.request(wake):
             return None
         f = self._frame
         rx = self._rx

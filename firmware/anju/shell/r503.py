@@ -202,6 +202,21 @@ class R503:
         r = self.search_buffer(1, start, count)
         return None if r == NO_MATCH else r
 
+    def identify(self, start=0, count=CAPACITY):
+        """search() for a lock's loop: the page of the matching template, None
+        when the finger matches none, False when there is nothing to decide
+        (no finger any more, an image to take again, a module that did not
+        answer or answered garbage)."""
+        try:
+            r = self.search(start, count)
+        except OSError:
+            return False
+        if r is None:
+            return None
+        if isinstance(r, tuple):
+            return r[0]
+        return False
+
     def wait_finger(self, present, timeout_ms):
         """Until a finger is on (present) or off the sensor, at most timeout_ms:
         True when it happened. Uses the touch output, else GenImg."""
