@@ -324,7 +324,8 @@ class UARTCore:
         return bytes(buf[:n])
 
     def readinto(self, buf, nbytes=None):
-        n = self._port_read(buf, len(buf) if nbytes is None else nbytes)
+        n = len(buf) if nbytes is None or nbytes > len(buf) else nbytes
+        n = self._port_read(buf, n)
         return n or None
 
     def readline(self):
@@ -338,6 +339,8 @@ class UARTCore:
                 return out
 
     def write(self, buf):
+        if isinstance(buf, str):
+            buf = buf.encode()
         n = len(buf)
         now = _sim.now
         start = self._tx_free if self._tx_free > now else now
