@@ -188,3 +188,179 @@ def disable_irq():
 
 def enable_irq(state=0):
     pass
+
+
+# ---- SPI and UART: bytes to the chip models on those pins ------------------
+# A chip on a bus names its pins: `spi_bus` (sck, mosi, miso, cs) or `uart_pins`
+# (the board's TX, the board's RX), the board's side of the wires. _sim.chips
+# is rebuilt at every hand-over, so a bus looks its chip up at each transfer.
+
+def _pass(dt):
+    """Wire time: on the spot before the horizon, else through the host."""
+    t = _sim.now + dt
+    if t < _sim.horizon and not _sim.timers:
+        _sim.now = t
+    else:
+        _sim.wait("sleep", t)
+
+
+class SPICore:
+    """A controller on sck/mosi/miso (None: not connected). A transfer reaches
+    the chip whose chip-select is low; with none selected MISO floats (0xFF).
+    A chip that needs another mode, bit order or a slower clock than set sees
+    nothing and MISO floats too."""
+
+    def _bus(self, sck, mosi, miso, baudrate, polarity, phase, msb):
+        self._sck = sck
+        self._mosi = mosi
+        self._miso = miso
+        self._baud = baudrate
+        self._mode = (polarity << 1) | phase
+        self._msb = msb
+        self._live = True
+
+    def _peer(self):
+        levels = _sim.levels
+        for chip in _sim.chips.values():
+            bus = getattr(chip, "spi_bus", None)
+            if (bus is not None and bus[0] == self._sck and bus[1] == self._mosi
+                    and bus[2] == self._miso and levels.get(bus[3], 1) == 0):
+                if (chip.spi_mode != self._mode or not self._msb
+                        or self._baud > chip.spi_max_hz):
+                    return None
+                return chip
+        return None
+
+    def _xfer(self, src, dest, n):
+        """n bytes out of `src` (an int: that byte n times), into `dest` (or None)."""
+        if self._sck is None:
+            raise NotImplementedError("SPI without SCK is not simulated")
+        _pass(n * 8 / self._baud)
+        chip = self._peer()
+        if chip is None:
+            if dest is not None:
+                for i in range(n):
+                    dest[i] = 0xFF
+            return
+        chip.spi_transfer(src, dest, n, _sim.now)
+
+    def read(self, nbytes, write=0x00):
+        buf = bytearray(nbytes)
+        self._xfer(write, buf, nbytes)
+        return bytes(buf)
+
+    def readinto(self, buf, write=0x00):
+        self._xfer(write, buf, len(buf))
+
+    def write(self, buf):
+        self._xfer(buf, None, len(buf))
+
+    def write_readinto(self, write_buf, read_buf):
+        if len(write_buf) != len(read_buf):
+            raise ValueError("buffers must be the same length")
+        self._xfer(write_buf, read_buf, len(write_buf))
+
+
+class UARTCore:
+    """A UART on tx/rx. Bytes leave at 10 bits / baudrate each (8N1) and reach
+    the chip on those pins; what it sends back is readable once its stop bit
+    is in. Reads wait in virtual time: `timeout` ms for the first byte, then
+    the port's rule for the rest (_rest_deadline)."""
+
+    def _line(self, tx, rx, baudrate, timeout, timeout_char):
+        self._tx = tx
+        self._rx = rx
+        self._baud = baudrate
+        self._bt = 10 / baudrate
+        self._timeout = timeout
+        self._timeout_char = timeout_char
+        self._tx_free = 0.0  # when the last byte written has left
+
+    def _peer(self):
+        for chip in _sim.chips.values():
+            pins = getattr(chip, "uart_pins", None)
+            if pins is not None and pins[0] == self._tx and pins[1] == self._rx:
+                return chip
+        return None
+
+    def _port_read(self, buf, size):
+        """One read of up to `size` bytes into buf: the count (0: none came)."""
+        if size == 0:
+            return 0
+        i = 0
+        deadline = self._first_deadline()
+        first = True
+        while True:
+            chip = self._peer()
+            nxt = None
+            if chip is not None:
+                got = chip.uart_read(_sim.now, self._baud, buf, i, size)
+                if got > i:
+                    i = got
+                    if i >= size:
+                        return i
+                    deadline = self._rest_deadline(first, deadline)
+                    first = False
+                nxt = chip.uart_due(_sim.now, size - i)
+            if nxt is None or nxt[0] > deadline:
+                t = deadline
+            elif first and self._stepwise_first:
+                t = nxt[0]
+            else:
+                t = nxt[1] if nxt[1] < deadline else deadline
+            if t <= _sim.now:
+                return i
+            _sim.wait("sleep", t)
+
+    def read(self, nbytes=-1):
+        if nbytes is None or nbytes < 0:
+            out = b""
+            buf = bytearray(256)
+            while True:
+                n = self._port_read(buf, 256)
+                if n == 0:
+                    return out or None
+                out += buf[:n]
+        buf = bytearray(nbytes)
+        n = self._port_read(buf, nbytes)
+        if n == 0:
+            return None if nbytes else b""
+        return bytes(buf[:n])
+
+    def readinto(self, buf, nbytes=None):
+        n = len(buf) if nbytes is None or nbytes > len(buf) else nbytes
+        n = self._port_read(buf, n)
+        return n or None
+
+    def readline(self):
+        out = b""
+        one = bytearray(1)
+        while True:
+            if self._port_read(one, 1) == 0:
+                return out or None
+            out += one
+            if one[0] == 10:
+                return out
+
+    def write(self, buf):
+        if isinstance(buf, str):
+            buf = buf.encode()
+        n = len(buf)
+        now = _sim.now
+        start = self._tx_free if self._tx_free > now else now
+        self._tx_free = start + n * self._bt
+        chip = self._peer()
+        if chip is not None and n:
+            chip.uart_write(bytes(buf), start, self._baud)
+        return n
+
+    def any(self):
+        chip = self._peer()
+        return 0 if chip is None else chip.uart_any(_sim.now, self._baud)
+
+    def txdone(self):
+        return self._tx_free <= _sim.now
+
+    def flush(self):
+        if self._tx_free > _sim.now:
+            _sim.wait("sleep", self._tx_free)

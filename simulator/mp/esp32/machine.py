@@ -157,6 +157,193 @@ class WDT:
         pass
 
 
+
+# ---- SPI (machine_hw_spi.c) and SoftSPI (extmod/machine_spi.c) ----------------
+# ESP32: SPI(1) = HSPI/SPI2, SPI(2) = VSPI/SPI3; the C3 has SPI(1) only. Any
+# GPIO through the matrix; the defaults are the IO_MUX pins.
+_SPI_DEFAULTS = {1: (6, 7, 2)} if _C3 else {1: (14, 13, 12), 2: (18, 23, 19)}
+_INPUT_ONLY = () if _C3 else (34, 35, 36, 37, 38, 39)
+_APB_HZ = 80000000
+
+
+def _pin_id(p):
+    if isinstance(p, Pin):
+        return p._id
+    if not isinstance(p, int) or p not in _PINS:
+        raise ValueError("invalid pin")
+    return p
+
+
+def _opt_pin(p, default):
+    if p is _UNSET:
+        return default
+    return None if p is None else _pin_id(p)
+
+
+_UNSET = object()
+
+
+class SPI(_board.SPICore):
+    MSB = 0
+    LSB = 1
+
+    def __new__(cls, id=-1, *args, **kwargs):
+        if id == -1:
+            # MP_MACHINE_SPI_CHECK_FOR_LEGACY_SOFTSPI_CONSTRUCTION
+            print("Warning: SPI(-1, ...) is deprecated, use SoftSPI(...) instead")
+            return SoftSPI(*args, **kwargs)
+        return object.__new__(cls)
+
+    def __init__(self, id, baudrate=500000, *, polarity=0, phase=0, bits=8, firstbit=0,
+                 sck=_UNSET, mosi=_UNSET, miso=_UNSET):
+        if id not in _SPI_DEFAULTS:
+            raise ValueError("SPI(%d) doesn't exist" % id)
+        self._id = id
+        d = _SPI_DEFAULTS[id]
+        self._pins = (_opt_pin(sck, d[0]), _opt_pin(mosi, d[1]), _opt_pin(miso, d[2]))
+        self.init(baudrate, polarity=polarity, phase=phase, bits=bits, firstbit=firstbit)
+
+    def init(self, baudrate=-1, *, polarity=-1, phase=-1, bits=-1, firstbit=-1,
+             sck=_UNSET, mosi=_UNSET, miso=_UNSET):
+        if bits != -1 and bits <= 0:
+            raise ValueError("invalid bits")
+        if bits not in (-1, 8):
+            raise NotImplementedError("SPI bits other than 8 are not simulated")
+        old = getattr(self, "_cfg", (500000, 0, 0, 0))
+        sck_, mosi_, miso_ = self._pins
+        self._pins = (_opt_pin(sck, sck_), _opt_pin(mosi, mosi_), _opt_pin(miso, miso_))
+        if self._pins[0] in _INPUT_ONLY or self._pins[1] in _INPUT_ONLY:
+            raise OSError("invalid configuration")  # spi_bus_initialize: ESP_ERR_INVALID_ARG
+        if baudrate != -1:
+            # spi_get_actual_clock: the APB clock divided by a whole number
+            div = max(1, -(-_APB_HZ // max(1, baudrate)))
+            baudrate = _APB_HZ // div
+        cfg = (old[0] if baudrate == -1 else baudrate, old[1] if polarity == -1 else polarity,
+               old[2] if phase == -1 else phase, old[3] if firstbit == -1 else firstbit)
+        self._cfg = cfg
+        self._bus(self._pins[0], self._pins[1], self._pins[2], cfg[0], cfg[1], cfg[2],
+                  cfg[3] == SPI.MSB)
+
+    def deinit(self):
+        self._live = False
+
+    def _xfer(self, src, dest, n):
+        if not self._live:
+            raise OSError("transfer on deinitialized SPI")
+        super()._xfer(src, dest, n)
+
+    def __repr__(self):
+        c = self._cfg
+        return ("SPI(id=%u, baudrate=%u, polarity=%u, phase=%u, bits=8, firstbit=%u, sck=%d, "
+                "mosi=%d, miso=%d)" % ((self._id,) + c + tuple(
+                    -1 if p is None else p for p in self._pins)))
+
+
+class SoftSPI(_board.SPICore):
+    MSB = 0
+    LSB = 1
+
+    def __init__(self, baudrate=500000, *, polarity=0, phase=0, bits=8, firstbit=0,
+                 sck=None, mosi=None, miso=None):
+        if bits != 8:
+            raise ValueError("bits must be 8")
+        if sck is None or mosi is None or miso is None:
+            raise ValueError("must specify all of sck/mosi/miso")
+        self._bus(_pin_id(sck), _pin_id(mosi), _pin_id(miso), baudrate, polarity, phase,
+                  firstbit == SoftSPI.MSB)
+
+    def init(self, baudrate=-1, *, polarity=-1, phase=-1, bits=-1, firstbit=-1):
+        self._bus(self._sck, self._mosi, self._miso, self._baud if baudrate == -1 else baudrate,
+                  self._mode >> 1 if polarity == -1 else polarity,
+                  self._mode & 1 if phase == -1 else phase,
+                  self._msb if firstbit == -1 else firstbit == SoftSPI.MSB)
+
+    def deinit(self):
+        pass
+
+
+# ---- UART (machine_uart.c) ---------------------------------------------------
+# ESP32: UART(0) (the REPL), 1, 2; the C3: 0 and 1. Default pins: UART1 rx 9 / tx 10,
+# UART2 rx 16 / tx 17 (ESP32). Timeouts count in FreeRTOS ticks (100 Hz): a
+# timeout below 10 ms does not wait at all. A read waits `timeout` for its
+# first byte, then `timeout_char` in all for the rest.
+_UARTS = (0, 1) if _C3 else (0, 1, 2)
+_UART_PINS = {0: (None, None), 1: (10, 9), 2: (17, 16)}
+_TICK_MS = 10
+
+
+class UART(_board.UARTCore):
+    INV_TX = 1 << 22
+    INV_RX = 1 << 19
+    INV_RTS = 1 << 23
+    INV_CTS = 1 << 20
+    RTS = 1
+    CTS = 2
+    IRQ_RX = 1
+    IRQ_RXIDLE = 0x1000
+    IRQ_BREAK = 1 << 4
+    _stepwise_first = True
+    _objs = {}
+
+    def __new__(cls, id, *args, **kwargs):
+        if not isinstance(id, int) or id not in _UARTS:
+            raise ValueError("UART(%d) does not exist" % id)
+        self = UART._objs.get(id)
+        if self is None:
+            self = object.__new__(cls)
+            self._id = id
+            self._installed = False
+            UART._objs[id] = self
+        return self
+
+    def __init__(self, id, *args, **kwargs):
+        self.init(*args, **kwargs)
+
+    def init(self, baudrate=0, bits=0, parity=None, stop=0, *, tx=_UNSET, rx=_UNSET, rts=_UNSET,
+             cts=_UNSET, txbuf=-1, rxbuf=-1, timeout=-1, timeout_char=-1, invert=-1, flow=-1):
+        if not self._installed:
+            self._installed = True
+            self._tx, self._rx = _UART_PINS[self._id]
+            self._baud = 115200
+            self._timeout = 0
+            self._timeout_char = 0
+            self._tx_free = 0.0
+        if bits not in (0, 5, 6, 7, 8):
+            raise ValueError("invalid data bits")
+        if stop not in (0, 1, 2):
+            raise ValueError("invalid stop bits")
+        if rxbuf != -1 and rxbuf <= 128:
+            raise OSError(-258, "ESP_ERR_INVALID_ARG")  # uart_driver_install: rx > the FIFO
+        tx_ = self._tx if tx is _UNSET else _pin_id(tx)
+        rx_ = self._rx if rx is _UNSET else _pin_id(rx)
+        if tx_ in _INPUT_ONLY:
+            raise OSError(-258, "ESP_ERR_INVALID_ARG")  # uart_set_pin: not an output
+        self._line(tx_, rx_, baudrate if baudrate > 0 else self._baud,
+                   self._timeout if timeout == -1 else timeout,
+                   self._timeout_char if timeout_char == -1 else timeout_char)
+
+    def deinit(self):
+        self._installed = False
+        UART._objs.pop(self._id, None)
+
+    def _first_deadline(self):
+        return _sim.now + (self._timeout // _TICK_MS) * _TICK_MS / 1000
+
+    def _rest_deadline(self, first, deadline):
+        if first:
+            return _sim.now + (self._timeout_char // _TICK_MS) * _TICK_MS / 1000
+        return deadline
+
+    def sendbreak(self):
+        self.flush()
+
+    def __repr__(self):
+        return ("UART(%u, baudrate=%u, bits=8, parity=None, stop=1, tx=%d, rx=%d, timeout=%u, "
+                "timeout_char=%u)" % (self._id, self._baud, -1 if self._tx is None else self._tx,
+                                      -1 if self._rx is None else self._rx, self._timeout,
+                                      self._timeout_char))
+
+
 def lightsleep(time_ms=None):
     _board.lightsleep(time_ms or 0)
 

@@ -114,6 +114,200 @@ class WDT:
         pass
 
 
+
+def _pin_id(p):
+    if isinstance(p, Pin):
+        return p._id
+    if not isinstance(p, int) or p not in _PINS:
+        raise ValueError("invalid pin")
+    return p
+
+
+_UNSET = object()
+_PERI_HZ = 125000000
+
+
+def _spi_baud(baud):
+    """spi_set_baudrate (pico-sdk): an even prescale 2..254 and a post-divide 1..256."""
+    prescale = 2
+    while prescale <= 254:
+        if _PERI_HZ < (prescale + 2) * 256 * baud:
+            break
+        prescale += 2
+    postdiv = 256
+    while postdiv > 1:
+        if _PERI_HZ // (prescale * (postdiv - 1)) > baud:
+            break
+        postdiv -= 1
+    return _PERI_HZ // (prescale * postdiv)
+
+
+# ---- SPI (machine_spi.c): SPI0 on GP0-7/16-23, SPI1 on GP8-15/24-29 ------------
+_SPI_DEFAULTS = {0: (18, 19, 16), 1: (10, 11, 8)}  # the Pico's PICO_DEFAULT_SPI pins
+
+
+class SPI(_board.SPICore):
+    MSB = 1  # SPI_MSB_FIRST
+    LSB = 0
+    _objs = {}
+
+    def __new__(cls, id=0, *args, **kwargs):
+        if not isinstance(id, int) or id not in _SPI_DEFAULTS:
+            raise ValueError("SPI(%d) doesn't exist" % id)
+        self = SPI._objs.get(id)
+        if self is None:
+            self = object.__new__(cls)
+            self._id = id
+            self._pins = _SPI_DEFAULTS[id]
+            self._cfg = None
+            SPI._objs[id] = self
+        return self
+
+    def __init__(self, id=0, baudrate=1000000, *, polarity=0, phase=0, bits=8, firstbit=1,
+                 sck=None, mosi=None, miso=-1):
+        sck_, mosi_, miso_ = self._pins
+        if sck is not None:
+            sck_ = _pin_id(sck)
+            if sck_ & 3 != 2 or (sck_ & 8) >> 3 != id:
+                raise ValueError("bad SCK pin")
+        if mosi is not None:
+            mosi_ = _pin_id(mosi)
+            if mosi_ & 3 != 3 or (mosi_ & 8) >> 3 != id:
+                raise ValueError("bad MOSI pin")
+        if miso is None:
+            miso_ = None
+        elif miso != -1:
+            miso_ = _pin_id(miso)
+            if miso_ & 3 != 0 or (miso_ & 8) >> 3 != id:
+                raise ValueError("bad MISO pin")
+        self._pins = (sck_, mosi_, miso_)
+        if firstbit == SPI.LSB:
+            raise NotImplementedError("LSB")
+        if bits != 8:
+            raise NotImplementedError("SPI bits other than 8 are not simulated")
+        self._cfg = (_spi_baud(baudrate), polarity, phase)
+        self._bus(sck_, mosi_, miso_, self._cfg[0], polarity, phase, True)
+
+    def init(self, *, baudrate=-1, polarity=-1, phase=-1, bits=-1, firstbit=-1):
+        if firstbit == SPI.LSB:
+            raise NotImplementedError("LSB")
+        if bits not in (-1, 8):
+            raise NotImplementedError("SPI bits other than 8 are not simulated")
+        c = self._cfg
+        self._cfg = (c[0] if baudrate == -1 else _spi_baud(baudrate),
+                     c[1] if polarity == -1 else polarity, c[2] if phase == -1 else phase)
+        self._bus(self._pins[0], self._pins[1], self._pins[2], self._cfg[0], self._cfg[1],
+                  self._cfg[2], True)
+
+    def deinit(self):
+        pass
+
+    def __repr__(self):
+        miso = "None" if self._pins[2] is None else "%u" % self._pins[2]
+        return "SPI(%u, baudrate=%u, polarity=%u, phase=%u, bits=8, sck=%u, mosi=%u, miso=%s)" % (
+            self._id, self._cfg[0], self._cfg[1], self._cfg[2], self._pins[0], self._pins[1],
+            miso)
+
+
+class SoftSPI(_board.SPICore):
+    MSB = 1
+    LSB = 0
+
+    def __init__(self, baudrate=500000, *, polarity=0, phase=0, bits=8, firstbit=1,
+                 sck=None, mosi=None, miso=None):
+        if bits != 8:
+            raise ValueError("bits must be 8")
+        if sck is None or mosi is None or miso is None:
+            raise ValueError("must specify all of sck/mosi/miso")
+        self._bus(_pin_id(sck), _pin_id(mosi), _pin_id(miso), baudrate, polarity, phase,
+                  firstbit == SoftSPI.MSB)
+
+    def init(self, baudrate=-1, *, polarity=-1, phase=-1, bits=-1, firstbit=-1):
+        self._bus(self._sck, self._mosi, self._miso, self._baud if baudrate == -1 else baudrate,
+                  self._mode >> 1 if polarity == -1 else polarity,
+                  self._mode & 1 if phase == -1 else phase,
+                  self._msb if firstbit == -1 else firstbit == SoftSPI.MSB)
+
+    def deinit(self):
+        pass
+
+
+# ---- UART (machine_uart.c): UART0 TX on GP0/12/16/28, RX on GP1/13/17/29;
+# UART1 TX on GP4/8/20/24, RX on GP5/9/21/25. A read waits `timeout` ms for
+# the first byte and `timeout_char` ms (at least one character time) after
+# each byte, counted in whole ms ticks ("elapsed > timeout").
+_UART_PINS = {0: (0, 1), 1: (4, 5)}
+
+
+class UART(_board.UARTCore):
+    INV_TX = 1
+    INV_RX = 2
+    CTS = 1
+    RTS = 2
+    IRQ_RXIDLE = 64
+    IRQ_TXIDLE = 32
+    IRQ_BREAK = 512
+    _stepwise_first = False
+    _objs = {}
+
+    def __new__(cls, id, *args, **kwargs):
+        if not isinstance(id, int) or id not in _UART_PINS:
+            raise ValueError("UART(%d) doesn't exist" % id)
+        self = UART._objs.get(id)
+        if self is None:
+            self = object.__new__(cls)
+            self._id = id
+            self._tx, self._rx = _UART_PINS[id]
+            self._baud = 0
+            self._timeout = 0
+            self._timeout_char = 0
+            self._tx_free = 0.0
+            UART._objs[id] = self
+        return self
+
+    def __init__(self, id, *args, **kwargs):
+        self.init(*args, **kwargs)
+
+    def init(self, baudrate=-1, bits=-1, parity=-1, stop=-1, *, tx=None, rx=None, cts=None,
+             rts=None, timeout=-1, timeout_char=-1, invert=-1, flow=-1, txbuf=-1, rxbuf=-1):
+        tx_, rx_ = self._tx, self._rx
+        if tx is not None:
+            tx_ = _pin_id(tx)
+            if tx_ & 3 != 0 or ((tx_ + 4) & 8) >> 3 != self._id:
+                raise ValueError("bad TX pin")
+        if rx is not None:
+            rx_ = _pin_id(rx)
+            if rx_ & 3 != 1 or ((rx_ + 4) & 8) >> 3 != self._id:
+                raise ValueError("bad RX pin")
+        if invert != -1 and invert & ~3:
+            raise ValueError("bad inversion mask")
+        if flow != -1 and flow & ~3:
+            raise ValueError("bad hardware flow control mask")
+        baud = baudrate if baudrate > 0 else (self._baud or 115200)
+        tc = self._timeout_char if timeout_char < 0 else timeout_char
+        tc = max(tc, 13000 // baud + 1)  # at least a whole character (13 bits)
+        self._line(tx_, rx_, baud, self._timeout if timeout < 0 else timeout, tc)
+
+    def deinit(self):
+        self._baud = 0
+        UART._objs.pop(self._id, None)
+
+    def _first_deadline(self):
+        # ticks_ms() - start > timeout
+        return (int(_sim.now * 1000) + self._timeout + 1) / 1000
+
+    def _rest_deadline(self, first, deadline):
+        return (int(_sim.now * 1000) + self._timeout_char + 1) / 1000
+
+    def sendbreak(self):
+        self.flush()
+
+    def __repr__(self):
+        return ("UART(%u, baudrate=%u, bits=8, parity=None, stop=1, tx=%d, rx=%d, timeout=%u, "
+                "timeout_char=%u)" % (self._id, self._baud, self._tx, self._rx, self._timeout,
+                                      self._timeout_char))
+
+
 def lightsleep(time_ms=None):
     if time_ms is not None and time_ms >= _LIGHTSLEEP_MAX_MS:
         raise ValueError("sleep too long")
