@@ -216,7 +216,7 @@ class SmartLock:
             self.card(ms)
         if self.finger is not None and self.finger.finger_present():
             self.awake(ms)
-            page = self.finger.search()
+            page = self.finger.identify()
             if page is not False:  # False: the module did not answer
                 self.decide(("credential", wire.M_FINGERPRINT, page))
         if handle:
