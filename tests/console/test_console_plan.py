@@ -227,6 +227,7 @@ def test_dispatch_suggests_the_nearest_responder_and_records_whom_it_sent(plan_c
          .get_attribute("data-responder") == "p-zhang", what="the new nearest")
     wait(driver, lambda d: Select(d.find_element(By.ID, "detail-assignee"))
          .first_selected_option.get_attribute("value") == "p-zhang", what="the new choice")
+    shot(driver, "console-dispatch.png")
     driver.find_element(By.CSS_SELECTOR, '#detail-buttons button[data-action="dispatch"]').click()
     wait_until(lambda: plan_console.alarm(alarm["id"])["state"] == "dispatched",
                what="the dispatch")
@@ -236,6 +237,6 @@ def test_dispatch_suggests_the_nearest_responder_and_records_whom_it_sent(plan_c
         ("li-wei", "p-zhang")
     wait(driver, lambda d: "张警官" in d.find_element(By.ID, "detail-fields").text,
          what="whom it sent in the details")
-    wait(driver, lambda d: "p-zhang" in d.find_element(By.ID, "lifecycle-list").text,
+    wait(driver, lambda d: "派遣给：张警官" in d.find_element(By.ID, "lifecycle-list").text,
          what="whom it sent in the lifecycle")
-    shot(driver, "console-dispatch.png")
+    shot(driver, "console-dispatched.png")
