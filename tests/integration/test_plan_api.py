@@ -202,3 +202,25 @@ async def test_positions_over_mqtt_with_the_generated_acl(tmp_path, make_site_br
         assert component.rejected == 1
     finally:
         await hub.stop()
+
+
+async def test_a_platform_dispatch_over_mqtt_names_whom_it_sends(tmp_path, make_broker):
+    upstream = make_broker("upstream")
+    hub = await start_hub(tmp_path / "hub.db", make_broker("site"), upstream, site())
+    platform = await asyncio.to_thread(hubkit.Platform, upstream)
+    try:
+        alarm = raise_alarm(hub, "tamper:door-101")
+        cid = "cmd-" + uuid.uuid4().hex[:8]
+        await asyncio.to_thread(platform.send, {
+            "schema": "anju.command/1", "command_id": cid, "alarm_id": alarm["id"],
+            "action": "dispatch", "actor": "police-desk-7", "assignee": "p-zhang"})
+        await wait_for(lambda: platform.result(cid) is not None, what="the command's result")
+        assert platform.result(cid)["outcome"] == "applied"
+        stored = hub.store.alarm(alarm["id"])
+        assert (stored["state"], stored["assignee"]) == ("dispatched", "p-zhang")
+        # the dispatched version goes upstream naming whom it sent
+        await wait_for(lambda: any(m.get("assignee") == "p-zhang" for m in platform.on("alarms")),
+                       what="the new version upstream")
+    finally:
+        await asyncio.to_thread(platform.close)
+        await hub.stop()
