@@ -25,9 +25,9 @@ that lost `alarms.read` ends the stream with `ended`. The resident named in an
 inactivity alarm is sent only to roles with `residents.read`.
 
 Responders' positions (hub/responders/board.py) travel on the same stream:
-no id (they are state, not a log), every responder once before `ready`,
-then each change as the board records it (the board wakes the stream as the
-store does).
+no id (they are state, not a log), every responder that has reported sent
+once before `ready`, then each change as the board records it (the board
+wakes the stream as the store does).
 
 The framing and the choice of what to replay are pure functions; `AlarmStreams`
 is the shell on the hub's loop. It never changes state.
