@@ -100,6 +100,8 @@ def cmd_show(args) -> int:
 def cmd_act(args) -> int:
     body = {"action": args.action, "actor": args.actor, "note": args.note,
             "command_id": args.command_id or "cli-%s" % uuid.uuid4()}
+    if getattr(args, "assignee", None):
+        body["assignee"] = args.assignee
     status, doc = _json(args.hub, "POST",
                         "/api/alarms/%s/actions" % urllib.parse.quote(args.alarm_id, safe=""),
                         body, timeout=args.timeout)
@@ -214,6 +216,7 @@ def register(subparsers) -> None:
     act.add_argument("--note")
     act.add_argument("--actor", default=os.environ.get("USER") or "cli")
     act.add_argument("--command-id", help="reuse to retry safely (default: a fresh one)")
+    act.add_argument("--assignee", help="with dispatch: whom it sends (a responder id)")
     act.set_defaults(func=_guard(cmd_act))
 
     au = sub.add_parser("audit", parents=[common], help="export every transition (actor, time, note)")

@@ -57,6 +57,11 @@ def broker_devices(site):
     return sorted(d.id for d in site.devices.values() if d.transport == "mqtt")
 
 
+def broker_responders(site):
+    """Ids of the responders, who log in to report their position (hub/responders)."""
+    return sorted(getattr(site, "responders", None) or {})
+
+
 def hub_topics(site_id, ha_prefix="homeassistant", upstream_prefix="anju/upstream"):
     """(access, topic) the hub's identity is granted on its site broker."""
     base = "anju/%s/" % site_id
@@ -69,7 +74,8 @@ def hub_topics(site_id, ha_prefix="homeassistant", upstream_prefix="anju/upstrea
             ("readwrite", base + "+/ha_state"),    # Home Assistant state (hub/forward/discovery.py)
             ("readwrite", base + "+/ha_availability"),  # HA's per-device view (supervision)
             ("readwrite", ha_prefix + "/#"),       # Home Assistant discovery configs
-            ("readwrite", "%s/%s/#" % (upstream_prefix, site_id))]  # when upstream is this broker
+            ("readwrite", "%s/%s/#" % (upstream_prefix, site_id)),  # when upstream is this broker
+            ("read", base + "responders/+/position")]  # responders' positions (hub/responders)
 
 
 def home_assistant_topics(site_id, ha_prefix="homeassistant"):
@@ -109,6 +115,9 @@ def acl_text(site_id, hub_user, ha_prefix="homeassistant", upstream_prefix="anju
               "# (device ids 'hub', 'hub-*' and 'anju-*' are refused by the site parser)"]
     lines += ["pattern write anju/%s/%%u/%s" % (site_id, leaf) for leaf in DEVICE_PUBLISHES]
     lines += ["pattern read anju/%s/%%u/%s" % (site_id, leaf) for leaf in DEVICE_SUBSCRIBES]
+    lines += ["",
+              "# every responder (user name = responder id, never a device id): its own position",
+              "pattern write anju/%s/responders/%%u/position" % site_id]
     return "\n".join(lines) + "\n"
 
 
@@ -305,7 +314,8 @@ def generate(site, out, *, listen=(None, 1883), install_dir=None, rotate=(),
     out = Path(out)
     topics = site_topics(site)
     if rotate is not True:
-        accounts = set(broker_devices(site)) | {hub_username(site.site_id)}
+        accounts = (set(broker_devices(site)) | set(broker_responders(site))
+                    | {hub_username(site.site_id)})
         if topics["home_assistant"]:
             accounts.add(HOME_ASSISTANT_USER)
         unknown = set(rotate) - accounts
@@ -315,7 +325,8 @@ def generate(site, out, *, listen=(None, 1883), install_dir=None, rotate=(),
                                     % (", ".join(sorted(unknown)), site.site_id,
                                        hub_username(site.site_id)))
     files, passwords = render(
-        site.site_id, broker_devices(site) + list(extra_devices), read_passwords(out, site.site_id),
+        site.site_id, broker_devices(site) + broker_responders(site) + list(extra_devices),
+        read_passwords(out, site.site_id),
         read_hashes(out), rotate if rotate is True else set(rotate),
         new_password=new_password, new_salt=new_salt,
         install_dir=install_dir if install_dir is not None else out.resolve(),

@@ -28,4 +28,8 @@ def build(hub):
         ha = parse_config(ha)
         if ha["enabled"]:
             components.append(HomeAssistantDiscovery(hub, prefix=ha["discovery_prefix"]))
+    if getattr(hub.site, "responders", None):
+        # responders' positions on the site broker (hub/responders/mqtt.py)
+        from hub.responders.mqtt import ResponderPositions
+        components.append(ResponderPositions(hub))
     return components

@@ -218,10 +218,12 @@ class Pipeline:
                 self.stats["alarms"] += 1
         return raised
 
-    def command(self, alarm_id, state, actor, now, note=None, command_id=None):
-        """A lifecycle command from the platform, the property office or the CLI."""
+    def command(self, alarm_id, state, actor, now, note=None, command_id=None, assignee=None):
+        """A lifecycle command from the platform, the property office or the CLI
+        (`assignee`: whom a dispatch sends)."""
         with self.store.transaction() as tx:
-            return self.book.transition(tx, alarm_id, state, actor, now, note, command_id)
+            return self.book.transition(tx, alarm_id, state, actor, now, note, command_id,
+                                        assignee=assignee)
 
 
 def default_rules(site):

@@ -20,6 +20,7 @@ undone in `stop()`.
 import asyncio
 import logging
 import time
+from pathlib import Path
 
 from hub import ConfigError, HubError
 from hub.forward.outbox import Wakeups
@@ -217,6 +218,10 @@ class HubService:
             self.alarm_streams = alarm_stream.mount(api, self.store)
             self._cleanups.append(self.alarm_streams.unsubscribe)
             console_files.mount(api, lambda: self.site)
+            from hub.console import plan as console_plan
+            from hub.responders.board import board_for
+            console_plan.mount(api, self, Path(self.store.path).resolve().parent / "console")
+            self.alarm_streams.attach_responders(board_for(self))
             if self.registry is not None:
                 from hub.registry import routes as registry_api
                 registry_api.mount(api, self)

@@ -40,7 +40,8 @@ class AlarmBook:
                                            "flat": doc.get("flat"), "cause": cause_key})
         return doc
 
-    def transition(self, tx, alarm_id, state, actor, now, note=None, command_id=None):
+    def transition(self, tx, alarm_id, state, actor, now, note=None, command_id=None,
+                   assignee=None):
         """Apply a lifecycle command. Returns (outcome, doc or None).
 
         Outcomes: "applied", "duplicate" (command id seen before), "unknown_alarm",
@@ -54,7 +55,7 @@ class AlarmBook:
             return "unknown_alarm", None
         outcome = lifecycle.decide(doc["state"], state)
         if outcome == "apply":
-            doc = lifecycle.transition_doc(doc, state, docs.iso(now), actor, note)
+            doc = lifecycle.transition_doc(doc, state, docs.iso(now), actor, note, assignee)
             tx.update_alarm(doc, now, actor, note, self.topic)
             self.stats["transitions"] += 1
             outcome = "applied"

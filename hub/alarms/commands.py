@@ -66,7 +66,8 @@ def _text(doc, key, limit, required=True):
 
 
 def parse(payload, default_actor="platform"):
-    """A command dict {command_id, alarm_id, action, state, actor, note, at} from
+    """A command dict {command_id, alarm_id, action, state, actor, note, at,
+    assignee} (assignee: who a dispatch sends, e.g. a responder id) from
     JSON bytes or a dict; raises CommandInvalid. Pure."""
     if isinstance(payload, (bytes, bytearray)):
         if len(payload) > MAX_COMMAND_BYTES:
@@ -88,7 +89,8 @@ def parse(payload, default_actor="platform"):
                "action": _text(payload, "action", MAX_ID_CHARS),
                "actor": _text(payload, "actor", MAX_ACTOR_CHARS, required=False) or default_actor,
                "note": payload.get("note"),
-               "at": payload.get("at")}
+               "at": payload.get("at"),
+               "assignee": _text(payload, "assignee", MAX_ACTOR_CHARS, required=False)}
     except CommandInvalid as exc:
         exc.partial = partial
         raise
@@ -101,6 +103,8 @@ def parse(payload, default_actor="platform"):
                              % MAX_NOTE_CHARS, partial)
     if cmd["at"] is not None and not isinstance(cmd["at"], str):
         raise CommandInvalid("bad_field", "at must be an ISO 8601 string", partial)
+    if cmd["assignee"] is not None and cmd["action"] != "dispatch":
+        raise CommandInvalid("bad_field", "assignee (who is sent) goes with dispatch only", partial)
     cmd["state"] = ACTIONS[cmd["action"]]
     return cmd
 
@@ -131,13 +135,15 @@ class CommandProcessor:
         Raises StoreError when the store failed (nothing was committed)."""
         now = self.clock.now()
         outcome, doc = self.pipeline.command(cmd["alarm_id"], cmd["state"], cmd["actor"], now,
-                                             cmd["note"], cmd["command_id"])
+                                             cmd["note"], cmd["command_id"],
+                                             assignee=cmd.get("assignee"))
         if outcome == "applied":
             self.notify_outbox()
         current = doc if doc is not None else self.pipeline.store.alarm(cmd["alarm_id"])
         self._count(outcome)
         log.info("alarm command", extra={"command": cmd["command_id"], "alarm": cmd["alarm_id"],
                                          "action": cmd["action"], "actor": cmd["actor"],
+                                         "assignee": cmd.get("assignee"),
                                          "outcome": outcome, "source": source,
                                          "note_chars": len(cmd["note"] or "")})
         return result_doc(cmd, outcome, now, current)

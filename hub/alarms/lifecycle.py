@@ -45,14 +45,18 @@ def escalated_severity(severity):
     return SEVERITIES[min(i + 1, len(SEVERITIES) - 1)]
 
 
-def transition_doc(doc, state, at_iso, actor, note=None):
-    """The next version of an alarm document after a transition."""
+def transition_doc(doc, state, at_iso, actor, note=None, assignee=None):
+    """The next version of an alarm document after a transition; a dispatch
+    with an `assignee` (whom it sends) names it in the step and in the alarm."""
     new = copy.deepcopy(doc)
     new["seq"] = doc["seq"] + 1
     new["state"] = state
     history = new.setdefault("history", [])
-    history.append({"seq": new["seq"], "state": state, "at": at_iso, "actor": actor,
-                    "note": note})
+    step = {"seq": new["seq"], "state": state, "at": at_iso, "actor": actor, "note": note}
+    if assignee is not None:
+        step["assignee"] = assignee
+        new["assignee"] = assignee
+    history.append(step)
     new["updated_at"] = at_iso
     return new
 

@@ -9,7 +9,7 @@ permission that only the roles with a reason to have it hold.
 Pure data and pure functions; no I/O.
 """
 
-ROLES = ("admin", "staff", "police_liaison", "installer", "read_only")
+ROLES = ("admin", "staff", "police_liaison", "installer", "read_only", "responder")
 
 ROLE_TITLES = {
     "admin": "administrator: everything, accounts included",
@@ -17,6 +17,7 @@ ROLE_TITLES = {
     "police_liaison": "police liaison: alarms and the residents concerned",
     "installer": "installer: devices (add, keys, state), no residents",
     "read_only": "read-only: alarms, devices and the site plan; no personal data",
+    "responder": "responder on duty: reports its own position (account name = responder id)",
 }
 
 # permission -> what it allows (also the documentation's wording)
@@ -41,6 +42,8 @@ PERMISSIONS = {
     "registry.import": "replace the whole site by an import",
     "registry.audit": "read the registry's change log",
     "accounts.manage": "list accounts and read the account audit",
+    "site.plan": "upload the site plan's image",
+    "responders.report": "report a responder's position on the plan",
     "self": "log out, change one's own password, see one's own session",
 }
 
@@ -55,6 +58,7 @@ ROLE_PERMISSIONS = {
     "police_liaison": frozenset(_READ_PLAN | {"alarms.act", "residents.read"}),
     "installer": frozenset(_READ_PLAN | {"registry_devices.read", "registry_devices.write"}),
     "read_only": frozenset(_READ_PLAN),
+    "responder": frozenset({"responders.report", "self"}),
 }
 
 # registry collection -> (read permission, write permission)

@@ -11,6 +11,7 @@ import zoneinfo
 from pathlib import Path
 
 from hub import ConfigError
+from hub.config import plan as site_plan
 from hub.config import yamlfile
 from hub.config.values import parse_duration, refuse_unknown_keys
 from hub.rules import settings as rule_settings
@@ -35,11 +36,11 @@ RESERVED_DEVICE_PREFIXES = ("hub-", "anju-")
 # device's `name` and a resident's `elderly` are not read by the hub; the
 # registry keeps them (hub/registry/db.py, hub/registry/csvfile.py).
 KEYS = {
-    "top": ("site", "defaults", "rules", "buildings", "devices", "hub", "face"),
-    "site": ("id", "name", "timezone"),
+    "top": ("site", "defaults", "rules", "buildings", "devices", "hub", "face", "responders"),
+    "site": ("id", "name", "timezone", "plan"),
     "defaults": ("inactivity",),
-    "building": ("id", "name", "rules", "flats"),
-    "flat": ("id", "name", "inactivity", "rules", "residents"),
+    "building": ("id", "name", "rules", "flats", "plan", "outline"),
+    "flat": ("id", "name", "inactivity", "rules", "residents", "floor"),
     "resident": ("id", "name", "phone", "lives_alone", "elderly", "role", "registered", "from",
                  "until", "credentials"),
     "device": ("id", "name", "kind", "board", "flat", "entrance", "transport", "heartbeat",
@@ -76,6 +77,7 @@ class Flat:
     def __init__(self, id, building, inactivity_s, rules=None):
         self.id = id
         self.building = building
+        self.floor = None  # from the site file's `floor`, or its id (hub/config/plan.py)
         self.inactivity_s = inactivity_s
         self.rules = rules or {}
         self.residents = []
@@ -123,6 +125,11 @@ class SiteConfig:
         self.rules = {}
         self.building_rules = {}
         self.face = None  # the raw `face:` mapping; validated by hub.face.config when present
+        # the site plan (hub/config/plan.py): (width, height) or None, outlines by
+        # building (only those the file gives), the responders by id
+        self.plan_size = None
+        self.outlines = {}
+        self.responders = {}
 
     def device_flat(self, device_id):
         d = self.devices.get(device_id)
@@ -204,6 +211,7 @@ def parse_site(doc, require_keys=True, extra_keys=None):
     cfg.site_id = _ident(site, "id", site.where())
     cfg.site_name = str(site.get("name", cfg.site_id))
     cfg.timezone = _timezone(site, site.where())
+    cfg.plan_size = site_plan.parse_site_plan(site)
     for section in ("hub", "defaults", "face"):
         if section in doc and doc[section] is not None and not isinstance(doc[section], dict):
             raise ConfigError("%s: key '%s': must be a mapping of keys to values"
@@ -223,6 +231,9 @@ def parse_site(doc, require_keys=True, extra_keys=None):
             raise ConfigError("%s: duplicate building id '%s'" % (b.where("id"), bid))
         cfg.buildings[bid] = str(b.get("name", bid))
         cfg.building_rules[bid] = rule_settings.parse(b.get("rules"), b.where("rules"))
+        shape = site_plan.parse_building_shape(b, cfg.plan_size or site_plan.PLAN_SIZE)
+        if shape is not None:
+            cfg.outlines[bid] = shape
         for f in _list(b, "flats", b.where()):
             _known(f, "flat", extra_keys)
             fid = _ident(f, "id", f.where())
@@ -236,6 +247,7 @@ def parse_site(doc, require_keys=True, extra_keys=None):
                 for layer in (cfg.rules, cfg.building_rules[bid], flat_rules):
                     inact = layer.get("inactivity", {}).get("after", inact)
             flat = Flat(fid, bid, inact, flat_rules)
+            flat.floor = site_plan.parse_floor(f, fid)
             cfg.flats[fid] = flat
             for r in _list(f, "residents", f.where()):
                 _known(r, "resident", extra_keys)
@@ -283,6 +295,14 @@ def parse_site(doc, require_keys=True, extra_keys=None):
         cfg.devices[did] = dev
         if addr is not None:
             cfg.by_address[addr] = did
+    cfg.responders = site_plan.parse_responders(doc)
+    for r in doc.get("responders") or []:
+        # a responder's id is its broker user name (docs/broker.md): never a device's
+        clash = ("device id '%s'" % r["id"] if r["id"] in cfg.devices
+                 else reserved_device_id(r["id"]))
+        if clash:
+            raise ConfigError("%s: key 'id': responder id '%s' is taken: %s"
+                              % (r.where("id"), r["id"], clash))
     return cfg
 
 

@@ -15,6 +15,7 @@ database was replaced) gets a `reset` and that same snapshot.
     event: ready   id: 42   data: {"feed_id": 42}     catch-up done; live from here
     event: reset            data: {}                  forget what you have
     event: ended            data: {"reason": "session"|"forbidden"|"stopping"}
+    event: responder        data: {"responder": {id, kind, on_duty, x, y, at, ...}}
     : keepalive                                       every 15 s
 
 New alarms reach the stream on the store's commit (`on_alarm_change`), not by
@@ -22,6 +23,11 @@ polling. Every heartbeat the caller's credentials are looked up again: a
 session that ended (logout, password change, 12 h), a revoked token or a role
 that lost `alarms.read` ends the stream with `ended`. The resident named in an
 inactivity alarm is sent only to roles with `residents.read`.
+
+Responders' positions (hub/responders/board.py) travel on the same stream:
+no id (they are state, not a log), every responder that has reported sent
+once before `ready`, then each change as the board records it (the board
+wakes the stream as the store does).
 
 The framing and the choice of what to replay are pure functions; `AlarmStreams`
 is the shell on the hub's loop. It never changes state.
@@ -91,7 +97,27 @@ class AlarmStreams:
     def __init__(self, store, heartbeat_s=HEARTBEAT_S):
         self.store, self.heartbeat_s = store, heartbeat_s
         self._open = set()
-        self.unsubscribe = store.on_alarm_change(self._wake)
+        self.responders = None  # the ResponderBoard, when the hub has one
+        self._unsubscribe = [store.on_alarm_change(self._wake)]
+
+    def unsubscribe(self):
+        for fn in self._unsubscribe:
+            fn()
+        self._unsubscribe = []
+
+    def attach_responders(self, board):
+        """Send `board`'s responders on every stream (the plan's markers)."""
+        self.responders = board
+        self._unsubscribe.append(board.on_change(self._wake))
+
+    def _responder_frames(self, version, principal):
+        """(the board's version, frames of the responders changed after `version`)."""
+        if self.responders is None:
+            return version, []
+        from hub.console.plan import visible_responder
+        version, docs = self.responders.changes_after(version)
+        return version, [frame("responder", {"responder": visible_responder(d, principal)})
+                         for d in docs]
 
     def __len__(self):
         return len(self._open)
@@ -124,6 +150,9 @@ class AlarmStreams:
             for feed_id, doc in changes:
                 await channel.send(frame("alarm", {"feed_id": feed_id,
                                                    "alarm": visible(doc, principal)}, feed_id))
+            rversion, frames = self._responder_frames(-1, principal)
+            for data in frames:
+                await channel.send(data)
             await channel.send(frame("ready", {"feed_id": cursor}, cursor))
             loop = asyncio.get_running_loop()
             next_check = loop.time() + self.heartbeat_s
@@ -133,6 +162,9 @@ class AlarmStreams:
                     await channel.send(frame("alarm", {"feed_id": feed_id,
                                                        "alarm": visible(doc, principal)}, feed_id))
                     cursor = feed_id
+                rversion, frames = self._responder_frames(rversion, principal)
+                for data in frames:
+                    await channel.send(data)
                 wait = next_check - loop.time()
                 if wait > 0:
                     await _first(entry.wake, channel.closing, wait)

@@ -22,3 +22,16 @@ def console(tmp_path, make_broker, driver):
     finally:
         driver.get("about:blank")
         hub.stop()
+
+
+@pytest.fixture
+def plan_console(tmp_path, make_broker, driver):
+    """A hub running the plan's site (consolekit.PLAN_YAML)."""
+    hub = consolekit.HubThread(tmp_path / "hub.db", make_broker("site"), make_broker("upstream"),
+                               consolekit.plan_site())
+    driver.set_window_size(1280, 900)
+    try:
+        yield hub
+    finally:
+        driver.get("about:blank")
+        hub.stop()

@@ -34,19 +34,57 @@ devices:
 """
 
 
-def site():
-    text = SITE_YAML % {"tz": TIMEZONE, "key": hubkit.KEY.hex()}
+# the plan's site: two buildings placed on a 1000 x 600 plan, a rental flat,
+# residents living alone, devices, and responders on duty
+PLAN_YAML = """
+site: {id: sunrise, name: 朝阳花园, timezone: %(tz)s, plan: {width: 1000, height: 600}}
+buildings:
+  - id: b1
+    name: "1"
+    plan: {x: 60, y: 80, w: 320, h: 240}
+    flats:
+      - id: b1-101
+        residents: [{id: r-101, name: 王兰, lives_alone: true}]
+      - id: b1-102
+        residents: [{id: r-102, name: Li Wei, role: tenant, from: 2026-01-01}]
+      - id: b1-201
+        residents: [{id: r-201, name: 陈明}]
+      - id: b1-202
+  - id: b2
+    name: "2"
+    outline: [[560, 120], [900, 120], [900, 420], [730, 420], [730, 300], [560, 300]]
+    flats:
+      - id: b2-101
+        residents: [{id: r-211, name: 赵强, role: tenant}]
+      - id: b2-201
+devices:
+  - {id: door-101, kind: door_sensor, board: esp32c3, flat: b1-101, transport: mqtt, frame_key: %(key)s}
+  - {id: door-102, kind: door_sensor, board: esp32c3, flat: b1-102, transport: mqtt, frame_key: %(key)s}
+  - {id: smoke-211, kind: smoke_sensor, board: esp32c3, flat: b2-101, transport: mqtt, frame_key: %(key)s}
+responders:
+  - {id: p-zhang, name: 张警官, kind: police}
+  - {id: g-wu, name: 吴网格, kind: grid_worker}
+  - {id: v-li, name: 李阿姨, kind: volunteer, on_duty: false}
+"""
+
+
+def site(text=SITE_YAML):
+    text = text % {"tz": TIMEZONE, "key": hubkit.KEY.hex()}
     return config.parse_site(yamlfile.loads(text, "site.yaml"))
+
+
+def plan_site():
+    return site(PLAN_YAML)
 
 
 class HubThread:
     """A running hub on its own loop; `call(fn, *args)` runs `fn` on that loop."""
 
-    def __init__(self, db, site_broker, upstream):
+    def __init__(self, db, site_broker, upstream, site_cfg=None):
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="hub-loop", daemon=True)
         self._thread.start()
-        self.hub = self.run(hubkit.start_hub(db, site_broker, upstream, site()))
+        self.hub = self.run(hubkit.start_hub(db, site_broker, upstream, site_cfg or site()))
         self.base = "http://127.0.0.1:%d" % self.hub.http.port
         self.broker = site_broker
         self.counters = {}
@@ -91,6 +129,10 @@ class HubThread:
 
     def alarms(self):
         return self.call(self.hub.store.alarms)
+
+    def report_position(self, responder, x, y):
+        """A responder's position, as its phone's report does (on the hub's loop)."""
+        return self.call(self.hub.responder_board.report, responder, {"x": x, "y": y}, "http")
 
 
 def raise_on_loop(hub, cause, resident=None, flat="b1-101"):

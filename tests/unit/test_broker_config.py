@@ -58,7 +58,10 @@ def test_acl_confines_devices_and_lists_the_hubs_topics():
     patterns = [line for line in lines if line.startswith("pattern")]
     assert patterns == ["pattern write anju/sunrise/%u/event", "pattern write anju/sunrise/%u/state",
                         "pattern write anju/sunrise/%u/availability",
-                        "pattern write anju/sunrise/%u/ack", "pattern read anju/sunrise/%u/cmd"]
+                        "pattern write anju/sunrise/%u/ack", "pattern read anju/sunrise/%u/cmd",
+                        "pattern write anju/sunrise/responders/%u/position"]
+    # the hub reads the responders' positions (hub/responders/mqtt.py)
+    assert "topic read anju/sunrise/responders/+/position" in lines
     assert not any("#" in p or "+" in p for p in patterns)
     # Home Assistant's account only when it is enabled, read-only on what the hub publishes
     with_ha = gen.acl_text("sunrise", "hub-sunrise", "ha", home_assistant=True)

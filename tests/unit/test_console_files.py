@@ -11,6 +11,7 @@ import pytest
 
 from hub.alarms import commands, lifecycle
 from hub.auth import roles
+from hub.config import plan as site_plan
 from hub.console import files
 
 STATIC = files.STATIC
@@ -94,7 +95,10 @@ def test_every_code_of_the_hub_has_a_text():
               + ["action." + a for a in commands.ACTIONS]
               + ["role." + r for r in roles.ROLES]
               + ["type." + t for t in ALARM_TYPES]
-              + ["lang." + lang for lang in LANGS])
+              + ["lang." + lang for lang in LANGS]
+              # the plan: responders' kinds and devices' states (hub/console/plan.py)
+              + ["responder." + k for k in site_plan.RESPONDER_KINDS]
+              + ["plan.device.status." + s for s in ("online", "offline", "unknown")])
     assert sorted(set(wanted) - keys) == []
 
 

@@ -13,6 +13,13 @@ export class ApiError extends Error {
 export function setCsrf(token) { csrf = token; }
 export function hasCsrf() { return csrf !== null; }
 
+// A file as the raw body (the plan image): its own Content-Type, the CSRF token.
+export async function upload(method, path, blob, contentType) {
+  return send(path, {method, credentials: "same-origin", cache: "no-store", body: blob,
+                     headers: {"Accept": "application/json", "Content-Type": contentType,
+                               ...(csrf !== null ? {"X-CSRF-Token": csrf} : {})}});
+}
+
 export async function call(method, path, body) {
   const headers = {"Accept": "application/json"};
   const init = {method, headers, credentials: "same-origin", cache: "no-store"};
@@ -23,6 +30,10 @@ export async function call(method, path, body) {
       init.body = JSON.stringify(body);
     }
   }
+  return send(path, init);
+}
+
+async function send(path, init) {
   let response;
   try {
     response = await fetch(path, init);

@@ -4,6 +4,7 @@
 import * as api from "./api.js";
 import * as bell from "./bell.js";
 import * as i18n from "./i18n.js";
+import * as plan from "./plan.js";
 
 const {t, tEnum} = i18n;
 const $ = (id) => document.getElementById(id);
@@ -24,6 +25,8 @@ const state = {
   reopen: null,
   selected: null,
   trail: [],
+  responders: new Map(),  // id -> newest responder document (the stream, the plan)
+  nearest: [],            // for the open alarm: responders on duty, nearest first
 };
 
 function may(permission) { return state.me !== null && state.me.permissions.includes(permission); }
@@ -54,7 +57,7 @@ function showNotice(text) {
 // ---- views -------------------------------------------------------------------------------
 function show(view) {
   document.body.dataset.view = view;
-  for (const name of ["login", "password", "alarms"]) $("view-" + name).hidden = name !== view;
+  for (const name of ["login", "password", "alarms", "plan"]) $("view-" + name).hidden = name !== view;
   const loggedIn = state.me !== null;
   $("nav").hidden = !loggedIn;
   $("live-status").hidden = !loggedIn;
@@ -103,10 +106,12 @@ async function startSession() {
   document.body.classList.toggle("may-see-residents", may("residents.read"));
   for (const el of document.querySelectorAll(".col-resident")) el.hidden = !may("residents.read");
   state.alarms.clear();
+  state.responders.clear();
   state.lastId = null;
   renderList();
   show("alarms");
   openStream();
+  plan.load();
 }
 
 function endSession(message) {
@@ -114,6 +119,8 @@ function endSession(message) {
   api.setCsrf(null);
   state.me = null;
   state.alarms.clear();
+  state.responders.clear();
+  plan.reset();
   state.lastId = null;
   closeDetail();
   renderList();
@@ -174,6 +181,12 @@ function openStream() {
     state.lastId = data.feed_id;
     upsert(data.alarm);
   });
+  stream.addEventListener("responder", (event) => {
+    const r = JSON.parse(event.data).responder;
+    state.responders.set(r.id, r);
+    plan.responderChanged();
+    if (state.selected !== null) loadNearest(state.selected);
+  });
   stream.addEventListener("ready", (event) => {
     state.lastId = JSON.parse(event.data).feed_id;
     setLive("live");
@@ -218,6 +231,7 @@ function upsert(doc) {
   if (known && known.seq > doc.seq) return;  // an older version never replaces a newer one
   state.alarms.set(doc.id, doc);
   renderList();
+  plan.alarmsChanged();
   if (state.selected === doc.id) loadDetail(doc.id);
 }
 
@@ -336,6 +350,8 @@ async function act(alarmId, action, where) {
   const body = {action, command_id: "console-" + crypto.randomUUID()};
   const note = where === "detail" ? $("detail-note").value.trim() : "";
   if (note) body.note = note;
+  const assignee = where === "detail" && action === "dispatch" ? $("detail-assignee").value : "";
+  if (assignee) body.assignee = assignee;
   try {
     const done = await api.call("POST", "/api/alarms/" + encodeURIComponent(alarmId) + "/actions",
                                 body);
@@ -360,17 +376,61 @@ async function act(alarmId, action, where) {
 function openDetail(alarmId) {
   state.selected = alarmId;
   state.trail = [];
+  state.nearest = [];
   $("detail").hidden = false;
   $("detail-result").textContent = "";
   renderDetail();
   renderList();
   $("detail-heading").focus();
   loadDetail(alarmId);
+  loadNearest(alarmId);
+}
+
+// the responders on duty, nearest to the alarm's building first (the hub measures)
+async function loadNearest(alarmId) {
+  if (!may("alarms.act")) return;
+  try {
+    const found = await api.call("GET", "/api/alarms/" + encodeURIComponent(alarmId) + "/responders");
+    if (state.selected !== alarmId) return;
+    state.nearest = found.responders;
+    renderDispatch();
+  } catch (err) {
+    // no suggestion; dispatch still works without one
+  }
+}
+
+function renderDispatch() {
+  const doc = state.alarms.get(state.selected);
+  const box = $("dispatch-box");
+  const offered = doc !== undefined && allowedActions(doc).includes("dispatch");
+  box.hidden = !offered;
+  if (!offered) return;
+  const select = $("detail-assignee");
+  const keep = select.dataset.touched === "1" ? select.value : null;
+  select.replaceChildren();
+  const none = document.createElement("option");
+  none.value = "";
+  none.textContent = t("dispatch.nobody");
+  select.appendChild(none);
+  for (const r of state.nearest) {
+    const option = document.createElement("option");
+    option.value = r.id;
+    option.textContent = t("dispatch.option", {name: r.name || r.id, kind: tEnum("responder", r.kind),
+                                               distance: Math.round(r.distance)});
+    select.appendChild(option);
+  }
+  const best = state.nearest[0];
+  select.value = keep !== null ? keep : best ? best.id : "";
+  $("dispatch-suggestion").textContent = best
+    ? t("dispatch.suggested", {name: best.name || best.id, distance: Math.round(best.distance)})
+    : t("dispatch.none");
+  $("dispatch-suggestion").dataset.responder = best ? best.id : "";
 }
 
 function closeDetail() {
   const was = state.selected;
   state.selected = null;
+  $("detail-assignee").dataset.touched = "";
   $("detail").hidden = true;
   renderList();
   if (was !== null) {
@@ -417,6 +477,10 @@ function renderDetail() {
   if (may("residents.read") && doc.resident) {
     rows.splice(5, 0, [t("alarms.col.resident"), doc.resident.name || doc.resident.id]);
   }
+  if (doc.assignee) {
+    const who = state.responders.get(doc.assignee);
+    rows.push([t("detail.assignee"), who && who.name ? who.name : doc.assignee]);
+  }
   for (const [label, value] of rows) {
     const dt = document.createElement("dt");
     dt.textContent = label;
@@ -429,6 +493,7 @@ function renderDetail() {
   const allowed = allowedActions(doc);
   for (const action of allowed) buttons.appendChild(actionButton(action, doc.id, "detail"));
   $("detail-actions").hidden = allowed.length === 0;
+  renderDispatch();
   const list = $("lifecycle-list");
   list.replaceChildren();
   for (const step of state.trail) {
@@ -437,7 +502,11 @@ function renderDetail() {
     cell(row, formatTime(epochIso(step.at)));
     cell(row, tEnum("state", step.state));
     cell(row, step.actor);
-    cell(row, step.note || "");
+    const sent = (doc.history || []).find((h) => h.seq === step.seq && h.assignee);
+    const whom = sent ? state.responders.get(sent.assignee) : null;
+    cell(row, [step.note || "", sent ? t("detail.sent_to", {name: whom && whom.name ? whom.name
+      : sent.assignee}) : ""]
+      .filter(Boolean).join(t("location.separator")));
     list.appendChild(row);
   }
 }
@@ -453,6 +522,7 @@ async function changeLanguage(lang) {
     setLive($("live-status").dataset.status);
     renderList();
     renderDetail();
+    plan.render();
   }
 }
 
@@ -463,6 +533,9 @@ async function start() {
   $("login-form").addEventListener("submit", onLogin);
   $("password-form").addEventListener("submit", onPassword);
   $("nav-alarms").addEventListener("click", () => show("alarms"));
+  $("nav-plan").addEventListener("click", () => { show("plan"); plan.load(); });
+  $("detail-assignee").addEventListener("change", (event) => { event.target.dataset.touched = "1"; });
+  plan.init({state, may, errorText, formatTime});
   $("nav-password").addEventListener("click", () => show("password"));
   $("nav-logout").addEventListener("click", onLogout);
   $("detail-close").addEventListener("click", closeDetail);
