@@ -70,8 +70,10 @@ mosquitto:
 # The console's browser tests (tests/console/) drive Debian's Chromium through
 # Debian's chromedriver; Selenium is told that driver's path and never downloads
 # a browser or a driver itself.
+# the console is Chinese first: a CJK font, or the page shows boxes
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 chromium:
-	@if command -v chromium >/dev/null 2>&1 && [ -x $(CHROMEDRIVER) ]; then \
+	@if command -v chromium >/dev/null 2>&1 && [ -x $(CHROMEDRIVER) ] && [ -f $(CJK_FONT) ]; then \
 		exit 0; \
 	fi; \
 	echo "Chromium or chromedriver not found: installing them with apt-get"; \
@@ -84,7 +86,7 @@ chromium:
 		echo "error: chromium is missing; run as root or install sudo (apt-get install -y chromium chromium-driver)" >&2; \
 		exit 1; \
 	fi; \
-	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver || { \
+	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver fonts-wqy-microhei || { \
 		echo "error: could not install chromium and chromium-driver with apt-get; install them by hand and re-run" >&2; \
 		exit 1; \
 	}; \
