@@ -111,6 +111,7 @@ class HubService:
         self.http = None
         self.alarm_streams = None  # the console's live alarm streams (hub/web/alarm_stream.py)
         self.accounts = None
+        self.lock_sender = None  # hub/locks/sender.py, when the site has smart locks
         if http is not None:
             from hub.auth.accounts import AccountStore, path_for
             self.accounts = AccountStore(path_for(db_path), clock)
@@ -216,6 +217,9 @@ class HubService:
             self.alarm_streams = alarm_stream.mount(api, self.store)
             self._cleanups.append(self.alarm_streams.unsubscribe)
             console_files.mount(api, lambda: self.site)
+            if any(d.kind == "smart_lock" for d in self.site.devices.values()):
+                from hub.locks import api as locks_api
+                locks_api.mount(api, self)
             if self.registry is not None:
                 from hub.registry import routes as registry_api
                 registry_api.mount(api, self)

@@ -40,6 +40,9 @@ PERMISSIONS = {
     "registry.export": "export the whole site (residents included)",
     "registry.import": "replace the whole site by an import",
     "registry.audit": "read the registry's change log",
+    "locks.read": "read a smart lock's users and credentials (residents, states)",
+    "locks.operate": "lock and unlock a smart lock",
+    "locks.credentials": "add and remove credentials on a smart lock",
     "accounts.manage": "list accounts and read the account audit",
     "self": "log out, change one's own password, see one's own session",
 }
@@ -51,7 +54,8 @@ ROLE_PERMISSIONS = {
     "staff": frozenset(_READ_PLAN | {
         "alarms.act", "forwarding.read", "forwarding.requeue", "access_log.read",
         "faces.read", "faces.write", "faces.identify", "site.write", "residents.read",
-        "residents.write", "registry_devices.read", "registry.export", "registry.audit"}),
+        "residents.write", "registry_devices.read", "registry.export", "registry.audit",
+        "locks.read", "locks.operate", "locks.credentials"}),
     "police_liaison": frozenset(_READ_PLAN | {"alarms.act", "residents.read"}),
     "installer": frozenset(_READ_PLAN | {"registry_devices.read", "registry_devices.write"}),
     "read_only": frozenset(_READ_PLAN),
