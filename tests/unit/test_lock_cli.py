@@ -26,13 +26,13 @@ async def hub(tmp_path, make_broker, make_site_broker, monkeypatch):
     h = await start_hub(tmp_path / "hub.db", make_site_broker(cfg), make_broker("upstream"),
                         site_cfg=cfg)
     monkeypatch.setenv("ANJU_TOKEN", bearer(h, "staff")["Authorization"].split()[1])
-    monkeypatch.setenv("ANJU_HUB_URL", "http://127.0.0.1:%d" % h.http.port)
     yield h
     await h.stop()
 
 
-async def anju(capsys, *argv):
-    code = await asyncio.to_thread(cli.main, list(argv))
+async def anju(capsys, hub, *argv):
+    argv = list(argv) + ["--hub", "http://127.0.0.1:%d" % hub.http.port]
+    code = await asyncio.to_thread(cli.main, argv)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -43,15 +43,15 @@ def lock_frame(hub, counter, mtype, body):
 
 
 async def test_status_unlock_credentials_users_log(hub, capsys, monkeypatch):
-    code, out, _ = await anju(capsys, "lock", "status")
+    code, out, _ = await anju(capsys, hub, "lock", "status")
     assert code == 0 and "lock-101" in out and "unknown" in out
-    code, out, _ = await anju(capsys, "lock", "unlock", "lock-101")
+    code, out, _ = await anju(capsys, hub, "lock", "unlock", "lock-101")
     assert code == 0 and "queued as command" in out
     monkeypatch.setattr("sys.stdin", io.StringIO("80241\n"))
-    code, out, err = await anju(capsys, "lock", "credential-add", "lock-101", "--resident",
+    code, out, err = await anju(capsys, hub, "lock", "credential-add", "lock-101", "--resident",
                                 "r-101", "--kind", "pin")
     assert code == 0 and "pending" in out and "80241" not in out + err
-    code, out, _ = await anju(capsys, "lock", "credentials", "lock-101", "--json")
+    code, out, _ = await anju(capsys, hub, "lock", "credentials", "lock-101", "--json")
     (cred,) = json.loads(out)["credentials"]
     assert cred["state"] == "pending"
     ((counter, user),) = hub.store.query(
@@ -60,21 +60,21 @@ async def test_status_unlock_credentials_users_log(hub, capsys, monkeypatch):
                                                            cred["credential"]))
     lock_frame(hub, 2, fl.T_LOCK_STATE, fl.lock_state_body("locked", "closed", percent=71))
     lock_frame(hub, 3, fl.T_ACCESS, fl.access_body("card", "denied", None))
-    code, out, _ = await anju(capsys, "lock", "credentials", "lock-101")
+    code, out, _ = await anju(capsys, hub, "lock", "credentials", "lock-101")
     assert code == 0 and "failed" in out and "full" in out
-    code, out, _ = await anju(capsys, "lock", "users", "lock-101")
+    code, out, _ = await anju(capsys, hub, "lock", "users", "lock-101")
     assert code == 0 and "r-101" in out
-    code, out, _ = await anju(capsys, "lock", "status", "lock-101")
+    code, out, _ = await anju(capsys, hub, "lock", "status", "lock-101")
     assert code == 0 and "locked" in out and "71%" in out
-    code, out, _ = await anju(capsys, "lock", "log", "lock-101")
+    code, out, _ = await anju(capsys, hub, "lock", "log", "lock-101")
     assert code == 0 and "card denied (unknown_credential)" in out
-    code, _, err = await anju(capsys, "lock", "unlock", "door-101")
+    code, _, err = await anju(capsys, hub, "lock", "unlock", "door-101")
     assert code == 1 and "unknown_lock" in err
 
 
 async def test_read_only_is_refused(hub, capsys, monkeypatch):
     monkeypatch.setenv("ANJU_TOKEN", bearer(hub, "read_only")["Authorization"].split()[1])
-    code, _, err = await anju(capsys, "lock", "unlock", "lock-101")
+    code, _, err = await anju(capsys, hub, "lock", "unlock", "lock-101")
     assert code == 1 and "forbidden" in err
-    code, _, err = await anju(capsys, "lock", "users", "lock-101")
+    code, _, err = await anju(capsys, hub, "lock", "users", "lock-101")
     assert code == 1 and "forbidden" in err
