@@ -33,7 +33,8 @@ INJECT_KINDS = ("forged", "replayed", "tampered", "truncated", "oversized", "unk
 EXPECT_KINDS = ("alarm", "no_alarm", "delivered", "rejected", "siren", "silent")
 ALARM_TYPES = ("inactivity", "watchlist_face", "smoke", "door_left_open", "offline",
                "low_battery", "tamper", "clock_skew", "possible_attack",
-               "unregistered_occupant", "forced_entry")
+               "unregistered_occupant", "forced_entry", "duress", "lock_wrong_code",
+               "lock_jammed", "door_ajar")
 REJECT_REASONS = ("truncated", "oversized", "bad_version", "unknown_device", "bad_tag", "replayed",
                   "duplicate", "bad_body", "unknown_type", "not_encrypted")
 EVENT_TYPES = ("boot", "door", "tamper", "battery", "heartbeat", "state")

@@ -8,8 +8,6 @@ CMD_RESULT confirms it later (`GET .../credentials` shows `pending`, `active`,
 turned into what the lock stores, and never logged, stored in clear or
 returned.
 """
-import binascii
-
 from hub import StoreError
 from hub.locks import LockError, book
 from hub.web.http import LOOP, HttpError, Route
@@ -84,7 +82,7 @@ class LockRoutes:
                 out = fn(tx)
         except LockError as exc:
             raise HttpError(400, "bad_request", str(exc)) from exc
-        except (StoreError, binascii.Error) as exc:
+        except StoreError as exc:
             raise HttpError(503, "store_unavailable", str(exc)) from exc
         sender = getattr(self.hub, "lock_sender", None)
         if sender is not None:
