@@ -203,3 +203,25 @@ async def test_lock_commands_over_http_and_mqtt(tmp_path, make_site_broker, upst
     assert PIN not in text and "12ab34" not in text
     for path in tmp_path.glob("hub.db*"):
         assert PIN.encode() not in path.read_bytes(), path
+
+
+async def test_a_lock_without_a_clock_is_sent_the_time(tmp_path, make_site_broker,
+                                                       upstream_broker):
+    site_cfg = hubkit.site(extra=LOCKS)
+    broker = make_site_broker(site_cfg)
+    hub = await hubkit.start_hub(tmp_path / "hub.db", broker, upstream_broker, site_cfg=site_cfg)
+    peer = await asyncio.to_thread(LockPeer, broker)
+    try:
+        data = frame.encode(LOCK_KEY, LOCK.encode(), fl.T_LOCK_STATE, 1, 0,
+                            fl.lock_state_body(clock_set=False))
+        await asyncio.to_thread(hubkit.publish_frame, broker, LOCK, data)
+        mtype, counter, device_time, body = await asyncio.to_thread(peer.next_command)
+        assert mtype == 0x2D and body == struct.pack(">hH", 0, 0)  # the site runs on UTC
+        assert abs(device_time - (int(time.time()) - 946684800)) <= 5
+        await asyncio.to_thread(peer.publish, fl.T_CMD_RESULT,
+                                fl.cmd_result_body(counter, "set_time"))
+        await hubkit.wait_for(lambda: hub.store.query(
+            "SELECT state FROM lock_commands WHERE counter=?", (counter,))[0][0] == "ok")
+    finally:
+        peer.close()
+        await hub.stop()

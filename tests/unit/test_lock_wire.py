@@ -109,3 +109,18 @@ BAD = [
 def test_out_of_range_is_refused(build) -> None:
     with pytest.raises(LockError):
         build()
+
+
+def test_one_counter_space_per_device(tmp_path) -> None:
+    from hub.store import Store
+    store = Store(tmp_path / "hub.db")
+    try:
+        now = 1_795_000_000.0
+        floor = (int(now) - device_commands.COUNTER_EPOCH) * device_commands.COUNTER_PER_S
+        with store.transaction() as tx:
+            tx.rule_set("smoke", "hubctr:smoke-1", floor + 500)  # kept by an older hub
+            assert device_commands.allocate_counter(tx, "smoke-1", now) == floor + 501
+            assert device_commands.allocate_counter(tx, "smoke-1", now) == floor + 502
+            assert device_commands.allocate_counter(tx, "lock-1", now) == floor
+    finally:
+        store.close()
