@@ -86,8 +86,11 @@ class CommandLink:
         if hub.mqtt.login is not None:
             hub.mqtt.login.apply(self._client)  # hub/ingest/login.py
         self._client.reconnect_delay_set(min_delay=0.2, max_delay=5)
-        self._client.on_connect = lambda c, u, f, rc, p: self.connected.set()
-        self._client.on_disconnect = lambda c, u, f, rc, p: self.connected.clear()
+        # the callbacks hold the event, not this object: no cycle through the
+        # client, so it is freed (and its socket pair closed) with its owner
+        connected = self.connected
+        self._client.on_connect = lambda c, u, f, rc, p: connected.set()
+        self._client.on_disconnect = lambda c, u, f, rc, p: connected.clear()
 
     def start(self):
         """Connect on the first user's start; returns the matching stop."""
@@ -103,6 +106,11 @@ class CommandLink:
         if self._users == 0:
             self._client.disconnect()
             self._client.loop_stop()
+            # paho 2.2 keeps the wake-up socket pair of loop_start() open until the
+            # client is garbage collected; close it now (the link is not reused)
+            reset = getattr(self._client, "_reset_sockets", None)
+            if reset is not None:
+                reset()
 
     async def publish(self, topic, payload, timeout=PUBACK_TIMEOUT_S):
         """QoS 1, not retained; returns after the broker's PUBACK."""

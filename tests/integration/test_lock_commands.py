@@ -8,13 +8,12 @@ or a log line."""
 import asyncio
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import queue
 import struct
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import paho.mqtt.client as paho
@@ -39,14 +38,13 @@ def call(hub, method, path, body=None, role="admin"):
     headers = dict(bearer(hub, role))
     if data is not None:
         headers["Content-Type"] = "application/json"
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (hub.http.port, path), data=data,
-                                 method=method, headers=headers)
+    conn = http.client.HTTPConnection("127.0.0.1", hub.http.port, timeout=10)
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, json.loads(exc.read())
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
 
 
 class LockPeer:
@@ -54,16 +52,15 @@ class LockPeer:
     topic, and the frames it publishes."""
 
     def __init__(self, broker):
-        self.got = queue.Queue()
+        self.got = got = queue.Queue()  # the callbacks hold no reference to this object
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2,
                                   client_id="lock-" + uuid.uuid4().hex[:6])
         login = broker.login(LOCK)
         if login:
             self.client.username_pw_set(login["username"], login["password"])
-        self.subscribed = asyncio.Event()
         ready = []
         self.client.on_subscribe = lambda *a: ready.append(1)
-        self.client.on_message = lambda c, u, m: self.got.put((m.topic, m.qos, m.payload))
+        self.client.on_message = lambda c, u, m: got.put((m.topic, m.qos, m.payload))
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
         self.client.subscribe("anju/%s/%s/cmd" % (hubkit.SITE_ID, LOCK), qos=1)
@@ -85,9 +82,9 @@ class LockPeer:
         assert version == 0xA1 and length == len(data) - 27
         return mtype, counter, device_time, data[11:11 + n]
 
-    def publish(self, mtype, body):
+    def publish(self, mtype, body, clock=True):
         self.counter += 1
-        now = int(time.time()) - 946684800
+        now = int(time.time()) - 946684800 if clock else 0
         data = frame.encode(LOCK_KEY, LOCK.encode(), mtype, self.counter, now, body)
         self.client.publish("anju/%s/%s/event" % (hubkit.SITE_ID, LOCK), data,
                             qos=1).wait_for_publish(5)
@@ -99,7 +96,7 @@ class LockPeer:
 
 async def test_lock_commands_over_http_and_mqtt(tmp_path, make_site_broker, upstream_broker,
                                                 caplog):
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="anju")
     site_cfg = hubkit.site(extra=LOCKS)
     broker = make_site_broker(site_cfg)
     hub = await hubkit.start_hub(tmp_path / "hub.db", broker, upstream_broker, site_cfg=site_cfg)
@@ -212,9 +209,8 @@ async def test_a_lock_without_a_clock_is_sent_the_time(tmp_path, make_site_broke
     hub = await hubkit.start_hub(tmp_path / "hub.db", broker, upstream_broker, site_cfg=site_cfg)
     peer = await asyncio.to_thread(LockPeer, broker)
     try:
-        data = frame.encode(LOCK_KEY, LOCK.encode(), fl.T_LOCK_STATE, 1, 0,
-                            fl.lock_state_body(clock_set=False))
-        await asyncio.to_thread(hubkit.publish_frame, broker, LOCK, data)
+        await asyncio.to_thread(peer.publish, fl.T_LOCK_STATE,
+                                fl.lock_state_body(clock_set=False), False)
         mtype, counter, device_time, body = await asyncio.to_thread(peer.next_command)
         assert mtype == 0x2D and body == struct.pack(">hH", 0, 0)  # the site runs on UTC
         assert abs(device_time - (int(time.time()) - 946684800)) <= 5
