@@ -295,9 +295,31 @@ def remove_credential(tx, site, device_id, credential_id, now, by):
     return credential(tx, device_id, credential_id), cmd
 
 
+OPERATOR_PREFIX = "op-"
+
+
 def lock_ctl(tx, site, device_id, action, now, by, method="remote", who=None):
+    """A LOCK_CTL. Without `who` (an operator's remote command) the hub issues
+    its own who-id, `op-<n>`, which the lock logs in the ACCESS it causes; see
+    `operator_command`."""
+    if who is None:
+        n = tx.rule_get(RULE, "op_seq", 0) + 1
+        tx.rule_set(RULE, "op_seq", n)
+        who = "%s%d" % (OPERATOR_PREFIX, n)
+    elif who.startswith(OPERATOR_PREFIX):
+        raise LockError("who-ids starting with %s are the hub's own" % OPERATOR_PREFIX)
     body = wire.lock_ctl(action, method, who)
     return queue(tx, site, device_id, wire.T_LOCK_CTL, body, now, by, credential=who)
+
+
+def operator_command(tx, device_id, who):
+    """The hub's LOCK_CTL on this lock that issued the who-id `who` (an
+    operator's remote command), or None."""
+    if not who or not who.startswith(OPERATOR_PREFIX):
+        return None
+    rows = tx.query("SELECT counter FROM lock_commands WHERE device_id=? AND name='lock_ctl'"
+                    " AND credential=? AND state IN ('sent', 'ok')", (device_id, who))
+    return command(tx, device_id, rows[0][0]) if rows else None
 
 
 def utc_offset_min(site, now):

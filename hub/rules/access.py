@@ -8,7 +8,9 @@ credential. A lock at an entrance accepts any resident registered in the site.
 A credential the hub provisioned on that lock for a resident (hub/locks/book.py,
 confirmed by the lock) counts as that resident's. A mechanical key and the
 inside handle carry no identity and are not judged; a face or remote unlock
-carries the who-id the hub itself issued and is judged like a credential.
+carries the who-id the hub itself issued and is judged like a credential,
+except the hub's own `op-<n>` of an operator's remote command it sent to that
+lock (the command records who asked).
 
 forced_entry: a lock reports `forced` (door opened without an unlock, bolt
 forced) → high-severity alarm, one open per lock.
@@ -56,6 +58,8 @@ class UnregisteredOccupantRule:
             return []
         day = local_day(event.received_at, self.site.timezone)
         cred = v.get("credential")
+        if v.get("method") == "remote" and lock_book.operator_command(ctx.tx, dev.id, cred):
+            return []  # an operator's command: the hub recorded who asked for it
         if cred is not None:
             provisioned = lock_book.holder(ctx.tx, dev.id, cred)
             if credential_holders(self.site, dev.flat, cred, day, provisioned):

@@ -233,3 +233,22 @@ def test_lock_alarms_can_be_switched_off(tmp_path: Path) -> None:
         assert h.alarms() == []
     finally:
         h.close()
+
+
+def test_an_operators_remote_unlock_is_not_an_unregistered_occupant(hub: Hub) -> None:
+    with hub.store.transaction() as tx:
+        cmd = book.lock_ctl(tx, hub.pipeline.site, LOCK, "unlock", T0, "http:office")
+    who = cmd["credential"]
+    assert who.startswith("op-")
+    hub.access(LOCK, T0 + 1, who, method="remote")
+    assert len(hub.alarms("unregistered_occupant")) == 1  # not sent yet: not the hub's
+    hub.resolve(hub.alarms("unregistered_occupant")[0], T0 + 1)
+    with hub.store.transaction() as tx:
+        book.mark_sent(tx, LOCK, cmd["counter"], T0 + 2)
+    hub.access(LOCK, T0 + 3, who, method="remote")
+    hub.access(LOCK, T0 + 4, "op-99", method="remote")  # an id the hub never issued
+    assert sorted(a["detail"]["credential"] for a in hub.alarms("unregistered_occupant")) == [
+        "op-1", "op-99"]  # op-1 only the once, before the command was sent
+    with pytest.raises(LockError):
+        with hub.store.transaction() as tx:
+            book.lock_ctl(tx, hub.pipeline.site, LOCK, "unlock", T0, "x", who="op-5")
