@@ -21,6 +21,11 @@ def build(hub):
         # interconnect commands to smoke sensors (hub/forward/interconnect.py)
         from hub.forward.interconnect import Interconnect
         components.append(Interconnect(hub))
+    if any(d.kind == "smart_lock" for d in hub.site.devices.values()):
+        # lock commands: lock/unlock, users and credentials, the lock's clock
+        # (hub/locks/sender.py), on the same command link as the interconnect
+        from hub.locks.sender import LockCommandSender
+        components.append(LockCommandSender(hub))
     ha = (getattr(hub.site, "hub", None) or {}).get("home_assistant")
     if ha is not None:
         # Home Assistant MQTT discovery on the site broker (hub/forward/discovery.py)

@@ -228,9 +228,10 @@ class Pipeline:
 
 def default_rules(site):
     """The rules a hub runs unless told otherwise."""
-    from hub.rules import smoke
+    from hub.rules import lock, smoke
     return [inactivity.InactivityRule(site), door_left_open.DoorLeftOpenRule(site),
             offline.OfflineRule(site), battery.LowBatteryRule(site), tamper.TamperRule(site),
             clock_skew.ClockSkewRule(site), attack.AttackRule(site),
-            access.UnregisteredOccupantRule(site), access.ForcedEntryRule(site),
-            smoke.SmokeRule(site)]
+            lock.LockRecordRule(site), access.UnregisteredOccupantRule(site),
+            access.ForcedEntryRule(site), lock.DuressRule(site), lock.WrongCodeRule(site),
+            lock.JammedRule(site), lock.DoorAjarRule(site), smoke.SmokeRule(site)]

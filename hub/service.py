@@ -113,6 +113,7 @@ class HubService:
         self.http = None
         self.alarm_streams = None  # the console's live alarm streams (hub/web/alarm_stream.py)
         self.accounts = None
+        self.lock_sender = None  # hub/locks/sender.py, when the site has smart locks
         if http is not None:
             from hub.auth.accounts import AccountStore, path_for
             self.accounts = AccountStore(path_for(db_path), clock)
@@ -222,6 +223,9 @@ class HubService:
             from hub.responders.board import board_for
             console_plan.mount(api, self, Path(self.store.path).resolve().parent / "console")
             self.alarm_streams.attach_responders(board_for(self))
+            if any(d.kind == "smart_lock" for d in self.site.devices.values()):
+                from hub.locks import api as locks_api
+                locks_api.mount(api, self)
             if self.registry is not None:
                 from hub.registry import routes as registry_api
                 registry_api.mount(api, self)

@@ -103,6 +103,19 @@ CREATE INDEX IF NOT EXISTS access_log_kind ON access_log(kind, id);
 CREATE TABLE IF NOT EXISTS alarm_feed(
     id INTEGER PRIMARY KEY AUTOINCREMENT, alarm_id TEXT NOT NULL, seq INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS alarm_feed_alarm ON alarm_feed(alarm_id, id);
+CREATE TABLE IF NOT EXISTS lock_commands(
+    device_id TEXT NOT NULL, counter INTEGER NOT NULL, type INTEGER NOT NULL, name TEXT NOT NULL,
+    user INTEGER, credential TEXT, requested_at REAL NOT NULL, requested_by TEXT NOT NULL,
+    valid_s INTEGER, body BLOB, state TEXT NOT NULL, result TEXT, sent_at REAL, done_at REAL,
+    PRIMARY KEY(device_id, counter));
+CREATE INDEX IF NOT EXISTS lock_commands_state ON lock_commands(state, device_id, counter);
+CREATE TABLE IF NOT EXISTS lock_users(
+    device_id TEXT NOT NULL, user INTEGER NOT NULL, resident_id TEXT, type TEXT,
+    state TEXT NOT NULL, updated_at REAL NOT NULL, PRIMARY KEY(device_id, user));
+CREATE TABLE IF NOT EXISTS lock_credentials(
+    device_id TEXT NOT NULL, credential TEXT NOT NULL, kind TEXT, user INTEGER,
+    resident_id TEXT, source TEXT NOT NULL, state TEXT NOT NULL, reason TEXT,
+    updated_at REAL NOT NULL, PRIMARY KEY(device_id, credential));
 """
 
 
@@ -816,6 +829,22 @@ class Store:
 
     def outbox_attempt(self, outbox_id):
         self._write("UPDATE outbox SET attempts=attempts+1 WHERE id=?", (outbox_id,))
+
+    # ---- rows of other components (hub/locks/book.py) ---------------------------
+    def execute(self, sql, args=()):
+        """Write one row of a component's own table, inside the open transaction
+        (a decision's savepoint covers it)."""
+        try:
+            return self._write(sql, args)
+        except sqlite3.Error as exc:
+            raise StoreError("the event store failed: %s" % exc) from exc
+
+    def query(self, sql, args=()):
+        """Rows of a component's own table (sees the open transaction's writes)."""
+        try:
+            return self.db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError("the event store failed: %s" % exc) from exc
 
     # ---- access log (face access decisions, enrollment changes) -------------------
     def append_access(self, kind, at, payload):

@@ -14,8 +14,8 @@ from hub.alarms import lifecycle
 
 log = logging.getLogger("anju.hub.alarms")
 
-PRIORITY = {"smoke": 100, "fire": 100, "forced_entry": 50, "unregistered_occupant": 50,
-            "watchlist_face": 50}
+PRIORITY = {"smoke": 100, "fire": 100, "duress": 100, "forced_entry": 50,
+            "unregistered_occupant": 50, "watchlist_face": 50}
 
 
 class AlarmBook:

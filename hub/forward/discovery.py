@@ -13,7 +13,8 @@ every retained topic has one writer.
 
 It follows the store's accepted events from its own task, so ingest never
 waits for it. It never publishes commands, never reports a lock state the
-device did not report (unknown stays null), and never publishes keys.
+lock did not report in LOCK_STATE (unknown stays null; a command the hub
+sent is not a state), and never publishes keys.
 """
 import asyncio
 import json
@@ -23,6 +24,7 @@ import paho.mqtt.client as paho
 
 from hub.alarms import documents as alarms
 from hub.config.values import flag, section, topic
+from hub.locks import book as lock_book
 
 log = logging.getLogger("anju.hub.discovery")
 
@@ -73,11 +75,16 @@ _ENTITIES = {
                                "value_template": "{{ value_json.battery }}"}),
     ],
     "smart_lock": [
-        # state only: there is no command_topic until lock commands land
+        # state only, as the lock reported it in LOCK_STATE: Home Assistant does
+        # not command the lock (operators use the hub's API, docs/http_api.md)
         ("lock", "lock", {"value_template": "{{ value_json.lock }}"}),
+        ("binary_sensor", "door", {"device_class": "door", "value_template":
+                                   "{{ value_json.door }}"}),
         ("sensor", "battery", {"device_class": "battery", "unit_of_measurement": "%",
                                "state_class": "measurement", "entity_category": "diagnostic",
                                "value_template": "{{ value_json.battery }}"}),
+        ("binary_sensor", "tamper", {"device_class": "tamper", "value_template":
+                                     "{{ value_json.tamper }}", "entity_category": "diagnostic"}),
     ],
 }
 
@@ -100,7 +107,9 @@ def entity_configs(site, prefix="homeassistant"):
             if component == "binary_sensor":
                 cfg.update({"payload_on": "ON", "payload_off": "OFF"})
             if component == "lock":
-                cfg.update({"state_locked": "LOCKED", "state_unlocked": "UNLOCKED"})
+                cfg.update({"state_locked": "LOCKED", "state_unlocked": "UNLOCKED",
+                            "state_locking": "LOCKING", "state_unlocking": "UNLOCKING",
+                            "state_jammed": "JAMMED"})
             cfg.update(extra)
             out.append(("%s/%s/%s/%s/config" % (prefix, component, uid, obj), cfg))
     return out
@@ -110,12 +119,19 @@ def _onoff(value):
     return None if value is None else ("ON" if value else "OFF")
 
 
-def initial_state(stored):
-    """The HA state of a device from its stored projection (Store.device_state)."""
+# LOCK_STATE bolt -> the lock entity's state; "unknown" (and no report) is None
+LOCK_STATES = {"locked": "LOCKED", "unlocked": "UNLOCKED", "locking": "LOCKING",
+               "unlocking": "UNLOCKING", "jammed": "JAMMED"}
+
+
+def initial_state(stored, lock=None):
+    """The HA state of a device from its stored projection (Store.device_state)
+    and, for a lock, its last LOCK_STATE (hub/locks/book.py)."""
     stored = stored or {}
     return {"door": _onoff(stored.get("door_open")), "tamper": _onoff(stored.get("case_open")),
             "battery": stored.get("battery_percent"),
-            "problem": _onoff(stored.get("battery_low")), "smoke": None, "lock": None,
+            "problem": _onoff(stored.get("battery_low")), "smoke": None,
+            "lock": LOCK_STATES.get((lock or {}).get("bolt")),
             "last_seen": stored.get("last_seen")}
 
 
@@ -136,8 +152,8 @@ def apply_event(state, event_type, values, at):
         new["smoke"] = _onoff(values["level"] == "alarm")
     elif event_type == "smoke_status" and "alarm" in values:
         new["smoke"] = _onoff(values["alarm"])
-    if "locked" in values:  # only what the lock itself reported
-        new["lock"] = "LOCKED" if values["locked"] else "UNLOCKED"
+    if event_type == "lock_state":  # only what the lock itself reported
+        new["lock"] = LOCK_STATES.get(values["bolt"])
     return new
 
 
@@ -190,7 +206,8 @@ class HomeAssistantDiscovery:
         store = self.hub.store
         self._cursor = store.last_event_id()
         for dev in self.site.devices.values():
-            self._states[dev.id] = initial_state(store.device_state(dev.id))
+            lock = lock_book.lock_state(store, dev.id) if dev.kind == "smart_lock" else None
+            self._states[dev.id] = initial_state(store.device_state(dev.id), lock)
         self._publish_all()
         self._client.connect_async(*self._address, keepalive=30)
         self._client.loop_start()

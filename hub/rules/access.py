@@ -5,7 +5,12 @@ credential that belongs to no resident registered for that flat on that day
 (role any; `registered`, `from`/`until` dates in the site's time zone) → alarm,
 in the same transaction as the event, naming the flat (or entrance) and the
 credential. A lock at an entrance accepts any resident registered in the site.
-A mechanical key carries no identity and is not judged.
+A credential the hub provisioned on that lock for a resident (hub/locks/book.py,
+confirmed by the lock) counts as that resident's. A mechanical key and the
+inside handle carry no identity and are not judged; a face or remote unlock
+carries the who-id the hub itself issued and is judged like a credential,
+except the hub's own `op-<n>` of an operator's remote command it sent to that
+lock (the command records who asked).
 
 forced_entry: a lock reports `forced` (door opened without an unlock, bolt
 forced) → high-severity alarm, one open per lock.
@@ -17,18 +22,23 @@ import datetime
 import zoneinfo
 
 from hub.alarms import documents as alarms
+from hub.locks import book as lock_book
 from hub.rules.engine import Trigger
+
+NOT_JUDGED = ("mechanical_key", "inside")  # no identity to judge
 
 
 def local_day(at, tz_name):
     return datetime.datetime.fromtimestamp(at, zoneinfo.ZoneInfo(tz_name)).date()
 
 
-def credential_holders(site, flat_id, credential, day):
+def credential_holders(site, flat_id, credential, day, provisioned_for=None):
     """Residents registered on `day` (for `flat_id`, or the whole site if None)
-    who hold `credential`."""
+    who hold `credential` (in the site file, or `provisioned_for`: the resident
+    the hub provisioned it for on the lock)."""
     residents = site.flats[flat_id].residents if flat_id else site.residents.values()
-    return [r for r in residents if credential in r.credentials and r.registered_on(day)]
+    return [r for r in residents if (credential in r.credentials or r.id == provisioned_for)
+            and r.registered_on(day)]
 
 
 class UnregisteredOccupantRule:
@@ -41,15 +51,19 @@ class UnregisteredOccupantRule:
         v = event.reading.values
         if event.reading.type != "access" or v.get("outcome") != "unlocked":
             return []
-        if v.get("method") == "mechanical_key":
+        if v.get("method") in NOT_JUDGED:
             return []
         dev = event.device
         if not ctx.settings(self.name, dev.flat)["enabled"]:
             return []
         day = local_day(event.received_at, self.site.timezone)
         cred = v.get("credential")
-        if cred is not None and credential_holders(self.site, dev.flat, cred, day):
-            return []
+        if v.get("method") == "remote" and lock_book.operator_command(ctx.tx, dev.id, cred):
+            return []  # an operator's command: the hub recorded who asked for it
+        if cred is not None:
+            provisioned = lock_book.holder(ctx.tx, dev.id, cred)
+            if credential_holders(self.site, dev.flat, cred, day, provisioned):
+                return []
         where = dev.flat or dev.entrance
         detail = {"credential": cred, "method": v.get("method"), "flat": dev.flat,
                   "entrance": dev.entrance, "local_date": day.isoformat(),

@@ -1,16 +1,20 @@
 """Home Assistant MQTT discovery with a real hub and a real site broker: a
 subscriber on `homeassistant/#` (what Home Assistant does) gets one retained,
 valid config per entity, the hub's availability, and a door event changes the
-door's retained state and brings the device online."""
+door's retained state and brings the device online; a lock's LOCK_STATE is
+its lock entity's state."""
 import asyncio
 import json
 import threading
 import uuid
 
 import paho.mqtt.client as paho
+import pytest
 
+from anju import frame
 from host_tools.broker import HOME_ASSISTANT_USER
 from hub.forward import discovery
+from hub.verify import frames_lock
 from tests.integration import hubkit
 
 EXTRA = """\
@@ -24,7 +28,8 @@ EXPECTED = {  # (component, object) per device
     "door-101": {("binary_sensor", "door"), ("binary_sensor", "tamper"), ("sensor", "battery"),
                  ("binary_sensor", "problem")},
     "smoke-101": {("binary_sensor", "smoke"), ("binary_sensor", "problem"), ("sensor", "battery")},
-    "lock-101": {("lock", "lock"), ("sensor", "battery")},
+    "lock-101": {("lock", "lock"), ("sensor", "battery"), ("binary_sensor", "door"),
+                 ("binary_sensor", "tamper")},
 }
 
 
@@ -123,6 +128,16 @@ async def test_discovery_configs_availability_and_state(tmp_path, make_site_brok
             await hubkit.wait_for(lambda: '"door": "OFF"' in
                                   (ha.latest("anju/sunrise/door-101/ha_state") or ""),
                                   what="door state OFF")
+            # a lock: what its LOCK_STATE said, never what the hub asked for
+            assert json.loads(ha.latest("anju/sunrise/lock-101/ha_state"))["lock"] is None
+            await asyncio.to_thread(hubkit.publish_frame, broker, "lock-101", frame.encode(
+                hubkit.KEY, b"lock-101", frames_lock.T_LOCK_STATE, 1, 0,
+                frames_lock.lock_state_body("jammed", "open", percent=33)))
+            await hubkit.wait_for(lambda: '"lock": "JAMMED"' in
+                                  (ha.latest("anju/sunrise/lock-101/ha_state") or ""),
+                                  what="lock state JAMMED")
+            lock_state = json.loads(ha.latest("anju/sunrise/lock-101/ha_state"))
+            assert (lock_state["door"], lock_state["battery"]) == ("ON", 33)
         finally:
             ha.close()
     finally:
@@ -145,3 +160,22 @@ def test_state_is_pure_and_unknown_stays_none():
     assert s["smoke"] == "ON" and s["door"] == "ON"
     s = discovery.apply_event(s, "access", {"credential": "x"}, 12.0)
     assert s["lock"] is None  # an access event is not a lock state
+
+
+@pytest.mark.parametrize(("bolt", "state"), [
+    ("locked", "LOCKED"), ("unlocked", "UNLOCKED"), ("locking", "LOCKING"),
+    ("unlocking", "UNLOCKING"), ("jammed", "JAMMED"), ("unknown", None)])
+def test_lock_state_from_lock_state_frames(bolt, state):
+    values = frames_lock.decode_lock_state(frames_lock.lock_state_body(bolt, "open", percent=40))
+    s = discovery.apply_event(discovery.initial_state(None, {"bolt": "locked"}), "lock_state",
+                              values, 5.0)
+    assert (s["lock"], s["door"], s["battery"]) == (state, "ON", 40)
+
+
+def test_lock_entity_config():
+    cfgs = dict(discovery.entity_configs(hubkit.site(extra=EXTRA)))
+    cfg = cfgs["homeassistant/lock/anju_sunrise_lock-101/lock/config"]
+    assert (cfg["state_locked"], cfg["state_unlocked"], cfg["state_locking"],
+            cfg["state_unlocking"], cfg["state_jammed"]) == (
+        "LOCKED", "UNLOCKED", "LOCKING", "UNLOCKING", "JAMMED")
+    assert "command_topic" not in cfg

@@ -108,9 +108,13 @@ class Hub:
                          at)
 
     def access(self, device: str, at: float, credential: str | None, method: str = "card",
-               outcome: str = "unlocked") -> str:
+               outcome: str = "unlocked", **kw: object) -> str:
         return self.send(device, frames_lock.T_ACCESS,
-                         frames_lock.access_body(method, outcome, credential), at)
+                         frames_lock.access_body(method, outcome, credential, **kw), at)
+
+    def lock_frame(self, device: str, mtype: int, body: bytes, at: float,
+                   device_time: int = 0) -> str:
+        return self.send(device, mtype, body, at, device_time)
 
     def forced(self, device: str, at: float, cause: str = "opened_without_unlock") -> str:
         return self.send(device, frames_lock.T_FORCED, frames_lock.forced_body(cause), at)

@@ -205,7 +205,7 @@ BAD_INPUTS = [
     ("oversized", "door-101", lambda: door("door-101", 5, True) + bytes(70)),
     ("bad_version", "door-101", lambda: b"\xa2" + door("door-101", 5, True)[1:]),
     ("unknown_type", "door-101",
-     lambda: frame.encode(KEY_101, b"door-101", 0x20, 5, 0, b"\x01")),
+     lambda: frame.encode(KEY_101, b"door-101", 0x27, 5, 0, b"\x01")),
     ("bad_body", "door-101", lambda: frame.encode(KEY_101, b"door-101", frame.T_DOOR, 5, 0, b"\x02")),
     ("unknown_device", "door-999", lambda: door("door-101", 5, True)),
 ]

@@ -3,21 +3,18 @@ unregistered_occupant fires in the event's own transaction for an unlock by a
 credential no resident registered for that flat (on that local date) holds,
 and not for a registered one, a denied attempt or a mechanical key; an
 entrance lock accepts any resident of the site; forced_entry fires on a
-FORCED frame; per-flat settings; lock frames outside the documented ranges are
-rejected."""
+FORCED frame; per-flat settings; the inside handle and a mechanical key are
+never judged, a face or remote unlock is judged by its who-id (decoders:
+tests/unit/test_frames_lock.py)."""
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from hub.verify import frames
-from hub.verify import frames_lock
-from simulator import forge
-from tests.unit.ruleskit import H, T0, Hub, key
+from tests.unit.ruleskit import H, T0, Hub
 
 VALIDITY = """
           - {id: r-101, name: Wang Lan, credentials: [card-0001]}
@@ -152,37 +149,20 @@ def test_per_flat_settings(tmp_path: Path) -> None:
         h.close()
 
 
-def lock_frame(mtype: int, body: bytes) -> bytes:
-    return forge.make_frame(key("lock-101"), "lock-101", mtype, 5, body)
+@pytest.mark.parametrize("method", ["inside", "mechanical_key"])
+def test_inside_and_mechanical_key_are_never_judged(hub: Hub, method: str) -> None:
+    assert hub.access("lock-101", T0, None, method=method) == "accepted"
+    assert occupants(hub) == []
 
 
-BAD_LOCK = [
-    ("method_0", frames_lock.T_ACCESS, struct.pack(">BBB", 0, 1, 0) + bytes(16)),
-    ("method_6", frames_lock.T_ACCESS, struct.pack(">BBB", 6, 1, 0) + bytes(16)),
-    ("outcome_3", frames_lock.T_ACCESS, struct.pack(">BBB", 1, 3, 0) + bytes(16)),
-    ("cred_len_17", frames_lock.T_ACCESS, struct.pack(">BBB", 1, 1, 17) + bytes(16)),
-    ("cred_char", frames_lock.T_ACCESS, struct.pack(">BBB", 1, 1, 2) + b"a\n" + bytes(14)),
-    ("cred_padding", frames_lock.T_ACCESS, struct.pack(">BBB", 1, 1, 1) + b"ab" + bytes(14)),
-    ("access_short", frames_lock.T_ACCESS, struct.pack(">BBB", 1, 1, 0) + bytes(15)),
-    ("forced_0", frames_lock.T_FORCED, b"\x00"),
-    ("forced_3", frames_lock.T_FORCED, b"\x03"),
-    ("forced_long", frames_lock.T_FORCED, b"\x01\x01"),
-]
+@pytest.mark.parametrize(("method", "cred", "fires"), [
+    ("remote", "card-0001", False), ("face", "face-9", True), ("remote", None, True)])
+def test_face_and_remote_are_judged_by_their_who_id(hub: Hub, method: str, cred: str | None,
+                                                    fires: bool) -> None:
+    hub.access("lock-101", T0, cred, method=method)
+    assert occupants(hub) == ([("b1-101", None, cred)] if fires else [])
 
 
-@pytest.mark.parametrize(("mtype", "body"), [b[1:] for b in BAD_LOCK], ids=[b[0] for b in BAD_LOCK])
-def test_lock_frames_out_of_range_are_rejected(hub: Hub, mtype: int, body: bytes) -> None:
-    result = frames.verify("lock-101", key("lock-101"), lock_frame(mtype, body))
-    assert isinstance(result, frames.Rejection) and result.reason == "bad_body"
-    assert hub.raw("lock-101", lock_frame(mtype, body), T0) == "bad_body"
-    assert hub.store.events() == [] and hub.alarms() == []
-
-
-def test_lock_frames_decode() -> None:
-    body = frames_lock.access_body("face", "unlocked", "face:12")
-    r = frames.verify("lock-101", key("lock-101"), lock_frame(frames_lock.T_ACCESS, body))
-    assert (r.type, r.values) == ("access", {"method": "face", "outcome": "unlocked",
-                                             "credential": "face:12"})
-    r = frames.verify("lock-101", key("lock-101"),
-                      lock_frame(frames_lock.T_FORCED, frames_lock.forced_body("bolt_forced")))
-    assert (r.type, r.values) == ("forced", {"forced": "bolt_forced"})
+def test_new_layout_fields_reach_the_alarm(hub: Hub) -> None:
+    hub.access("lock-101", T0, "card-6666", user=7, seq=42)
+    assert hub.alarms("unregistered_occupant")[0]["detail"]["method"] == "card"
