@@ -111,5 +111,6 @@ class LockCommandSender:
             book.mark_sent(tx, device_id, counter, self.hub.clock.now())
         name = book.wire.NAMES.get(mtype, "0x%02x" % mtype)
         self.sent.append((now, device_id, name, counter))
+        self.hub.command_sent(device_id)
         log.info("lock command sent", extra={"device": device_id, "command": name,
                                              "counter": counter})
