@@ -281,7 +281,7 @@ class ScenarioRun:
             def press(chip, now_, levels):
                 for i, key in enumerate(keys_):
                     at = t0 + i * (KEY_DOWN_S + KEY_GAP_S)
-                    chip.press(key, at, at + KEY_DOWN_S)
+                    chip.press(key, now_, at + KEY_DOWN_S, since=at)
             dev.change_chip("keypad", press)
             return t0 + len(keys_) * (KEY_DOWN_S + KEY_GAP_S)
 
@@ -300,6 +300,42 @@ class ScenarioRun:
             dev.change_chip("bolt", lambda c, now_, lv: c.obstruct(now_, now_ + value))
         elif action == "handle":
             self.sim.press(did, "handle")
+
+    async def tenant(self, did, action, value):
+        """A clerk registers (or removes) a tenant's credential for the lock at
+        the hub: the same book and sender as `POST /api/locks/<id>/credentials`
+        (hub/locks/api.py). The hub queues the commands; the lock confirms."""
+        from hub.locks import book
+        hub = self.hub
+        site = self.sc.site
+        kind = next(k for k in scn.CREDENTIAL_KINDS if k in value)
+        now = self.clock.now()
+        with hub.store.transaction() as tx:
+            if action == "tenant_add":
+                if kind == "card":
+                    secret = scn.card_uid(value["card"])
+                elif kind == "pin":
+                    secret = value["pin"]
+                else:
+                    secret = self.finger_page(did, value["finger"])
+                rec, _ = book.add_credential(tx, site, did, value["resident"],
+                                             "fingerprint" if kind == "finger" else kind,
+                                             secret, now, "scenario", value["type"])
+            else:
+                for rec in book.credentials(tx, did):
+                    if (rec["resident"] == value["resident"] and rec["state"] != "removed"
+                            and rec["kind"] == ("fingerprint" if kind == "finger" else kind)):
+                        book.remove_credential(tx, site, did, rec["credential"], now, "scenario")
+        sender = getattr(hub, "lock_sender", None)
+        if sender is not None:
+            sender.wake()
+
+    def finger_page(self, did, finger):
+        """The template page a finger was enrolled at in the lock's module."""
+        fingers = self.sc.device_specs[did].get("fingers", [])
+        if finger not in fingers:
+            raise ValueError("finger %s is not enrolled in %s's module" % (finger, did))
+        return fingers.index(finger) + 1
 
     def _pin_steps(self):
         """Device id -> {time: (pin, level)} of the steps that only drive one

@@ -34,6 +34,7 @@ ACTIONS = {
 SITE_ACTIONS = ("hub_restart", "upstream_down", "upstream_up")
 LOCK_ACTIONS = ("card", "pin", "finger", "key", "handle", "jam", "tenant_add", "tenant_remove")
 CREDENTIAL_KINDS = ("card", "pin", "finger")
+USER_TYPES = ("unrestricted", "duress", "programming")  # what a tenant step may ask for
 BROKER_STATES = ("ok", "refuse", "silent", "down")  # simulator/fault_broker.py
 INJECT_KINDS = ("forged", "replayed", "tampered", "truncated", "oversized", "unknown_device",
                 "wrong_key", "forged_command", "copied_command")
@@ -166,9 +167,10 @@ def _lock_step(action, value, where, site, dev, sc):
     if action in ("card", "finger"):
         return _name(value, where, "value")
     if action == "pin":
-        if not isinstance(value, str) or not value.isdigit() or not 4 <= len(value) <= 8:
+        digits = value[1:] if isinstance(value, str) and value.startswith("*") else value
+        if not isinstance(digits, str) or not digits.isdigit() or not 4 <= len(digits) <= 8:
             raise ConfigError("%s: action 'pin' needs 'value': 4-8 digits as a quoted string, "
-                              "like \"1234\"" % where)
+                              "like \"1234\" (\"*1234\": programming mode)" % where)
         return value
     if action == "key":
         if value not in ("locked", "unlocked"):
@@ -180,27 +182,25 @@ def _lock_step(action, value, where, site, dev, sc):
         if value is not None:
             raise ConfigError("%s: action 'handle' takes no 'value'" % where)
         return None
-    # tenant_add / tenant_remove: {resident, credential, card|pin|finger}
+    # tenant_add / tenant_remove: {resident, and one of card, pin, finger}
     if not isinstance(value, dict):
-        raise ConfigError("%s: action '%s' needs 'value': {resident, credential, and one of "
-                          "card, pin, finger}" % (where, action))
-    unknown = sorted(set(value) - {"resident", "credential"} - set(CREDENTIAL_KINDS))
+        raise ConfigError("%s: action '%s' needs 'value': {resident, and one of card, pin, "
+                          "finger}" % (where, action))
+    unknown = sorted(set(value) - {"resident", "type"} - set(CREDENTIAL_KINDS))
     if unknown:
         raise ConfigError("%s: action '%s': unknown key '%s'" % (where, action, unknown[0]))
     rid = value.get("resident")
     if rid not in site.residents:
         raise ConfigError("%s: action '%s': key 'resident': no resident '%s'" % (where, action, rid))
-    cred = value.get("credential")
-    if not isinstance(cred, str) or not 1 <= len(cred) <= 16 or any(c not in NAME_CHARS for c in cred):
-        raise ConfigError("%s: action '%s': key 'credential': an id of 1-16 characters "
-                          "A-Z a-z 0-9 : . _ -" % (where, action))
     kinds = [k for k in CREDENTIAL_KINDS if k in value]
-    if action == "tenant_add" and len(kinds) != 1:
-        raise ConfigError("%s: action 'tenant_add' needs exactly one of card, pin, finger" % where)
-    out = {"resident": rid, "credential": cred}
-    for k in kinds:
-        out[k] = _lock_step(k, value[k], where, site, dev, sc)
-    return out
+    if len(kinds) != 1:
+        raise ConfigError("%s: action '%s' needs exactly one of card, pin, finger" % (where, action))
+    user_type = value.get("type", "unrestricted")
+    if user_type not in USER_TYPES or (action == "tenant_remove" and "type" in value):
+        raise ConfigError("%s: action '%s': key 'type': one of %s (tenant_add only)"
+                          % (where, action, ", ".join(USER_TYPES)))
+    return {"resident": rid, "type": user_type,
+            kinds[0]: _lock_step(kinds[0], value[kinds[0]], where, site, dev, sc)}
 
 
 def card_uid(name, length=4):
@@ -250,9 +250,10 @@ def parse(doc, boards_loader=None):
         for key, v in (("door", door), ("case", case)):
             if v not in ("open", "closed"):
                 raise ConfigError("%s: key '%s': '%s'; allowed: open, closed" % (d.where(key), key, v))
-        mv = d.get("battery_mv", 2950)
-        if not isinstance(mv, int) or not 0 <= mv <= 5000:
-            raise ConfigError("%s: key 'battery_mv': an integer 0..5000" % d.where("battery_mv"))
+        # a sensor's coin cell or 2xAA, a lock's 4xAA (docs/smart_lock.md)
+        mv = d.get("battery_mv", 5600 if d["kind"] == "smart_lock" else 2950)
+        if isinstance(mv, bool) or not isinstance(mv, int) or not 0 <= mv <= 12000:
+            raise ConfigError("%s: key 'battery_mv': an integer 0..12000" % d.where("battery_mv"))
         smoke_opts = d.get("smoke") or {}
         if not isinstance(smoke_opts, dict):
             raise ConfigError("%s: key 'smoke': a mapping of smoke sensor settings" % d.where("smoke"))
@@ -311,8 +312,9 @@ def parse(doc, boards_loader=None):
                               % (where, ", ".join(BROKER_STATES)))
         if action == "dust" and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ConfigError("%s: action 'dust' needs 'value': counts per hour" % where)
-        if action == "battery" and (not isinstance(value, int) or not 0 <= value <= 5000):
-            raise ConfigError("%s: action 'battery' needs 'value': millivolts 0..5000" % where)
+        if action == "battery" and (isinstance(value, bool) or not isinstance(value, int)
+                                    or not 0 <= value <= 12000):
+            raise ConfigError("%s: action 'battery' needs 'value': millivolts 0..12000" % where)
         if action == "flash_cut" and (isinstance(value, bool) or not isinstance(value, int)
                                       or not 1 <= value <= 100000):
             raise ConfigError("%s: action 'flash_cut' needs 'value': the n-th flash write "

@@ -9,6 +9,7 @@ network only carries what happened and what the hub asks. Between uses it
 light-sleeps with its input interrupts armed.
 """
 import json
+import struct
 import time
 
 import machine
@@ -241,7 +242,12 @@ class SmartLock:
 
     def keys(self, ms):
         kp = self.keypad
-        if kp.woken or time.ticks_diff(self.awake_until, ms) > 0:
+        if kp.woken:
+            # a touch on the keypad: someone is at the lock, and the reader
+            # starts (the debounce needs a few scans before the key counts)
+            self.awake(ms)
+            self.card_until = time.ticks_add(ms, self.opts.card_window_ms)
+        if time.ticks_diff(self.awake_until, ms) > 0:
             kp.disarm()
             kp.update()
             ev = kp.take()
@@ -290,7 +296,12 @@ class SmartLock:
         ms = time.ticks_ms()
         if time.ticks_diff(self.next_link, ms) > 0:
             return
-        self.link.deliver(self.queue, self.state_frame)
+        if len(self.queue):
+            # this check-in's first frame: the hub's time must answer one of ours
+            self.state.answer_floor = struct.unpack_from(">I", self.queue.peek(1)[0], 2)[0]
+        sent = self.link.deliver(self.queue, self.state_frame)
+        if sent and self.link.client is not None and self.opts.answer_ms:
+            time.sleep_ms(self.opts.answer_ms)  # the hub answers what it heard (the time)
         ok = self.link.client is not None and self.link.poll()
         if ok and not len(self.queue):
             self.state_frame = None

@@ -139,9 +139,13 @@ class LockRoutes:
         if not isinstance(resident, str) or not resident:
             raise HttpError(400, "bad_request", "resident must be a resident id")
         kind, secret = _secret(doc)
+        user_type = doc.get("user_type", "unrestricted")
+        if user_type not in ("unrestricted", "duress", "programming"):
+            raise HttpError(400, "bad_request",
+                            "user_type must be unrestricted, duress or programming")
         by = "http:%s" % (req.account or "?")
         rec, cmds = self._change(lambda tx: book.add_credential(
-            tx, self.site, dev.id, resident, kind, secret, self.hub.clock.now(), by))
+            tx, self.site, dev.id, resident, kind, secret, self.hub.clock.now(), by, user_type))
         return 202, {"credential": rec, "commands": cmds}
 
     def remove_credential(self, req):

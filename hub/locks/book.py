@@ -200,10 +200,13 @@ def holder(tx, device_id, credential_id):
     return rows[0][0] if rows else None
 
 
-def _user_for(tx, device_id, resident_id):
-    """The resident's user on this lock (not removed or failed), or None."""
-    rows = tx.query("SELECT user FROM lock_users WHERE device_id=? AND resident_id=? AND state"
-                    " IN ('pending', 'active') ORDER BY user LIMIT 1", (device_id, resident_id))
+def _user_for(tx, device_id, resident_id, user_type="unrestricted"):
+    """The resident's user of that type on this lock (not removed or failed),
+    or None. A resident has one user per type: her duress PIN or her
+    programming PIN is another user than her everyday card."""
+    rows = tx.query("SELECT user FROM lock_users WHERE device_id=? AND resident_id=? AND type=?"
+                    " AND state IN ('pending', 'active') ORDER BY user LIMIT 1",
+                    (device_id, resident_id, user_type))
     return rows[0][0] if rows else None
 
 
@@ -233,9 +236,13 @@ def _local_time(site, value):
     return device_commands.device_time(at.timestamp())
 
 
-def add_credential(tx, site, device_id, resident_id, kind, secret, now, by):
+def add_credential(tx, site, device_id, resident_id, kind, secret, now, by,
+                   user_type="unrestricted"):
     """Provision a credential for a resident on a lock: a USER_SET for the
-    resident's user on that lock (when it has none yet) and a CRED_SET. The
+    resident's user of `user_type` on that lock (when it has none yet:
+    unrestricted, or `duress` for a PIN that opens and raises a silent duress
+    alarm, or `programming` for the PIN that lets her add a credential at the
+    lock itself, which the hub then sees as belonging to nobody) and a CRED_SET. The
     credential is `pending` until the lock confirms it. `secret`: the card
     UID (bytes), the PIN digits (str), the 16-byte phone key or a fingerprint
     template id. Returns (credential record, [commands])."""
@@ -256,15 +263,17 @@ def add_credential(tx, site, device_id, resident_id, kind, secret, now, by):
         data = secret
     else:
         raise LockError("credential kind must be card, pin, phone or fingerprint")
+    if user_type not in ("unrestricted", "duress", "programming"):
+        raise LockError("user type must be unrestricted, duress or programming")
     out = []
-    user = _user_for(tx, device_id, resident_id)
+    user = _user_for(tx, device_id, resident_id, user_type)
     if user is None:
         user = _free_user(tx, device_id)
-        body = wire.user_set(user, valid_from=_local_time(site, resident.valid_from),
+        body = wire.user_set(user, user_type, valid_from=_local_time(site, resident.valid_from),
                              valid_until=_until(site, resident.valid_until))
         tx.execute("INSERT OR REPLACE INTO lock_users(device_id, user, resident_id, type, state,"
                    " updated_at) VALUES(?,?,?,?,?,?)", (device_id, user, resident_id,
-                                                        "unrestricted", "pending", now))
+                                                        user_type, "pending", now))
         out.append(queue(tx, site, device_id, wire.T_USER_SET, body, now, by, user=user))
     cred = _next_credential_id(tx)
     body = wire.cred_set(user, kind, cred, data)
@@ -327,6 +336,7 @@ def utc_offset_min(site, now):
     return int(off.total_seconds() // 60)
 
 
-def set_time(tx, site, device_id, now, by="hub:clock"):
-    return queue(tx, site, device_id, wire.T_SET_TIME, wire.set_time(utc_offset_min(site, now)),
+def set_time(tx, site, device_id, now, answers, by="hub:clock"):
+    return queue(tx, site, device_id, wire.T_SET_TIME,
+                 wire.set_time(utc_offset_min(site, now), answers),
                  now, by)

@@ -146,12 +146,17 @@ def cred_remove(credential, valid_s=600):
     return _valid(valid_s) + _cred(credential)
 
 
-def set_time(utc_offset_min):
-    """No valid_s: the time is the header's device_time."""
+def set_time(utc_offset_min, answers):
+    """No valid_s: the time is the header's device_time. `answers` is the
+    counter of the lock's frame that made the hub send it: a lock refuses
+    (`expired`) a SET_TIME answering a frame from before its current
+    check-in, which waited in the broker and carries an old time."""
     if isinstance(utc_offset_min, bool) or not isinstance(utc_offset_min, int) \
-            or not -16 * 60 <= utc_offset_min <= 16 * 60:
-        raise LockError("UTC offset must be -960..960 minutes")
-    return struct.pack(">hH", utc_offset_min, 0)
+            or not -12 * 60 <= utc_offset_min <= 14 * 60:
+        raise LockError("UTC offset must be -720..840 minutes")
+    if isinstance(answers, bool) or not isinstance(answers, int) or not 1 <= answers <= 0xFFFFFFFF:
+        raise LockError("SET_TIME answers a frame: its counter must be 1..2**32-1")
+    return struct.pack(">hI", utc_offset_min, answers)
 
 
 def settings(relock_s=0, wrong_limit=5, lockout_s=90, ajar_s=60, valid_s=600):
@@ -163,7 +168,7 @@ def settings(relock_s=0, wrong_limit=5, lockout_s=90, ajar_s=60, valid_s=600):
 
 
 BODY_LEN = {T_LOCK_CTL: 21, T_USER_SET: 20, T_USER_REMOVE: 4, T_CRED_SET: 38,
-            T_CRED_REMOVE: 19, T_SET_TIME: 4, T_SETTINGS: 10}
+            T_CRED_REMOVE: 19, T_SET_TIME: 6, T_SETTINGS: 10}
 
 
 def valid_s_of(mtype, body):

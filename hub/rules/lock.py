@@ -65,7 +65,7 @@ class LockRecordRule:
         if last is not None and ctx.now - last < TIME_SYNC_EVERY_S:
             return
         ctx.tx.rule_set(book.RULE, key, ctx.now)
-        book.set_time(ctx.tx, self.site, dev.id, ctx.now)
+        book.set_time(ctx.tx, self.site, dev.id, ctx.now, r.counter)
 
     def on_time(self, ctx, now):
         return []

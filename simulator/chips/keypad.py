@@ -12,7 +12,8 @@ debounce. `bounce_ms=0` gives clean contacts.
 
 The world (through SimDevice.change_chip, which also delivers the column's
 edge: an interrupt, or a wake while the lock sleeps with all rows low):
-`press(key, now, until=None)` (held until `until`, or until `release`),
+`press(key, now, until=None, since=None)` (down at `since`, default now;
+held until `until`, or until `release`),
 `release(key, now)`.
 
 Written for MicroPython and CPython alike: it runs in the board too.
@@ -103,11 +104,13 @@ class Chip:
         return [p[0] for p in self.pressed if self.closed(p[0], p[1], p[2], now)]
 
     # ---- the world -------------------------------------------------------------
-    def press(self, key, now, until=None):
+    def press(self, key, now, until=None, since=None):
+        """`key` goes down at `since` (default `now`, the world's time; a later
+        `since` lays out typing ahead) and up at `until` (None: at release)."""
         _where(key)
         b = self.bounce_ms / 1000
         self.pressed = [p for p in self.pressed if p[2] is None or p[2] + b > now]
-        self.pressed.append([key, now, until])
+        self.pressed.append([key, now if since is None else since, until])
 
     def release(self, key, now):
         for p in self.pressed:

@@ -166,6 +166,18 @@ def test_set_time_sets_the_clock_and_moves_running_timers():
     assert not decide.locked_out(s, T + 84)
 
 
+def test_a_set_time_answering_an_earlier_check_in_is_stale():
+    # the lock's current check-in started with its frame 40: a SET_TIME that
+    # answers frame 39 waited in the broker since an earlier check-in
+    s, t = fresh(clock=False)
+    s.answer_floor = 40
+    s, acts = run(s, t, wire.T_SET_TIME, hubside.set_time_body(480, 39), now=1010, device_time=T)
+    assert result(acts)[2] == wire.RES_EXPIRED
+    assert s.clock_set == 0 and not [a for a in acts if a[0] == "set_clock"]
+    s, acts = run(s, t, wire.T_SET_TIME, hubside.set_time_body(480, 40), now=1010, device_time=T)
+    assert result(acts)[2] == wire.RES_OK and ("set_clock", T) in acts and s.clock_set == 1
+
+
 def test_settings_reach_the_decision():
     s, t = fresh()
     s, acts = run(s, t, wire.T_SETTINGS, hubside.settings_body(30, 15, 2, 300, 60))

@@ -73,9 +73,9 @@ def test_wrapped_phone_key_by_cryptography():
 def _parse_command(mtype: int, body: bytes) -> dict:
     """The doc's command layouts, read with struct alone."""
     if mtype == 0x2D:
-        offset, reserved = struct.unpack(">hH", body)
-        assert reserved == 0
-        return {"utc_offset_min": offset}
+        offset, answers = struct.unpack(">hI", body)
+        assert answers > 0
+        return {"utc_offset_min": offset, "answers": answers}
     (valid_s,) = struct.unpack_from(">H", body, 0)
     rest = body[2:]
     if mtype == 0x28:
@@ -98,7 +98,7 @@ def _parse_command(mtype: int, body: bytes) -> dict:
     raise AssertionError(f"unknown command type 0x{mtype:02x}")
 
 
-SIZES = {0x28: 21, 0x29: 20, 0x2A: 4, 0x2B: 38, 0x2C: 19, 0x2D: 4, 0x2E: 10,
+SIZES = {0x28: 21, 0x29: 20, 0x2A: 4, 0x2B: 38, 0x2C: 19, 0x2D: 6, 0x2E: 10,
          0x20: 10, 0x21: 27, 0x22: 1, 0x23: 4, 0x24: 25, 0x25: 21}
 
 

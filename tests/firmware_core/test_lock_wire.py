@@ -178,8 +178,8 @@ def test_every_command_decodes():
                                                        wire.fingerprint_data(12))))
     assert c.args == (3, 6, b"fp-1", wire.fingerprint_data(12))
     assert verify(cmd(wire.T_CRED_REMOVE, hubside.cred_remove_body(60, b"c-17"))).args == (b"c-17",)
-    c = verify(cmd(wire.T_SET_TIME, hubside.set_time_body(-300)))
-    assert (c.valid_s, c.args) == (0, (-300,))
+    c = verify(cmd(wire.T_SET_TIME, hubside.set_time_body(-300, 77)))
+    assert (c.valid_s, c.args) == (0, (-300, 77))
     c = verify(cmd(wire.T_SETTINGS, hubside.settings_body(60, 0, 5, 90, 10)))
     assert c.args == (0, 5, 90, 10)
 
@@ -190,7 +190,7 @@ def test_body_lengths_of_commands():
     assert len(hubside.user_remove_body(1, 1)) == 4
     assert len(hubside.cred_set_body(1, 1, 1, b"a", bytes(16))) == 38
     assert len(hubside.cred_remove_body(1, b"a")) == 19
-    assert len(hubside.set_time_body(0)) == 4
+    assert len(hubside.set_time_body(0)) == 6
     assert len(hubside.settings_body(1, 0, 5, 90, 10)) == 10
 
 
@@ -249,7 +249,8 @@ def _bad_bodies():
         ("remove id length 17", wire.T_CRED_REMOVE, _patched(cr, 2, ">B", 17)),
         ("offset -721", wire.T_SET_TIME, hubside.set_time_body(-721)),
         ("offset 841", wire.T_SET_TIME, hubside.set_time_body(841)),
-        ("set_time reserved", wire.T_SET_TIME, struct.pack(">hH", 0, 1)),
+        ("set_time answers no frame", wire.T_SET_TIME, struct.pack(">hI", 0, 0)),
+        ("set_time of the old size", wire.T_SET_TIME, struct.pack(">hH", 0, 1)),
         ("set_time short", wire.T_SET_TIME, b"\x00\x00\x00"),
         ("relock 3601", wire.T_SETTINGS, _patched(st, 2, ">H", 3601)),
         ("wrong_limit 0", wire.T_SETTINGS, _patched(st, 4, ">B", 0)),
@@ -278,8 +279,9 @@ def test_edges_that_are_in_range():
                                                           1440))).args[3:5] == (1439, 1440)
     assert verify(cmd(wire.T_USER_SET, hubside.user_set_body(30, 0xFFFF, wire.U_PROGRAMMING))).args[0] \
         == 0xFFFF
-    assert verify(cmd(wire.T_SET_TIME, hubside.set_time_body(-720))).args == (-720,)
-    assert verify(cmd(wire.T_SET_TIME, hubside.set_time_body(840))).args == (840,)
+    assert verify(cmd(wire.T_SET_TIME, hubside.set_time_body(-720))).args == (-720, 1)
+    assert verify(cmd(wire.T_SET_TIME, hubside.set_time_body(840, 0xFFFFFFFF))).args \
+        == (840, 0xFFFFFFFF)
     assert verify(cmd(wire.T_LOCK_CTL, hubside.lock_ctl_body(30, 1, 8))).args == (1, 8, b"")
 
 

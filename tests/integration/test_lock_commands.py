@@ -212,7 +212,8 @@ async def test_a_lock_without_a_clock_is_sent_the_time(tmp_path, make_site_broke
         await asyncio.to_thread(peer.publish, fl.T_LOCK_STATE,
                                 fl.lock_state_body(clock_set=False), False)
         mtype, counter, device_time, body = await asyncio.to_thread(peer.next_command)
-        assert mtype == 0x2D and body == struct.pack(">hH", 0, 0)  # the site runs on UTC
+        # the site runs on UTC; the command answers the lock's frame
+        assert mtype == 0x2D and body == struct.pack(">hI", 0, peer.counter)
         assert abs(device_time - (int(time.time()) - 946684800)) <= 5
         await asyncio.to_thread(peer.publish, fl.T_CMD_RESULT,
                                 fl.cmd_result_body(counter, "set_time"))

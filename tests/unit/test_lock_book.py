@@ -180,8 +180,9 @@ def test_set_time_body_is_the_site_offset(tmp_path: Path) -> None:
     h = Hub(tmp_path / "hub.db", timezone="Asia/Shanghai")
     try:
         h.lock_frame(LOCK, fl.T_LOCK_STATE, fl.lock_state_body(), T0, 0)
+        counter = h.store.events(LOCK)[-1]["counter"]
         body = h.store.query("SELECT body FROM lock_commands")[0][0]
-        assert body == wire.set_time(480)
+        assert body == wire.set_time(480, counter)  # it answers that frame
     finally:
         h.close()
 

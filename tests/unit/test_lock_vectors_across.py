@@ -56,7 +56,7 @@ def _hub_body(c):
     if name == "CRED_REMOVE":
         return hubwire.cred_remove(f["credential"], valid_s=f["valid_s"])
     if name == "SET_TIME":
-        return hubwire.set_time(f["utc_offset_min"])
+        return hubwire.set_time(f["utc_offset_min"], f["answers"])
     if name == "SETTINGS":
         return hubwire.settings(f["relock_s"], f["wrong_limit"], f["lockout_s"], f["ajar_s"],
                                 valid_s=f["valid_s"])

@@ -51,15 +51,15 @@ def test_bodies() -> None:
         struct.pack(">HHB", 600, 2, 2) + cred("c-9") + digest)
     assert wire.cred_set(2, "fingerprint", "L:fp:1", 513)[-16:] == b"\x02\x01" + bytes(14)
     assert wire.cred_remove("c-9", 1) == struct.pack(">H", 1) + cred("c-9")
-    assert wire.set_time(480) == struct.pack(">hH", 480, 0)
-    assert wire.set_time(-300) == struct.pack(">hH", -300, 0)
+    assert wire.set_time(480, 7) == struct.pack(">hI", 480, 7)
+    assert wire.set_time(-300, 2 ** 32 - 1) == struct.pack(">hI", -300, 2 ** 32 - 1)
     assert wire.settings(30, 3, 120, 60) == struct.pack(">HHBHHB", 600, 30, 3, 120, 60, 0)
     for mtype, body in ((wire.T_LOCK_CTL, wire.lock_ctl("lock")),
                         (wire.T_USER_SET, wire.user_set(1)),
                         (wire.T_USER_REMOVE, wire.user_remove(1)),
                         (wire.T_CRED_SET, wire.cred_set(1, "card", "c-1", digest)),
                         (wire.T_CRED_REMOVE, wire.cred_remove("c-1")),
-                        (wire.T_SET_TIME, wire.set_time(0)),
+                        (wire.T_SET_TIME, wire.set_time(0, 1)),
                         (wire.T_SETTINGS, wire.settings())):
         assert len(body) == wire.BODY_LEN[mtype]
 
@@ -91,7 +91,9 @@ BAD = [
     ("cred_data_15", lambda: wire.cred_set(1, "card", "c-1", bytes(15))),
     ("cred_no_id", lambda: wire.cred_set(1, "card", "", bytes(16))),
     ("cred_bad_char", lambda: wire.cred_remove("c 1")),
-    ("offset", lambda: wire.set_time(961)),
+    ("offset", lambda: wire.set_time(841, 1)),
+    ("offset_west", lambda: wire.set_time(-721, 1)),
+    ("answers_nothing", lambda: wire.set_time(0, 0)),
     ("relock", lambda: wire.settings(relock_s=3601)),
     ("wrong_limit_0", lambda: wire.settings(wrong_limit=0)),
     ("wrong_limit_6", lambda: wire.settings(wrong_limit=6)),

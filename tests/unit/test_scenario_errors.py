@@ -104,11 +104,10 @@ CASES = [
     ("bad_key_turn", {12: "    kind: smart_lock", 20: "    action: key\n    value: half"}, 18,
      ["'key'", "locked or unlocked"]),
     ("tenant_of_nobody", {12: "    kind: smart_lock",
-                          20: "    action: tenant_add\n    value: {resident: r-999, credential: c-1, card: x}"},
+                          20: "    action: tenant_add\n    value: {resident: r-999, card: x}"},
      18, ["'resident'", "r-999"]),
     ("tenant_two_secrets", {12: "    kind: smart_lock",
-                            20: "    action: tenant_add\n    value: {resident: r-101, credential: c-1, "
-                                "card: x, pin: '1234'}"},
+                            20: "    action: tenant_add\n    value: {resident: r-101, card: x, pin: '1234'}"},
      18, ["exactly one of card, pin, finger"]),
     ("bad_initial_door", {16: "    heartbeat: 1h\n    door: ajar"}, 17, ["'door'", "ajar"]),
     ("bad_battery_mv", {16: "    heartbeat: 1h\n    battery_mv: 9000"}, 17, ["'battery_mv'"]),

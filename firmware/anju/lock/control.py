@@ -74,6 +74,8 @@ def apply(state, cmd, now, cfg, table):
         result, user = table.remove_credential(cid)
         if result == wire.RES_OK:
             actions.append(("persist", "credentials"))
+    elif t == wire.T_SET_TIME and a[1] < s.answer_floor:
+        result = wire.RES_EXPIRED  # it answers an earlier check-in: its time is old
     elif t == wire.T_SET_TIME:
         s.shift_time(cmd.time - now)
         s.clock_set = 1

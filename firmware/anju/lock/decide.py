@@ -92,7 +92,7 @@ _DEFAULTS = LockConfig()
 
 _FIELDS = ("clock_set", "utc_offset_min", "relock_s", "wrong_limit", "lockout_s", "ajar_s",
            "wrong", "locked_until", "prog_until", "battery_mv", "seq_last", "seq_reserved",
-           "cmd_counter")
+           "cmd_counter", "answer_floor")
 
 
 class LockState:
@@ -130,6 +130,9 @@ class LockState:
         self.seq_last = seq_last
         self.seq_reserved = seq_reserved
         self.cmd_counter = cmd_counter
+        # the first frame counter of the lock's current check-in: a SET_TIME
+        # answering an older frame waited in the broker and is stale
+        self.answer_floor = 0
 
     def copy(self):
         s = LockState(_DEFAULTS)

@@ -35,8 +35,8 @@ def cred_remove_body(valid_s, cid):
     return struct.pack(">H", valid_s) + id_field(cid)
 
 
-def set_time_body(utc_offset_min):
-    return struct.pack(">hH", utc_offset_min, 0)
+def set_time_body(utc_offset_min, answers=1):
+    return struct.pack(">hI", utc_offset_min, answers)
 
 
 def settings_body(valid_s, relock_s, wrong_limit, lockout_s, ajar_s):

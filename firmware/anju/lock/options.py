@@ -18,6 +18,7 @@ INTS = {
     "ajar_s": (60, 10, 3600),
     "cmd_poll_s": (300, 10, 3600),    # battery: check-in interval for hub commands
     "mains_poll_ms": (100, 20, 5000),
+    "answer_ms": (300, 0, 5000),      # after reporting, listen this long for the hub's answer
     "awake_ms": (10000, 2000, 60000),  # awake after a touch, key, finger or handle
     "card_window_ms": (10000, 1000, 60000),
     "card_poll_ms": (250, 50, 2000),

@@ -145,7 +145,7 @@ UTC_OFFSET_MAX = 840    # UTC+14:00
 BODY_LEN = {T_LOCK_STATE: 10, T_ACCESS: 27, T_FORCED: 1, T_LOCK_ALARM: 4,
             T_CMD_RESULT: 25, T_LOCAL_CHANGE: 21,
             T_LOCK_CTL: 21, T_USER_SET: 20, T_USER_REMOVE: 4, T_CRED_SET: 38,
-            T_CRED_REMOVE: 19, T_SET_TIME: 4, T_SETTINGS: 10}
+            T_CRED_REMOVE: 19, T_SET_TIME: 6, T_SETTINGS: 10}
 
 
 # ---- credential ids ------------------------------------------------------------
@@ -261,7 +261,7 @@ class Command:
     USER_REMOVE (user,)
     CRED_SET    (user, kind, cred_id, data16)
     CRED_REMOVE (cred_id,)
-    SET_TIME    (utc_offset_min,)
+    SET_TIME    (utc_offset_min, answers: the counter of the lock's frame it answers)
     SETTINGS    (relock_s, wrong_limit, lockout_s, ajar_s)
     """
 
@@ -342,12 +342,12 @@ def _cred_remove(body):
 
 
 def _set_time(body):
-    offset, reserved = struct.unpack(">hH", body)
+    offset, answers = struct.unpack(">hI", body)
     if offset < UTC_OFFSET_MIN or offset > UTC_OFFSET_MAX:
         _bad("UTC offset %d" % offset)
-    if reserved:
-        _bad("reserved")
-    return 0, (offset,)
+    if answers == 0:
+        _bad("SET_TIME answers no frame")
+    return 0, (offset, answers)
 
 
 def _settings(body):
