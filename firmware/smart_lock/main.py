@@ -56,9 +56,13 @@ class SmartLock:
         if "rfid_cs" in pins:
             from anju.shell import mfrc522
             self.rfid = mfrc522.MFRC522(board)
+        self.finger_down = False  # a finger already decided on, not yet lifted
         if "fp_tx" in pins:
             from anju.shell import r503
             self.finger = r503.R503(board)
+            if self.finger.touch is not None:
+                # the module's touch output wakes the lock (the handler only records it)
+                self.finger.touch.irq(handler=self._on_touch, trigger=machine.Pin.IRQ_FALLING)
         self.entry = keys.Entry()
         self.bcfg = self._bolt_cfg()
         self.bs, acts = lock_hw.boot_state(self.bolt, self.inputs, self.bcfg)
@@ -68,7 +72,8 @@ class SmartLock:
         self.battery_low = False
         self.alarm = 0            # LOCK_STATE: the last reported state, to send on change
         self.reported = None
-        self.state_frame = None
+        self.state_frame = None   # the newest LOCK_STATE, None once a later frame was sent
+        self.state_due = False
         self.rejected_cmds = 0
         ms = time.ticks_ms()
         self.awake_until = ms
@@ -81,6 +86,9 @@ class SmartLock:
             from anju.shell import mqtt_link
             self.link = mqtt_link.Session(cfg, self.on_command)
         self.bolt_actions(acts)
+
+    def _on_touch(self, pin):
+        self.inputs.changed = True  # ISR: record the fact only
 
     def _load_table(self):
         """Users and credentials from flash. A file that does not load (torn,
@@ -105,8 +113,10 @@ class SmartLock:
     def send(self, mtype, body):
         f = frame.encode(self.cfg.frame_key, self.device_id, mtype, self.counter.next(),
                          hw.device_time(), body)
-        if mtype == wire.T_LOCK_STATE:
-            self.state_frame = f
+        # the retained state must be the newest frame: the hub takes an older
+        # counter on any topic as a replay
+        self.state_frame = f if mtype == wire.T_LOCK_STATE else None
+        self.state_due = True  # the retained state goes out with this check-in
         try:
             self.queue.push(f)
         except pqueue.QueueFull:
@@ -215,11 +225,16 @@ class SmartLock:
             self.keys(ms)
         if self.rfid is not None and self.card_until is not None:
             self.card(ms)
-        if self.finger is not None and self.finger.finger_present():
-            self.awake(ms)
-            page = self.finger.identify()
-            if page is not False:  # False: the module did not answer
-                self.decide(("credential", wire.M_FINGERPRINT, page))
+        if self.finger is not None:
+            present = self.finger.finger_present()
+            if present and not self.finger_down:
+                self.awake(ms)
+                page = self.finger.identify()
+                if page is not False:  # False: no finger any more, or no answer
+                    self.finger_down = True  # one touch, one decision
+                    self.decide(("credential", wire.M_FINGERPRINT, page))
+            elif not present:
+                self.finger_down = False
         if handle:
             self.awake(ms)
             self.feed(("handle",))
@@ -296,15 +311,17 @@ class SmartLock:
         ms = time.ticks_ms()
         if time.ticks_diff(self.next_link, ms) > 0:
             return
+        if self.state_due and self.state_frame is None and self.reported is not None:
+            self.report_state(force=True)  # frames came after the last state: a fresh one
         if len(self.queue):
             # this check-in's first frame: the hub's time must answer one of ours
             self.state.answer_floor = struct.unpack_from(">I", self.queue.peek(1)[0], 2)[0]
-        sent = self.link.deliver(self.queue, self.state_frame)
+        sent = self.link.deliver(self.queue, self.state_frame if self.state_due else None)
         if sent and self.link.client is not None and self.opts.answer_ms:
             time.sleep_ms(self.opts.answer_ms)  # the hub answers what it heard (the time)
         ok = self.link.client is not None and self.link.poll()
         if ok and not len(self.queue):
-            self.state_frame = None
+            self.state_due = False
         ms = time.ticks_ms()
         if self.opts.power == "battery":
             self.link.down()  # the radio is off between check-ins
