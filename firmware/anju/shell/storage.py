@@ -31,6 +31,26 @@ class FileStorage:
             f.write(data)
         os.rename(tmp, self._p(name))
 
+    def read_at(self, name, offset, n):
+        """`n` bytes from `offset` (fewer at the end of the file; b"" when it
+        does not exist)."""
+        try:
+            with open(self._p(name), "rb") as f:
+                f.seek(offset)
+                return f.read(n)
+        except OSError:
+            return b""
+
+    def size(self, name):
+        try:
+            return os.stat(self._p(name))[6]
+        except OSError:
+            return None
+
+    def rename(self, old, new):
+        """Put `old` in place of `new` (atomic on LittleFS)."""
+        os.rename(self._p(old), self._p(new))
+
     def append(self, name, data):
         with open(self._p(name), "ab") as f:
             f.write(data)
