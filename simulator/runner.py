@@ -424,6 +424,9 @@ class ScenarioRun:
             await self.inject(did, step.value)
         elif step.action in ("tenant_add", "tenant_remove"):
             await self.tenant(did, step.action, step.value)
+        elif step.action == "face":
+            # what the face service does on a match (hub/face/service.py)
+            self.hub.face_unlock(did, step.value)
         elif step.action in scn.LOCK_ACTIONS:
             self.lock_action(did, step.action, step.value)
         await sim.step()
@@ -502,8 +505,10 @@ class ScenarioRun:
             self._printed_alarms += 1
             doc = json.loads(payload)
             res = doc.get("resident") or {}
-            lines.append((t, 2, "upstream", "ALARM %s %s flat %s resident %s (id %s…)" % (
-                doc["severity"].upper(), doc["type"], doc["flat"], res.get("name", "-"),
+            where = ("flat %s" % doc["flat"] if doc.get("flat") else
+                     "entrance %s" % doc.get("entrance") if doc.get("entrance") else "site")
+            lines.append((t, 2, "upstream", "ALARM %s %s %s resident %s (id %s…)" % (
+                doc["severity"].upper(), doc["type"], where, res.get("name", "-"),
                 doc["id"][:8])))
         rejected = self.hub.pipeline.stats["rejected"]
         if rejected != getattr(self, "_printed_rejected", 0):

@@ -25,6 +25,7 @@ ACTIONS = {
     "card": "card held to the reader", "pin": "PIN typed on the keypad",
     "finger": "finger on the fingerprint sensor", "key": "mechanical key turned",
     "handle": "inside handle turned", "jam": "bolt obstructed",
+    "face": "entrance camera matched a person (the hub unlocks)",
     "tenant_add": "tenant's credential registered at the hub",
     "tenant_remove": "tenant's credential removed at the hub",
     "hub_restart": "hub restarted",
@@ -32,7 +33,8 @@ ACTIONS = {
     "upstream_up": "upstream broker started",
 }
 SITE_ACTIONS = ("hub_restart", "upstream_down", "upstream_up")
-LOCK_ACTIONS = ("card", "pin", "finger", "key", "handle", "jam", "tenant_add", "tenant_remove")
+LOCK_ACTIONS = ("card", "pin", "finger", "key", "handle", "jam", "tenant_add", "tenant_remove",
+                "face")
 CREDENTIAL_KINDS = ("card", "pin", "finger")
 USER_TYPES = ("unrestricted", "duress", "programming")  # what a tenant step may ask for
 BROKER_STATES = ("ok", "refuse", "silent", "down")  # simulator/fault_broker.py
@@ -164,7 +166,7 @@ def _lock_step(action, value, where, site, dev, sc):
     if dev.kind != "smart_lock":
         raise ConfigError("%s: action '%s' is for a smart_lock, '%s' is a %s"
                           % (where, action, dev.id, dev.kind))
-    if action in ("card", "finger"):
+    if action in ("card", "finger", "face"):
         return _name(value, where, "value")
     if action == "pin":
         digits = value[1:] if isinstance(value, str) and value.startswith("*") else value

@@ -223,7 +223,7 @@ class SmartLock:
         _, handle = self.inputs.take()
         if self.keypad is not None:
             self.keys(ms)
-        if self.rfid is not None and self.card_until is not None:
+        if self.rfid is not None and self.card_window(ms):
             self.card(ms)
         if self.finger is not None:
             present = self.finger.finger_present()
@@ -278,14 +278,20 @@ class SmartLock:
             kp.woken = False
         self.entry.expired(ms)
 
-    def card(self, ms):
-        if time.ticks_diff(self.card_until, ms) <= 0:
+    def card_window(self, ms):
+        """The reader polls: always on mains power, on a battery for
+        card_window_ms after a touch on the keypad."""
+        if self.opts.power == "mains":
+            return True
+        if self.card_until is not None and time.ticks_diff(self.card_until, ms) <= 0:
             self.card_until = None
-            return
+        return self.card_until is not None
+
+    def card(self, ms):
         if time.ticks_diff(self.next_card, ms) > 0:
             return
         self.next_card = time.ticks_add(ms, self.opts.card_poll_ms)
-        uid = self.rfid.read_uid()
+        uid = self.rfid.read_uid()  # the driver halts the card: held on, it stays quiet
         if uid is not None:
             self.card_until = None  # one card, one decision; a key press re-arms the reader
             self.decide(("credential", wire.M_CARD, wire.card_digest(self.ckey, uid)))
@@ -340,8 +346,12 @@ class SmartLock:
     def sleep(self):
         ms = time.ticks_ms()
         due = [self.next_link, self.next_heartbeat]
-        if time.ticks_diff(self.awake_until, ms) > 0 or self.card_until is not None:
-            due.append(time.ticks_add(ms, self.opts.scan_ms))  # someone at the lock
+        someone = time.ticks_diff(self.awake_until, ms) > 0
+        if someone:
+            due.append(time.ticks_add(ms, self.opts.scan_ms))  # scanning the keys
+        reader = self.rfid is not None and self.card_window(ms)
+        if reader:
+            due.append(self.next_card)
         nxt = bolt.next_due(self.bs, ms, self.bcfg)
         if nxt is not None:
             due.append(time.ticks_add(ms, max(nxt, 1)))
@@ -351,8 +361,8 @@ class SmartLock:
         wait = min(time.ticks_diff(t, ms) for t in due)
         if wait <= 0:
             return
-        if time.ticks_diff(self.awake_until, ms) > 0 or self.card_until is not None:
-            time.sleep_ms(wait)  # awake: scanning keys and the reader
+        if someone or reader or self.opts.power == "mains":
+            time.sleep_ms(wait)  # awake: scanning, or on mains with the session kept
             return
         if self.keypad is not None:
             self.keypad.arm_wake()  # rows low: any key pulls its column low and wakes us

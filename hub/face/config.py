@@ -67,15 +67,21 @@ def _entrance(data, n: int) -> EntranceSpec:
     where = f"face.entrances[{n}]"
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping")
-    for key in ("id", "camera", "lock", "lock_key_hex"):
+    for key in ("id", "camera", "lock"):
         if not isinstance(data.get(key), str) or not data[key]:
             raise ConfigError(f"{where}.{key}: required string")
-    try:
-        key = bytes.fromhex(data["lock_key_hex"])
-    except ValueError as exc:
-        raise ConfigError(f"{where}.lock_key_hex: not hex") from exc
-    if len(key) != 32:
-        raise ConfigError(f"{where}.lock_key_hex: must be 32 bytes (64 hex digits), got {len(key)} bytes")
+    # a smart lock of the site (docs/smart_lock.md) takes the hub's LOCK_CTL and
+    # needs no key here; a lock of the JSON protocol (docs/face_access.md) does
+    key = None
+    if data.get("lock_key_hex") is not None:
+        if not isinstance(data["lock_key_hex"], str):
+            raise ConfigError(f"{where}.lock_key_hex: expected 64 hex digits")
+        try:
+            key = bytes.fromhex(data["lock_key_hex"])
+        except ValueError as exc:
+            raise ConfigError(f"{where}.lock_key_hex: not hex") from exc
+        if len(key) != 32:
+            raise ConfigError(f"{where}.lock_key_hex: must be 32 bytes (64 hex digits), got {len(key)} bytes")
     return EntranceSpec(data["id"], data["camera"], data["lock"], key, _get(data, "building", str, None, where),
                         float(_get(data, "fps", (int, float), 10.0, where)))
 
@@ -118,24 +124,32 @@ def load_face_config(data: dict, base: Path = DEFAULT_MODELS_DIR.parent) -> Face
                       Path(_get(data, "snapshots", str, str(base / "face" / "snapshots"))), access, entrances)
 
 
-def build_services(cfg: FaceConfig, site: str, clock, alarms, events, publisher, report):
+def build_services(cfg: FaceConfig, site: str, clock, alarms, events, publisher, report,
+                   lock_ctl=None):
     """One (service, frame source) per entrance, sharing the pipeline and the gallery.
 
     ``publisher`` is a started ``LockPublisher``; ``report(source, message)`` receives
-    camera failures. The caller runs ``service.run(source.frames())`` as a task each.
+    camera failures; ``lock_ctl(lock, person_id)`` queues the hub's LOCK_CTL for an
+    entrance whose lock is a smart lock of the site (no ``lock_key_hex``). The
+    caller runs ``service.run(source.frames())`` as a task each.
     """
     from hub.face.gallery import Gallery
     from hub.face.pipeline import FacePipeline, PipelineConfig
     from hub.face.service import EntranceConfig, FaceAccessService, SnapshotStore
     from hub.face.sources import SupervisedSource, make_source
 
+    for spec in cfg.entrances:
+        if spec.lock_key is None and lock_ctl is None:
+            raise ConfigError(f"face entrance {spec.id}: lock {spec.lock} is not a smart lock of the "
+                              f"site; give lock_key_hex for a lock of the JSON protocol")
     pipeline = FacePipeline(PipelineConfig(cfg.embedding_model, cfg.antispoof_model, cfg.detector_ranges,
                                            cfg.runtime, cfg.num_threads))
     gallery = Gallery(cfg.gallery, cfg.store_photos)
     snapshots = SnapshotStore(cfg.snapshots)
     out = []
     for spec in cfg.entrances:
-        entrance = EntranceConfig(site, spec.id, spec.lock, spec.lock_key, spec.building)
+        entrance = EntranceConfig(site, spec.id, spec.lock, spec.lock_key, spec.building,
+                                  lock_ctl=lock_ctl if spec.lock_key is None else None)
         service = FaceAccessService(pipeline, gallery, entrance, cfg.access, clock, publisher, alarms, events,
                                     snapshots)
         source = SupervisedSource(lambda camera=spec.camera: make_source(camera), report, fps=spec.fps)

@@ -41,8 +41,9 @@ class FaceAccessHost:
     """The running face-access services of one hub, and what the HTTP API needs."""
 
     def __init__(self, cfg, site, clock, mqtt_host, mqtt_port, alarm_sink, event_sink,
-                 login=None):
+                 login=None, lock_ctl=None):
         self.cfg = cfg
+        self.lock_ctl = lock_ctl  # fn(lock, person_id): the hub's LOCK_CTL for a smart lock
         self.login = login  # the hub's site-broker login (hub/ingest/login.py)
         self.site = site
         self.clock = clock
@@ -80,8 +81,14 @@ class FaceAccessHost:
                                   "anju-hub-%s-face" % self.site.site_id, login=self.login)
         publisher.start()
         self.publisher = publisher
+        for spec in self.cfg.entrances:
+            dev = self.site.devices.get(spec.lock)
+            if spec.lock_key is None and (dev is None or dev.kind != "smart_lock"):
+                raise ConfigError("face entrance %s: lock %s is not a smart_lock of the site; "
+                                  "give lock_key_hex for a lock of the JSON protocol"
+                                  % (spec.id, spec.lock))
         built = build_services(self.cfg, self.site.site_id, self.clock, self.alarms, self.events,
-                               publisher, self._report)
+                               publisher, self._report, self.lock_ctl)
         if built:
             self.pipeline, self.gallery = built[0][0].pipeline, built[0][0].gallery
         else:  # no camera yet: enrollment over HTTP still works

@@ -58,9 +58,12 @@ class EntranceConfig:
     site: str
     entrance: str
     lock_device: str
-    lock_key: bytes = field(repr=False)   # per-lock command key; never logged
+    lock_key: bytes | None = field(repr=False)  # per-lock command key (JSON locks); never logged
     building: str | None = None
     command_ttl_s: float = 10.0
+    # a smart lock of the site: fn(lock, person_id) -> the LOCK_CTL's counter,
+    # queued through the hub's lock book like every lock command (docs/smart_lock.md)
+    lock_ctl: object = field(default=None, repr=False, compare=False)
 
 
 class SnapshotStore:
@@ -152,7 +155,12 @@ class FaceAccessService:
         self.io_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="face-io")
         self.stats = {"frames": 0, "skipped": {}, "decisions": {}}
         self._skip_logged: set = set()
-        self._unsubscribe = publisher.subscribe_acks(ack_topic(entrance.site, entrance.lock_device), self._on_ack)
+        if entrance.lock_ctl is None:
+            self._unsubscribe = publisher.subscribe_acks(ack_topic(entrance.site, entrance.lock_device),
+                                                         self._on_ack)
+        else:
+            # a smart lock confirms with CMD_RESULT and logs the opening as ACCESS (hub/locks/)
+            self._unsubscribe = lambda: None
 
     def close(self) -> None:
         self._unsubscribe()
@@ -212,6 +220,13 @@ class FaceAccessService:
             await self._io(self.events.record, "face_frame_skipped", payload)
             return
         log.info("face decision %s", json.dumps({"kind": d.kind, **payload, "reason": d.reason}, default=str))
+        if d.kind == "unlock" and self.entrance.lock_ctl is not None:
+            person = self.gallery.get(d.person_id)
+            counter = await self._io(self.entrance.lock_ctl, self.entrance.lock_device, d.person_id)
+            payload.update(name=person.name if person else None, command_counter=counter,
+                           published=counter is not None)
+            await self._io(self.events.record, "face_access", payload)
+            return
         if d.kind == "unlock":
             person = self.gallery.get(d.person_id)
             command = build_unlock(command_id=uuid.uuid4().hex, site=self.entrance.site,

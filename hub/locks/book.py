@@ -307,7 +307,7 @@ def remove_credential(tx, site, device_id, credential_id, now, by):
 OPERATOR_PREFIX = "op-"
 
 
-def lock_ctl(tx, site, device_id, action, now, by, method="remote", who=None):
+def lock_ctl(tx, site, device_id, action, now, by, method="remote", who=None, valid_s=60):
     """A LOCK_CTL. Without `who` (an operator's remote command) the hub issues
     its own who-id, `op-<n>`, which the lock logs in the ACCESS it causes; see
     `operator_command`."""
@@ -317,7 +317,7 @@ def lock_ctl(tx, site, device_id, action, now, by, method="remote", who=None):
         who = "%s%d" % (OPERATOR_PREFIX, n)
     elif who.startswith(OPERATOR_PREFIX):
         raise LockError("who-ids starting with %s are the hub's own" % OPERATOR_PREFIX)
-    body = wire.lock_ctl(action, method, who)
+    body = wire.lock_ctl(action, method, who, valid_s=valid_s)
     return queue(tx, site, device_id, wire.T_LOCK_CTL, body, now, by, credential=who)
 
 

@@ -61,7 +61,11 @@ class UnregisteredOccupantRule:
         if v.get("method") == "remote" and lock_book.operator_command(ctx.tx, dev.id, cred):
             return []  # an operator's command: the hub recorded who asked for it
         if cred is not None:
-            provisioned = lock_book.holder(ctx.tx, dev.id, cred)
+            if v.get("method") == "face":
+                # the hub's own face unlock names the resident the camera matched
+                provisioned = cred
+            else:
+                provisioned = lock_book.holder(ctx.tx, dev.id, cred)
             if credential_holders(self.site, dev.flat, cred, day, provisioned):
                 return []
         where = dev.flat or dev.entrance
