@@ -138,6 +138,11 @@ def _name(v, where, key):
     return v
 
 
+def max_battery_mv(kind):
+    """A sensor's 2xAA or coin cell, a lock's 4xAA (docs/smart_lock.md)."""
+    return 12000 if kind == "smart_lock" else 5000
+
+
 def _lock_options(d):
     """A smart lock's scenario keys: its bolt at the start, its settings
     (config.json `lock`, docs/smart_lock.md) and the fingers enrolled in its
@@ -252,10 +257,10 @@ def parse(doc, boards_loader=None):
         for key, v in (("door", door), ("case", case)):
             if v not in ("open", "closed"):
                 raise ConfigError("%s: key '%s': '%s'; allowed: open, closed" % (d.where(key), key, v))
-        # a sensor's coin cell or 2xAA, a lock's 4xAA (docs/smart_lock.md)
         mv = d.get("battery_mv", 5600 if d["kind"] == "smart_lock" else 2950)
-        if isinstance(mv, bool) or not isinstance(mv, int) or not 0 <= mv <= 12000:
-            raise ConfigError("%s: key 'battery_mv': an integer 0..12000" % d.where("battery_mv"))
+        top = max_battery_mv(d["kind"])
+        if isinstance(mv, bool) or not isinstance(mv, int) or not 0 <= mv <= top:
+            raise ConfigError("%s: key 'battery_mv': an integer 0..%d" % (d.where("battery_mv"), top))
         smoke_opts = d.get("smoke") or {}
         if not isinstance(smoke_opts, dict):
             raise ConfigError("%s: key 'smoke': a mapping of smoke sensor settings" % d.where("smoke"))
@@ -314,9 +319,10 @@ def parse(doc, boards_loader=None):
                               % (where, ", ".join(BROKER_STATES)))
         if action == "dust" and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ConfigError("%s: action 'dust' needs 'value': counts per hour" % where)
+        top = max_battery_mv(site.devices[str(device)].kind)
         if action == "battery" and (isinstance(value, bool) or not isinstance(value, int)
-                                    or not 0 <= value <= 12000):
-            raise ConfigError("%s: action 'battery' needs 'value': millivolts 0..12000" % where)
+                                    or not 0 <= value <= top):
+            raise ConfigError("%s: action 'battery' needs 'value': millivolts 0..%d" % (where, top))
         if action == "flash_cut" and (isinstance(value, bool) or not isinstance(value, int)
                                       or not 1 <= value <= 100000):
             raise ConfigError("%s: action 'flash_cut' needs 'value': the n-th flash write "
