@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bench import face_bench
 from bench import hub_bench
+from bench import lock_bench
 from bench import ota_bench
 from bench import reject_bench
 from bench import sim_bench
@@ -20,6 +21,7 @@ BENCHES["reject"] = reject_bench.run
 BENCHES["smoke"] = smoke_bench.run
 BENCHES["sim"] = sim_bench.run
 BENCHES["ota"] = ota_bench.run
+BENCHES["lock"] = lock_bench.run
 
 
 def main(argv):
