@@ -134,6 +134,7 @@ class ScenarioRun:
         self._printed_events = 0
         self._printed_alarms = 0
         self._printed_frames = 0
+        self.phones = {}  # (lock, phone name) -> the credential id the hub gave it
 
     def say(self, who, what, t=None):
         t = self.clock.now() if t is None else t
@@ -301,6 +302,22 @@ class ScenarioRun:
         elif action == "handle":
             self.sim.press(did, "handle")
 
+    async def phone(self, did, name):
+        """A phone held to the lock: `host_tools/lock_ble.unlock`, the code that
+        runs against BlueZ, through bleak's backend on the virtual radio. A
+        phone the hub never registered answers with a key of its own."""
+        from host_tools import lock_ble
+        from simulator.bleak_backend import VirtualClientBackend, drive
+        dev = self.sim.devices[did]
+        cred = self.phones.get((did, name), "c-unknown")
+        try:
+            _, seq = await drive(self.sim, lock_ble.unlock(
+                dev.mac_str, cred, scn.phone_key(name), lock_ble.ACTION_UNLOCK,
+                backend=VirtualClientBackend, radio=self.radio, sim=self.sim, lock_id=did))
+            self.say(did, "phone %s: unlocked (log #%d)" % (name, seq))
+        except lock_ble.LockBleError as exc:
+            self.say(did, "phone %s: refused (%s)" % (name, exc))
+
     async def tenant(self, did, action, value):
         """A clerk registers (or removes) a tenant's credential for the lock at
         the hub: the same book and sender as `POST /api/locks/<id>/credentials`
@@ -316,11 +333,15 @@ class ScenarioRun:
                     secret = scn.card_uid(value["card"])
                 elif kind == "pin":
                     secret = value["pin"]
+                elif kind == "phone":
+                    secret = scn.phone_key(value["phone"])
                 else:
                     secret = self.finger_page(did, value["finger"])
                 rec, _ = book.add_credential(tx, site, did, value["resident"],
                                              "fingerprint" if kind == "finger" else kind,
                                              secret, now, "scenario", value["type"])
+                if kind == "phone":
+                    self.phones[(did, value["phone"])] = rec["credential"]
             else:
                 for rec in book.credentials(tx, did):
                     if (rec["resident"] == value["resident"] and rec["state"] != "removed"
@@ -424,6 +445,8 @@ class ScenarioRun:
             await self.inject(did, step.value)
         elif step.action in ("tenant_add", "tenant_remove"):
             await self.tenant(did, step.action, step.value)
+        elif step.action == "phone":
+            await self.phone(did, step.value)
         elif step.action == "face":
             # what the face service does on a match (hub/face/service.py)
             self.hub.face_unlock(did, step.value)

@@ -26,6 +26,7 @@ ACTIONS = {
     "finger": "finger on the fingerprint sensor", "key": "mechanical key turned",
     "handle": "inside handle turned", "jam": "bolt obstructed",
     "face": "entrance camera matched a person (the hub unlocks)",
+    "phone": "phone unlocks over BLE",
     "tenant_add": "tenant's credential registered at the hub",
     "tenant_remove": "tenant's credential removed at the hub",
     "hub_restart": "hub restarted",
@@ -34,8 +35,8 @@ ACTIONS = {
 }
 SITE_ACTIONS = ("hub_restart", "upstream_down", "upstream_up")
 LOCK_ACTIONS = ("card", "pin", "finger", "key", "handle", "jam", "tenant_add", "tenant_remove",
-                "face")
-CREDENTIAL_KINDS = ("card", "pin", "finger")
+                "face", "phone")
+CREDENTIAL_KINDS = ("card", "pin", "finger", "phone")
 USER_TYPES = ("unrestricted", "duress", "programming")  # what a tenant step may ask for
 BROKER_STATES = ("ok", "refuse", "silent", "down")  # simulator/fault_broker.py
 INJECT_KINDS = ("forged", "replayed", "tampered", "truncated", "oversized", "unknown_device",
@@ -171,7 +172,7 @@ def _lock_step(action, value, where, site, dev, sc):
     if dev.kind != "smart_lock":
         raise ConfigError("%s: action '%s' is for a smart_lock, '%s' is a %s"
                           % (where, action, dev.id, dev.kind))
-    if action in ("card", "finger", "face"):
+    if action in ("card", "finger", "face", "phone"):
         return _name(value, where, "value")
     if action == "pin":
         digits = value[1:] if isinstance(value, str) and value.startswith("*") else value
@@ -201,13 +202,19 @@ def _lock_step(action, value, where, site, dev, sc):
         raise ConfigError("%s: action '%s': key 'resident': no resident '%s'" % (where, action, rid))
     kinds = [k for k in CREDENTIAL_KINDS if k in value]
     if len(kinds) != 1:
-        raise ConfigError("%s: action '%s' needs exactly one of card, pin, finger" % (where, action))
+        raise ConfigError("%s: action '%s' needs exactly one of card, pin, finger, phone"
+                          % (where, action))
     user_type = value.get("type", "unrestricted")
     if user_type not in USER_TYPES or (action == "tenant_remove" and "type" in value):
         raise ConfigError("%s: action '%s': key 'type': one of %s (tenant_add only)"
                           % (where, action, ", ".join(USER_TYPES)))
     return {"resident": rid, "type": user_type,
             kinds[0]: _lock_step(kinds[0], value[kinds[0]], where, site, dev, sc)}
+
+
+def phone_key(name):
+    """The 16-byte key of the simulated phone called `name` (test keys only)."""
+    return hashlib.sha256(("anju-sim-phone/" + name).encode()).digest()[:16]
 
 
 def card_uid(name, length=4):

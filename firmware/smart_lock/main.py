@@ -63,6 +63,15 @@ class SmartLock:
             if self.finger.touch is not None:
                 # the module's touch output wakes the lock (the handler only records it)
                 self.finger.touch.irq(handler=self._on_touch, trigger=machine.Pin.IRQ_FALLING)
+        self.phone = None
+        if "ble" in board["radios"] and self.opts.phone:
+            # phones unlock over BLE by challenge-response (docs/smart_lock.md)
+            import bluetooth
+            from anju.lock import phone
+            from anju.shell import lock_ble
+            auth = phone.PhoneAuth(cfg.device_id, lambda cid: decide.phone_key(self.table, cid))
+            self.phone = lock_ble.LockBle(bluetooth.BLE(), cfg.device_id, auth)
+            self.phone.start()
         self.entry = keys.Entry()
         self.bcfg = self._bolt_cfg()
         self.bs, acts = lock_hw.boot_state(self.bolt, self.inputs, self.bcfg)
@@ -205,6 +214,20 @@ class SmartLock:
                                             self.table)
         self.do(actions)
 
+    def on_phone(self, action, cid):
+        """An authentic, fresh answer from a phone (anju.lock.phone checked it):
+        the decision as for any credential; (result, seq) for the reply."""
+        self.phone_decided = True
+        self.state, actions = decide.handle(self.state, ("phone", action, cid), hw.device_time(),
+                                            self.dcfg, self.table)
+        result, seq = wire.R_OK, 0
+        for a in actions:
+            if a[0] == "send" and a[1] == wire.T_ACCESS:
+                result = a[2][2]
+                seq = struct.unpack_from(">I", a[2], 6)[0]
+        self.do(actions)
+        return result, seq
+
     # ---- hub commands -----------------------------------------------------------
     def on_command(self, payload):
         try:
@@ -221,6 +244,13 @@ class SmartLock:
     def tick(self):
         ms = time.ticks_ms()
         _, handle = self.inputs.take()
+        if self.phone is not None:
+            self.phone_decided = False
+            out = self.phone.poll(ms, self.on_phone)
+            if out is not None and not self.phone_decided:
+                self.decide(("phone_refused",))  # every failure is logged too
+            if self.phone._link >= 0:
+                self.awake(ms)  # a phone is connected: stay awake for its answer
         if self.keypad is not None:
             self.keys(ms)
         if self.rfid is not None and self.card_window(ms):

@@ -480,3 +480,45 @@ def test_keypad_entries_become_events():
         s, acts = decide.handle(s, ev, MON + 40, CFG, t)
         assert reason(acts) == wire.R_UNKNOWN_CREDENTIAL
     assert len(s.wrong[1]) == 3
+
+
+# ---- phones over BLE (anju.lock.phone checked the answer's tag) ---------------------
+
+PHONE_KEY = bytes(range(100, 116))
+
+
+def test_a_phone_opens_by_its_users_rules_and_its_key_is_found_by_id():
+    s, t = setup()
+    add(t, 3, wire.U_UNRESTRICTED, wire.K_PHONE, b"ph-3", PHONE_KEY)
+    assert decide.phone_key(t, "ph-3") == PHONE_KEY and decide.phone_key(t, b"ph-3") == PHONE_KEY
+    assert decide.phone_key(t, "ph-9") is None
+    s, acts = decide.handle(s, ("phone", wire.LOCK_CTL_UNLOCK, "ph-3"), MON, CFG, t)
+    assert accesses(acts) == [(wire.M_PHONE, wire.UNLOCKED, wire.R_OK, 0, 3, 1, b"ph-3")]
+    assert unlocks(acts) == [("unlock", wire.M_PHONE, 3, b"ph-3")]
+
+
+def test_a_phone_asking_to_lock_throws_the_bolt_and_logs_no_opening():
+    s, t = setup()
+    add(t, 3, wire.U_UNRESTRICTED, wire.K_PHONE, b"ph-3", PHONE_KEY)
+    s, acts = decide.handle(s, ("phone", wire.LOCK_CTL_LOCK, "ph-3"), MON, CFG, t)
+    assert ("lock",) in acts and accesses(acts) == []
+
+
+def test_a_phone_outside_its_window_or_of_a_disabled_user_is_refused():
+    s, t = setup()
+    add(t, 3, wire.U_YEAR_DAY, wire.K_PHONE, b"ph-3", PHONE_KEY, frm=MON + DAY)
+    add(t, 4, wire.U_DISABLED, wire.K_PHONE, b"ph-4", bytes(16))
+    s, acts = decide.handle(s, ("phone", wire.LOCK_CTL_UNLOCK, "ph-3"), MON, CFG, t)
+    assert reason(acts) == wire.R_NOT_YET_VALID and not unlocks(acts)
+    s, acts = decide.handle(s, ("phone", wire.LOCK_CTL_UNLOCK, "ph-4"), MON, CFG, t)
+    assert reason(acts) == wire.R_DISABLED and not unlocks(acts)
+
+
+def test_a_card_id_is_not_a_phone_and_a_refused_answer_is_logged():
+    s, t = setup()
+    add(t, 3, wire.U_UNRESTRICTED, wire.K_CARD, b"c-1", card(b"\x01\x02\x03\x04"))
+    assert decide.phone_key(t, "c-1") is None  # no challenge can be answered with a card
+    s, acts = decide.handle(s, ("phone", wire.LOCK_CTL_UNLOCK, "c-1"), MON, CFG, t)
+    assert reason(acts) == wire.R_UNKNOWN_CREDENTIAL and not unlocks(acts)
+    s, acts = decide.handle(s, ("phone_refused",), MON, CFG, t)
+    assert accesses(acts)[0][:3] == (wire.M_PHONE, wire.DENIED, wire.R_UNKNOWN_CREDENTIAL)

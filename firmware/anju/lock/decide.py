@@ -28,6 +28,9 @@ Events:
   ("program", pin_digest)       `*` PIN `#` at the keypad
   `keypad_event` turns what anju.lock.keys.Entry.feed returns into one of these.
   ("remote", action, method, who_id)   a verified LOCK_CTL (see control.apply)
+  ("phone", action, cred_id)    an authentic BLE answer (anju.lock.phone) asking to
+                                lock (1) or unlock (2) with that phone credential
+  ("phone_refused",)            a BLE answer refused before the decision (logged)
   ("inside",)                   inside handle / exit button
   ("mechanical_key",)           the bolt moved without the motor (bolt supervision)
   ("battery", mv)               the battery under load, for the motor's cut-off
@@ -323,6 +326,35 @@ def _credential(s, method, data, now, cfg, table, actions):
     actions.append(("unlock", method, user, cid))
 
 
+def phone_key(table, cid):
+    """The 16-byte key of phone credential `cid` for the BLE challenge, or None
+    (unknown, not a phone key). `cid` as bytes or str."""
+    slot = table.find_id(cid.encode() if isinstance(cid, str) else cid)
+    if slot < 0 or table.credential(slot)[0] != wire.K_PHONE:
+        return None
+    return bytes(table.credential_data(slot))
+
+
+def _phone(s, action, cid, now, cfg, table, actions):
+    """An authentic, fresh answer over BLE (anju.lock.phone checked its tag
+    with this credential's key): the user's rules decide as for any credential;
+    a lock request throws the bolt without an ACCESS (it opens nothing)."""
+    if isinstance(cid, str):
+        cid = cid.encode()
+    slot = table.find_id(cid)
+    if slot < 0 or table.credential(slot)[0] != wire.K_PHONE:
+        _access(s, actions, wire.M_PHONE, wire.R_UNKNOWN_CREDENTIAL, 0, 0, b"")
+        return wire.R_UNKNOWN_CREDENTIAL
+    reason, user, flags = reason_for(table, slot, now, s, cfg)
+    if action == wire.LOCK_CTL_LOCK and reason == wire.R_OK:
+        actions.append(("lock",))
+        return reason
+    _access(s, actions, wire.M_PHONE, reason, flags, user, cid)
+    if reason == wire.R_OK:
+        actions.append(("unlock", wire.M_PHONE, user, cid))
+    return reason
+
+
 def _program(s, digest, now, cfg, table, actions):
     slot = table.find(wire.K_PIN, digest)
     user = table.credential(slot)[1] if slot >= 0 else 0
@@ -405,6 +437,12 @@ def handle(state, event, now, cfg, table):
         else:
             _access(s, actions, method, wire.R_OK, 0, 0, who)
             actions.append(("unlock", method, 0, who))
+    elif kind == "phone":
+        _phone(s, event[1], event[2], now, cfg, table, actions)
+    elif kind == "phone_refused":
+        # an answer that failed before any decision: an unknown or revoked
+        # phone, a wrong key, a replayed or late answer (its id is unproven)
+        _access(s, actions, wire.M_PHONE, wire.R_UNKNOWN_CREDENTIAL, 0, 0, b"")
     elif kind == "inside":
         _access(s, actions, wire.M_INSIDE, wire.R_OK, 0, 0, b"")
         actions.append(("unlock", wire.M_INSIDE, 0, b""))

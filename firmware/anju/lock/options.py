@@ -38,6 +38,7 @@ INTS = {
 class Options:
     def __init__(self):
         self.power = "battery"
+        self.phone = True  # the BLE phone unlock, on boards with BLE
         for key, spec in INTS.items():
             setattr(self, key, spec[0])
 
@@ -69,9 +70,14 @@ def parse(raw, where="config.json"):
                 raise ConfigError("%s: lock.power is '%s'; allowed: %s" % (where, v, ", ".join(POWER)))
             opts.power = v
             continue
+        if key == "phone":
+            if not isinstance(v, bool):
+                raise ConfigError("%s: lock.phone must be true or false" % where)
+            opts.phone = v
+            continue
         spec = INTS.get(key)
         if spec is None:
-            raise ConfigError("%s: unknown key lock.%s; known: power, %s"
+            raise ConfigError("%s: unknown key lock.%s; known: power, phone, %s"
                               % (where, key, ", ".join(sorted(INTS))))
         if isinstance(v, bool) or not isinstance(v, int) or not spec[1] <= v <= spec[2]:
             raise ConfigError("%s: lock.%s must be an integer %d..%d" % (where, key, spec[1], spec[2]))
