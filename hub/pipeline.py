@@ -234,4 +234,5 @@ def default_rules(site):
             clock_skew.ClockSkewRule(site), attack.AttackRule(site),
             lock.LockRecordRule(site), access.UnregisteredOccupantRule(site),
             access.ForcedEntryRule(site), lock.DuressRule(site), lock.WrongCodeRule(site),
+            lock.TenancyEndRule(site),
             lock.JammedRule(site), lock.DoorAjarRule(site), smoke.SmokeRule(site)]

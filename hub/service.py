@@ -376,6 +376,8 @@ class HubService:
                 self.pipeline.evaluate(now)
                 if self.store.outbox_depth():
                     self._outbox_wakeup.set()  # new alarms or escalations
+                if self.lock_sender is not None:
+                    self.lock_sender.wake()  # commands a timed rule queued (a tenancy ended)
             first = False
             deadline = self.pipeline.next_deadline()
             self._rules_changed.clear()

@@ -285,6 +285,23 @@ def add_credential(tx, site, device_id, resident_id, kind, secret, now, by,
     return credential(tx, device_id, cred), out
 
 
+def local_midnight(site, day, days_after=0):
+    """The start of `day` (+ `days_after`) in the site's time zone, epoch s."""
+    if not isinstance(day, datetime.date):
+        day = datetime.date.fromisoformat(str(day))
+    day = day + datetime.timedelta(days=days_after)
+    return datetime.datetime(day.year, day.month, day.day,
+                             tzinfo=zoneinfo.ZoneInfo(site.timezone)).timestamp()
+
+
+def live_hub_credentials(tx):
+    """Credentials the hub provisioned for a resident that are on a lock or on
+    their way there (pending or active)."""
+    rows = tx.query("SELECT device_id, credential, resident_id FROM lock_credentials WHERE"
+                    " source='hub' AND resident_id IS NOT NULL AND state IN ('pending', 'active')")
+    return [{"device": d, "credential": c, "resident": r} for d, c, r in rows]
+
+
 def _until(site, value):
     """The end of the last day (inclusive) as a device time, 0 for None."""
     if value is None:

@@ -13,6 +13,11 @@
 * `lock_wrong_code`: LOCK_ALARM wrong_code_limit raised.
 * `lock_jammed`: LOCK_ALARM jammed raised, or LOCK_STATE with the bolt jammed.
 * `door_ajar`: LOCK_ALARM door_ajar raised.
+* `lock_tenancy` (no alarm): a tenancy that has ended (the resident's `until`
+  day passed in the site's time zone, or `registered: false`) removes the
+  credentials the hub provisioned for that resident from every lock
+  (CRED_REMOVE; the lock confirms). The lock refuses them after `until` on
+  its own, offline too: the hub sent the dates with the user.
 
 One open alarm per lock and cause; a cleared LOCK_ALARM changes nothing (a
 person resolves the alarm). Never judges a frame from a device that is not a
@@ -139,3 +144,40 @@ class DoorAjarRule(_LockAlarmRule):
 
     def matches(self, reading):
         return _lock_alarm(reading, "door_ajar")
+
+
+class TenancyEndRule:
+    name = "lock_tenancy"
+
+    def __init__(self, site):
+        self.site = site
+
+    def _ends(self, resident):
+        """When the resident's registration ends (epoch s), None if never;
+        0 when it has ended already (not registered)."""
+        if not resident.registered:
+            return 0
+        if resident.valid_until is None:
+            return None
+        return book.local_midnight(self.site, resident.valid_until, days_after=1)
+
+    def on_event(self, ctx, event):
+        return []
+
+    def on_time(self, ctx, now):
+        for rec in book.live_hub_credentials(ctx.tx):
+            r = self.site.residents.get(rec["resident"])
+            end = 0 if r is None else self._ends(r)
+            if end is not None and end <= now:
+                book.remove_credential(ctx.tx, self.site, rec["device"], rec["credential"], now,
+                                       "hub:tenancy-ended")
+        return []
+
+    def next_deadline(self, ctx):
+        due = None
+        for rec in book.live_hub_credentials(ctx.tx):
+            r = self.site.residents.get(rec["resident"])
+            end = 0 if r is None else self._ends(r)
+            if end is not None and (due is None or end < due):
+                due = end
+        return due

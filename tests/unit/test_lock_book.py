@@ -253,3 +253,46 @@ def test_an_operators_remote_unlock_is_not_an_unregistered_occupant(hub: Hub) ->
     with pytest.raises(LockError):
         with hub.store.transaction() as tx:
             book.lock_ctl(tx, hub.pipeline.site, LOCK, "unlock", T0, "x", who="op-5")
+
+
+# ---- a tenancy that ends ---------------------------------------------------------------
+ENDING = """
+          - {id: r-101, name: Wang Lan, role: tenant, until: %s}
+          - {id: r-109, name: Zhao Min, role: owner}"""
+
+
+def test_the_end_of_a_tenancy_removes_her_credentials_from_the_lock(tmp_path: Path) -> None:
+    import datetime
+    last = datetime.datetime.fromtimestamp(T0, datetime.timezone.utc).date()
+    h = Hub(tmp_path / "hub.db", residents_101=ENDING % last.isoformat())
+    try:
+        tenant, _ = add(h, "pin", "4711")
+        owner, _ = add(h, "card", bytes.fromhex("04a1b2c3"), resident="r-109")
+        # due at the start of the day after her last one (the site's time zone)
+        end = book.local_midnight(h.pipeline.site, last, days_after=1)
+        assert h.deadline("lock_tenancy") == end
+        h.evaluate(end - 1)
+        assert states(h)[tenant["credential"]][0] == "pending"
+        h.evaluate(end)
+        assert states(h)[tenant["credential"]][0] == "removing"
+        assert states(h)[owner["credential"]][0] == "pending"  # the owner stays
+        cmds = [c for c in book.commands(h.store, LOCK) if c["command"] == "cred_remove"]
+        assert [(c["credential"], c["requested_by"]) for c in cmds] == [
+            (tenant["credential"], "hub:tenancy-ended")]
+        assert h.deadline("lock_tenancy") is None  # the owner's has no end; nothing else due
+        h.evaluate(end + 86400)
+        assert len([c for c in book.commands(h.store, LOCK) if c["command"] == "cred_remove"]) == 1
+    finally:
+        h.close()
+
+
+def test_an_unregistered_residents_credentials_go_at_once(tmp_path: Path) -> None:
+    h = Hub(tmp_path / "hub.db", residents_101="""
+          - {id: r-101, name: Wang Lan, registered: false}""")
+    try:
+        rec, _ = add(h, "pin", "4711")
+        assert h.deadline("lock_tenancy") == 0
+        h.evaluate(T0)
+        assert states(h)[rec["credential"]][0] == "removing"
+    finally:
+        h.close()
