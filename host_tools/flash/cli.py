@@ -39,8 +39,8 @@ def cmd_flash(args):
                               "(/dev/ttyUSB0, /dev/ttyACM0, or a pyserial URL such as "
                               "rfc2217://host:port)" % board["name"])
             from host_tools.flash import esp
-            esp.flash(board, args.port, data, str(path), baud=args.baud, out=say,
-                      verbose=args.verbose)
+            esp.flash(board, args.port, data, str(path), baud=args.baud, stub=not args.no_stub,
+                      out=say, verbose=args.verbose)
     except Refused as exc:
         return _err(str(exc), 2)
     except FlashFailed as exc:
@@ -66,5 +66,8 @@ def register(sub):
     f.add_argument("--baud", type=int, default=460800,
                    help="baud rate for the write, ESP boards (default %(default)s; the ROM "
                         "loader is reached at 115200 first)")
+    f.add_argument("--no-stub", action="store_true",
+                   help="ESP boards: talk to the ROM loader itself instead of uploading "
+                        "esptool's flasher stub (slower)")
     f.add_argument("-v", "--verbose", action="store_true", help="show esptool's own output")
     f.set_defaults(func=cmd_flash)

@@ -127,7 +127,8 @@ class VirtualBoard:
                     self._boot("app")
 
     def _fault_now(self, packet):
-        if self.pull_cable_after_blocks is None or len(packet) < 2 or packet[1] not in (0x03, 0x11):
+        if (self.pull_cable_after_blocks is None or len(packet) < 2 or packet[0] != 0
+                or packet[1] not in (0x03, 0x11)):
             return False
         self._blocks += 1
         return self._blocks >= self.pull_cable_after_blocks

@@ -10,9 +10,14 @@ one is refused with error 0x07, as the ROM does. The flash behaves as NOR
 flash: erase sets bytes to 0xFF, a write can only clear bits, so a region
 written without its erase does not verify.
 
-Not emulated: running code. MEM_BEGIN/MEM_DATA/MEM_END are accepted and
-checked, but the uploaded program (esptool's flasher stub) does not start, so
-esptool must be used without the stub (`--no-stub`, which `anju flash` does).
+No code runs: a program uploaded with MEM_BEGIN/MEM_DATA and started with
+MEM_END is taken to be esptool's flasher stub (nothing else uploads code to
+a chip in download mode), and from then on the loader answers as the stub
+does, without executing what was uploaded: it says "OHAI", answers SYNC with
+0, sends 2 status bytes instead of 4 (errors as the stub's 0xC0..0xC7 codes),
+the MD5 as 16 raw bytes, stays in the loader after FLASH_END / FLASH_DEFL_END
+unless asked to reboot, and has the stub's own commands: ERASE_FLASH,
+ERASE_REGION and READ_FLASH (data packets the host acknowledges, then the MD5).
 """
 import hashlib
 import struct
@@ -24,8 +29,11 @@ OPS = {0x02: "FLASH_BEGIN", 0x03: "FLASH_DATA", 0x04: "FLASH_END", 0x05: "MEM_BE
        0x06: "MEM_END", 0x07: "MEM_DATA", 0x08: "SYNC", 0x09: "WRITE_REG", 0x0A: "READ_REG",
        0x0B: "SPI_SET_PARAMS", 0x0D: "SPI_ATTACH", 0x0E: "READ_FLASH_SLOW",
        0x0F: "CHANGE_BAUDRATE", 0x10: "FLASH_DEFL_BEGIN", 0x11: "FLASH_DEFL_DATA",
-       0x12: "FLASH_DEFL_END", 0x13: "SPI_FLASH_MD5", 0x14: "GET_SECURITY_INFO"}
-FLASH_WRITES = ("FLASH_BEGIN", "FLASH_DATA", "FLASH_DEFL_BEGIN", "FLASH_DEFL_DATA")
+       0x12: "FLASH_DEFL_END", 0x13: "SPI_FLASH_MD5", 0x14: "GET_SECURITY_INFO",
+       0xD0: "ERASE_FLASH", 0xD1: "ERASE_REGION", 0xD2: "READ_FLASH"}
+STUB_ONLY = ("ERASE_FLASH", "ERASE_REGION", "READ_FLASH")
+FLASH_WRITES = ("FLASH_BEGIN", "FLASH_DATA", "FLASH_DEFL_BEGIN", "FLASH_DEFL_DATA",
+                "ERASE_FLASH", "ERASE_REGION")
 SYNC_BODY = b"\x07\x07\x12\x20" + b"\x55" * 32
 SECTOR = 0x1000
 
@@ -36,6 +44,10 @@ E_CHECKSUM = 0x07
 E_FLASH_WRITE = 0x08
 E_FLASH_READ_LEN = 0x0A
 E_DEFLATE = 0x0B
+# the stub's codes for the same failures (esptool shows them as 0xC?00)
+STUB_ERRORS = {E_INVALID_MSG: 0xC0, E_FAILED: 0xC6, E_CHECKSUM: 0xC1, E_FLASH_WRITE: 0xC4,
+               E_FLASH_READ_LEN: 0xC0, E_DEFLATE: 0xC7}
+STUB_INVALID_COMMAND = 0xC3
 
 
 def checksum(data, state=0xEF):
@@ -69,18 +81,27 @@ class RomLoader:
         self._write = None   # (offset, erase_end, blocks, block_size, next seq, inflater)
         self._mem = None
         self.ram = {}
+        self.stub = False
+        self._extra = []
+        self._read = None
         capacity = max(len(flash), 1).bit_length() - 1
         self.flash_id = flash_id_word(capacity)
 
     # -- framing -----------------------------------------------------------
     def handle(self, packet):
+        if self._read is not None and len(packet) == 4:
+            return self._read_ack(packet)
         if len(packet) < 8 or packet[0] != 0:
             self.log.append("?")
             return [self._response(0, 0, b"", (1, E_INVALID_MSG))]
         op, size, chk = struct.unpack("<BHI", packet[1:8])
         data = packet[8:]
         name = OPS.get(op)
-        if name is None or (name == "GET_SECURITY_INFO" and self.chip.security_info is None):
+        if name is None or (name == "GET_SECURITY_INFO" and self.chip.security_info is None) or (
+                name in STUB_ONLY and not self.stub):
+            if self.stub:
+                self.log.append("%s!unsupported" % (name or "0x%02x" % op))
+                return [self._response(op, 0, b"", (STUB_INVALID_COMMAND, 0))]
             self.log.append("%s!unsupported" % (name or "0x%02x" % op))
             # the ROM's answer to a command it does not know: "invalid message",
             # under another opcode than the request's
@@ -91,27 +112,27 @@ class RomLoader:
         self.log.append(name)
         try:
             value, body = getattr(self, "_" + name.lower())(data, chk)
-        except _Refused as exc:
-            self.log[-1] = "%s!0x%02x" % (name, exc.error)
-            return [self._response(op, 0, b"", (1, exc.error))]
-        except (struct.error, ValueError):
-            self.log[-1] = "%s!0x%02x" % (name, E_INVALID_MSG)
-            return [self._response(op, 0, b"", (1, E_INVALID_MSG))]
+        except (_Refused, struct.error, ValueError) as exc:
+            error = exc.error if isinstance(exc, _Refused) else E_INVALID_MSG
+            self.log[-1] = "%s!0x%02x" % (name, error)
+            status = (STUB_ERRORS[error], 0) if self.stub else (1, error)
+            return [self._response(op, 0, b"", status)]
         if name == "SYNC":
             # the ROM answers one SYNC eight times
             return [self._response(op, value, b"", (0, 0))] * 8
-        return [self._response(op, value, body, (0, 0))]
+        extra, self._extra = self._extra, []
+        return [self._response(op, value, body, (0, 0))] + extra
 
-    @staticmethod
-    def _response(op, value, body, status):
-        data = body + bytes((status[0], status[1], 0, 0))
+    def _response(self, op, value, body, status):
+        data = body + bytes(status) + (b"" if self.stub else b"\0\0")
         return struct.pack("<BBHI", 1, op, len(data), value) + data
 
     # -- commands ----------------------------------------------------------
     def _sync(self, data, chk):
         if data != SYNC_BODY:
             raise _Refused(E_INVALID_MSG)
-        return 0x20120707, b""  # a ROM answers with a non-zero value (a stub with 0)
+        # a ROM answers with a non-zero value, the stub with 0
+        return (0 if self.stub else 0x20120707), b""
 
     def _read_reg(self, data, chk):
         (addr,) = struct.unpack("<I", data)
@@ -182,7 +203,8 @@ class RomLoader:
 
     def _begin(self, data, deflate):
         # ESP32's ROM takes 16 bytes; later ROMs a fifth word (encrypted write)
-        if len(data) not in (16, 20) or (self.chip.name == "esp32" and len(data) != 16):
+        if len(data) not in (16, 20) or (self.chip.name == "esp32" and not self.stub
+                                         and len(data) != 16):
             raise _Refused(E_INVALID_MSG)
         size, blocks, block_size, offset = struct.unpack("<IIII", data[:16])
         if len(data) == 20 and struct.unpack("<I", data[16:])[0]:
@@ -191,6 +213,7 @@ class RomLoader:
             raise _Refused(E_FAILED)
         erased_to = self._erase(offset, size) if size else offset
         self._write = {"offset": offset, "pos": offset, "erased_to": erased_to, "blocks": blocks,
+                       "end": offset + size,
                        "block_size": block_size, "seq": 0,
                        "inflate": zlib.decompressobj() if deflate else None}
         return 0, b""
@@ -215,7 +238,10 @@ class RomLoader:
             self._program(w["pos"], out)
             w["pos"] += len(out)
         else:
-            self._program(w["offset"] + seq * w["block_size"], payload)
+            # the last block comes padded with 0xFF to the block size; only the
+            # size given at FLASH_BEGIN is written
+            start = w["offset"] + seq * w["block_size"]
+            self._program(start, payload[:max(0, w["end"] - start)])
         w["seq"] += 1
         return 0, b""
 
@@ -234,8 +260,9 @@ class RomLoader:
     def _end(self, data):
         (stay,) = struct.unpack("<I", data)
         self._write = None
-        # 0: reboot; 1: run the user code. Either way the loader is left.
-        self.run_requested = True
+        # the ROM leaves either way (0: reboot, 1: run the user code); the stub
+        # stays unless asked to reboot
+        self.run_requested = not (self.stub and stay)
         return 0, b""
 
     def _flash_end(self, data, chk):
@@ -248,8 +275,9 @@ class RomLoader:
         addr, size, _z1, _z2 = struct.unpack("<IIII", data)
         if addr + size > len(self.flash):
             raise _Refused(E_FLASH_READ_LEN)
-        # the ROM answers with the digest as 32 hex characters
-        return 0, hashlib.md5(self.flash[addr:addr + size]).hexdigest().encode()
+        digest = hashlib.md5(self.flash[addr:addr + size])
+        # the ROM answers with the digest as 32 hex characters, the stub with 16 bytes
+        return 0, digest.digest() if self.stub else digest.hexdigest().encode()
 
     def _read_flash_slow(self, data, chk):
         addr, size = struct.unpack("<II", data)
@@ -276,10 +304,52 @@ class RomLoader:
         return 0, b""
 
     def _mem_end(self, data, chk):
-        _no_entry, _entry = struct.unpack("<II", data)
+        no_entry, entry = struct.unpack("<II", data)
         self._mem = None
-        # the program is not run: a virtual chip has no CPU to run it on
+        if not no_entry and entry and self.ram:
+            # "started": from here on the loader answers as esptool's stub
+            self.stub = True
+            self._extra = [b"OHAI"]
         return 0, b""
+
+    def _erase_flash(self, data, chk):
+        self.flash[:] = b"\xff" * len(self.flash)
+        return 0, b""
+
+    def _erase_region(self, data, chk):
+        offset, size = struct.unpack("<II", data)
+        if offset % SECTOR or size % SECTOR:
+            raise _Refused(E_FAILED)
+        self._erase(offset, size)
+        return 0, b""
+
+    def _read_flash(self, data, chk):
+        offset, length, packet, in_flight = struct.unpack("<IIII", data)
+        if offset + length > len(self.flash) or not packet or not in_flight:
+            raise _Refused(E_FLASH_READ_LEN)
+        self._read = {"offset": offset, "length": length, "packet": packet, "sent": 0,
+                      "in_flight": in_flight}
+        self._extra = self._read_packets(0)
+        return 0, b""
+
+    def _read_packets(self, acked):
+        r = self._read
+        out = []
+        while r["sent"] < r["length"] and r["sent"] - acked < r["in_flight"] * r["packet"]:
+            n = min(r["packet"], r["length"] - r["sent"])
+            start = r["offset"] + r["sent"]
+            out.append(bytes(self.flash[start:start + n]))
+            r["sent"] += n
+        return out
+
+    def _read_ack(self, packet):
+        (acked,) = struct.unpack("<I", packet)
+        r = self._read
+        out = self._read_packets(acked)
+        if acked >= r["length"]:
+            self._read = None
+            out.append(hashlib.md5(self.flash[r["offset"]:r["offset"] + r["length"]]).digest())
+        return out
 
 
 def flash_id_word(capacity):

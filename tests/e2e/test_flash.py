@@ -49,12 +49,14 @@ def _image(tmp_path, chip_id, name, size=120_000):
     return path, data
 
 
-@pytest.mark.parametrize("board_name, chip_id, offset, route", [
-    ("esp32", flashkit.ESP32, 0x1000, "rfc2217"),
-    ("esp32c3", flashkit.ESP32C3, 0x0, "rfc2217"),
-    ("esp32c3", flashkit.ESP32C3, 0x0, "pty"),
+@pytest.mark.parametrize("board_name, chip_id, offset, route, stub", [
+    ("esp32", flashkit.ESP32, 0x1000, "rfc2217", True),
+    ("esp32c3", flashkit.ESP32C3, 0x0, "rfc2217", True),
+    ("esp32", flashkit.ESP32, 0x1000, "rfc2217", False),
+    ("esp32c3", flashkit.ESP32C3, 0x0, "pty", False),
 ])
-def test_flashes_verifies_and_resets(tmp_path, make_board, board_name, chip_id, offset, route):
+def test_flashes_verifies_and_resets(tmp_path, make_board, board_name, chip_id, offset, route,
+                                     stub):
     # over RFC 2217 the board starts running its app: only esptool's reset
     # sequence on DTR/RTS gets it into download mode. A bare pty has no lines,
     # so there the board starts in download mode.
@@ -62,19 +64,22 @@ def test_flashes_verifies_and_resets(tmp_path, make_board, board_name, chip_id, 
     port = board.serve_rfc2217() if route == "rfc2217" else board.port
     path, data = _image(tmp_path, chip_id, "fw.bin")
     proc = anju_flash("--board", board_name, "--port", port, "--firmware", str(path),
-                      "--baud", "921600")
+                      "--baud", "921600", *(() if stub else ("--no-stub",)))
     assert proc.returncode == 0, proc.stderr
     assert "verified" in proc.stdout and "flashed %s" % board_name in proc.stdout
     flash = board.flash_path.read_bytes()
     assert flash[offset:offset + len(data)] == data
     assert flash[:offset] == b"\xff" * offset
     assert "FLASH_DEFL_DATA" in board.commands and "SPI_FLASH_MD5" in board.commands
+    # the stub is uploaded (MEM_*) and answers from then on, or the ROM does it all
+    assert ("MEM_END" in board.commands) == stub
     assert not [c for c in board.commands if "!" in c and not c.startswith("GET_SECURITY_INFO")]
     if route == "rfc2217":
         # reset into the ROM loader, and at the end a hard reset into the app
         assert "boot:download" in board.events and board.events[-1] == "boot:app"
         assert board.mode == "app"
-    print("%s over %s: %d bytes flashed in %.1f s" % (board_name, route, len(data), proc.seconds))
+    print("%s over %s%s: %d bytes flashed in %.1f s"
+          % (board_name, route, "" if stub else " (no stub)", len(data), proc.seconds))
 
 
 def test_image_for_another_chip_is_refused_before_any_write(tmp_path, make_board):
@@ -101,9 +106,9 @@ def test_chip_other_than_the_board_is_refused_before_any_write(tmp_path, make_bo
 
 
 def test_pulled_cable_mid_write_is_a_clear_failure(tmp_path, make_board):
-    board = make_board("esp32c3", mode="app", pull_cable_after_blocks=10)
+    board = make_board("esp32c3", mode="app", pull_cable_after_blocks=3)
     url = board.serve_rfc2217()
-    path, _ = _image(tmp_path, flashkit.ESP32C3, "fw.bin", size=200_000)
+    path, _ = _image(tmp_path, flashkit.ESP32C3, "fw.bin", size=400_000)  # 7 stub blocks
     # esptool waits for a lost board to come back (7 tries, 1 s apart);
     # its own config file shortens that here
     cfg = tmp_path / "esptool.cfg"

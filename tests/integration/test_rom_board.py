@@ -41,15 +41,24 @@ def test_esptool_command_line_reads_the_mac(board, capsys):
     assert "24:0a:c4:00:00:01" in capsys.readouterr().out
 
 
-def test_stub_upload_is_accepted_but_not_run(board):
+def test_after_the_stub_upload_it_answers_as_the_stub(board):
     import serial
     from esptool import cmds
-    from esptool.util import FatalError
-    line = serial.serial_for_url(board.port, timeout=1)
+    image = flashkit.esp_image(flashkit.ESP32, payload=os.urandom(20000) + bytes(30000))
+    line = serial.serial_for_url(board.port, timeout=3)
     with cmds.detect_chip(line, 115200, "no-reset") as esp:
-        with pytest.raises(FatalError):
-            cmds.run_stub(esp)  # the stub never says hello: a virtual chip runs no code
-    assert "MEM_BEGIN" in board.commands and "MEM_END" in board.commands
+        esp = cmds.run_stub(esp)
+        assert esp.IS_STUB
+        cmds.attach_flash(esp)
+        cmds.write_flash(esp, [(0x1000, image)], no_progress=True)  # compressed, 16 KB blocks
+        cmds.verify_flash(esp, [(0x1000, image)])
+        # the stub's own commands: streamed read (acknowledged packets, then the MD5), erase
+        assert esp.read_flash(0x1000, len(image)) == image
+        esp.erase_region(0x1000, 0x1000)
+        assert esp.read_flash(0x1000, 16) == b"\xff" * 16
+    for command in ("MEM_END", "FLASH_DEFL_DATA", "READ_FLASH", "ERASE_REGION"):
+        assert command in board.commands
+    assert [c for c in board.commands if "!" in c] == ["GET_SECURITY_INFO!unsupported"] * 2
 
 
 def test_flash_file_size_is_checked(tmp_path):

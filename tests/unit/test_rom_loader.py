@@ -83,13 +83,15 @@ def test_flash_write_md5_and_bad_checksum(rom):
 
 
 def test_flash_is_nor_a_write_only_clears_bits(rom):
-    rom.flash[0:4] = b"\x0f\x0f\x0f\x0f"
-    # begin with size 0 erases nothing; the write has no erased region to go to
-    answer(rom, 0x02, struct.pack("<IIIII", 0, 1, 0x400, 0, 0))
-    assert answer(rom, 0x03, _block(0, b"\xf0" * 4), checksum(b"\xf0" * 4))[3] == b"\x01\x08"
-    rom._write["erased_to"] = 4  # pretend the erase happened without it
+    answer(rom, 0x02, struct.pack("<IIIII", 4, 1, 0x400, 0, 0))  # erases sector 0
+    assert rom.flash[0:0x1000] == b"\xff" * 0x1000
+    rom.flash[0:4] = b"\x0f\x0f\x0f\x0f"  # as if the erase had not happened
     answer(rom, 0x03, _block(0, b"\xf3" * 4), checksum(b"\xf3" * 4))
     assert rom.flash[0:4] == b"\x03" * 4
+    # a write past what FLASH_BEGIN erased is refused
+    answer(rom, 0x02, struct.pack("<IIIII", 0x2000, 4, 0x400, 0x4000, 0))
+    rom._write["erased_to"] = 0x4000
+    assert answer(rom, 0x03, _block(0, b"\0" * 4), checksum(b"\0" * 4))[3] == b"\x01\x08"
 
 
 def test_deflate_write(rom):
@@ -122,3 +124,23 @@ def test_flash_end_leaves_the_loader(rom):
     answer(rom, 0x02, struct.pack("<IIIII", 0, 0, 0x400, 0, 0))
     answer(rom, 0x04, struct.pack("<I", 1))
     assert rom.run_requested
+
+
+def test_a_started_program_answers_as_the_stub(rom):
+    answer(rom, 0x05, struct.pack("<IIII", 4, 1, 0x1800, 0x40380000))
+    answer(rom, 0x07, _block(0, b"code"), checksum(b"code"))
+    responses = rom.handle(request(0x06, struct.pack("<II", 0, 0x40380004)))
+    assert responses[1] == b"OHAI" and rom.stub
+    assert struct.unpack("<I", rom.handle(request(0x08, SYNC_BODY))[0][4:8])[0] == 0  # SYNC: 0
+    reply = rom.handle(request(0x13, struct.pack("<IIII", 0, 16, 0, 0)))[0]
+    assert reply[8:] == hashlib.md5(b"\xff" * 16).digest() + b"\0\0"  # raw MD5, 2 status bytes
+    answer_bad = rom.handle(request(0x03, _block(0, b"x"), 0))[0]
+    assert answer_bad[8:] == b"\xc6\x00"  # not in flash mode: the stub's code
+    rom.handle(request(0x10, struct.pack("<IIIII", 4, 1, 0x4000, 0, 0)))
+    rom.handle(request(0x12, struct.pack("<I", 1)))
+    assert not rom.run_requested  # the stub stays unless asked to reboot
+    assert rom.handle(request(0xD1, struct.pack("<II", 0, 0x1000)))[0][8:] == b"\0\0"
+
+
+def test_stub_commands_are_unknown_to_the_rom(rom):
+    assert answer(rom, 0xD0)[3] == b"\x01\x05"
