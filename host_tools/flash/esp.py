@@ -20,6 +20,9 @@ as esptool does by default: it writes 16 KB blocks and reads the flash back
 faster than the ROM. `stub=False` (`--no-stub`) talks to the ROM loader
 itself, which has every command this needs (compressed writes, MD5).
 """
+import contextlib
+import sys
+
 import serial
 
 from host_tools.flash import FlashFailed, Refused, firmware, images
@@ -161,8 +164,6 @@ class _EsptoolLog:
         self._partial = ""
 
     def installed(self):
-        import contextlib
-
         from esp_pylib.logger import EspLog, EspLogBase
 
         owner = self
@@ -213,5 +214,4 @@ class _EsptoolLog:
         for line in done:
             self.lines.append(line)
             if self.verbose:
-                import sys
                 print("esptool: " + line, file=sys.stderr)

@@ -82,6 +82,37 @@ def test_flashes_verifies_and_resets(tmp_path, make_board, board_name, chip_id, 
           % (board_name, route, "" if stub else " (no stub)", len(data), proc.seconds))
 
 
+def test_progress_is_a_bar_on_a_terminal(tmp_path, make_board):
+    import pty
+    import threading
+    board = make_board("esp32c3")
+    path, data = _image(tmp_path, flashkit.ESP32C3, "fw.bin", size=40_000)
+    master, slave = pty.openpty()
+    seen = bytearray()
+
+    def drain():
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            seen.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    proc = subprocess.run([sys.executable, "-m", "host_tools.cli", "flash", "--board", "esp32c3",
+                           "--port", board.port, "--firmware", str(path), "--no-stub"],
+                          cwd=REPO, stdout=subprocess.PIPE, stderr=slave, timeout=120)
+    os.close(slave)
+    reader.join(timeout=5)
+    os.close(master)
+    assert proc.returncode == 0
+    text = seen.decode(errors="replace")
+    assert "\rwriting [" in text and "] 100% " in text
+
+
 def test_image_for_another_chip_is_refused_before_any_write(tmp_path, make_board):
     board = make_board("esp32", mode="app")
     url = board.serve_rfc2217()
