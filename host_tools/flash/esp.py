@@ -131,8 +131,8 @@ def flash(board, port, data, where, baud=460800, stub=True, out=None, progress_s
             raise FlashFailed("the board on %s stopped answering: %s" % (port, msg)) from exc
         finally:
             try:
-                esp._port.close()
-            except (OSError, serial.SerialException, AttributeError):
+                line.close()  # the port anju opened and esptool used
+            except (OSError, serial.SerialException):
                 pass
     return {"chip": chip, "description": description, "mac": mac, "flash": size_name,
             "offset": offset, "image_chip_id": info["chip_id"], "stub": esp.IS_STUB}

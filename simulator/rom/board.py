@@ -25,7 +25,8 @@ which a pty does not have.
 
 `pull_cable()` is a pulled USB cable: the pty and the RFC 2217 port close.
 `pull_cable_after_blocks=N` does it on its own when the N-th flash data block
-arrives, before answering it. `commands` is every command received, in order
+arrives, before answering it. `stuck_byte=ADDR` is a worn flash cell: bit 0
+of that byte stays 1 whatever is written. `commands` is every command received, in order
 (simulator/rom/loader.py names them), and `events` the resets and boots.
 """
 import mmap
@@ -52,7 +53,7 @@ class BoardError(Exception):
 
 class VirtualBoard:
     def __init__(self, chip, flash_path, *, mode="download", flash_size=chips.FLASH_SIZE,
-                 pull_cable_after_blocks=None, rc_delay_s=0.025):
+                 pull_cable_after_blocks=None, stuck_byte=None, rc_delay_s=0.025):
         if mode not in MODES:
             raise BoardError("mode '%s' is not one of %s" % (mode, ", ".join(MODES)))
         try:
@@ -72,6 +73,7 @@ class VirtualBoard:
         self.mode = mode
         self.pull_cable_after_blocks = pull_cable_after_blocks
         self.rc_delay_s = rc_delay_s
+        self.stuck_byte = stuck_byte
         self._blocks = 0
         self._lock = threading.RLock()
         self._loader = self._new_loader()
@@ -89,7 +91,7 @@ class VirtualBoard:
         self._thread.start()
 
     def _new_loader(self):
-        loader = RomLoader(self.chip, self.flash)
+        loader = RomLoader(self.chip, self.flash, self.stuck_byte)
         loader.log = self.commands
         return loader
 

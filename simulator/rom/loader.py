@@ -71,9 +71,10 @@ class RomLoader:
     the board then leaves download mode.
     """
 
-    def __init__(self, chip, flash):
+    def __init__(self, chip, flash, stuck_byte=None):
         self.chip = chip
         self.flash = flash
+        self.stuck_byte = stuck_byte  # a worn cell: bit 0 of this byte cannot be programmed
         self.regs = dict(chip.regs)
         self.log = []
         self.run_requested = False
@@ -200,6 +201,8 @@ class RomLoader:
             raise _Refused(E_FLASH_WRITE)
         old = self.flash[offset:end]
         self.flash[offset:end] = bytes(a & b for a, b in zip(old, data))
+        if self.stuck_byte is not None and offset <= self.stuck_byte < end:
+            self.flash[self.stuck_byte] |= 0x01
 
     def _begin(self, data, deflate):
         # ESP32's ROM takes 16 bytes; later ROMs a fifth word (encrypted write)

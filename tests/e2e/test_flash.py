@@ -154,6 +154,18 @@ def test_pulled_cable_mid_write_is_a_clear_failure(tmp_path, make_board):
     assert "Traceback" not in proc.stderr
 
 
+def test_flash_that_does_not_verify_is_a_clear_failure(tmp_path, make_board):
+    board = make_board("esp32", mode="app", stuck_byte=0x1000 + 500)
+    url = board.serve_rfc2217()
+    payload = bytes(1000)  # byte 500 of the image is in this payload: a 0 the flash keeps at 1
+    path = tmp_path / "fw.bin"
+    path.write_bytes(flashkit.esp_image(flashkit.ESP32, payload=payload))
+    proc = anju_flash("--board", "esp32", "--port", url, "--firmware", str(path))
+    assert proc.returncode == 1
+    assert "was written to the board on %s, but the flash does not verify" % url in proc.stderr
+    assert "MD5" in proc.stderr
+
+
 def test_no_chip_on_the_port(tmp_path, make_board):
     # the board runs its app; on a bare pty esptool cannot reset it (no DTR/RTS)
     board = make_board("esp32", mode="app")
