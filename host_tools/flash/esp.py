@@ -3,8 +3,9 @@
 The order is the point: everything that can refuse does so before the first
 flash command is sent.
 
- 1. the image is an ESP image for the board's chip and fits below the board's
-    file system (images.check_esp_image_for, fits) - before the port is opened
+ 1. the image is an ESP image for the board's chip, built for no more flash
+    than the board has, and fits below the board's file system
+    (images.check_esp_image_for, fits) - before the port is opened
  2. `esptool.cmds.detect_chip` resets the chip into its ROM loader (DTR/RTS)
     and reads what it is; it must be the board's mcu
  3. `change_baud`, `attach_flash`, `detect_flash_size`: the flash chip must be
@@ -71,6 +72,10 @@ def flash(board, port, data, where, baud=460800, stub=True, out=None, progress_s
     offset = firmware.image_for(board)["offset"]
     info = images.check_esp_image_for(data, mcu, where)
     fits(board, offset, len(data), where)
+    if info["flash_size"] is not None and info["flash_size"] > board["flash"]["size_bytes"]:
+        raise Refused("%s is built for %d MB of flash, board %s has %d MB"
+                      % (where, info["flash_size"] >> 20, board["name"],
+                         board["flash"]["size_bytes"] >> 20))
     say = out or (lambda line: None)
     log = _EsptoolLog(Progress("writing", progress_stream), verbose)
     with log.installed():

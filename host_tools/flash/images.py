@@ -3,7 +3,8 @@
 ESP image (what esptool's image parser reads; the first image of a MicroPython
 `.bin` is its second-stage bootloader):
 
-    u8 magic 0xE9, u8 segments, u8 flash mode, u8 flash size/freq, u32 entry
+    u8 magic 0xE9, u8 segments, u8 flash mode, u8 flash size (high nibble:
+        0 1 MB, 1 2 MB, 2 4 MB, ... 7 128 MB) and frequency (low), u32 entry
     extended header (16): u8 wp pin, 3 x u8 SPI drive, u16 chip id, u8 min rev,
         u16 min rev full, u16 max rev full, 4 reserved, u8 hash appended (0/1)
     segments: u32 load address, u32 length, data
@@ -87,8 +88,10 @@ def esp_image(data, where="image"):
         if hashlib.sha256(data[:pos]).digest() != bytes(data[pos:pos + 32]):
             raise ImageError("%s: SHA-256 does not match its contents" % where)
         pos += 32
+    size_code = data[3] >> 4
     return {"chip": ESP_CHIP_IDS.get(chip_id), "chip_id": chip_id, "segments": segments,
-            "length": pos, "hash_appended": bool(hash_appended)}
+            "length": pos, "hash_appended": bool(hash_appended),
+            "flash_size": (1 << 20) << size_code if size_code <= 7 else None}
 
 
 def check_esp_image_for(data, mcu, where="image"):

@@ -127,3 +127,12 @@ def test_chip_labels():
     assert [images.chip_label(c) for c in ("esp32", "esp32c3", "esp32s3", "rp2040")] == [
         "ESP32", "ESP32-C3", "ESP32-S3", "RP2040"]
     assert struct.calcsize("<BBBBHBHH4BB") == 16  # the extended header
+
+
+def test_the_image_header_says_which_flash_it_is_built_for():
+    image = flashkit.esp_image(0, hash_appended=False)  # (the SHA-256 covers the header)
+    assert images.esp_image(image)["flash_size"] == 4 << 20  # header byte 3: 0x20
+    eight_mb = image[:3] + b"\x30" + image[4:]
+    assert images.esp_image(eight_mb)["flash_size"] == 8 << 20
+    with pytest.raises(Refused, match="built for 8 MB of flash, board esp32 has 4 MB"):
+        esp.flash(boards.load("esp32"), "/dev/null", eight_mb, "fw.bin")
