@@ -141,9 +141,9 @@ def test_pulled_cable_mid_write_is_a_clear_failure(tmp_path, make_board):
     url = board.serve_rfc2217()
     path, _ = _image(tmp_path, flashkit.ESP32C3, "fw.bin", size=400_000)  # 7 stub blocks
     # esptool waits for a lost board to come back (7 tries, 1 s apart);
-    # its own config file shortens that here
+    # its own config file shortens that here (3 tries also for the first connect)
     cfg = tmp_path / "esptool.cfg"
-    cfg.write_text("[esptool]\nconnect_attempts = 1\n")
+    cfg.write_text("[esptool]\nconnect_attempts = 3\n")
     proc = anju_flash("--board", "esp32c3", "--port", url, "--firmware", str(path),
                       env={"ESPTOOL_CFGFILE": str(cfg)})
     assert proc.returncode == 1, proc.stderr

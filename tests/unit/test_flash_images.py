@@ -4,7 +4,7 @@ import struct
 import pytest
 
 from host_tools import boards
-from host_tools.flash import ImageError, Refused, esp, firmware, images
+from host_tools.flash import ImageError, Refused, esp, firmware, images, pico
 from tests import flashkit
 
 
@@ -136,3 +136,23 @@ def test_the_image_header_says_which_flash_it_is_built_for():
     assert images.esp_image(eight_mb)["flash_size"] == 8 << 20
     with pytest.raises(Refused, match="built for 8 MB of flash, board esp32 has 4 MB"):
         esp.flash(boards.load("esp32"), "/dev/null", eight_mb, "fw.bin")
+
+
+def test_bootsel_drive_is_found_by_its_info_file(tmp_path):
+    media = tmp_path / "media"
+    (media / "me" / "STICK").mkdir(parents=True)
+    with pytest.raises(Refused, match="no BOOTSEL drive"):
+        pico.find_drive(roots=(str(media), str(tmp_path / "none")))
+    drive = media / "me" / "RPI-RP2"
+    drive.mkdir()
+    (drive / "INFO_UF2.TXT").write_text("UF2 Bootloader v3.0\nModel: Raspberry Pi RP2\n"
+                                         "Board-ID: RPI-RP2\n")
+    assert pico.find_drive(roots=(str(media),)) == drive
+    assert pico.drive_info(drive)["Model"] == "Raspberry Pi RP2"
+    other = media / "me" / "RP2350"
+    other.mkdir()
+    (other / "INFO_UF2.TXT").write_text("Board-ID: RP2350\n")
+    with pytest.raises(Refused, match="2 BOOTSEL drives mounted"):
+        pico.find_drive(roots=(str(media),))
+    with pytest.raises(Refused, match="another board \\(Board-ID 'RP2350'"):
+        pico.drive_info(other)
