@@ -118,7 +118,7 @@ class VirtualBoard:
             if self.mode != "download":
                 return  # in reset nothing listens; the app ignores the ROM protocol
             for packet in self._decoder.feed(data):
-                if self._closed:
+                if self._closed or self.mode != "download":
                     return
                 if self._fault_now(packet):
                     self.pull_cable()
