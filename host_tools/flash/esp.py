@@ -84,7 +84,9 @@ def flash(board, port, data, where, baud=460800, stub=True, out=None, progress_s
             esp = cmds.detect_chip(line, ROM_BAUD, "default-reset")
         except (FatalError, serial.SerialException, OSError) as exc:
             line.close()
-            raise FlashFailed("no ESP chip answered on %s: %s" % (port, _first_line(exc))) from exc
+            raise FlashFailed("no ESP chip answered on %s: %s (is the board on this port? A "
+                              "port without DTR/RTS cannot reset it: hold BOOT and press RESET "
+                              "to put it in download mode)" % (port, _first_line(exc))) from exc
         try:
             chip = mcu_of(esp)
             description = esp.get_chip_description()
