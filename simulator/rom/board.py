@@ -298,8 +298,8 @@ class _Rfc2217Server:
         self.sock = socket.create_server((host, port))
         self.sock.settimeout(0.2)
         # ign_set_control: the client does not wait for line changes to be
-        # confirmed (the port manager plays the reset itself), as esptool's
-        # documentation says to open an esp_rfc2217_server port
+        # confirmed (the port manager plays the reset itself): the URL
+        # esp_rfc2217_server tells its users to open
         self.url = "rfc2217://%s:%d?ign_set_control" % (host, self.sock.getsockname()[1])
         self._conn = None
         self._closed = False
