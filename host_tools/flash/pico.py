@@ -6,7 +6,7 @@ the boot ROM, which then reboots into the new firmware and the drive goes
 away. The ROM takes no other file and gives no answer, so everything is
 checked before the copy: the drive is an RP2040's, every block of the file is
 a UF2 block for the RP2040 family in order, and it writes only the board's
-flash. There is nothing to read back afterwards: the drive is gone.
+flash below its file system (MicroPython keeps that in the last `fs_bytes`). There is nothing to read back afterwards: the drive is gone.
 """
 import os
 from pathlib import Path
@@ -63,7 +63,13 @@ def flash(board, drive, data, where, out=None, progress_stream=None):
     say = out or (lambda line: None)
     drive = Path(drive) if drive else find_drive()
     info = drive_info(drive)
-    checked = images.uf2(data, where, images.RP2040_FAMILY, board["flash"]["size_bytes"])
+    flash = board["flash"]
+    checked = images.uf2(data, where, images.RP2040_FAMILY, flash["size_bytes"])
+    fs_start = images.RP2040_FLASH + flash["size_bytes"] - flash["fs_bytes"]
+    if checked["end"] > fs_start:
+        raise Refused("%s writes up to 0x%08x, into the file system board %s keeps from 0x%08x "
+                      "(the last %d bytes of its flash)"
+                      % (where, checked["end"], board["name"], fs_start, flash["fs_bytes"]))
     say("found BOOTSEL drive %s (%s, %s)" % (drive, info.get("Board-ID"),
                                               info.get("Model", "model not given")))
     say("copying %s (%d UF2 blocks, flash 0x%08x..0x%08x)"

@@ -156,3 +156,17 @@ def test_bootsel_drive_is_found_by_its_info_file(tmp_path):
         pico.find_drive(roots=(str(media),))
     with pytest.raises(Refused, match="another board \\(Board-ID 'RP2350'"):
         pico.drive_info(other)
+
+
+def test_uf2_must_end_below_the_pico_w_file_system(tmp_path):
+    drive = tmp_path / "RPI-RP2"
+    drive.mkdir()
+    (drive / "INFO_UF2.TXT").write_text("Board-ID: RPI-RP2\n")
+    board = boards.load("pico_w")  # 2 MB flash, the last 868,352 bytes the file system
+    fs_start = 0x10000000 + 2 * 1024 * 1024 - 868352
+    fits = flashkit.uf2(blocks=4, base=fs_start - 4 * 256)
+    pico.flash(board, drive, fits, "ok.uf2")
+    assert (drive / "ok.uf2").read_bytes() == fits
+    with pytest.raises(Refused, match="into the file system board pico_w keeps from 0x1012c000"):
+        pico.flash(board, drive, flashkit.uf2(blocks=4, base=fs_start - 3 * 256), "big.uf2")
+    assert not (drive / "big.uf2").exists()
