@@ -77,7 +77,8 @@ def flash(board, port, data, where, baud=460800, stub=True, out=None, progress_s
                       % (where, info["flash_size"] >> 20, board["name"],
                          board["flash"]["size_bytes"] >> 20))
     say = out or (lambda line: None)
-    log = _EsptoolLog(Progress("writing", progress_stream), verbose)
+    # esptool counts what it sends: the compressed stream when compression helps
+    log = _EsptoolLog(Progress("writing", progress_stream, unit="bytes sent"), verbose)
     with log.installed():
         line = open_port(port)
         try:

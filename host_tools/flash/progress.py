@@ -4,8 +4,9 @@ import sys
 
 
 class Progress:
-    def __init__(self, label, stream=None, width=30):
+    def __init__(self, label, stream=None, width=30, unit="bytes"):
         self.label = label
+        self.unit = unit
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.width = width
@@ -18,13 +19,14 @@ class Progress:
         pct = 100 * done // total if total else 100
         if self.tty:
             fill = self.width * done // total if total else self.width
-            self.stream.write("\r%s [%s%s] %3d%% %d/%d bytes" % (
-                self.label, "#" * fill, "." * (self.width - fill), pct, done, total))
+            self.stream.write("\r%s [%s%s] %3d%% %d/%d %s" % (
+                self.label, "#" * fill, "." * (self.width - fill), pct, done, total, self.unit))
             if done >= total:
                 self.stream.write("\n")
         else:
             step = pct // 10
             if step != self._last_step:
                 self._last_step = step
-                self.stream.write("%s: %d%% (%d of %d bytes)\n" % (self.label, pct, done, total))
+                self.stream.write("%s: %d%% (%d of %d %s)\n" % (self.label, pct, done, total,
+                                                                 self.unit))
         self.stream.flush()
