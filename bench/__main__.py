@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from bench import face_bench
+from bench import flash_bench
 from bench import hub_bench
 from bench import lock_bench
 from bench import ota_bench
@@ -22,6 +23,7 @@ BENCHES["smoke"] = smoke_bench.run
 BENCHES["sim"] = sim_bench.run
 BENCHES["ota"] = ota_bench.run
 BENCHES["lock"] = lock_bench.run
+BENCHES["flash"] = flash_bench.run
 
 
 def main(argv):

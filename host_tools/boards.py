@@ -102,6 +102,16 @@ def validate(b, where, kind=None):
             if pins["reed"] not in rtc_pins:
                 _err(where, "pins.reed", "GPIO %s cannot wake the chip from deep sleep; use one of %s"
                      % (pins["reed"], rtc_pins))
+    flash = b.get("flash")
+    if flash is not None:
+        if not isinstance(flash, dict):
+            _err(where, "flash", "must be an object")
+        for f in ("size_bytes", "fs_bytes", "block_size"):
+            if f in flash and (not _number(flash[f], int) or flash[f] <= 0):
+                _err(where, "flash." + f, "must be a positive integer")
+        if "size_bytes" in flash and flash.get("fs_bytes", 0) >= flash["size_bytes"]:
+            _err(where, "flash.fs_bytes", "must be less than flash.size_bytes (%d)"
+                 % flash["size_bytes"])
     for f, v in b["power"].items():
         if f != "source" and (not _number(v, (int, float)) or v < 0):
             _err(where, "power." + f, "must be a number >= 0")

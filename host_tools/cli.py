@@ -10,6 +10,7 @@
     anju broker config SITE.yaml   the site broker's Mosquitto config, passwords and ACL
     anju boards [list|show NAME]   supported boards
     anju release keygen/build/verify  signed firmware releases (docs/ota.md)
+    anju flash --board B --port P  MicroPython onto a bare board (docs/flashing.md)
 
 Exit codes: 0 success, 1 a scenario expectation failed, 2 invalid input
 (the message names the file, line and key).
@@ -276,6 +277,8 @@ def build_parser():
     broker.register(sub)
     from host_tools import release
     release.register(sub)
+    from host_tools.flash import cli as flash_cli
+    flash_cli.register(sub)
     return p
 
 
