@@ -64,6 +64,7 @@ class SmartLock:
                 # the module's touch output wakes the lock (the handler only records it)
                 self.finger.touch.irq(handler=self._on_touch, trigger=machine.Pin.IRQ_FALLING)
         self.phone = None
+        self.phone_decided = False  # this poll's answer reached the decision
         if "ble" in board["radios"] and self.opts.phone:
             # phones unlock over BLE by challenge-response (docs/smart_lock.md)
             import bluetooth
@@ -79,8 +80,7 @@ class SmartLock:
         self.tamper = self.inputs.tamper_open()
         self.mv = self.inputs.battery_mv()
         self.battery_low = False
-        self.alarm = 0            # LOCK_STATE: the last reported state, to send on change
-        self.reported = None
+        self.reported = None      # (bolt, door, flags) last sent in a LOCK_STATE
         self.state_frame = None   # the newest LOCK_STATE, None once a later frame was sent
         self.state_due = False
         self.rejected_cmds = 0
@@ -101,8 +101,9 @@ class SmartLock:
 
     def _load_table(self):
         """Users and credentials from flash. A file that does not load (torn,
-        corrupt) leaves that part empty: the lock opens for nobody it cannot
-        vouch for, and the hub sees the empty table in CMD_RESULTs."""
+        corrupt: its CRC fails) leaves that part empty: the lock opens for
+        nobody it cannot vouch for (the mechanical key and the inside handle
+        still work) until the hub provisions it again."""
         for part in ("users", "credentials"):
             blob = self.store.read(FILES[part])
             if blob is None:
@@ -168,7 +169,6 @@ class SmartLock:
                 self.run(1, wire.M_REMOTE)
             elif kind == "set_clock":
                 set_rtc(act[1])
-                self.bcfg = self._bolt_cfg()
             # "alarm" and "indicate" are the keypad's buzzer and LEDs: not wired here
         self.report_state()
 
