@@ -339,7 +339,8 @@ class ScenarioRun:
                     secret = self.finger_page(did, value["finger"])
                 rec, _ = book.add_credential(tx, site, did, value["resident"],
                                              "fingerprint" if kind == "finger" else kind,
-                                             secret, now, "scenario", value["type"])
+                                             secret, now, "scenario", value["type"],
+                                             value.get("schedule"))
                 if kind == "phone":
                     self.phones[(did, value["phone"])] = rec["credential"]
             else:

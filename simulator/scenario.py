@@ -37,7 +37,9 @@ SITE_ACTIONS = ("hub_restart", "upstream_down", "upstream_up")
 LOCK_ACTIONS = ("card", "pin", "finger", "key", "handle", "jam", "tenant_add", "tenant_remove",
                 "face", "phone")
 CREDENTIAL_KINDS = ("card", "pin", "finger", "phone")
-USER_TYPES = ("unrestricted", "duress", "programming")  # what a tenant step may ask for
+# what a tenant step may ask for (hub/locks/book.py USER_TYPES)
+USER_TYPES = ("unrestricted", "week_day_schedule", "year_day_window", "one_time", "expiring",
+              "duress", "programming")
 BROKER_STATES = ("ok", "refuse", "silent", "down")  # simulator/fault_broker.py
 INJECT_KINDS = ("forged", "replayed", "tampered", "truncated", "oversized", "unknown_device",
                 "wrong_key", "forged_command", "copied_command")
@@ -194,7 +196,7 @@ def _lock_step(action, value, where, site, dev, sc):
     if not isinstance(value, dict):
         raise ConfigError("%s: action '%s' needs 'value': {resident, and one of card, pin, "
                           "finger}" % (where, action))
-    unknown = sorted(set(value) - {"resident", "type"} - set(CREDENTIAL_KINDS))
+    unknown = sorted(set(value) - {"resident", "type", "schedule"} - set(CREDENTIAL_KINDS))
     if unknown:
         raise ConfigError("%s: action '%s': unknown key '%s'" % (where, action, unknown[0]))
     rid = value.get("resident")
@@ -208,7 +210,17 @@ def _lock_step(action, value, where, site, dev, sc):
     if user_type not in USER_TYPES or (action == "tenant_remove" and "type" in value):
         raise ConfigError("%s: action '%s': key 'type': one of %s (tenant_add only)"
                           % (where, action, ", ".join(USER_TYPES)))
-    return {"resident": rid, "type": user_type,
+    schedule = value.get("schedule")
+    if schedule is not None and (not isinstance(schedule, dict) or action != "tenant_add"):
+        raise ConfigError("%s: action '%s': key 'schedule': a mapping (tenant_add only), like "
+                          "{days: [mon, tue], start: \"08:00\", end: \"18:00\"}" % (where, action))
+    if schedule is not None or user_type != "unrestricted":
+        from hub.locks import LockError, book
+        try:  # the hub's own check, so a bad schedule stops the file, not the run
+            book.schedule_fields(site, site.residents[rid], user_type, schedule)
+        except LockError as exc:
+            raise ConfigError("%s: action '%s': %s" % (where, action, exc)) from exc
+    return {"resident": rid, "type": user_type, "schedule": dict(schedule or {}),
             kinds[0]: _lock_step(kinds[0], value[kinds[0]], where, site, dev, sc)}
 
 

@@ -140,12 +140,16 @@ class LockRoutes:
             raise HttpError(400, "bad_request", "resident must be a resident id")
         kind, secret = _secret(doc)
         user_type = doc.get("user_type", "unrestricted")
-        if user_type not in ("unrestricted", "duress", "programming"):
+        if user_type not in book.USER_TYPES:
             raise HttpError(400, "bad_request",
-                            "user_type must be unrestricted, duress or programming")
+                            "user_type must be one of %s" % ", ".join(book.USER_TYPES))
+        schedule = doc.get("schedule")
+        if schedule is not None and not isinstance(schedule, dict):
+            raise HttpError(400, "bad_request", "schedule must be an object")
         by = "http:%s" % (req.account or "?")
         rec, cmds = self._change(lambda tx: book.add_credential(
-            tx, self.site, dev.id, resident, kind, secret, self.hub.clock.now(), by, user_type))
+            tx, self.site, dev.id, resident, kind, secret, self.hub.clock.now(), by, user_type,
+            schedule))
         return 202, {"credential": rec, "commands": cmds}
 
     def remove_credential(self, req):

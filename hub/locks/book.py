@@ -236,8 +236,71 @@ def _local_time(site, value):
     return device_commands.device_time(at.timestamp())
 
 
+USER_TYPES = ("unrestricted", "week_day_schedule", "year_day_window", "one_time", "expiring",
+              "duress", "programming")
+WEEK_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _minute(value, what):
+    """'HH:MM' -> minutes of the day (24:00 is the end of the day)."""
+    try:
+        h, m = str(value).split(":")
+        minute = int(h) * 60 + int(m)
+        if not (len(m) == 2 and 0 <= int(m) < 60 and 0 <= minute <= 1440):
+            raise ValueError
+    except ValueError:
+        raise LockError("schedule.%s must be HH:MM (00:00-24:00), got %r" % (what, value)) from None
+    return minute
+
+
+def schedule_fields(site, resident, user_type, schedule):
+    """USER_SET's schedule fields for a resident's user of `user_type`: her
+    registration dates as from/until (a `from`/`until` in `schedule` may only
+    narrow them), week days and minutes for a week_day_schedule, expire_min
+    for an expiring user. LockError names the field that is wrong."""
+    schedule = dict(schedule or {})
+    unknown = sorted(set(schedule) - {"days", "start", "end", "from", "until", "expire_min"})
+    if unknown:
+        raise LockError("schedule.%s: unknown; known: days, start, end, from, until, expire_min"
+                        % unknown[0])
+    out = {"valid_from": _local_time(site, resident.valid_from),
+           "valid_until": _until(site, resident.valid_until)}
+    try:
+        if "from" in schedule:
+            out["valid_from"] = max(out["valid_from"], _local_time(site, schedule["from"]))
+        if "until" in schedule:
+            end = _until(site, schedule["until"])
+            out["valid_until"] = end if not out["valid_until"] else min(out["valid_until"], end)
+    except ValueError:
+        raise LockError("schedule.from and schedule.until are dates, YYYY-MM-DD") from None
+    if out["valid_from"] and out["valid_until"] and out["valid_until"] <= out["valid_from"]:
+        raise LockError("schedule.until must be after schedule.from (and her registration's)")
+    if user_type == "week_day_schedule":
+        days = schedule.get("days")
+        if not isinstance(days, list) or not days or any(d not in WEEK_DAYS for d in days):
+            raise LockError("schedule.days: a list of %s" % ", ".join(WEEK_DAYS))
+        out["week_days"] = sum(1 << WEEK_DAYS.index(d) for d in set(days))
+        out["start_min"] = _minute(schedule.get("start", "00:00"), "start")
+        out["end_min"] = _minute(schedule.get("end", "24:00"), "end")
+        if out["start_min"] >= out["end_min"]:
+            raise LockError("schedule.start must be before schedule.end")
+    elif "days" in schedule or "start" in schedule or "end" in schedule:
+        raise LockError("schedule.days/start/end are for a week_day_schedule user")
+    if user_type == "expiring":
+        exp = schedule.get("expire_min")
+        if isinstance(exp, bool) or not isinstance(exp, int) or not 1 <= exp <= 0xFFFF:
+            raise LockError("schedule.expire_min: minutes after the first use, 1-65535")
+        out["expire_min"] = exp
+    elif "expire_min" in schedule:
+        raise LockError("schedule.expire_min is for an expiring user")
+    if user_type == "year_day_window" and not (out["valid_from"] and out["valid_until"]):
+        raise LockError("a year_day_window user needs from and until (her registration's or "
+                        "schedule.from/until)")
+    return out
+
+
 def add_credential(tx, site, device_id, resident_id, kind, secret, now, by,
-                   user_type="unrestricted"):
+                   user_type="unrestricted", schedule=None):
     """Provision a credential for a resident on a lock: a USER_SET for the
     resident's user of `user_type` on that lock (when it has none yet:
     unrestricted, or `duress` for a PIN that opens and raises a silent duress
@@ -263,14 +326,14 @@ def add_credential(tx, site, device_id, resident_id, kind, secret, now, by,
         data = secret
     else:
         raise LockError("credential kind must be card, pin, phone or fingerprint")
-    if user_type not in ("unrestricted", "duress", "programming"):
-        raise LockError("user type must be unrestricted, duress or programming")
+    if user_type not in USER_TYPES:
+        raise LockError("user_type must be one of %s" % ", ".join(USER_TYPES))
+    fields = schedule_fields(site, resident, user_type, schedule)
     out = []
     user = _user_for(tx, device_id, resident_id, user_type)
     if user is None:
         user = _free_user(tx, device_id)
-        body = wire.user_set(user, user_type, valid_from=_local_time(site, resident.valid_from),
-                             valid_until=_until(site, resident.valid_until))
+        body = wire.user_set(user, user_type, **fields)
         tx.execute("INSERT OR REPLACE INTO lock_users(device_id, user, resident_id, type, state,"
                    " updated_at) VALUES(?,?,?,?,?,?)", (device_id, user, resident_id,
                                                         user_type, "pending", now))

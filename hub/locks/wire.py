@@ -115,6 +115,11 @@ def user_set(user, user_type="unrestricted", week_days=ALL_DAYS, start_min=0,
     _u16(end_min, "end_min", 0, DAY_MINUTES)
     if start_min >= end_min:
         raise LockError("start_min must be before end_min")
+    # what the lock refuses unanswered (docs/smart_lock.md): never queue it
+    if user_type == "week_day_schedule" and not week_days:
+        raise LockError("a week_day_schedule user needs at least one week day")
+    if user_type == "expiring" and not expire_min:
+        raise LockError("an expiring user needs expire_min (minutes after the first use)")
     _u32(valid_from, "from")
     _u32(valid_until, "until")
     if valid_from and valid_until and valid_until <= valid_from:

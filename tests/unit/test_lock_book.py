@@ -296,3 +296,55 @@ def test_an_unregistered_residents_credentials_go_at_once(tmp_path: Path) -> Non
         assert states(h)[rec["credential"]][0] == "removing"
     finally:
         h.close()
+
+
+# ---- user types and schedules -------------------------------------------------------
+def user_set_of(h: Hub, cmds: list) -> tuple:
+    import struct
+    body = h.store.query("SELECT body FROM lock_commands WHERE counter=?",
+                         (cmds[0]["counter"],))[0][0]
+    return struct.unpack(">HHBBHHIIH", body)  # valid_s, user, type, days, start, end, from, until, exp
+
+
+def test_a_week_day_schedule_goes_to_the_lock(hub: Hub) -> None:
+    with hub.store.transaction() as tx:
+        _, cmds = book.add_credential(tx, hub.pipeline.site, LOCK, "r-101", "pin", "4711", T0,
+                                      "office", "week_day_schedule",
+                                      {"days": ["mon", "wed", "sun"], "start": "08:00",
+                                       "end": "18:30"})
+    _, _, utype, days, start, end, frm, until, exp = user_set_of(hub, cmds)
+    assert (utype, days, start, end, exp) == (1, 0b1000101, 480, 1110, 0)
+
+
+def test_an_expiring_user_and_a_window(hub: Hub) -> None:
+    with hub.store.transaction() as tx:
+        _, cmds = book.add_credential(tx, hub.pipeline.site, LOCK, "r-101", "pin", "4711", T0,
+                                      "office", "expiring", {"expire_min": 90})
+    assert user_set_of(hub, cmds)[2] == 4 and user_set_of(hub, cmds)[8] == 90
+    with hub.store.transaction() as tx:
+        _, cmds = book.add_credential(tx, hub.pipeline.site, LOCK, "r-101", "card",
+                                      bytes.fromhex("04a1b2c3"), T0, "office", "year_day_window",
+                                      {"from": "2026-12-01", "until": "2026-12-31"})
+    f = user_set_of(hub, cmds)
+    assert f[2] == 2 and f[7] - f[6] == 31 * 86400  # to the end of the last day
+
+
+@pytest.mark.parametrize("user_type, schedule, field", [
+    ("week_day_schedule", {"days": []}, "schedule.days"),
+    ("week_day_schedule", {"days": ["mon"], "start": "18:00", "end": "08:00"}, "schedule.start"),
+    ("week_day_schedule", {"days": ["mon"], "start": "8"}, "schedule.start"),
+    ("expiring", {}, "schedule.expire_min"),
+    ("unrestricted", {"days": ["mon"]}, "schedule.days"),
+    ("year_day_window", {}, "year_day_window"),
+    ("year_day_window", {"from": "2026-12-31", "until": "2026-12-01"}, "schedule.until"),
+    ("unrestricted", {"from": "someday"}, "schedule.from"),
+    ("unrestricted", {"colour": "red"}, "schedule.colour"),
+    ("disabled", None, "user_type"),
+])
+def test_a_bad_schedule_is_refused_and_queues_nothing(hub: Hub, user_type, schedule,
+                                                      field) -> None:
+    with pytest.raises(LockError, match=field.replace(".", r"\.")):
+        with hub.store.transaction() as tx:
+            book.add_credential(tx, hub.pipeline.site, LOCK, "r-101", "pin", "4711", T0,
+                                "office", user_type, schedule)
+    assert book.commands(hub.store, LOCK) == [] and book.credentials(hub.store, LOCK) == []
