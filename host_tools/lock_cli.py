@@ -14,6 +14,7 @@ Exit codes: 0 done (queued), 1 the hub refused, 2 unreachable or bad input.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
 import getpass
 import json
@@ -172,6 +173,34 @@ def cmd_log(args) -> int:
     return 0
 
 
+async def phone(args, **backend) -> int:
+    """Lock or unlock over BLE as a phone does (docs/smart_lock.md, "Phone unlock
+    over BLE"): the phone key from standard input, never an argument. bleak
+    talks to BlueZ unless `backend` names another (bleak's `backend=`)."""
+    from host_tools import lock_ble
+    raw = _read_secret("phone")
+    try:
+        key = bytes.fromhex(raw)
+    except ValueError:
+        key = b""
+    if len(key) != 16:
+        print("anju: error: the phone key must be 32 hex digits (16 bytes)", file=sys.stderr)
+        return 2
+    action = lock_ble.ACTION_LOCK if args.throw else lock_ble.ACTION_UNLOCK
+    try:
+        _, seq = await lock_ble.unlock(args.address, args.credential, key, action,
+                                       lock_id=args.lock, timeout=args.timeout, **backend)
+    except lock_ble.LockBleError as exc:
+        print("anju: error: %s: %s" % (args.lock, exc), file=sys.stderr)
+        return 1
+    print("%s: %s (the lock's log #%d)" % (args.lock, "locked" if args.throw else "unlocked", seq))
+    return 0
+
+
+def cmd_phone(args) -> int:
+    return asyncio.run(phone(args))
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("lock", help="smart locks on a running hub: status, lock/unlock, "
                                            "users, credentials, log")
@@ -212,6 +241,15 @@ def register(subparsers) -> None:
     rm.add_argument("lock")
     rm.add_argument("credential")
     rm.set_defaults(func=guard(cmd_remove))
+    ph = sub.add_parser("phone", help="unlock (or lock) over BLE as a registered phone, from "
+                                      "this computer's Bluetooth (the key from standard input)")
+    ph.add_argument("lock", help="the lock's device id (bound into the exchange)")
+    ph.add_argument("--address", required=True, help="the lock's BLE address, AA:BB:CC:DD:EE:FF")
+    ph.add_argument("--credential", required=True, help="the phone credential's id, e.g. c-12")
+    ph.add_argument("--lock", dest="throw", action="store_true",
+                    help="throw the bolt instead of unlocking")
+    ph.add_argument("--timeout", type=float, default=10.0, help="seconds (default %(default)s)")
+    ph.set_defaults(func=cmd_phone)
     lg = sub.add_parser("log", parents=[common], help="the lock's accesses and alarms, newest "
                                                       "first")
     lg.add_argument("lock")

@@ -364,3 +364,33 @@ def test_the_lock_service_fits_the_boards_heap(tmp_path, board, loop):
     _run(sim, lambda: _unlock(sim, radio))
     # the 64-bit port's figure: about half of it on the board (docs/micropython_ports.md)
     assert 0 < dev.peak_heap < 40_000, dev.peak_heap
+
+
+def test_anju_lock_phone_is_the_same_exchange(tmp_path, monkeypatch, capsys):
+    """`anju lock phone`: the key from standard input, bleak's backend named
+    (on a Pi it is BlueZ); a wrong key length stops before any radio work."""
+    import argparse
+    import io
+
+    from host_tools import lock_cli
+    sim, radio, dev = _sim(tmp_path)
+    args = argparse.Namespace(lock=LOCK_ID, address=ADDRESS, credential="c-17", throw=False,
+                              timeout=5.0)
+
+    async def scenario():
+        monkeypatch.setattr("sys.stdin", io.StringIO(KEY.hex() + "\n"))
+        code = await drive(sim, lock_cli.phone(args, backend=VirtualClientBackend, radio=radio,
+                                               sim=sim))
+        monkeypatch.setattr("sys.stdin", io.StringIO("abcd\n"))
+        short = await lock_cli.phone(args, backend=VirtualClientBackend, radio=radio, sim=sim)
+        monkeypatch.setattr("sys.stdin", io.StringIO(bytes(16).hex() + "\n"))
+        wrong = await drive(sim, lock_cli.phone(args, backend=VirtualClientBackend, radio=radio,
+                                                sim=sim))
+        return code, short, wrong
+
+    code, short, wrong = _run(sim, scenario)
+    out, err = capsys.readouterr()
+    assert code == 0 and "unlocked" in out and KEY.hex() not in out + err
+    assert short == 2 and "32 hex digits" in err
+    assert wrong == 1 and "refused" in err.lower()
+    assert _console(dev).count("DECIDE 2 c-17") == 1  # only the right key reached the decision
