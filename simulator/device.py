@@ -172,6 +172,7 @@ class SimDevice:
         self.wake_at = None
         self.pending_irqs = []
         self.deep_wake = []  # [(pin_id, level, source)] that end deep sleep (ext0, ext1, gpio)
+        self.light_wake = None  # the same for light sleep on esp32; None: interrupts end it (rp2)
         self.wake_reason = None
         self.boots = 0
         self.error = None
@@ -441,6 +442,7 @@ class SimDevice:
             self.chamber[2].noise.restore(msg["noise"])
         if msg.get("periph"):
             self.periph.update(msg["periph"])
+            self._chip_levels(msg.get("at", self.now()))
         if msg.get("cut_missed"):
             self.cuts_missed += 1
         if msg.get("heap") is not None:
@@ -470,6 +472,13 @@ class SimDevice:
         self.wake_at = until if kind != "reset" else msg.get("at", self.now())
         if self.pending_ble and kind in ("sleep", "light"):
             self.wake_at = self.now()  # what the radio answered while it ran (a disconnect)
+        if kind == "light":
+            # esp32: the levels that end it (an edge interrupt does not); rp2: None
+            extra = msg.get("extra")
+            self.light_wake = None if extra is None else [tuple(w) for w in extra]
+            for pin_id, want, _ in self.light_wake or ():
+                if self.pin(pin_id).level == want:
+                    self.wake_at = msg.get("at", self.now())  # the wake level already holds
         if kind == "deep":
             self.deep_wake = [tuple(w) for w in msg["extra"]]
             self.wake_reason = "timer"
@@ -633,6 +642,17 @@ class SimDevice:
     def add_chip(self, name, chip):
         """Attach a chip model (simulator/chips/<kind>.py) before the first boot."""
         self.periph[name] = chip.state()
+        self._chip_levels(self.now())
+
+    def _chip_levels(self, now):
+        """The host's view of the input pins the chips drive, as the board left
+        them (no edges: the board saw them itself). A wake decided on a level
+        (esp32 light sleep, deep sleep) reads these."""
+        levels = {p.id: p.level for p in self.pins.values()}
+        for st in self.periph.values():
+            chip = chip_module(st["kind"]).Chip.restore(st)
+            for pin_id in chip.inputs():
+                self.pin(pin_id).level = chip.level(pin_id, now, levels)
 
     def chip(self, name):
         """The chip's model as the device last left it (a copy: change it
@@ -677,9 +697,13 @@ class SimDevice:
         edge = self.RISING if level else self.FALLING
         kind = self.block[0] if self.block else "off"
         if kind in ("sleep", "light") and p.trigger & edge:
-            self.pending_irqs.append(p)
-            if kind == "light":
-                self.wake_at = self.now()  # the interrupt ends light sleep
+            self.pending_irqs.append(p)  # its handler runs when the chip next runs
+            if kind == "light" and self.light_wake is None:
+                self.wake_at = self.now()  # rp2: the interrupt ends light sleep
+        if kind == "light" and self.light_wake is not None:
+            for pin_id2, want, _ in self.light_wake:  # esp32: only a wake level does
+                if self.pin(pin_id2).level == want:
+                    self.wake_at = self.now()
         if kind == "deep":
             for pin_id2, want, source in self.deep_wake:
                 if self.pin(pin_id2).level == want:

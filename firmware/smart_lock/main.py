@@ -30,6 +30,7 @@ T_BATTERY = 0x12
 class SmartLock:
     def __init__(self, cfg, raw, board, store):
         self.cfg = cfg
+        self.board = board
         self.store = store
         self.opts = o = options.parse(raw, "/config.json")
         self.device_id = cfg.device_id.encode()
@@ -396,9 +397,28 @@ class SmartLock:
             return
         if self.keypad is not None:
             self.keypad.arm_wake()  # rows low: any key pulls its column low and wakes us
+        low, high = self.wake_levels()
+        poll = hw.arm_light_wake(self.board, low, high)
         changed = self.inputs.changed or (self.keypad is not None and self.keypad.woken)
         if not changed:
-            machine.lightsleep(min(wait, hw.MAX_LIGHTSLEEP_MS))
+            machine.lightsleep(min(wait, poll or hw.MAX_LIGHTSLEEP_MS, hw.MAX_LIGHTSLEEP_MS))
+
+    def wake_levels(self):
+        """The inputs that must end light sleep, by the level they go to: keys,
+        the handle and a finger pull low; the door, the case and the bolt's end
+        stop change from where they are now (a key turning the bolt)."""
+        pins = self.board["pins"]
+        low = list(pins.get("kp_cols") or ()) if self.keypad is not None else []
+        for name in ("handle", "fp_touch"):
+            if name in pins and (name != "fp_touch" or self.finger is not None):
+                low.append(pins[name])
+        high = []
+        for name, level in (("reed", self.inputs.door_open()), ("tamper", self.tamper),
+                            ("bolt_locked", not self.bs.at_locked),
+                            ("bolt_unlocked", not self.bs.at_unlocked)):
+            if name in pins:
+                (low if level else high).append(pins[name])
+        return low, high
 
 
 def set_rtc(device_time):

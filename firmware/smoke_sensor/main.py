@@ -141,7 +141,7 @@ class SmokeSensor:
         if self.link is not None and self.power == "mains":
             wait = min(wait, self.poll_ms)
         if wait > 0:
-            smoke_hw.wait(wait, awake, lambda: self.button.pressed)
+            smoke_hw.wait(wait, awake, lambda: self.button.pressed, self.board)
 
     def service_link(self):
         due = time.ticks_diff(self.next_try, time.ticks_ms()) <= 0

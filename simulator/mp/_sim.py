@@ -260,20 +260,20 @@ def published():
         replies_due = 2
 
 
-def wait(kind, until):
+def wait(kind, until, extra=None):
     """A sleep: taken here when nothing outside the device can happen before it
     ends (the world, the hub and every other device are quiet until `horizon`),
     else handed to the host. Timers due on the way fire at their own times."""
     global replies_due
     if replies_due:
         replies_due -= 1
-        block(kind, until)
+        block(kind, until, extra)
         return
     if until < horizon:
         sample_heap()
         fire_timers(until)
         return
-    block(kind, until)
+    block(kind, until, extra)
     while kind == "sleep" and now < until:
         # woken early for a BLE event (its IRQ ran): time.sleep goes on, as on
         # the ports, where the stack's callbacks run during a sleep

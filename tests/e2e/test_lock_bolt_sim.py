@@ -185,6 +185,7 @@ kp = keypad.Keypad(board)
 t0 = time.ticks_ms()
 for _ in range(10):
     kp.arm_wake()
+    hw.arm_light_wake(board, board["pins"]["kp_cols"], ())  # esp32: a level ends light sleep
     machine.lightsleep(60000)
     kp.disarm()
     print("WOKE", int(kp.woken), time.ticks_diff(time.ticks_ms(), t0))
@@ -236,7 +237,7 @@ def test_a_key_wakes_the_lock_from_light_sleep_and_is_read_once(tmp_path, board)
     # down within the debounce (3 scans, 5 ms apart, past the 5 ms of bounce)
     assert 2000 <= t[0] <= 2030 and 4000 <= t[2] <= 4030 and 6000 <= t[4] <= 6030, t
     assert 2150 <= t[1] <= 2180 and 4100 <= t[3] <= 4130 and 6500 <= t[5] <= 6530, t
-    assert dev.peak_heap < 16_000, dev.peak_heap
+    assert dev.peak_heap < 18_000, dev.peak_heap  # with the light-sleep wake armed (hw)
 
 
 DOOR_APP = """

@@ -363,6 +363,8 @@ from anju.shell import r503
 f = r503.R503(board)
 woke = []
 f.touch.irq(handler=lambda p: woke.append(1), trigger=machine.Pin.IRQ_FALLING)
+from anju.shell import hw
+hw.arm_light_wake(board, (board["pins"]["fp_touch"],), ())  # esp32: a level ends light sleep
 t = time.ticks_ms()
 machine.lightsleep(10000)
 out.append("woke=%d" % len(woke))

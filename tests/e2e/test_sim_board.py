@@ -127,6 +127,53 @@ def test_each_board_offers_its_ports_api_and_nothing_else(tmp_path, board):
     assert facts == PORT_FACTS[board]
 
 
+LIGHT_SLEEP_WAKE = """
+import machine
+import time
+btn = machine.Pin(%(pin)d, machine.Pin.IN, machine.Pin.PULL_UP)
+seen = []
+btn.irq(handler=lambda p: seen.append(1), trigger=machine.Pin.IRQ_FALLING)
+t0 = time.ticks_ms()
+machine.lightsleep(10000)               # an edge interrupt alone
+a = time.ticks_diff(time.ticks_ms(), t0)
+%(arm)s
+t1 = time.ticks_ms()
+machine.lightsleep(10000)               # with the level armed as a wake
+b = time.ticks_diff(time.ticks_ms(), t1)
+raise SystemExit("%%d %%d %%d" %% (a // 1000, b // 1000, len(seen)))
+"""
+
+
+@pytest.mark.parametrize("board,arm,first,second", [
+    # esp32 (modmachine.c machine_sleep_helper): only the timer and wake levels
+    # end light sleep; the handler of the edge still runs after the wake
+    ("esp32", "import esp32; esp32.wake_on_gpio(pins=[btn], level=False)", 10, 4),
+    ("esp32c3", "import esp32; esp32.wake_on_gpio(pins=[btn], level=False)", 10, 4),
+    # rp2: the interrupt ends it
+    ("pico_w", "pass", 2, 2),
+])
+def test_what_ends_light_sleep_is_the_ports(tmp_path, board, arm, first, second):
+    pin = boards.load(board)["pins"]["test_button"]
+    sim, dev = _sim(tmp_path, LIGHT_SLEEP_WAKE % {"pin": pin, "arm": arm}, board)
+
+    async def go():
+        await sim.power_on("p1")
+        t0 = sim.clock.now()
+        for at in (2.0, 4.0 + (first if first == 10 else 0)):
+            await sim.run_until(t0 + at)
+            dev.set_level(pin, 0)  # the button is pressed...
+            dev.set_level(pin, 1)  # ...and released
+        await sim.run_until(t0 + 40)
+    try:
+        with pytest.raises(DeviceCrashed) as err:
+            asyncio.run(go())
+    finally:
+        sim.shutdown()
+    got = str(err.value).split("sys.exit(('", 1)[1].split("',)", 1)[0].split()
+    assert [int(x) for x in got[:2]] == [first, second]
+    assert int(got[2]) >= 1  # the edge's handler ran
+
+
 HEAP_HOG = """
 import time
 hog = []

@@ -25,6 +25,46 @@ _EPOCH_SHIFT = 946684800 if time.gmtime(0)[0] == 1970 else 0
 MAX_LIGHTSLEEP_MS = 3600000
 
 
+# where one chip cannot wake on both levels, the sleeper looks this often itself
+MIXED_POLL_MS = 1000
+
+
+def arm_light_wake(board, low=(), high=()):
+    """Before machine.lightsleep(): make the inputs that must end it do so.
+
+    `low`: GPIO numbers of inputs that end the sleep by going low (idle high: buttons,
+    keypad columns, an open reed); `high`: by going high (a shut reed, a
+    closed case, the end stop the bolt rests on). On rp2 an armed pin
+    interrupt ends light sleep: nothing to do. The esp32 port ends it only on
+    wake levels (modmachine.c, machine_sleep_helper): `esp32.wake_on_gpio`
+    takes one level for all its pins, ext1 "any high" (the ESP32 only, RTC
+    pins). Returns the longest the caller may sleep before it must look at
+    the inputs itself (None: as long as it likes); the edge interrupts still
+    run their handlers when the chip wakes."""
+    if board["port"] != "esp32":
+        return None
+    import esp32
+    pin = machine.Pin  # Pin(n) alone hands back the pin as configured
+    # an input already at its wake level (a key held, a finger resting) would
+    # end every sleep at once: leave it out and look at it on the timer
+    stuck = [n for n in low if pin(n).value() == 0] + [n for n in high if pin(n).value() == 1]
+    if stuck:
+        low = [n for n in low if n not in stuck]
+        high = [n for n in high if n not in stuck]
+    poll = MIXED_POLL_MS if stuck else None
+    if board["mcu"] != "esp32c3":
+        rtc = board.get("rtc_pins", ())
+        ext1 = [pin(n) for n in high if n in rtc]
+        esp32.wake_on_ext1(pins=ext1, level=esp32.WAKEUP_ANY_HIGH)
+        esp32.wake_on_gpio(pins=[pin(n) for n in low], level=False)
+        return MIXED_POLL_MS if len(ext1) != len(high) else poll
+    if low and high:
+        esp32.wake_on_gpio(pins=[pin(n) for n in low], level=False)
+        return MIXED_POLL_MS  # one level for all: the others are looked at
+    esp32.wake_on_gpio(pins=[pin(n) for n in (high or low)], level=bool(high))
+    return poll
+
+
 def device_time():
     """Seconds since 2000-01-01 UTC on every port (the frames' device time)."""
     return time.time() - _EPOCH_SHIFT
@@ -130,9 +170,14 @@ def sleep(board, inputs, is_open, case_open, seconds):
     else:
         # light sleep with the pin interrupts armed; woken by a change or the timer
         inputs.watch()
+        pins = board["pins"]
+        low = [pins["reed"]] if is_open else []
+        high = [] if is_open else [pins["reed"]]
+        (low if case_open else high).append(pins["tamper"])
+        poll = arm_light_wake(board, low, high) or MAX_LIGHTSLEEP_MS
         deadline = time.ticks_add(time.ticks_ms(), ms)
         while not inputs.changed:
             left = time.ticks_diff(deadline, time.ticks_ms())
             if left <= 0:
                 break
-            machine.lightsleep(min(left, MAX_LIGHTSLEEP_MS))
+            machine.lightsleep(min(left, poll, MAX_LIGHTSLEEP_MS))

@@ -119,16 +119,22 @@ class Battery:
         return self.adc.read_u16() * adc["full_scale_mv"] * adc["divider_x100"] // (65535 * 100)
 
 
-def wait(ms, stay_awake, wake_flag):
+def wait(ms, stay_awake, wake_flag, board=None):
     """Sleep `ms`; light sleep unless the siren or the radio must keep running.
 
-    Returns early when `wake_flag()` becomes true (button)."""
+    Returns early when `wake_flag()` becomes true (button). On the esp32 port
+    the button is armed as a light-sleep wake (an edge interrupt alone does
+    not end it: hw.arm_light_wake)."""
     if stay_awake:
         time.sleep_ms(ms)
         return
+    poll = None
+    if board is not None:
+        from anju.shell import hw
+        poll = hw.arm_light_wake(board, (board["pins"]["test_button"],), ())
     deadline = time.ticks_add(time.ticks_ms(), ms)
     while not wake_flag():
         left = time.ticks_diff(deadline, time.ticks_ms())
         if left <= 0:
             break
-        machine.lightsleep(min(left, MAX_LIGHTSLEEP_MS))
+        machine.lightsleep(min(left, poll or MAX_LIGHTSLEEP_MS, MAX_LIGHTSLEEP_MS))

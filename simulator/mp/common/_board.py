@@ -153,8 +153,11 @@ def rtc_memory(data=None):
     _sim.post({"rtc": _sim.boot["rtc"]})
 
 
-def lightsleep(ms):
-    _sim.wait("light", _sim.now + (ms / 1000 if ms else 1e9))
+def lightsleep(ms, wake=None):
+    """Light sleep. `wake`: the levels that end it [(pin, level, source)] where
+    the port has such sources (esp32: an armed edge interrupt does not end
+    it); None where an interrupt does (rp2)."""
+    _sim.wait("light", _sim.now + (ms / 1000 if ms else 1e9), wake)
 
 
 def deepsleep(ms, wake):

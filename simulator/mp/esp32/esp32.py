@@ -22,6 +22,7 @@ if not _C3:
         if pin_id not in machine._RTC_PINS:
             raise ValueError("invalid pin")
         machine._wake["ext0"] = [(pin_id, 1 if level else 0)]
+        machine._ext0_types[0] = machine.SLEEP | machine.DEEPSLEEP
 
     def wake_on_ext1(pins, level):
         ids = [_pin_id(p) for p in pins]

@@ -39,8 +39,9 @@ _CAUSES = {"PWRON_RESET": PWRON_RESET, "HARD_RESET": HARD_RESET, "WDT_RESET": WD
 # ESP_SLEEP_WAKEUP_* for machine.wake_reason()
 _WAKES = {"ext0": 2, "ext1": 3, "timer": 4, "gpio": 7}
 
-# deep-sleep wake sources the firmware set: source -> [(pin, level)]
+# wake sources the firmware set: source -> [(pin, level)]
 _wake = {}
+_ext0_types = [DEEPSLEEP]  # the `wake` of the Pin.irq that armed ext0
 
 
 class Pin(_board.PinCore):
@@ -75,8 +76,9 @@ class Pin(_board.PinCore):
                 raise ValueError("bad wake value")
             if self._id not in _RTC_PINS:
                 raise ValueError("invalid pin for wake")
-            if not _C3 and wake & DEEPSLEEP:
+            if not _C3:
                 _wake["ext0"] = [(self._id, 1 if trigger == Pin.WAKE_HIGH else 0)]
+                _ext0_types[0] = wake  # SLEEP and/or DEEPSLEEP
             return None
         self._set_irq(handler, trigger & Pin.IRQ_RISING, trigger & Pin.IRQ_FALLING)
         return None
@@ -345,7 +347,16 @@ class UART(_board.UARTCore):
 
 
 def lightsleep(time_ms=None):
-    _board.lightsleep(time_ms or 0)
+    """modmachine.c machine_sleep_helper: only the timer, ext0 (if armed for
+    SLEEP), ext1 and wake_on_gpio's levels end it; an edge interrupt does not
+    (its handler runs after the wake)."""
+    wake = []
+    for source, pins in _wake.items():
+        if source == "ext0" and not _ext0_types[0] & SLEEP:
+            continue
+        for pin_id, level in pins:
+            wake.append((pin_id, level, source))
+    _board.lightsleep(time_ms or 0, wake)
 
 
 sleep = lightsleep
@@ -364,6 +375,8 @@ def deepsleep(time_ms=0):
                 raise ValueError("wake-up pin not supported")
     wake = []
     for source, pins in _wake.items():
+        if source == "ext0" and not _ext0_types[0] & DEEPSLEEP:
+            continue
         for pin_id, level in pins:
             wake.append((pin_id, level, source))
     _board.deepsleep(time_ms, wake)
