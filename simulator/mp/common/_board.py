@@ -264,6 +264,31 @@ class SPICore:
         self._xfer(write_buf, read_buf, len(write_buf))
 
 
+
+class SoftSPICore(SPICore):
+    """SoftSPI of extmod/machine_spi.c, the same on every port but for the
+    value of MSB (each port's class sets MSB, LSB and its pin check `_pin`)."""
+
+    def __init__(self, baudrate=500000, *, polarity=0, phase=0, bits=8, firstbit=None,
+                 sck=None, mosi=None, miso=None):
+        if bits != 8:
+            raise ValueError("bits must be 8")
+        if sck is None or mosi is None or miso is None:
+            raise ValueError("must specify all of sck/mosi/miso")
+        if firstbit is None:
+            firstbit = self.MSB
+        self._bus(self._pin(sck), self._pin(mosi), self._pin(miso), baudrate, polarity, phase,
+                  firstbit == self.MSB)
+
+    def init(self, baudrate=-1, *, polarity=-1, phase=-1, bits=-1, firstbit=-1):
+        self._bus(self._sck, self._mosi, self._miso, self._baud if baudrate == -1 else baudrate,
+                  self._mode >> 1 if polarity == -1 else polarity,
+                  self._mode & 1 if phase == -1 else phase,
+                  self._msb if firstbit == -1 else firstbit == self.MSB)
+
+    def deinit(self):
+        pass
+
 class UARTCore:
     """A UART on tx/rx. Bytes leave at 10 bits / baudrate each (8N1) and reach
     the chip on those pins; what it sends back is readable once its stop bit

@@ -241,27 +241,10 @@ class SPI(_board.SPICore):
                     -1 if p is None else p for p in self._pins)))
 
 
-class SoftSPI(_board.SPICore):
+class SoftSPI(_board.SoftSPICore):
     MSB = 0
     LSB = 1
-
-    def __init__(self, baudrate=500000, *, polarity=0, phase=0, bits=8, firstbit=0,
-                 sck=None, mosi=None, miso=None):
-        if bits != 8:
-            raise ValueError("bits must be 8")
-        if sck is None or mosi is None or miso is None:
-            raise ValueError("must specify all of sck/mosi/miso")
-        self._bus(_pin_id(sck), _pin_id(mosi), _pin_id(miso), baudrate, polarity, phase,
-                  firstbit == SoftSPI.MSB)
-
-    def init(self, baudrate=-1, *, polarity=-1, phase=-1, bits=-1, firstbit=-1):
-        self._bus(self._sck, self._mosi, self._miso, self._baud if baudrate == -1 else baudrate,
-                  self._mode >> 1 if polarity == -1 else polarity,
-                  self._mode & 1 if phase == -1 else phase,
-                  self._msb if firstbit == -1 else firstbit == SoftSPI.MSB)
-
-    def deinit(self):
-        pass
+    _pin = staticmethod(_pin_id)
 
 
 # ---- UART (machine_uart.c) ---------------------------------------------------
