@@ -516,3 +516,30 @@ if __name__ == "__main__":
     out = {}
     run(out)
     print(json.dumps(out, indent=2))
+
+
+class UpstreamProbe:
+    """A client of the upstream broker that hands every alarm document to
+    `on_doc(doc)` (paho's thread) as it arrives; `with` subscribes first and
+    lets late documents arrive before it disconnects."""
+
+    def __init__(self, upstream, client_id, on_doc):
+        import paho.mqtt.client as paho
+        self._ready = threading.Event()
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client.on_message = lambda c, u, msg: on_doc(json.loads(msg.payload))
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe("anju/upstream/#", qos=1)
+        self.client.on_subscribe = lambda c, u, mid, rcs, p: self._ready.set()
+        self.upstream = upstream
+
+    def __enter__(self):
+        self.client.connect(self.upstream.host, self.upstream.port)
+        self.client.loop_start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the upstream probe did not subscribe")
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(0.5)  # what the hub forwarded last is still on its way
+        self.client.disconnect()
+        self.client.loop_stop()

@@ -1,8 +1,8 @@
 """Smart lock benchmark: a rental flat's battery lock (the unmodified firmware
 on a simulated ESP32 with keypad, MFRC522 and bolt; real Mosquitto; the hub
-in-process) opened EPISODES times by cards the hub provisioned for a tenant
-the police platform has no registration for, each raising
-unregistered_occupant.
+in-process) opened EPISODES times by cards the landlord added at the lock
+itself (programming mode), which belong to nobody the police platform has
+registered, each raising unregistered_occupant.
 Per episode:
 
   lock_card_to_access_*     virtual s, from the card entering the reader's field
@@ -28,7 +28,6 @@ import json
 import struct
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -38,13 +37,18 @@ if str(REPO) not in sys.path:
 
 EPISODES = 20
 PERIOD_S = 30
-START_S = 180
+START_S = 600
 
 
 def scenario_text(episodes):
-    adds = "\n".join("  - {at: 60, device: lock-b1, action: tenant_add, "
-                     "value: {resident: r-gone, card: gone-%d}}" % i for i in range(episodes))
-    cards = "\n".join("  - {at: %d, device: lock-b1, action: card, value: gone-%d}"
+    """The landlord (registered) holds a programming PIN from the hub; he adds
+    a card for each of `episodes` people at the lock itself (LOCAL_CHANGE:
+    they belong to nobody the platform knows); each then lets himself in."""
+    enrol = "\n".join(
+        "  - {at: %d, device: lock-b1, action: pin, value: \"*24680\"}\n"
+        "  - {after: 4s, device: lock-b1, action: card, value: friend-%d}" % (90 + i * 15, i)
+        for i in range(episodes))
+    cards = "\n".join("  - {at: %d, device: lock-b1, action: card, value: friend-%d}"
                       % (START_S + i * PERIOD_S, i) for i in range(episodes))
     return """name: lock benchmark
 site: {id: lock-bench, name: Lock Bench}
@@ -55,7 +59,7 @@ buildings:
     flats:
       - id: b1-101
         residents:
-          - {id: r-gone, name: Unregistered Tenant, role: tenant, registered: false}
+          - {id: r-owner, name: Landlord, role: owner}
 devices:
   - id: lock-b1
     kind: smart_lock
@@ -63,12 +67,13 @@ devices:
     flat: b1-101
     transport: mqtt
     heartbeat: 1h
-    lock: {power: battery, cmd_poll_s: 60, relock_s: 5}
+    lock: {power: battery, cmd_poll_s: 30, relock_s: 5}
 timeline:
+  - {at: 30, device: lock-b1, action: tenant_add, value: {resident: r-owner, pin: "24680", type: programming}}
 %s
 %s
   - after: %ds
-""" % (adds, cards, PERIOD_S)
+""" % (enrol, cards, PERIOD_S)
 
 
 def pct(values, p):
@@ -78,8 +83,7 @@ def pct(values, p):
 
 
 async def measure(episodes=EPISODES):
-    import paho.mqtt.client as paho
-
+    from bench.hub_bench import UpstreamProbe
     from host_tools import boards
     from host_tools.mosquitto import Mosquitto
     from simulator import scenario as scn
@@ -93,45 +97,34 @@ async def measure(episodes=EPISODES):
         sc = scn.load(str(path), boards_loader=lambda name, kind: boards.load(name, kind))
         with Mosquitto(tmp / "site", name="site").start() as site_broker, \
                 Mosquitto(tmp / "up", name="upstream").start() as upstream:
-            got = threading.Event()
-            sub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="lock-bench-probe")
-
-            def on_message(client, userdata, msg):
-                doc = json.loads(msg.payload)
+            def on_doc(doc):
                 if doc["type"] == "unregistered_occupant" and doc["seq"] == 1:
                     wall_alarm.append((doc["detail"]["counter"], time.perf_counter()))
 
-            sub.on_message = on_message
-            sub.on_connect = lambda c, u, f, rc, p: c.subscribe("anju/upstream/#", qos=1)
-            sub.on_subscribe = lambda c, u, mid, rcs, p: got.set()
-            sub.connect(upstream.host, upstream.port)
-            sub.loop_start()
-            got.wait(10)
-            wall_access = {}  # ACCESS frame counter -> wall time it reached the broker
+            with UpstreamProbe(upstream, "lock-bench-probe", on_doc):
+                wall_access = {}  # ACCESS frame counter -> wall time it reached the broker
 
-            def on_start(run, sim):
-                poke = run.frames.on_message
+                def on_start(run, sim):
+                    poke = run.frames.on_message
 
-                def seen():  # paho's thread, right after the message was appended
-                    payload = run.frames.messages[-1][2]
-                    if len(payload) > 6 and payload[1] == 0x21:
-                        wall_access[struct.unpack_from(">I", payload, 2)[0]] = time.perf_counter()
-                    if poke is not None:
-                        poke()
-                run.frames.on_message = seen
+                    def seen():  # paho's thread, right after the message was appended
+                        payload = run.frames.messages[-1][2]
+                        if len(payload) > 6 and payload[1] == 0x21:
+                            wall_access[struct.unpack_from(">I", payload, 2)[0]] = time.perf_counter()
+                        if poke is not None:
+                            poke()
+                    run.frames.on_message = seen
 
-            run = ScenarioRun(sc, tmp, out=lambda line: None, on_start=on_start)
-            wall0 = time.perf_counter()
-            ok = await run.run(site_broker, upstream)
-            wall = time.perf_counter() - wall0
-            time.sleep(0.5)
-            sub.disconnect()
-            sub.loop_stop()
+                run = ScenarioRun(sc, tmp, out=lambda line: None, on_start=on_start)
+                wall0 = time.perf_counter()
+                ok = await run.run(site_broker, upstream)
+                wall = time.perf_counter() - wall0
             import sqlite3
             db = sqlite3.connect(str(tmp / "hub.db"))  # the stopped hub's database
             events = [{"counter": c, "received_at": t} for c, t in db.execute(
                 "SELECT counter, received_at FROM events WHERE device_id='lock-b1'"
-                " AND type='access' ORDER BY counter")]
+                " AND type='access' AND received_at >= ? ORDER BY counter",
+                (run.t0 + START_S,))]
             db.close()
             upstream_at = {}
             for t, doc in run.upstream_alarms():

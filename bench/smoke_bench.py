@@ -19,7 +19,6 @@ import asyncio
 import json
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -65,8 +64,7 @@ def pct(values, p):
 
 
 async def measure(episodes=EPISODES):
-    import paho.mqtt.client as paho
-
+    from bench.hub_bench import UpstreamProbe
     from host_tools import boards
     from host_tools.mosquitto import Mosquitto
     from simulator import loader
@@ -83,45 +81,33 @@ async def measure(episodes=EPISODES):
         sc = scn.load(str(path), boards_loader=lambda name, kind: boards.load(name, kind))
         with Mosquitto(tmp / "site", name="site").start() as site_broker, \
                 Mosquitto(tmp / "up", name="upstream").start() as upstream:
-            got = threading.Event()
-            sub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="smoke-bench-probe")
-
-            def on_message(client, userdata, msg):
-                doc = json.loads(msg.payload)
+            def on_doc(doc):
                 if doc["type"] == "smoke" and doc["seq"] == 1:
                     probes["upstream"].append(time.perf_counter())
 
-            sub.on_message = on_message
-            sub.on_connect = lambda c, u, f, rc, p: c.subscribe("anju/upstream/#", qos=1)
-            sub.on_subscribe = lambda c, u, mid, rcs, p: got.set()
-            sub.connect(upstream.host, upstream.port)
-            sub.loop_start()
-            got.wait(10)
+            with UpstreamProbe(upstream, "smoke-bench-probe", on_doc):
 
-            def on_start(run, sim):
-                dev = sim.devices["smoke-b1"]
-                pins = dev.board["pins"]
-                # reading through the host, so each read is seen when it happens
-                src = sim.chambers["smoke-b1"].adc_source(pins["ir_led"])
+                def on_start(run, sim):
+                    dev = sim.devices["smoke-b1"]
+                    pins = dev.board["pins"]
+                    # reading through the host, so each read is seen when it happens
+                    src = sim.chambers["smoke-b1"].adc_source(pins["ir_led"])
 
-                def probe(d):
-                    if d.pin(pins["ir_led"]).level:
-                        probes["reads"].append((d.now(), time.perf_counter()))
-                    return src(d)
-                dev.adc_source[pins["photodiode_adc"]] = probe
+                    def probe(d):
+                        if d.pin(pins["ir_led"]).level:
+                            probes["reads"].append((d.now(), time.perf_counter()))
+                        return src(d)
+                    dev.adc_source[pins["photodiode_adc"]] = probe
 
-                def on_pwm(pin, duty):
-                    if pin == pins["siren"] and duty:
-                        probes["siren"].append((dev.now(), time.perf_counter()))
-                dev.on_pwm = on_pwm
+                    def on_pwm(pin, duty):
+                        if pin == pins["siren"] and duty:
+                            probes["siren"].append((dev.now(), time.perf_counter()))
+                    dev.on_pwm = on_pwm
 
-            run = ScenarioRun(sc, tmp, out=lambda line: None, on_start=on_start)
-            wall0 = time.perf_counter()
-            ok = await run.run(site_broker, upstream)
-            wall = time.perf_counter() - wall0
-            time.sleep(0.5)
-            sub.disconnect()
-            sub.loop_stop()
+                run = ScenarioRun(sc, tmp, out=lambda line: None, on_start=on_start)
+                wall0 = time.perf_counter()
+                ok = await run.run(site_broker, upstream)
+                wall = time.perf_counter() - wall0
     if not ok:
         raise RuntimeError("benchmark scenario failed: %s" % run.failures)
     events = run.sim.chambers["smoke-b1"].events
