@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from bench import console_bench
 from bench import face_bench
 from bench import flash_bench
 from bench import hub_bench
@@ -24,6 +25,7 @@ BENCHES["sim"] = sim_bench.run
 BENCHES["ota"] = ota_bench.run
 BENCHES["lock"] = lock_bench.run
 BENCHES["flash"] = flash_bench.run
+BENCHES["console"] = console_bench.run
 
 
 def main(argv):
