@@ -41,7 +41,8 @@ def cmd_sim_run(args):
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         ok, run = asyncio.run(runner.run_scenario(args.scenario, workdir=args.workdir,
-                                                  pace=args.pace))
+                                                  pace=args.pace,
+                                                  console=getattr(args, "console", None)))
     except (ConfigError, ValueError) as exc:
         return _err(str(exc))
     print("scenario %s: %s" % (args.scenario, "PASSED" if ok else
@@ -62,12 +63,16 @@ def cmd_sim_check(args):
 
 
 def cmd_demo(args):
-    print("anju demo: two private Mosquitto brokers (site and upstream), the hub, and a "
-          "simulated community whose door sensors run the real firmware.\n"
+    print("anju demo: two private Mosquitto brokers (site and upstream), the hub with its "
+          "console, and a simulated community whose door sensors and smart lock run the real "
+          "firmware.\n"
           "Simulated time runs at %.1f s per hour; Ctrl-C stops.\n" % args.pace)
     args.scenario = str(REPO / "scenarios" / "demo.yaml")
     args.workdir = None
     args.verbose = False
+    # the property-office console on the demo's hub (docs/console.md)
+    args.console = None if args.console_port < 0 else {"host": "127.0.0.1",
+                                                        "port": args.console_port}
     return cmd_sim_run(args)
 
 
@@ -225,6 +230,9 @@ def build_parser():
     d = sub.add_parser("demo", help="watch a simulated community (what `make run` starts)")
     d.add_argument("--pace", type=float, default=float(os.environ.get("ANJU_DEMO_PACE", "1.0")),
                    help="wall seconds per simulated hour (default 1.0)")
+    d.add_argument("--console-port", type=int, default=8080,
+                   help="the console's port on 127.0.0.1 (default 8080; 0: any free port; "
+                        "-1: no console)")
     d.set_defaults(func=cmd_demo)
 
     h = sub.add_parser("hub", help="the hub service").add_subparsers(dest="hub_command",

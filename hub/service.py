@@ -51,7 +51,7 @@ FACE_UNLOCK_VALID_S = 10
 
 class HubService:
     def __init__(self, site, db_path, clock, mqtt, upstream, ble_scanner_factory=None,
-                 enable_ble=False, http=None, registry=None, webhook=None):
+                 enable_ble=False, http=None, registry=None, webhook=None, auth_clock=None):
         # face section and HTTP API: validated before anything is opened
         self._face_cfg = None
         if getattr(site, "face", None) is not None:
@@ -117,9 +117,12 @@ class HubService:
         self.alarm_streams = None  # the console's live alarm streams (hub/web/alarm_stream.py)
         self.accounts = None
         self.lock_sender = None  # hub/locks/sender.py, when the site has smart locks
+        # sessions, tokens and login throttling run on real time: a simulation's
+        # fast clock (the demo) must not end a session in a second
+        self.auth_clock = auth_clock or clock
         if http is not None:
             from hub.auth.accounts import AccountStore, path_for
-            self.accounts = AccountStore(path_for(db_path), clock)
+            self.accounts = AccountStore(path_for(db_path), self.auth_clock)
 
     # ---- life cycle ---------------------------------------------------------
     async def start(self, connect_timeout=10.0):
@@ -218,7 +221,7 @@ class HubService:
             from hub.web.http import HubApi
             from hub.web.server import HubHttpServer
             api = HubApi(self.store, self.clock, bridge, self.links, self.face, events)
-            auth_routes.mount(api, self.accounts, self.clock)
+            auth_routes.mount(api, self.accounts, self.auth_clock)
             from hub.console import files as console_files
             from hub.web import alarm_stream
             self.alarm_streams = alarm_stream.mount(api, self.store)

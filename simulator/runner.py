@@ -36,7 +36,8 @@ APP_FOR_KIND = {"door_sensor": "door_sensor", "smoke_sensor": "smoke_sensor",
 KEY_DOWN_S = 0.1
 KEY_GAP_S = 0.25
 HOLD_S = 1.5
-LOCK_QUEUE_BYTES = 65536  # docs/smart_lock.md, "Event log": 1,110 ACCESS frames
+LOCK_QUEUE_BYTES = 65536
+DEMO_ACCOUNT = "demo"  # docs/smart_lock.md, "Event log": 1,110 ACCESS frames
 
 
 def fmt_offset(seconds):
@@ -121,12 +122,14 @@ class Observer:
 
 
 class ScenarioRun:
-    def __init__(self, sc, workdir, out=print, pace=0.0, on_start=None):
+    def __init__(self, sc, workdir, out=print, pace=0.0, on_start=None, console=None):
         self.sc = sc
         self.on_start = on_start  # fn(run, sim) before power-on (benchmarks attach probes)
         self.workdir = Path(workdir)
         self.out = out
         self.pace = pace  # wall seconds per simulated hour (0: as fast as possible)
+        # the hub's HTTP API and console (hub.http), with a demo account made at start
+        self.console = console
         self.clock = VirtualClock()
         self.t0 = self.clock.now()
         self.failures = []
@@ -158,10 +161,14 @@ class ScenarioRun:
         hub_login = logins(hub_username(site.site_id))
 
         def new_hub():
+            extra = {}
+            if self.console is not None:
+                from hub.clock import SystemClock
+                extra = {"http": self.console, "auth_clock": SystemClock()}
             return HubService(site, self.workdir / "hub.db", self.clock,
                               {"host": site_broker.host, "port": site_broker.port, **hub_login},
                               {"host": upstream_broker.host, "port": upstream_broker.port},
-                              ble_scanner_factory=scanner_factory)
+                              ble_scanner_factory=scanner_factory, **extra)
 
         self.new_hub = new_hub
         self.upstream_broker = upstream_broker
@@ -176,6 +183,8 @@ class ScenarioRun:
         frames_seen.start(site_broker.host, site_broker.port)
         alarms_seen.start(upstream_broker.host, upstream_broker.port)
         await hub.start()
+        if self.console is not None:
+            self.open_console(hub)
         sim = Simulation(self.clock, FIRMWARE_ROOT, self.workdir,
                          {"host": site_broker.host, "port": site_broker.port}, radio)
         sim.hub = hub
@@ -247,6 +256,18 @@ class ScenarioRun:
             await self.hub.stop()
             frames_seen.stop()
             alarms_seen.stop()
+
+    def open_console(self, hub):
+        """A demo-only account for the console, its password made now and shown
+        once (the demo's hub database is thrown away with the run)."""
+        import secrets
+        password = secrets.token_urlsafe(12)
+        if hub.accounts.account(DEMO_ACCOUNT) is None:
+            hub.accounts.add(DEMO_ACCOUNT, "staff", password, "demo")
+        else:
+            hub.accounts.set_password(DEMO_ACCOUNT, password, "demo")
+        self.out("console: http://%s:%d/  log in as %s / %s  (this demo only)"
+                 % (hub.http.host, hub.http.port, DEMO_ACCOUNT, password))
 
     def add_lock_hardware(self, did, spec):
         """The lock's chips (simulator/chips/) and switches as the board wires them."""
@@ -663,7 +684,7 @@ def scratch_dir():
     return RAM_DIR if os.path.isdir(RAM_DIR) and os.access(RAM_DIR, os.W_OK) else None
 
 
-async def run_scenario(path, out=print, workdir=None, pace=0.0, on_start=None):
+async def run_scenario(path, out=print, workdir=None, pace=0.0, on_start=None, console=None):
     """Run one scenario file; (True when every expectation held, the run).
     `on_start(run, sim)` is called once the devices are built, before power-on."""
     from host_tools import boards
@@ -681,7 +702,7 @@ async def run_scenario(path, out=print, workdir=None, pace=0.0, on_start=None):
                                extra_devices=(INTRUDER,)).start())
         upstream = stack.enter_context(
             Mosquitto(workdir / "broker-upstream", persistence=True, name="upstream").start())
-        run = ScenarioRun(sc, workdir, out, pace, on_start=on_start)
+        run = ScenarioRun(sc, workdir, out, pace, on_start=on_start, console=console)
         try:
             return await run.run(site_broker, upstream), run
         finally:
