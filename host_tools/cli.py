@@ -71,9 +71,22 @@ def cmd_demo(args):
     args.workdir = None
     args.verbose = False
     # the property-office console on the demo's hub (docs/console.md)
-    args.console = None if args.console_port < 0 else {"host": "127.0.0.1",
-                                                        "port": args.console_port}
+    port = args.console_port
+    if port > 0 and not _port_free(port):
+        print("port %d is taken: the console takes a free port (its address follows)\n" % port)
+        port = 0
+    args.console = None if port < 0 else {"host": "127.0.0.1", "port": port}
     return cmd_sim_run(args)
+
+
+def _port_free(port):
+    import socket
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def cmd_config_check(args):
