@@ -26,6 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.hub_bench import pct  # noqa: E402
+
 ALARMS = 50
 GAP_S = 0.15
 TARGET_MS = 1000.0
@@ -48,9 +50,6 @@ return [bytes, nav.domInteractive, performance.getEntriesByType('resource').leng
 """
 
 
-def pct(values, p):
-    v = sorted(values)
-    return v[min(len(v) - 1, max(0, int(round(p / 100.0 * (len(v) - 1)))))]
 
 
 def measure(alarms=ALARMS):

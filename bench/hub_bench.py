@@ -543,3 +543,11 @@ class UpstreamProbe:
         time.sleep(0.5)  # what the hub forwarded last is still on its way
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def pct(values, p):
+    """The p-th percentile of `values` (nearest rank); None for none."""
+    v = sorted(values)
+    if not v:
+        return None
+    return v[min(len(v) - 1, max(0, int(round(p / 100.0 * (len(v) - 1)))))]

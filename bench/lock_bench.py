@@ -35,6 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.hub_bench import pct  # noqa: E402
+
 EPISODES = 20
 PERIOD_S = 30
 START_S = 600
@@ -76,10 +78,6 @@ timeline:
 """ % (enrol, cards, PERIOD_S)
 
 
-def pct(values, p):
-    v = sorted(values)
-    k = min(len(v) - 1, max(0, int(round(p / 100.0 * (len(v) - 1)))))
-    return v[k]
 
 
 async def measure(episodes=EPISODES):

@@ -34,6 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.hub_bench import pct  # noqa: E402
+
 TARGET_S = 20.0
 FLATS = 100
 # a mains sensor on its kept MQTT session (it polls for commands every 500 ms),
@@ -81,9 +83,6 @@ expect:
 """ % ("\n".join(flats), "\n".join(devices), timeline, HOURS)
 
 
-def pct(values, p):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
 
 
 def run(results):

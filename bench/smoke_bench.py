@@ -26,6 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.hub_bench import pct  # noqa: E402
+
 EPISODES = 100
 PERIOD_S = 60
 
@@ -55,12 +57,6 @@ timeline:
 """ % (steps, PERIOD_S)
 
 
-def pct(values, p):
-    v = sorted(values)
-    if not v:
-        return None
-    k = min(len(v) - 1, max(0, int(round(p / 100.0 * (len(v) - 1)))))
-    return v[k]
 
 
 async def measure(episodes=EPISODES):

@@ -23,8 +23,6 @@ CTR_FILE = "ctr"
 SEQ_FILE = "seq"
 HUB_CTR_FILE = "hubctr"
 FILES = {"users": "users", "credentials": "creds", "settings": "settings"}
-T_TAMPER = 0x11
-T_BATTERY = 0x12
 
 
 class SmartLock:
@@ -331,7 +329,7 @@ class SmartLock:
         t = self.inputs.tamper_open()
         if t != self.tamper:
             self.tamper = t
-            self.send(T_TAMPER, bytes((1 if t else 0,)))
+            self.send(frame.T_TAMPER, frame.door_body(t))  # the same u8: 1 opened
         mv = self.inputs.battery_mv()
         self.mv = mv
         if self.state.battery_mv is None or abs(mv - self.state.battery_mv) >= 20:
@@ -339,7 +337,7 @@ class SmartLock:
         low = mv < self.opts.low_mv
         if low != self.battery_low:
             self.battery_low = low
-            self.send(T_BATTERY, bytes((self.opts.percent(mv), mv >> 8, mv & 0xFF)))
+            self.send(frame.T_BATTERY, frame.battery_body(self.opts.percent(mv), mv))
 
     def awake(self, ms):
         self.awake_until = time.ticks_add(ms, self.opts.awake_ms)
@@ -433,7 +431,7 @@ def main():
     cfg = DeviceConfig(raw, "/config.json")
     board = hw.load_board()
     lock = SmartLock(cfg, raw, board, storage.FileStorage("/data"))
-    lock.send(frame.T_BOOT, bytes((hw.reset_cause(), 1, 0)))
+    lock.send(frame.T_BOOT, frame.boot_body(hw.reset_cause(), 1, 0))
     lock.report_state(force=True)
     while True:
         lock.tick()

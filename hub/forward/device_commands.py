@@ -132,3 +132,28 @@ def shared_link(hub):
     if link is None:
         link = hub.command_link = CommandLink(hub)
     return link
+
+
+class CommandTask:
+    """What the hub's command senders share (the smoke interconnect, the lock
+    commands): the shared link started with them and one task that sends,
+    woken by `_wakeup` (set at start for what a restart left queued)."""
+
+    _task = None
+    _stop_link = None
+
+    def _begin(self, name):
+        self._stop_link = self.link.start()
+        self._task = asyncio.create_task(self._run(), name=name)
+        self._wakeup.set()  # commands left from before a restart
+
+    async def stop(self):
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self._stop_link is not None:
+            self._stop_link()
+            self._stop_link = None

@@ -24,38 +24,23 @@ InterconnectError = CommandError  # the shared link's failure (hub/forward/devic
 T_INTERCONNECT = 0x38
 
 
-class Interconnect:
+class Interconnect(device_commands.CommandTask):
     def __init__(self, hub):
         self.hub = hub
         self.site = hub.site
         self.store = hub.store
         self.rule = next((r for r in hub.pipeline.engine.rules if r.name == smoke_rule.NAME), None)
         self._wakeup = asyncio.Event()
-        self._task = None
         self._busy = False
         self.sent = []  # (clock time, device, sound, counter)
         self.link = device_commands.shared_link(hub)
         self.connected = self.link.connected
-        self._stop_link = None
 
     async def start(self):
         if self.rule is not None:
             self.rule.wake = self._wakeup.set
             self.rule.alarm_topic = self.hub.pipeline.alarm_topic
-        self._stop_link = self.link.start()
-        self._task = asyncio.create_task(self._run(), name="interconnect")
-        self._wakeup.set()  # commands left from before a restart
-
-    async def stop(self):
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        if self._stop_link is not None:
-            self._stop_link()
-            self._stop_link = None
+        self._begin("interconnect")
 
     def pending(self):
         return {k[4:]: v for k, v in self.store.rule_items(smoke_rule.NAME).items()

@@ -24,7 +24,7 @@ POLL_S = 1.0   # the queue is looked at this often even without a wake-up
 RETRY_S = 1.0
 
 
-class LockCommandSender:
+class LockCommandSender(device_commands.CommandTask):
     def __init__(self, hub, poll_s=POLL_S):
         self.hub = hub
         self.store = hub.store
@@ -32,9 +32,7 @@ class LockCommandSender:
         self.link = device_commands.shared_link(hub)
         self.connected = self.link.connected
         self._wakeup = asyncio.Event()
-        self._task = None
         self._busy = False
-        self._stop_link = None
         self.sent = []  # (clock time, device, command name, counter)
 
     def wake(self):
@@ -43,20 +41,7 @@ class LockCommandSender:
 
     async def start(self):
         self.hub.lock_sender = self
-        self._stop_link = self.link.start()
-        self._task = asyncio.create_task(self._run(), name="lock-commands")
-        self._wakeup.set()  # commands left from before a restart
-
-    async def stop(self):
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        if self._stop_link is not None:
-            self._stop_link()
-            self._stop_link = None
+        self._begin("lock-commands")
 
     def idle(self):
         if self._busy or self._wakeup.is_set():
