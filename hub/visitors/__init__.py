@@ -1,0 +1,1 @@
+"""Visitor passes (docs/visitors.md)."""
