@@ -84,10 +84,14 @@ class HubThread:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="hub-loop", daemon=True)
         self._thread.start()
-        self.hub = self.run(hubkit.start_hub(db, site_broker, upstream, site_cfg or site()))
-        self.base = "http://127.0.0.1:%d" % self.hub.http.port
+        self.db, self.site_cfg = db, site_cfg or site()
+        self.hub = self.run(hubkit.start_hub(db, site_broker, upstream, self.site_cfg))
+        self.port = self.hub.http.port
+        self.base = "http://127.0.0.1:%d" % self.port
         self.broker = site_broker
+        self.upstream = upstream
         self.counters = {}
+        self.running = True
 
     def run(self, coro, timeout=20):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -97,9 +101,23 @@ class HubThread:
             return fn(*args)
         return self.run(on_loop())
 
+    def stop_hub(self):
+        """Stop the hub (its HTTP server too: the page loses its stream); the
+        loop stays, so `start_hub` can run a new HubService on the same store."""
+        self.run(self.hub.stop())
+        self.running = False
+
+    def start_hub(self):
+        """A new HubService on the same database, brokers and HTTP port, as
+        after a restart of the hub's process (sessions live in the database)."""
+        self.hub = self.run(start_on_port(self.db, self.broker, self.upstream, self.site_cfg,
+                                          self.port))
+        self.running = True
+
     def stop(self):
         try:
-            self.run(self.hub.stop())
+            if self.running:
+                self.run(self.hub.stop())
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(10)
@@ -133,6 +151,22 @@ class HubThread:
     def report_position(self, responder, x, y):
         """A responder's position, as its phone's report does (on the hub's loop)."""
         return self.call(self.hub.responder_board.report, responder, {"x": x, "y": y}, "http")
+
+
+async def start_on_port(db, site_broker, upstream, site_cfg, port):
+    """hubkit.start_hub with the API on a given port (the one the page has open)."""
+    from hub.clock import SystemClock
+    from hub.ingest.login import hub_username
+    from hub.service import HubService
+    hub = HubService(site_cfg, db, SystemClock(),
+                     {"host": site_broker.host, "port": site_broker.port,
+                      **site_broker.login(hub_username(site_cfg.site_id))},
+                     {"host": upstream.host, "port": upstream.port}, http={"port": port})
+    await hub.start(connect_timeout=10)
+    hub.site_broker = site_broker
+    await hubkit.commands_component(hub).wait_ready(10)
+    await hubkit.wait_for(lambda: hub.links()["upstream"])
+    return hub
 
 
 def raise_on_loop(hub, cause, resident=None, flat="b1-101"):
