@@ -41,12 +41,14 @@ JSON_TYPES = ("application/json",)
 
 
 class HttpError(Exception):
-    """A request the API refuses: becomes `{"error": code, "detail": ...}` with `status`."""
+    """A request the API refuses: becomes `{"error": code, "detail": ...}` with `status`
+    (and the keys of `extra`, such as the `field` a registry change got wrong)."""
 
-    def __init__(self, status, code, detail="", headers=None):
+    def __init__(self, status, code, detail="", headers=None, extra=None):
         super().__init__(detail)
         self.status, self.code, self.detail = int(status), code, detail
         self.headers = headers or {}
+        self.extra = extra or {}
 
 
 class Request:
