@@ -5,6 +5,7 @@ import * as api from "./api.js";
 import * as bell from "./bell.js";
 import * as i18n from "./i18n.js";
 import * as plan from "./plan.js";
+import * as registry from "./registry.js";
 
 const {t, tEnum} = i18n;
 const $ = (id) => document.getElementById(id);
@@ -57,7 +58,7 @@ function showNotice(text) {
 // ---- views -------------------------------------------------------------------------------
 function show(view) {
   document.body.dataset.view = view;
-  for (const name of ["login", "password", "alarms", "plan"]) $("view-" + name).hidden = name !== view;
+  for (const name of ["login", "password", "alarms", "plan", "registry"]) $("view-" + name).hidden = name !== view;
   const loggedIn = state.me !== null;
   $("nav").hidden = !loggedIn;
   $("live-status").hidden = !loggedIn;
@@ -105,6 +106,7 @@ async function startSession() {
   renderWho();
   document.body.classList.toggle("may-see-residents", may("residents.read"));
   for (const el of document.querySelectorAll(".col-resident")) el.hidden = !may("residents.read");
+  $("nav-registry").hidden = state.site.registry !== true;
   state.alarms.clear();
   state.responders.clear();
   state.lastId = null;
@@ -121,6 +123,7 @@ function endSession(message) {
   state.alarms.clear();
   state.responders.clear();
   plan.reset();
+  registry.reset();
   state.lastId = null;
   closeDetail();
   renderList();
@@ -523,6 +526,7 @@ async function changeLanguage(lang) {
     renderList();
     renderDetail();
     plan.render();
+    registry.render();
   }
 }
 
@@ -534,8 +538,11 @@ async function start() {
   $("password-form").addEventListener("submit", onPassword);
   $("nav-alarms").addEventListener("click", () => show("alarms"));
   $("nav-plan").addEventListener("click", () => { show("plan"); plan.load(); });
+  $("nav-registry").addEventListener("click", () => { show("registry"); registry.load(); });
   $("detail-assignee").addEventListener("change", (event) => { event.target.dataset.touched = "1"; });
   plan.init({state, may, errorText, formatTime});
+  registry.init({state, may, errorText, formatTime,
+                 sessionEnded: () => endSession("login.session_ended")});
   $("nav-password").addEventListener("click", () => show("password"));
   $("nav-logout").addEventListener("click", onLogout);
   $("detail-close").addEventListener("click", closeDetail);
