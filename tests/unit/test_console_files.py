@@ -14,6 +14,7 @@ from hub.auth import roles
 from hub.config import plan as site_plan
 from hub.config import site as site_config
 from hub.console import files
+from hub.verify import frames, frames_lock, frames_smoke  # noqa: F401 (registers the types)
 
 STATIC = files.STATIC
 LANGS = ("zh-CN", "en")
@@ -105,7 +106,15 @@ def test_every_code_of_the_hub_has_a_text():
               + ["reg.one." + k for k in roles.REGISTRY_KINDS]
               + ["reg.role." + r for r in site_config.ROLES]
               + ["reg.device_kind." + k for k in site_config.DEVICE_KINDS]
-              + ["reg.transport." + k for k in site_config.TRANSPORTS])
+              + ["reg.transport." + k for k in site_config.TRANSPORTS]
+              # a device's frames, the smart locks' and the face entrances' access events
+              + ["device.event." + k for k in frames.TYPES.values()]
+              + ["access.method." + m for m in frames_lock.METHODS.values()]
+              + ["access.reason." + r for r in frames_lock.REASONS.values() if r != "ok"]
+              + ["access.reason." + r for r in frames_lock.FORCED_CAUSES.values()]
+              + ["access.reason." + r for r in ("not_enrolled", "entrance_not_allowed",
+                                                "outside_schedule", "liveness_no_motion",
+                                                "liveness_antispoof")])
     assert sorted(set(wanted) - keys) == []
 
 

@@ -6,6 +6,8 @@ import * as bell from "./bell.js";
 import * as i18n from "./i18n.js";
 import * as plan from "./plan.js";
 import * as registry from "./registry.js";
+import * as access from "./access.js";
+import * as device from "./device.js";
 
 const {t, tEnum} = i18n;
 const $ = (id) => document.getElementById(id);
@@ -58,7 +60,7 @@ function showNotice(text) {
 // ---- views -------------------------------------------------------------------------------
 function show(view) {
   document.body.dataset.view = view;
-  for (const name of ["login", "password", "alarms", "plan", "registry"]) $("view-" + name).hidden = name !== view;
+  for (const name of ["login", "password", "alarms", "plan", "registry", "access", "device"]) $("view-" + name).hidden = name !== view;
   const loggedIn = state.me !== null;
   $("nav").hidden = !loggedIn;
   $("live-status").hidden = !loggedIn;
@@ -107,6 +109,7 @@ async function startSession() {
   document.body.classList.toggle("may-see-residents", may("residents.read"));
   for (const el of document.querySelectorAll(".col-resident")) el.hidden = !may("residents.read");
   $("nav-registry").hidden = state.site.registry !== true;
+  $("nav-access").hidden = !may("access_log.read");
   state.alarms.clear();
   state.responders.clear();
   state.lastId = null;
@@ -124,6 +127,8 @@ function endSession(message) {
   state.responders.clear();
   plan.reset();
   registry.reset();
+  access.reset();
+  device.reset();
   state.lastId = null;
   closeDetail();
   renderList();
@@ -488,7 +493,18 @@ function renderDetail() {
     const dt = document.createElement("dt");
     dt.textContent = label;
     const dd = document.createElement("dd");
-    dd.textContent = value;
+    if (label === t("detail.device") && doc.device && may("devices.read")) {
+      // the device's own page: its state and recent frames
+      const link = document.createElement("button");
+      link.type = "button";
+      link.className = "linkish";
+      link.id = "detail-device";
+      link.textContent = value;
+      link.addEventListener("click", () => device.open(doc.device, "alarms"));
+      dd.appendChild(link);
+    } else {
+      dd.textContent = value;
+    }
     fields.append(dt, dd);
   }
   const buttons = $("detail-buttons");
@@ -527,6 +543,8 @@ async function changeLanguage(lang) {
     renderDetail();
     plan.render();
     registry.render();
+    access.render();
+    device.render();
   }
 }
 
@@ -539,10 +557,13 @@ async function start() {
   $("nav-alarms").addEventListener("click", () => show("alarms"));
   $("nav-plan").addEventListener("click", () => { show("plan"); plan.load(); });
   $("nav-registry").addEventListener("click", () => { show("registry"); registry.load(); });
+  $("nav-access").addEventListener("click", () => { show("access"); access.load(); });
   $("detail-assignee").addEventListener("change", (event) => { event.target.dataset.touched = "1"; });
   plan.init({state, may, errorText, formatTime});
-  registry.init({state, may, errorText, formatTime,
+  registry.init({state, may, errorText, formatTime, openDevice: device.open,
                  sessionEnded: () => endSession("login.session_ended")});
+  access.init({state, may, errorText, formatTime, openDevice: device.open});
+  device.init({state, may, errorText, formatTime, show});
   $("nav-password").addEventListener("click", () => show("password"));
   $("nav-logout").addEventListener("click", onLogout);
   $("detail-close").addEventListener("click", closeDetail);

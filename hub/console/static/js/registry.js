@@ -171,15 +171,24 @@ export function render() {
     th.scope = "col";
   }
   const write = mayWrite(kind);
-  if (write) html("th", null, t("reg.actions"), tr).scope = "col";
+  const details = kind === "devices" && ctx.may("devices.read");
+  const actions = write || details;
+  if (actions) html("th", null, t("reg.actions"), tr).scope = "col";
   const body = $("reg-list");
   body.replaceChildren();
   for (const entity of lists[kind]) {
     const row = html("tr", null, undefined, body);
     row.dataset.id = entity.id;
     for (const column of COLUMNS[kind]) html("td", "c-" + column, value(entity, column), row);
-    if (!write) continue;
+    if (!actions) continue;
     const cell = html("td", "c-actions", undefined, row);
+    if (details) {
+      const more = html("button", null, t("reg.details"), cell);
+      more.type = "button";
+      more.dataset.device = entity.id;
+      more.addEventListener("click", () => ctx.openDevice(entity.id, "registry"));
+    }
+    if (!write) continue;
     const edit = html("button", null, t("reg.edit"), cell);
     edit.type = "button";
     edit.dataset.edit = entity.id;
