@@ -14,6 +14,7 @@ from hub.auth import roles
 from hub.config import plan as site_plan
 from hub.config import site as site_config
 from hub.console import files
+from hub.face import gallery as face_gallery
 from hub.verify import frames, frames_lock, frames_smoke  # noqa: F401 (registers the types)
 
 STATIC = files.STATIC
@@ -114,7 +115,12 @@ def test_every_code_of_the_hub_has_a_text():
               + ["access.reason." + r for r in frames_lock.FORCED_CAUSES.values()]
               + ["access.reason." + r for r in ("not_enrolled", "entrance_not_allowed",
                                                 "outside_schedule", "liveness_no_motion",
-                                                "liveness_antispoof")])
+                                                "liveness_antispoof")]
+              # the face pipeline's enrolment refusals (hub/face/pipeline.py, quality.py)
+              + ["face.reason." + r for r in ("no_face", "multiple_faces", "face_too_small",
+                                              "blurry", "pose_roll", "pose_yaw", "pose_pitch",
+                                              "low_detection_score", "bad_image")]
+              + ["face.list." + k for k in face_gallery.LISTS])
     assert sorted(set(wanted) - keys) == []
 
 

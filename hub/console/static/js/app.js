@@ -8,6 +8,7 @@ import * as plan from "./plan.js";
 import * as registry from "./registry.js";
 import * as access from "./access.js";
 import * as device from "./device.js";
+import * as faces from "./faces.js";
 
 const {t, tEnum} = i18n;
 const $ = (id) => document.getElementById(id);
@@ -60,7 +61,7 @@ function showNotice(text) {
 // ---- views -------------------------------------------------------------------------------
 function show(view) {
   document.body.dataset.view = view;
-  for (const name of ["login", "password", "alarms", "plan", "registry", "access", "device"]) $("view-" + name).hidden = name !== view;
+  for (const name of ["login", "password", "alarms", "plan", "registry", "access", "faces", "device"]) $("view-" + name).hidden = name !== view;
   const loggedIn = state.me !== null;
   $("nav").hidden = !loggedIn;
   $("live-status").hidden = !loggedIn;
@@ -110,6 +111,7 @@ async function startSession() {
   for (const el of document.querySelectorAll(".col-resident")) el.hidden = !may("residents.read");
   $("nav-registry").hidden = state.site.registry !== true;
   $("nav-access").hidden = !may("access_log.read");
+  $("nav-faces").hidden = !may("faces.read");
   state.alarms.clear();
   state.responders.clear();
   state.lastId = null;
@@ -128,6 +130,7 @@ function endSession(message) {
   plan.reset();
   registry.reset();
   access.reset();
+  faces.reset();
   device.reset();
   state.lastId = null;
   closeDetail();
@@ -544,6 +547,7 @@ async function changeLanguage(lang) {
     plan.render();
     registry.render();
     access.render();
+    faces.render();
     device.render();
   }
 }
@@ -558,12 +562,14 @@ async function start() {
   $("nav-plan").addEventListener("click", () => { show("plan"); plan.load(); });
   $("nav-registry").addEventListener("click", () => { show("registry"); registry.load(); });
   $("nav-access").addEventListener("click", () => { show("access"); access.load(); });
+  $("nav-faces").addEventListener("click", () => { show("faces"); faces.load(); });
   $("detail-assignee").addEventListener("change", (event) => { event.target.dataset.touched = "1"; });
   plan.init({state, may, errorText, formatTime});
   registry.init({state, may, errorText, formatTime, openDevice: device.open,
                  sessionEnded: () => endSession("login.session_ended")});
   access.init({state, may, errorText, formatTime, openDevice: device.open});
   device.init({state, may, errorText, formatTime, show});
+  faces.init({state, may, errorText, sessionEnded: () => endSession("login.session_ended")});
   $("nav-password").addEventListener("click", () => show("password"));
   $("nav-logout").addEventListener("click", onLogout);
   $("detail-close").addEventListener("click", closeDetail);
