@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 
 from simulator.runner import run_scenario
 from tests.console.consolekit import wait
-from tests.console.test_console_plan import open_plan
+from tests.console.test_console_plan import open_plan, shot
 
 pytestmark = pytest.mark.broker
 DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.yaml"
@@ -82,7 +82,7 @@ def test_the_demo_plan_shows_its_buildings_and_a_moving_responder(tmp_path, driv
                   .get_attribute("points")
                   for g in driver.find_elements(By.CSS_SELECTOR, "#plan-svg g.bld")}
         assert shapes["b1"] == "80,90 420,90 420,330 80,330"
-        assert shapes["b2"].split()[3] == "760,430"
+        assert shapes["b2"] == "560,110 920,110 920,410 560,410"
         # the officer appears, then moves (a walk reports every 5 virtual minutes)
         wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, MARKER), 30,
              what="the officer on the plan")
@@ -95,6 +95,7 @@ def test_the_demo_plan_shows_its_buildings_and_a_moving_responder(tmp_path, driv
                                       "return m && m.getAttribute('transform');", MARKER))
             return len(seen - {None}) >= 3
         wait(driver, moved, 30, what="the officer to move twice")
+        shot(driver, "console-demo-plan.png")
         assert "Officer Zhang" in driver.find_element(By.ID, "responder-list").text
         assert any("p-zhang" in line and "position" in line for line in demo.lines)
     finally:
