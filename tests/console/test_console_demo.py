@@ -25,17 +25,17 @@ class DemoThread:
     def __init__(self, workdir):
         self.lines = []
         self.loop = asyncio.new_event_loop()
-        self.task = None
+        self.running = None
         ready = threading.Event()
 
         def main():
             asyncio.set_event_loop(self.loop)
-            self.task = self.loop.create_task(run_scenario(
+            self.running = self.loop.create_task(run_scenario(
                 DEMO, out=self.lines.append, workdir=workdir, pace=1.0,
                 console={"host": "127.0.0.1", "port": 0}))
             ready.set()
             try:
-                self.loop.run_until_complete(self.task)
+                self.loop.run_until_complete(self.running)
             except (asyncio.CancelledError, Exception):  # the result is the test's business
                 pass
             finally:
@@ -51,15 +51,15 @@ class DemoThread:
         def printed(_):
             found[:] = [m for m in (re.search(r"console: (http://\S+)  log in as (\S+) / (\S+)",
                                               line) for line in list(self.lines)) if m]
-            return found or self.task.done()
+            return found or self.running.done()
         from tests.console.consolekit import wait_until
         wait_until(lambda: printed(None), timeout, what="the demo's console line")
         assert found, self.lines[:20]
         return found[0].group(1).rstrip("/"), found[0].group(2), found[0].group(3)
 
     def stop(self):
-        if not self.task.done():
-            self.loop.call_soon_threadsafe(self.task.cancel)
+        if not self.running.done():
+            self.loop.call_soon_threadsafe(self.running.cancel)
         self.thread.join(60)
 
 
