@@ -11,9 +11,11 @@ from selenium.webdriver.support.ui import Select
 
 from tests.console.consolekit import wait, wait_until
 from tests.console.test_console_browser import log_in, row, wait_live
+from tests.console.test_console_plan import open_plan
 from tests.integration.hubkit import Platform
 
 pytestmark = pytest.mark.broker
+MARKER = '#plan-svg g.responder[data-responder="p-zhang"]'
 
 
 def detail_button(driver, action):
@@ -90,11 +92,16 @@ def test_dispatch_acknowledge_resolve_from_the_page_reach_the_platform_once_each
         platform.close()
 
 
-def test_after_a_hub_restart_the_page_catches_up_without_a_reload(console, driver):
+def test_after_a_hub_restart_the_page_catches_up_without_a_reload(plan_console, driver):
+    console = plan_console
     platform = Platform(console.upstream)
     try:
         console.account("li-wei", "staff")
         log_in(driver, console, "li-wei")
+        open_plan(driver)
+        console.report_position("p-zhang", 450, 360)
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, MARKER), what="the marker")
+        driver.find_element(By.ID, "nav-alarms").click()
         before = console.raise_alarm("tamper:before")
         wait(driver, lambda d: row(d, before["id"]) is not None, what="the first alarm")
         wait_until(lambda: delivered(console), what="the first alarm upstream")
@@ -122,6 +129,13 @@ def test_after_a_hub_restart_the_page_catches_up_without_a_reload(console, drive
              what="the resolution sent while down")
         wait_live(driver)
         assert driver.execute_script("return window.sameDocument;") == 1  # no reload
+        # the new hub knows no position (they are kept in memory): the old marker goes
+        open_plan(driver)
+        wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, MARKER),
+             what="the stale marker to go")
+        console.report_position("p-zhang", 500, 380)
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, MARKER), what="the new report")
+        driver.find_element(By.ID, "nav-alarms").click()
         assert len(driver.find_elements(By.CSS_SELECTOR, "#alarm-list tr")) == 3
         # still logged in and may act: the session lives in the hub's database
         row(driver, down["id"]).find_element(By.CSS_SELECTOR,

@@ -192,14 +192,28 @@ function openStream() {
     state.lastId = data.feed_id;
     upsert(data.alarm);
   });
+  // every responder with a position is sent again before "ready" on each
+  // connection; one that is not has none on this hub (it restarted: positions
+  // live in its memory only), so its old marker must not stay on the plan
+  let reported = new Set();
+  stream.addEventListener("open", () => { reported = new Set(); });
   stream.addEventListener("responder", (event) => {
     const r = JSON.parse(event.data).responder;
+    reported.add(r.id);
     state.responders.set(r.id, r);
     plan.responderChanged();
     if (state.selected !== null) loadNearest(state.selected);
   });
   stream.addEventListener("ready", (event) => {
     state.lastId = JSON.parse(event.data).feed_id;
+    let forgot = false;
+    for (const [id, r] of state.responders) {
+      if (!reported.has(id) && r.x !== null && r.x !== undefined) {
+        state.responders.set(id, {...r, x: null, y: null, at: null, source: null});
+        forgot = true;
+      }
+    }
+    if (forgot) plan.responderChanged();
     setLive("live");
   });
   stream.addEventListener("reset", () => {
