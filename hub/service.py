@@ -226,7 +226,7 @@ class HubService:
             from hub.web import alarm_stream
             self.alarm_streams = alarm_stream.mount(api, self.store)
             self._cleanups.append(self.alarm_streams.unsubscribe)
-            console_files.mount(api, lambda: self.site)
+            console_files.mount(api, lambda: self.site, registry=self.registry is not None)
             from hub.console import plan as console_plan
             from hub.responders.board import board_for
             console_plan.mount(api, self, Path(self.store.path).resolve().parent / "console")

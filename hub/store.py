@@ -562,6 +562,15 @@ class Store:
         return [{"device": r[0], "counter": r[1], "type": r[2], "values": json.loads(r[3]),
                  "received_at": r[4]} for r in self.db.execute(q + " ORDER BY id", args)]
 
+    def recent_events(self, device_id, limit=50):
+        """A device's newest `limit` accepted events, newest first (as `events()`)."""
+        self._flushed()
+        rows = self.db.execute("SELECT device_id, counter, type, data, received_at FROM events"
+                               " WHERE device_id=? ORDER BY id DESC LIMIT ?",
+                               (device_id, int(limit))).fetchall()
+        return [{"device": r[0], "counter": r[1], "type": r[2], "values": json.loads(r[3]),
+                 "received_at": r[4]} for r in rows]
+
     def rejection_counts(self):
         out = {}
         for reason, n in self.db.execute("SELECT reason, SUM(count) FROM rejections GROUP BY reason"):

@@ -133,6 +133,7 @@ class ScenarioRun:
         self.clock = VirtualClock()
         self.t0 = self.clock.now()
         self.failures = []
+        self.lost_positions = []  # responders' reports the hub never showed
         self.fault_brokers = {}
         self._printed_events = 0
         self._printed_alarms = 0
@@ -412,6 +413,9 @@ class ScenarioRun:
     async def apply(self, step):
         sim = self.sim
         did = step.device
+        if step.action == "position":
+            await self.position(step.value)
+            return
         self.say(did or "sim", scn.ACTIONS[step.action] +
                  ("" if step.value is None else " (%s)" % step.value))
         if step.action == "hub_restart":
@@ -476,6 +480,29 @@ class ScenarioRun:
             self.lock_action(did, step.action, step.value)
         await sim.step()
         await sim.settle()
+
+    async def position(self, value):
+        """A responder's phone reports where it is: its JSON on its own position
+        topic of the site broker, with its own login (the ACL lets it write only
+        there), which the hub's ResponderPositions reads (docs/console.md,
+        "Responders"). Waits (real time, bounded) until the hub's board has it,
+        so the console shows the move at this virtual time."""
+        rid, x, y = value["responder"], value["x"], value["y"]
+        self.say(rid, "%s (%g, %g)" % (scn.ACTIONS["position"], x, y))
+        topic = "anju/%s/responders/%s/position" % (self.sc.site.site_id, rid)
+        body = json.dumps({"x": x, "y": y}).encode()
+        await asyncio.to_thread(self.frames.publish, topic, body, self.logins(rid))
+        board = getattr(self.hub, "responder_board", None)
+        if board is None:
+            return  # a hub without the board (no console) drops positions
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 5
+        while loop.time() < end:
+            doc = board.doc(rid)
+            if doc is not None and (doc["x"], doc["y"]) == (x, y):
+                return
+            await asyncio.sleep(0.01)
+        self.lost_positions.append("the hub did not take %s's position (%g, %g)" % (rid, x, y))
 
     def fault_broker(self, mode):
         """One misbehaving broker per mode for the whole run (simulator/fault_broker.py)."""
@@ -571,7 +598,10 @@ class ScenarioRun:
         return out
 
     def check(self):
-        ok = True
+        ok = not self.lost_positions
+        for what in self.lost_positions:
+            self.out("FAIL  %s" % what)
+            self.failures.append(what)
         received = self.upstream_alarms()
         for e in self.sc.expectations:
             spec = e.spec

@@ -32,8 +32,13 @@ ACTIONS = {
     "hub_restart": "hub restarted",
     "upstream_down": "upstream broker stopped",
     "upstream_up": "upstream broker started",
+    "position": "responder reports its position",
+    "walk": "responder walks",
 }
 SITE_ACTIONS = ("hub_restart", "upstream_down", "upstream_up")
+# a responder on the plan (docs/console.md, "Responders"): its phone reports positions
+RESPONDER_ACTIONS = ("position", "walk")
+WALK_EVERY_S = 60.0
 LOCK_ACTIONS = ("card", "pin", "finger", "key", "handle", "jam", "tenant_add", "tenant_remove",
                 "face", "phone")
 CREDENTIAL_KINDS = ("card", "pin", "finger", "phone")
@@ -288,6 +293,7 @@ def parse(doc, boards_loader=None):
                                         "case": case, "battery_mv": mv,
                                         "heartbeat_s": int(site.devices[str(d["id"])].heartbeat_s)}
     t = 0.0
+    last_position = {}  # responder id -> (x, y) of its previous position or walk
     for step in doc.get("timeline") or []:
         if not isinstance(step, dict):
             raise ConfigError("%s: every timeline entry must be a mapping" % doc.where("timeline"))
@@ -305,6 +311,9 @@ def parse(doc, boards_loader=None):
             raise ConfigError("%s: a step needs 'at' (from the start) or 'after' (from the previous step)" % where)
         action = step.get("action")
         device = step.get("device")
+        if action in RESPONDER_ACTIONS or "responder" in step:
+            sc.steps.extend(_responder_steps(step, t, action, site, last_position))
+            continue
         if action is None:
             if device is not None:
                 raise ConfigError("%s: key 'device' without an 'action'" % where)
@@ -352,7 +361,9 @@ def parse(doc, boards_loader=None):
             raise ConfigError("%s: action 'inject' needs 'value', one of %s"
                               % (where, ", ".join(INJECT_KINDS)))
         sc.steps.append(Step(t, str(device), action, value, step.line))
-    sc.end = t
+    # a walk's reports fall after its own step: keep the timeline in time order
+    sc.steps.sort(key=lambda st: st.at)
+    sc.end = max([t] + [st.at for st in sc.steps])
     for e in doc.get("expect") or []:
         if not isinstance(e, dict):
             raise ConfigError("%s: every expectation must be a mapping" % doc.where("expect"))
@@ -428,6 +439,63 @@ def parse(doc, boards_loader=None):
     if not sc.steps and not sc.expectations:
         raise ConfigError("%s: the scenario has no timeline and no expectations" % doc.file)
     return sc
+
+
+def _point(value, where, key, size):
+    """[x, y] or {x, y} inside the plan -> (x, y)."""
+    if isinstance(value, dict):
+        value = [value.get("x"), value.get("y")]
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value)):
+        raise ConfigError("%s: key '%s': a point in plan coordinates, {x: .., y: ..} or [x, y]"
+                          % (where, key))
+    x, y = float(value[0]), float(value[1])
+    if not (0 <= x <= size[0] and 0 <= y <= size[1]):
+        raise ConfigError("%s: key '%s': (%g, %g) is outside the plan (%g x %g)"
+                          % (where, key, x, y, size[0], size[1]))
+    return x, y
+
+
+def _responder_steps(step, t, action, site, last_position):
+    """`position` (value: a point) or `walk` (value: {to: point, over: duration,
+    every: duration}) of a site's responder -> position steps, a walk's spread
+    in a straight line from the responder's previous position, one report
+    `every` (1m by default) until `over` has passed. Pure."""
+    from hub.config.plan import PLAN_SIZE
+    where = step.where()
+    rid = step.get("responder")
+    if action not in RESPONDER_ACTIONS:
+        raise ConfigError("%s: a 'responder' step's action is one of %s"
+                          % (where, ", ".join(RESPONDER_ACTIONS)))
+    if "device" in step:
+        raise ConfigError("%s: action '%s' takes 'responder', not 'device'" % (where, action))
+    if rid is None or str(rid) not in site.responders:
+        raise ConfigError("%s: key 'responder': '%s' is not a responder of this site; known: %s"
+                          % (where, rid, ", ".join(sorted(site.responders)) or "none"))
+    rid = str(rid)
+    size = site.plan_size or PLAN_SIZE
+    value = step.get("value")
+    if action == "position":
+        x, y = _point(value, where, "value", size)
+        last_position[rid] = (x, y)
+        return [Step(t, None, "position", {"responder": rid, "x": x, "y": y}, step.line)]
+    if not isinstance(value, dict) or "to" not in value or "over" not in value:
+        raise ConfigError("%s: action 'walk' needs 'value': {to: [x, y], over: 10m, every: 1m}"
+                          % where)
+    if rid not in last_position:
+        raise ConfigError("%s: responder '%s' walks from nowhere: give a 'position' step first"
+                          % (where, rid))
+    to = _point(value["to"], where, "to", size)
+    over = parse_duration(value["over"], where, "over")
+    every = parse_duration(value["every"], where, "every") if "every" in value else WALK_EVERY_S
+    if over <= 0 or every <= 0:
+        raise ConfigError("%s: action 'walk': 'over' and 'every' must be more than 0" % where)
+    (x0, y0), n = last_position[rid], max(1, int(round(over / every)))
+    last_position[rid] = to
+    return [Step(t + over * i / n, None, "position",
+                 {"responder": rid, "x": round(x0 + (to[0] - x0) * i / n, 1),
+                  "y": round(y0 + (to[1] - y0) * i / n, 1)}, step.line)
+            for i in range(1, n + 1)]
 
 
 def load(path, boards_loader=None):

@@ -9,7 +9,8 @@ answer forbids framing and foreign scripts (Content-Security-Policy), so a
 foreign page can neither embed the console nor run code inside it.
 
 `GET /api/site` (site.read) gives the site's id, name and IANA time zone, in
-which the pages show every time.
+which the pages show every time, and whether the hub runs from the registry
+(then the registry pages may change it).
 """
 import re
 from pathlib import Path
@@ -47,8 +48,9 @@ def _answer(path):
     return 200, RawBody(TYPES[path.suffix], path.read_bytes(), headers=HEADERS)
 
 
-def mount(api, site):
-    """`site()` returns the running site configuration (it may be reloaded)."""
+def mount(api, site, registry=False):
+    """`site()` returns the running site configuration (it may be reloaded);
+    `registry`: the hub runs in registry mode (its /api/registry routes exist)."""
 
     def index(req):
         return _answer(STATIC / INDEX)
@@ -61,7 +63,8 @@ def mount(api, site):
 
     def site_info(req):
         cfg = site()
-        return 200, {"id": cfg.site_id, "name": cfg.site_name, "timezone": cfg.timezone}
+        return 200, {"id": cfg.site_id, "name": cfg.site_name, "timezone": cfg.timezone,
+                     "registry": bool(registry)}
 
     api.routes.extend([
         Route("GET", r"^/$", index, None, EXECUTOR),

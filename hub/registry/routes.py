@@ -7,10 +7,13 @@ Each change runs as one callback on the hub's loop thread (through the API's
 `hub.reload_site(site)`, so the running hub switches between two events and
 no event sees half a configuration. Answers never carry keys.
 
-Errors: 400 invalid (the validator's message names the field), 404 unknown
-id, 409 id taken or still in use, 415 unknown import content type, 503 when
+Errors: 400 invalid (the validator's message names the field, and the body's
+`field` gives its key alone, for a form to mark it), 404 unknown id, 409 id
+taken or still in use (`field` "id" when the id is taken), 415 unknown import content type, 503 when
 the store does not answer. This module must never log a request body.
 """
+import re
+
 from hub import ConfigError, StoreError
 from hub.auth.roles import REGISTRY_KINDS
 from hub.config import yamlfile
@@ -19,6 +22,19 @@ from hub.registry.db import KINDS, RegistryConflict, RegistryInvalid, RegistryNo
 
 ACTOR_HEADER = "X-Anju-Actor"
 _KIND = "(?P<kind>%s)" % "|".join(KINDS)
+# parse_site and the registry name a field as `key 'from'`, `missing key 'name'`
+# or `unknown key 'colour'` (hub/config/site.py); the first one is the culprit
+_FIELD = re.compile(r"\bkey '([A-Za-z_][A-Za-z0-9_.]{0,63})'")
+
+
+def invalid_field(message):
+    """The key an error message of the validator names first, or None (pure)."""
+    found = _FIELD.search(message or "")
+    return found.group(1) if found else None
+
+
+def _field(field):
+    return {"field": field} if field else None
 
 
 def _read(params):
@@ -77,11 +93,13 @@ class RegistryRoutes:
         try:
             return self.bridge.call(fn, *args)
         except RegistryInvalid as exc:
-            raise HttpError(400, "invalid", str(exc)) from exc
+            raise HttpError(400, "invalid", str(exc),
+                            extra=_field(invalid_field(str(exc)))) from exc
         except RegistryNotFound as exc:
             raise HttpError(404, "not_found", str(exc)) from exc
         except RegistryConflict as exc:
-            raise HttpError(409, "conflict", str(exc)) from exc
+            taken = "id" if str(exc).endswith("already exists") else None
+            raise HttpError(409, "conflict", str(exc), extra=_field(taken)) from exc
         except ConfigError as exc:  # the KEK does not open a stored key
             raise HttpError(500, "registry_unusable", str(exc)) from exc
         except StoreError as exc:

@@ -41,12 +41,14 @@ JSON_TYPES = ("application/json",)
 
 
 class HttpError(Exception):
-    """A request the API refuses: becomes `{"error": code, "detail": ...}` with `status`."""
+    """A request the API refuses: becomes `{"error": code, "detail": ...}` with `status`
+    (and the keys of `extra`, such as the `field` a registry change got wrong)."""
 
-    def __init__(self, status, code, detail="", headers=None):
+    def __init__(self, status, code, detail="", headers=None, extra=None):
         super().__init__(detail)
         self.status, self.code, self.detail = int(status), code, detail
         self.headers = headers or {}
+        self.extra = extra or {}
 
 
 class Request:
@@ -237,6 +239,8 @@ class HubApi:
             Route("GET", r"^/api/access-log$", self.access_log, "access_log.read", LOOP),
             Route("GET", r"^/api/devices$", self.devices, "devices.read", LOOP),
             Route("GET", r"^/api/devices/(?P<id>[^/]+)$", self.device, "devices.read", LOOP),
+            Route("GET", r"^/api/devices/(?P<id>[^/]+)/events$", self.device_events,
+                  "devices.read", LOOP),
             Route("GET", r"^/api/face/persons$", self.face_list, "faces.read", EXECUTOR),
             Route("POST", r"^/api/face/persons$", self.face_enroll, "faces.write", EXECUTOR),
             Route("DELETE", r"^/api/face/persons/(?P<id>[^/]+)$", self.face_delete,
@@ -420,6 +424,11 @@ class HubApi:
         if doc is None:
             raise HttpError(404, "unknown_device", "no state reported by device %s" % device_id)
         return 200, doc
+
+    def device_events(self, req):
+        device_id = req.params["id"]
+        events = self._store(self.store.recent_events, device_id, req.limit())
+        return 200, {"device": device_id, "events": events}
 
     def access_log(self, req):
         limit = req.limit()

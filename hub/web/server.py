@@ -52,7 +52,8 @@ def _json(doc, status, headers=None):
 
 
 def _error(exc):
-    return _json({"error": exc.code, "detail": exc.detail}, exc.status, exc.headers)
+    extra = getattr(exc, "extra", None) or {}
+    return _json({**extra, "error": exc.code, "detail": exc.detail}, exc.status, exc.headers)
 
 
 class HubHttpServer:

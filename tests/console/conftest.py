@@ -35,3 +35,16 @@ def plan_console(tmp_path, make_broker, driver):
     finally:
         driver.get("about:blank")
         hub.stop()
+
+
+@pytest.fixture
+def registry_console(tmp_path, make_broker, driver):
+    """A hub in registry mode, its registry made from the plan's site."""
+    hub = consolekit.HubThread(tmp_path / "hub.db", make_broker("site"), make_broker("upstream"),
+                               registry_yaml=consolekit.REGISTRY_YAML)
+    driver.set_window_size(1280, 900)
+    try:
+        yield hub
+    finally:
+        driver.get("about:blank")
+        hub.stop()

@@ -68,6 +68,10 @@ responders:
 """
 
 
+# registry mode (docs/registry.md): the plan's site, made into the hub's registry
+REGISTRY_YAML = PLAN_YAML.replace("site: {id: sunrise,", "hub: {registry: true, http: true}\nsite: {id: sunrise,")
+
+
 def site(text=SITE_YAML):
     text = text % {"tz": TIMEZONE, "key": hubkit.KEY.hex()}
     return config.parse_site(yamlfile.loads(text, "site.yaml"))
@@ -80,14 +84,23 @@ def plan_site():
 class HubThread:
     """A running hub on its own loop; `call(fn, *args)` runs `fn` on that loop."""
 
-    def __init__(self, db, site_broker, upstream, site_cfg=None):
+    def __init__(self, db, site_broker, upstream, site_cfg=None, registry_yaml=None):
+        """`registry_yaml`: run in registry mode, the registry made from that site file."""
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="hub-loop", daemon=True)
         self._thread.start()
-        self.hub = self.run(hubkit.start_hub(db, site_broker, upstream, site_cfg or site()))
-        self.base = "http://127.0.0.1:%d" % self.hub.http.port
+        self.registry = None
+        if registry_yaml is not None:
+            self.registry, site_cfg = open_registry(db, registry_yaml)
+        self.db, self.site_cfg = db, site_cfg or site()
+        self.hub = self.run(start_on_port(db, site_broker, upstream, self.site_cfg, 0,
+                                          self.registry))
+        self.port = self.hub.http.port
+        self.base = "http://127.0.0.1:%d" % self.port
         self.broker = site_broker
+        self.upstream = upstream
         self.counters = {}
+        self.running = True
 
     def run(self, coro, timeout=20):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -97,9 +110,23 @@ class HubThread:
             return fn(*args)
         return self.run(on_loop())
 
+    def stop_hub(self):
+        """Stop the hub (its HTTP server too: the page loses its stream); the
+        loop stays, so `start_hub` can run a new HubService on the same store."""
+        self.run(self.hub.stop())
+        self.running = False
+
+    def start_hub(self):
+        """A new HubService on the same database, brokers and HTTP port, as
+        after a restart of the hub's process (sessions live in the database)."""
+        self.hub = self.run(start_on_port(self.db, self.broker, self.upstream, self.site_cfg,
+                                          self.port, self.registry))
+        self.running = True
+
     def stop(self):
         try:
-            self.run(self.hub.stop())
+            if self.running:
+                self.run(self.hub.stop())
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(10)
@@ -130,9 +157,42 @@ class HubThread:
     def alarms(self):
         return self.call(self.hub.store.alarms)
 
+    def site_now(self):
+        """The running hub's site configuration (a registry change swaps it)."""
+        return self.call(lambda: self.hub.site)
+
     def report_position(self, responder, x, y):
         """A responder's position, as its phone's report does (on the hub's loop)."""
         return self.call(self.hub.responder_board.report, responder, {"x": x, "y": y}, "http")
+
+
+def open_registry(db, text):
+    """A registry (hub/registry/db.py) made from the site file `text`, beside `db`."""
+    from hub.clock import SystemClock
+    from hub.registry import kek
+    from hub.registry.db import open_for_hub
+    folder = db.parent
+    (folder / "site.yaml").write_text(text % {"tz": TIMEZONE, "key": hubkit.KEY.hex()},
+                                      encoding="utf-8")
+    return open_for_hub(folder / "site.yaml", db, SystemClock(), kek.create(folder / "kek"))
+
+
+async def start_on_port(db, site_broker, upstream, site_cfg, port, registry=None):
+    """hubkit.start_hub with the API on a given port (0: any; after a restart
+    the one the page has open), in registry mode with `registry`."""
+    from hub.clock import SystemClock
+    from hub.ingest.login import hub_username
+    from hub.service import HubService
+    hub = HubService(site_cfg, db, SystemClock(),
+                     {"host": site_broker.host, "port": site_broker.port,
+                      **site_broker.login(hub_username(site_cfg.site_id))},
+                     {"host": upstream.host, "port": upstream.port}, http={"port": port},
+                     registry=registry)
+    await hub.start(connect_timeout=10)
+    hub.site_broker = site_broker
+    await hubkit.commands_component(hub).wait_ready(10)
+    await hubkit.wait_for(lambda: hub.links()["upstream"])
+    return hub
 
 
 def raise_on_loop(hub, cause, resident=None, flat="b1-101"):

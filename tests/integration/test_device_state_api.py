@@ -62,3 +62,22 @@ async def test_device_state_and_smoke_flags(tmp_path, make_site_broker, upstream
             raise AssertionError("an unknown device must be 404")
     finally:
         await hub.stop()
+
+
+async def test_a_devices_recent_events_newest_first(tmp_path, make_site_broker, upstream_broker):
+    site_cfg = hubkit.site()
+    broker = make_site_broker(site_cfg)
+    hub = await hubkit.start_hub(tmp_path / "hub.db", broker, upstream_broker, site_cfg=site_cfg)
+    try:
+        for counter, is_open in ((1, True), (2, False), (3, True)):
+            await asyncio.to_thread(hubkit.publish_frame, broker, "door-101",
+                                    hubkit.door_frame(counter, is_open=is_open))
+        await hubkit.wait_for(lambda: len(hub.store.events("door-101")) == 3)
+        status, body = await asyncio.to_thread(get, hub, "/api/devices/door-101/events?limit=2")
+        assert status == 200 and body["device"] == "door-101"
+        assert [(e["counter"], e["type"], e["values"]["open"]) for e in body["events"]] == \
+            [(3, "door", True), (2, "door", False)]
+        status, body = await asyncio.to_thread(get, hub, "/api/devices/door-102/events")
+        assert (status, body["events"]) == (200, [])
+    finally:
+        await hub.stop()

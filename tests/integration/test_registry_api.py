@@ -125,21 +125,33 @@ async def test_changed_inactivity_threshold_is_used_by_the_running_rule(running)
     assert inactivity_alarms(hub)[0]["flat"] == "b1-101"
 
 
-@pytest.mark.parametrize("method, path, body, status, detail", [
+@pytest.mark.parametrize("method, path, body, status, detail, field", [
     ("POST", "/api/registry/devices", dict(DOOR, id="door-1", frame_key="00"), 400,
-     "registry devices[door-1]: key 'frame_key': must be 32 bytes"),
-    ("POST", "/api/registry/flats", {"id": "b1-101", "building": "b1"}, 409, "already exists"),
-    ("PUT", "/api/registry/residents/nobody", {"name": "X"}, 404, "no resident 'nobody'"),
-    ("DELETE", "/api/registry/flats/b1-101", None, 409, "still has residents"),
-    ("PUT", "/api/registry/flats/b1-101", {"inactivity": "-5"}, 400, "key 'inactivity'"),
+     "registry devices[door-1]: key 'frame_key': must be 32 bytes", "frame_key"),
+    ("POST", "/api/registry/flats", {"id": "b1-101", "building": "b1"}, 409, "already exists",
+     "id"),
+    ("PUT", "/api/registry/residents/nobody", {"name": "X"}, 404, "no resident 'nobody'", None),
+    ("DELETE", "/api/registry/flats/b1-101", None, 409, "still has residents", None),
+    ("PUT", "/api/registry/flats/b1-101", {"inactivity": "-5"}, 400, "key 'inactivity'",
+     "inactivity"),
+    ("POST", "/api/registry/residents", {"id": "r-9", "flat": "b1-101", "name": "Chen",
+                                         "from": "2026-13-01"}, 400, "is not a date", "from"),
+    ("POST", "/api/registry/residents", {"id": "r-9", "flat": "b1-101"}, 400,
+     "missing key 'name'", "name"),
+    ("POST", "/api/registry/residents", {"id": "r-9", "flat": "b9-1", "name": "Chen"}, 400,
+     "no flat 'b9-1'", "flat"),
+    ("POST", "/api/registry/residents", {"id": "r-9", "flat": "b1-101", "name": "Chen",
+                                         "role": "boss"}, 400, "allowed: owner", "role"),
 ])
 async def test_refused_changes_answer_with_the_reason_and_change_nothing(running, method, path,
-                                                                         body, status, detail):
+                                                                         body, status, detail,
+                                                                         field):
     hub, call, _ = running
     before = hub.registry.version(), hub.site
     got, answer = await call(method, path, body)
     assert got == status
     assert detail in answer["detail"]
+    assert answer.get("field") == field  # the key alone, for a form to mark it
     assert (hub.registry.version(), hub.site) == before
 
 

@@ -12,7 +12,10 @@ import pytest
 from hub.alarms import commands, lifecycle
 from hub.auth import roles
 from hub.config import plan as site_plan
+from hub.config import site as site_config
 from hub.console import files
+from hub.face import gallery as face_gallery
+from hub.verify import frames, frames_lock, frames_smoke  # noqa: F401 (registers the types)
 
 STATIC = files.STATIC
 LANGS = ("zh-CN", "en")
@@ -98,8 +101,43 @@ def test_every_code_of_the_hub_has_a_text():
               + ["lang." + lang for lang in LANGS]
               # the plan: responders' kinds and devices' states (hub/console/plan.py)
               + ["responder." + k for k in site_plan.RESPONDER_KINDS]
-              + ["plan.device.status." + s for s in ("online", "offline", "unknown")])
+              + ["plan.device.status." + s for s in ("online", "offline", "unknown")]
+              # the registry pages: every collection, field of the site format, code
+              + ["reg.kind." + k for k in roles.REGISTRY_KINDS]
+              + ["reg.one." + k for k in roles.REGISTRY_KINDS]
+              + ["reg.role." + r for r in site_config.ROLES]
+              + ["reg.device_kind." + k for k in site_config.DEVICE_KINDS]
+              + ["reg.transport." + k for k in site_config.TRANSPORTS]
+              # a device's frames, the smart locks' and the face entrances' access events
+              + ["device.event." + k for k in frames.TYPES.values()]
+              + ["access.method." + m for m in frames_lock.METHODS.values()]
+              + ["access.reason." + r for r in frames_lock.REASONS.values() if r != "ok"]
+              + ["access.reason." + r for r in frames_lock.FORCED_CAUSES.values()]
+              + ["access.reason." + r for r in ("not_enrolled", "entrance_not_allowed",
+                                                "outside_schedule", "liveness_no_motion",
+                                                "liveness_antispoof")]
+              # the face pipeline's enrolment refusals (hub/face/pipeline.py, quality.py)
+              + ["face.reason." + r for r in ("no_face", "multiple_faces", "face_too_small",
+                                              "blurry", "pose_roll", "pose_yaw", "pose_pitch",
+                                              "low_detection_score", "bad_image")]
+              + ["face.list." + k for k in face_gallery.LISTS])
     assert sorted(set(wanted) - keys) == []
+
+
+def test_every_field_the_registry_pages_show_has_a_label():
+    """The forms' and lists' fields (js/registry.js) are the site format's
+    (hub/config/site.py KEYS) or the list's own columns; each has a label."""
+    source = scripts()["registry.js"]
+    fields = set(re.findall(r'\["([a-z_]+)", "(?:text|parent|number|tel|select|check|date|secret)"',
+                            source))
+    for block in re.findall(r"const COLUMNS = \{(.*?)\n\};", source, re.S):
+        fields |= set(re.findall(r'"([a-z_]+)"', block))
+    assert {"from", "until", "lives_alone", "role", "frame_key", "last_seen"} <= fields
+    site_fields = set().union(*(site_config.KEYS[k] for k in ("building", "flat", "resident",
+                                                              "device")))
+    own = {"status", "battery", "last_seen", "keys", "building", "flat"}
+    assert sorted(fields - site_fields - own) == []
+    assert sorted("reg.field." + f for f in fields if "reg.field." + f not in catalogue("en")) == []
 
 
 def test_no_visible_text_is_written_into_the_page_or_the_scripts():

@@ -344,3 +344,20 @@ def test_open_for_hub_imports_the_file_once(tmp_path, kek_file):
     reg, site = open_for_hub(path, tmp_path / "hub.db", Clock())
     assert reg.version() == 2 and site.flats["b1-101"].inactivity_s == 3600
     reg.close()
+
+
+@pytest.mark.parametrize("message, field", [
+    ("registry buildings[b1].flats[b1-101].residents[r-9]: key 'from': '2026-13-01' is not a "
+     "date like 2026-01-31", "from"),
+    ("registry buildings[b1].flats[b1-101].residents[r-9]: key 'until': 2026-01-01 is before "
+     "'from' 2026-05-01", "until"),
+    ("registry buildings[b1].flats[b1-101].residents[r-9]: missing key 'name'", "name"),
+    ("registry buildings[b1].flats[b1-101].residents[r-9]: unknown key 'colour' in resident; "
+     "allowed: id, name", "colour"),
+    ("resident: key 'flat': no flat 'b1-999' in this site", "flat"),
+    ("the request body must be a mapping of fields", None),
+    ("", None),
+])
+def test_the_field_an_invalid_change_names(message, field):
+    from hub.registry.routes import invalid_field
+    assert invalid_field(message) == field

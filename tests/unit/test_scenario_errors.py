@@ -276,3 +276,54 @@ def test_shipped_scenarios_pass_sim_check(tmp_path: Path, path: Path) -> None:
 
 def test_shipped_scenarios_exist() -> None:
     assert {p.stem for p in SCENARIOS} >= {"demo", "inactivity_basic", "bad_frames"}
+
+
+RESPONDER_SCENARIO = """name: walking
+site: {id: s1, plan: {width: 1000, height: 600}}
+buildings:
+  - id: b1
+    flats: [{id: b1-101}]
+devices:
+  - {id: door-101, kind: door_sensor, board: esp32c3, flat: b1-101, transport: mqtt}
+responders:
+  - {id: p-zhang, name: Zhang, kind: police}
+timeline:
+%s
+"""
+
+
+def responder_steps(timeline):
+    sc = scenario.parse(yamlfile.loads(RESPONDER_SCENARIO % timeline, "w.yaml"),
+                        boards_loader=boards.load)
+    return [(st.at, st.value) for st in sc.steps if st.action == "position"], sc
+
+
+def test_a_walk_becomes_position_reports_in_time_order() -> None:
+    steps, sc = responder_steps(
+        "  - {at: 1m, responder: p-zhang, action: position, value: [100, 500]}\n"
+        "  - {at: 2m, responder: p-zhang, action: walk, value: {to: {x: 400, y: 200}, over: 3m}}\n"
+        "  - {at: 3m, device: door-101, action: open}\n")
+    assert steps == [(60.0, {"responder": "p-zhang", "x": 100.0, "y": 500.0}),
+                     (180.0, {"responder": "p-zhang", "x": 200.0, "y": 400.0}),
+                     (240.0, {"responder": "p-zhang", "x": 300.0, "y": 300.0}),
+                     (300.0, {"responder": "p-zhang", "x": 400.0, "y": 200.0})]
+    assert [st.at for st in sc.steps] == sorted(st.at for st in sc.steps)
+    assert sc.end == 300.0
+
+
+@pytest.mark.parametrize("step, needle", [
+    ("{at: 1m, responder: nobody, action: position, value: [1, 1]}",
+     "w.yaml:11: key 'responder': 'nobody' is not a responder of this site; known: p-zhang"),
+    ("{at: 1m, responder: p-zhang, action: position, value: [1200, 1]}",
+     "is outside the plan (1000 x 600)"),
+    ("{at: 1m, responder: p-zhang, action: position, value: {x: 1}}", "key 'value': a point"),
+    ("{at: 1m, responder: p-zhang, action: walk, value: {to: [1, 1], over: 1m}}",
+     "walks from nowhere"),
+    ("{at: 1m, responder: p-zhang, action: open}", "a 'responder' step's action is one of"),
+    ("{at: 1m, responder: p-zhang, device: door-101, action: position, value: [1, 1]}",
+     "takes 'responder', not 'device'"),
+])
+def test_responder_steps_are_validated(step: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        responder_steps("  - " + step + "\n")
+    assert needle in str(info.value)

@@ -5,6 +5,10 @@ import * as api from "./api.js";
 import * as bell from "./bell.js";
 import * as i18n from "./i18n.js";
 import * as plan from "./plan.js";
+import * as registry from "./registry.js";
+import * as access from "./access.js";
+import * as device from "./device.js";
+import * as faces from "./faces.js";
 
 const {t, tEnum} = i18n;
 const $ = (id) => document.getElementById(id);
@@ -57,7 +61,7 @@ function showNotice(text) {
 // ---- views -------------------------------------------------------------------------------
 function show(view) {
   document.body.dataset.view = view;
-  for (const name of ["login", "password", "alarms", "plan"]) $("view-" + name).hidden = name !== view;
+  for (const name of ["login", "password", "alarms", "plan", "registry", "access", "faces", "device"]) $("view-" + name).hidden = name !== view;
   const loggedIn = state.me !== null;
   $("nav").hidden = !loggedIn;
   $("live-status").hidden = !loggedIn;
@@ -105,6 +109,9 @@ async function startSession() {
   renderWho();
   document.body.classList.toggle("may-see-residents", may("residents.read"));
   for (const el of document.querySelectorAll(".col-resident")) el.hidden = !may("residents.read");
+  $("nav-registry").hidden = state.site.registry !== true;
+  $("nav-access").hidden = !may("access_log.read");
+  $("nav-faces").hidden = !may("faces.read");
   state.alarms.clear();
   state.responders.clear();
   state.lastId = null;
@@ -121,6 +128,10 @@ function endSession(message) {
   state.alarms.clear();
   state.responders.clear();
   plan.reset();
+  registry.reset();
+  access.reset();
+  faces.reset();
+  device.reset();
   state.lastId = null;
   closeDetail();
   renderList();
@@ -181,14 +192,28 @@ function openStream() {
     state.lastId = data.feed_id;
     upsert(data.alarm);
   });
+  // every responder with a position is sent again before "ready" on each
+  // connection; one that is not has none on this hub (it restarted: positions
+  // live in its memory only), so its old marker must not stay on the plan
+  let reported = new Set();
+  stream.addEventListener("open", () => { reported = new Set(); });
   stream.addEventListener("responder", (event) => {
     const r = JSON.parse(event.data).responder;
+    reported.add(r.id);
     state.responders.set(r.id, r);
     plan.responderChanged();
     if (state.selected !== null) loadNearest(state.selected);
   });
   stream.addEventListener("ready", (event) => {
     state.lastId = JSON.parse(event.data).feed_id;
+    let forgot = false;
+    for (const [id, r] of state.responders) {
+      if (!reported.has(id) && r.x !== null && r.x !== undefined) {
+        state.responders.set(id, {...r, x: null, y: null, at: null, source: null});
+        forgot = true;
+      }
+    }
+    if (forgot) plan.responderChanged();
     setLive("live");
   });
   stream.addEventListener("reset", () => {
@@ -485,7 +510,18 @@ function renderDetail() {
     const dt = document.createElement("dt");
     dt.textContent = label;
     const dd = document.createElement("dd");
-    dd.textContent = value;
+    if (label === t("detail.device") && doc.device && may("devices.read")) {
+      // the device's own page: its state and recent frames
+      const link = document.createElement("button");
+      link.type = "button";
+      link.className = "linkish";
+      link.id = "detail-device";
+      link.textContent = value;
+      link.addEventListener("click", () => device.open(doc.device, "alarms"));
+      dd.appendChild(link);
+    } else {
+      dd.textContent = value;
+    }
     fields.append(dt, dd);
   }
   const buttons = $("detail-buttons");
@@ -523,6 +559,10 @@ async function changeLanguage(lang) {
     renderList();
     renderDetail();
     plan.render();
+    registry.render();
+    access.render();
+    faces.render();
+    device.render();
   }
 }
 
@@ -534,8 +574,16 @@ async function start() {
   $("password-form").addEventListener("submit", onPassword);
   $("nav-alarms").addEventListener("click", () => show("alarms"));
   $("nav-plan").addEventListener("click", () => { show("plan"); plan.load(); });
+  $("nav-registry").addEventListener("click", () => { show("registry"); registry.load(); });
+  $("nav-access").addEventListener("click", () => { show("access"); access.load(); });
+  $("nav-faces").addEventListener("click", () => { show("faces"); faces.load(); });
   $("detail-assignee").addEventListener("change", (event) => { event.target.dataset.touched = "1"; });
   plan.init({state, may, errorText, formatTime});
+  registry.init({state, may, errorText, formatTime, openDevice: device.open,
+                 sessionEnded: () => endSession("login.session_ended")});
+  access.init({state, may, errorText, formatTime, openDevice: device.open});
+  device.init({state, may, errorText, formatTime, show});
+  faces.init({state, may, errorText, sessionEnded: () => endSession("login.session_ended")});
   $("nav-password").addEventListener("click", () => show("password"));
   $("nav-logout").addEventListener("click", onLogout);
   $("detail-close").addEventListener("click", closeDetail);
