@@ -50,6 +50,8 @@ def read(qr_key, site_id, token):
         raise QrInvalid("not base32") from exc
     if len(raw) != _BODY.size + MAC_LEN:
         raise QrInvalid("wrong length")
+    if base64.b32encode(raw).decode().rstrip("=") != text:
+        raise QrInvalid("not the canonical encoding")  # one token, one spelling
     body, mac = raw[:_BODY.size], raw[_BODY.size:]
     if not hmac.compare_digest(mac, _mac(qr_key, site_id, body)):
         raise QrInvalid("signature does not match")
