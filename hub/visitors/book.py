@@ -438,6 +438,10 @@ class VisitorBook:
                                      "credential=? AND direction='in' LIMIT 1",
                                      (visit_id, credential)))
 
+    def _entered(self, visit_id):
+        return bool(self.store.query("SELECT 1 FROM visit_entries WHERE visit_id=? AND "
+                                     "direction='in' LIMIT 1", (visit_id,)))
+
     def admit_qr(self, reader, token, direction="in"):
         """A QR scanned at `reader` (settings.Reader): (open?, reason, visit id)."""
         now = self.clock.now()
@@ -459,8 +463,9 @@ class VisitorBook:
             self._attempt("visitor_plate_refused", reader, now, {"reason": "malformed"})
             return False, "malformed", None
         h = self.keys.match_hash("plate", value)
-        rows = self.store.query("SELECT %s FROM visits WHERE plate_hash=? AND state='approved' "
-                                "ORDER BY valid_from" % ", ".join(COLUMNS), (h,))
+        rows = self.store.query("SELECT %s FROM visits WHERE plate_hash=? AND state IN "
+                                "('approved', 'revoked', 'expired') ORDER BY created_at DESC"
+                                % ", ".join(COLUMNS), (h,))
         best = None
         for r in rows:
             r = dict(zip(COLUMNS, r))
@@ -481,7 +486,7 @@ class VisitorBook:
         view = self._decision_view(row) if row is not None else None
         spent = direction == "in" and row is not None and self._spent(row["id"], credential)
         ok, reason = model.admit(view, credential, reader.entrance, now, spent)
-        if direction == "out" and row is not None and reason in ("ok", "expired", "spent"):
+        if direction == "out" and not ok and row is not None and self._entered(row["id"]):
             ok, reason = True, "ok"  # leaving is never refused to a visitor who came in
         visit_id = row["id"] if row is not None else None
         with self.store.transaction() as tx:

@@ -82,12 +82,12 @@ def admit(visit, credential, entrance, now, spent):
         return False, "unknown"
     if visit["state"] != "approved":
         return False, visit["state"]
+    if entrance not in visit["entrances"]:
+        return False, "entrance_not_covered"
     if now < visit["valid_from"]:
         return False, "not_yet"
     if now >= visit["valid_until"]:
         return False, "expired"
-    if entrance not in visit["entrances"]:
-        return False, "entrance_not_covered"
     if visit["one_time"] and spent:
         return False, "spent"
     return True, "ok"
