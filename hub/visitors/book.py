@@ -86,8 +86,7 @@ def entrances_of(site, settings):
 class VisitorBook:
     """The visitor service over the hub's store. `alarms` is the hub's
     AlarmBook; `upstream_prefix` the topic prefix of the platform's documents;
-    `clock` the injected clock. `face_watch(photo) -> person id or None` checks
-    a photo against the face module's watch list (None: no face module).
+    `clock` the injected clock.
 
     `revoke_lock_code(device_id, digits, actor)` is where a revoked pass's
     lock codes leave the hub: it is called after the revocation is stored,
@@ -97,11 +96,10 @@ class VisitorBook:
     their window on the lock itself)."""
 
     def __init__(self, store, site, settings, keys, alarms, clock,
-                 upstream_prefix="anju/upstream", face_watch=None, full_id_targets=()):
+                 upstream_prefix="anju/upstream", full_id_targets=()):
         self.store, self.site, self.settings, self.keys = store, site, settings, keys
         self.alarms, self.clock = alarms, clock
         self.topic = "%s/%s/visits" % (upstream_prefix, site.site_id)
-        self.face_watch = face_watch
         self.full_id_targets = tuple(full_id_targets)
         self.revoke_lock_code = None
         with store.transaction() as tx:
@@ -148,9 +146,14 @@ class VisitorBook:
                     decided_by=row["decided_by"], auto_approved=bool(row["auto"]),
                     note=row["note"], purge_after=row["purge_after"], masked=not personal)
 
-    def show(self, visit_id, personal=False, flat=None):
+    def show(self, visit_id, personal=False, flat=None, viewer=None):
+        """One visit with its history and entries; a read in full (`personal`)
+        is itself recorded in the history, naming `viewer`."""
         row = self._visit(visit_id, flat)
         doc = self.view(row, personal)
+        if personal and viewer is not None:
+            with self.store.transaction() as tx:
+                self._event(tx, visit_id, self.clock.now(), viewer, "personal_data_read", None)
         doc["history"] = [{"at": r[0], "actor": r[1], "action": r[2], "detail": r[3]}
                           for r in self.store.query(
                               "SELECT at, actor, action, detail FROM visit_events "
@@ -235,10 +238,11 @@ class VisitorBook:
         tz = zoneinfo.ZoneInfo(self.site.timezone or "UTC")
         return datetime.datetime.fromtimestamp(now, tz).date()
 
-    def register(self, body, actor, flat=None, photo=None):
+    def register(self, body, actor, flat=None, face_hit=None):
         """A new visit from a registration body; `flat` set = a resident
-        token's flat (the body's flat must be it). Returns the visit's view
-        (masked) with its pass when it was approved at once."""
+        token's flat (the body's flat must be it); `face_hit` the watch-list
+        person the visitor's photo matched (hub/visitors/component.py), or
+        None. Returns the visit's view (masked)."""
         now = self.clock.now()
         if flat is not None and isinstance(body, dict) and body.get("flat") != flat:
             raise VisitForbidden("this token registers visits for flat %s only" % flat)
@@ -247,7 +251,6 @@ class VisitorBook:
         visit_id = uuid.uuid4().hex
         id_hash = self.keys.match_hash("id", v["id_number"])
         plate_hash = self.keys.match_hash("plate", v["plate"]) if v["plate"] else None
-        face_hit = self.face_watch(photo) if (photo and self.face_watch) else None
         hits = model.watch_hits(id_hash, plate_hash, self._watched(), face_hit)
         history = [{"flat": r[0], "id_hash": r[1], "approved_at": r[2], "auto": bool(r[3])}
                    for r in self.store.query(

@@ -4,6 +4,7 @@
       retention_days: 90          # personal data deleted this long after the visit ends
       auto_approve: {visits: 3, within_days: 180}   # repeat family visitor; visits: 0 = off
       overstay_after: 2h          # entered, no exit this long after the window: a notice
+      upstream_full_id: []        # forwarding targets (mqtt, webhook) sent the full ID number
       readers:                    # gate readers (QR) and vehicle barriers (plates)
         - {id: gate-north-qr, kind: qr_reader, entrance: gate-north, key: <64 hex>}
         - {id: barrier-east, kind: barrier, entrance: car-east, key: <64 hex>}
@@ -13,7 +14,8 @@ import re
 from hub import ConfigError
 from hub.config.values import parse_duration
 
-KEYS = ("retention_days", "auto_approve", "overstay_after", "readers")
+KEYS = ("retention_days", "auto_approve", "overstay_after", "readers", "upstream_full_id")
+TARGETS = ("mqtt", "webhook")
 READER_KINDS = ("qr_reader", "barrier")
 _IDENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 
@@ -30,12 +32,13 @@ class Reader:
 
 class VisitorSettings:
     def __init__(self, retention_s=90 * 86400.0, auto_visits=3, auto_within_s=180 * 86400.0,
-                 overstay_s=7200.0, readers=()):
+                 overstay_s=7200.0, readers=(), full_id_targets=()):
         self.retention_s = retention_s
         self.auto_visits = auto_visits
         self.auto_within_s = auto_within_s
         self.overstay_s = overstay_s
         self.readers = {r.id: r for r in readers}
+        self.full_id_targets = tuple(full_id_targets)
 
 
 def _int(value, where, low, high):
@@ -80,5 +83,8 @@ def parse(section, where="visitors"):
         if any(x.id == rid for x in readers):
             raise ConfigError("%s.id: %s is listed twice" % (w, rid))
         readers.append(Reader(rid, kind, entrance, raw))
+    full = section.get("upstream_full_id", []) or []
+    if not isinstance(full, list) or any(t not in TARGETS for t in full):
+        raise ConfigError("%s.upstream_full_id: expected a list of %s" % (where, " / ".join(TARGETS)))
     return VisitorSettings(retention * 86400.0, visits, within * 86400.0, float(overstay),
-                           readers)
+                           readers, full)

@@ -1,0 +1,105 @@
+"""The visitor service inside the hub (a component, hub/components.py): the
+visit book on the hub's store, its clock task (expiry, overstay notices,
+purge), the gate readers and vehicle barriers on the site broker
+(hub/visitors/readers.py), and its HTTP routes (hub/visitors/routes.py,
+mounted by HubService when the HTTP API runs).
+
+Enabled by the site file's `visitors:` section; needs the KEK
+(`hub.kek_file`, default /etc/anju/kek) to seal the visitors' personal data.
+"""
+import asyncio
+import logging
+
+from hub.registry import kek as kek_mod
+from hub.visitors import pii
+from hub.visitors.book import VisitorBook
+
+log = logging.getLogger("anju.hub.visitors")
+
+
+def _face_watch(hub):
+    """photo bytes -> the watch-list person id its face matches, or None; runs
+    in the HTTP server's executor (the face models are CPU-bound)."""
+    face = getattr(hub, "face", None)
+    if face is None:
+        return None
+    from hub.face import api
+
+    def check(photo):
+        status, body = api.identify(face.pipeline, face.gallery, {"photo": photo},
+                                    face.match_threshold)
+        if status != 200:
+            from hub.visitors import VisitInvalid
+            raise VisitInvalid("photo", body.get("detail") or body.get("error", "not usable"))
+        return body["watch"]["id"]
+    return check
+
+
+class VisitorService:
+    def __init__(self, hub, kek=None):
+        self.hub = hub
+        site = hub.site
+        self.settings = site.visitors
+        if kek is None:
+            kek = kek_mod.load((site.hub or {}).get("kek_file") or kek_mod.DEFAULT_KEK_FILE)
+        prefix = hub.pipeline.alarm_topic.rsplit("/", 2)[0]
+        self.book = VisitorBook(hub.store, site, self.settings,
+                                pii.VisitorKeys(kek, site.site_id), hub.pipeline.book,
+                                hub.clock, upstream_prefix=prefix,
+                                full_id_targets=self.settings.full_id_targets)
+        # the one place a revoked pass's lock codes leave the hub: the lock's
+        # revocation command, when this hub has it
+        self.book.revoke_lock_code = getattr(hub, "revoke_visitor_code", None)
+        self.readers = None
+        self._task = None
+        self._changed = asyncio.Event()
+        hub.visitors = self
+
+    @property
+    def face_watch(self):
+        return _face_watch(self.hub)
+
+    def changed(self):
+        """A visit changed (loop thread): deadlines may have moved, the outbox grown."""
+        self._changed.set()
+        self.hub.notify_outbox()
+
+    async def start(self):
+        self._task = asyncio.create_task(self._clock_loop(), name="visitors")
+        if self.settings.readers:
+            from hub.visitors.readers import ReaderLink
+            self.readers = ReaderLink(self.hub, self)
+            await self.readers.start()
+
+    async def stop(self):
+        if self.readers is not None:
+            await self.readers.stop()
+            self.readers = None
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    def idle(self):
+        deadline = self.book.next_deadline()
+        return not self._changed.is_set() and (deadline is None
+                                               or deadline > self.hub.clock.now())
+
+    async def _clock_loop(self):
+        while True:
+            done = self.book.tick()
+            if done["overstay"] or done["expired"]:
+                self.hub.notify_outbox()
+            self._changed.clear()
+            deadline = self.book.next_deadline()
+            waiters = [asyncio.ensure_future(self._changed.wait())]
+            if deadline is not None:
+                waiters.append(asyncio.ensure_future(self.hub.clock.sleep_until(deadline)))
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waiters:
+                    w.cancel()
