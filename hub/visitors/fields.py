@@ -116,6 +116,8 @@ def when(value, field):
             raise VisitInvalid(field, "must be a finite time")
         return float(value)
     if isinstance(value, str):
+        if re.match(r"^[0-9]+(\.[0-9]+)?$", value.strip()):
+            return float(value)
         try:
             t = datetime.datetime.fromisoformat(value)
         except ValueError as exc:
