@@ -102,6 +102,11 @@ class VisitorBook:
         self.topic = "%s/%s/visits" % (upstream_prefix, site.site_id)
         self.full_id_targets = tuple(full_id_targets)
         self.revoke_lock_code = None
+        # after a commit: on_approved(visit view) when a pass starts,
+        # on_closed(visit id) when it ends (refused, revoked, expired, purged);
+        # the face enrolment follows them (hub/visitors/component.py)
+        self.on_approved = None
+        self.on_closed = None
         with store.transaction() as tx:
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
@@ -291,7 +296,10 @@ class VisitorBook:
                 self._approved(tx, row, now)
         log.info("visit registered", extra={"visit": visit_id, "flat": v["flat"], "state": state,
                                             "actor": actor})
-        return self.view(self._row(visit_id))
+        view = self.view(self._row(visit_id))
+        if auto and self.on_approved is not None:
+            self.on_approved(view)
+        return view
 
     def decide(self, visit_id, action, actor, note=None, flat=None):
         """approve / refuse / revoke; `flat` set = a resident token's flat."""
@@ -317,7 +325,12 @@ class VisitorBook:
         log.info("visit %s" % target, extra={"visit": visit_id, "actor": actor})
         if target == "revoked":
             self._send_code_revocations(actor)
-        return self.view(self._row(visit_id))
+        view = self.view(self._row(visit_id))
+        if target == "approved" and self.on_approved is not None:
+            self.on_approved(view)
+        elif target in model.CLOSED and self.on_closed is not None:
+            self.on_closed(visit_id)
+        return view
 
     def _event(self, tx, visit_id, at, actor, action, detail):
         tx.execute("INSERT INTO visit_events(visit_id, at, actor, action, detail) "
@@ -514,6 +527,7 @@ class VisitorBook:
         what is past retention. Returns what it did (counts)."""
         now = self.clock.now()
         done = {"expired": 0, "overstay": 0, "purged": 0}
+        closed = []
         with self.store.transaction() as tx:
             for (visit_id,) in tx.query("SELECT id FROM visits WHERE state='approved' AND "
                                         "valid_until<=?", (now,)):
@@ -522,6 +536,7 @@ class VisitorBook:
                            "state='live'", (visit_id,))
                 self._event(tx, visit_id, now, "clock", "expired", None)
                 done["expired"] += 1
+                closed.append(visit_id)
             for r in tx.query("SELECT %s FROM visits WHERE overstay_noticed=0 AND valid_until<=?"
                               % ", ".join(COLUMNS), (now - self.settings.overstay_s,)):
                 row = dict(zip(COLUMNS, r))
@@ -541,6 +556,10 @@ class VisitorBook:
                 self._event(tx, visit_id, now, "clock", "purged",
                             "personal data deleted after the retention period")
             done["purged"] = len(gone)
+            closed.extend(gone)
+        if self.on_closed is not None:
+            for visit_id in closed:
+                self.on_closed(visit_id)
         if gone:
             log.info("visits purged", extra={"count": len(gone)})
         return done

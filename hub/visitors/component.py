@@ -50,6 +50,10 @@ class VisitorService:
         # the one place a revoked pass's lock codes leave the hub: the lock's
         # revocation command, when this hub has it
         self.book.revoke_lock_code = getattr(hub, "revoke_visitor_code", None)
+        if getattr(hub, "_face_cfg", None) is not None:
+            # a visitor's face matches only inside an approved window
+            self.book.on_approved = self._face_window
+            self.book.on_closed = self._face_delete
         self.readers = None
         self._task = None
         self._changed = asyncio.Event()
@@ -58,6 +62,45 @@ class VisitorService:
     @property
     def face_watch(self):
         return _face_watch(self.hub)
+
+    # ---- the visitor's face (face access, docs/face_access.md) -------------------
+    @staticmethod
+    def face_id(visit_id):
+        return "visitor-" + visit_id
+
+    def enrol_face(self, visit, photo):
+        """Enrol a registered visitor's face (executor: the models are CPU-bound),
+        matching nowhere until the visit is approved. Returns {"enrolled", "reason"?}."""
+        face = getattr(self.hub, "face", None)
+        if face is None or visit["state"] not in ("requested", "approved"):
+            return {"enrolled": False, "reason": "not_enrolled"}
+        from hub.face import api
+        status, body = api.enroll(face.pipeline, face.gallery, {
+            "id": self.face_id(visit["id"]), "name": "访客 " + visit["name"], "list": "resident",
+            "entrances": visit["entrances"], "schedule": [{"from": 0, "until": 0}],
+            "replace": True, "photos": [photo]}, self.hub.clock.now())
+        if status != 201:
+            return {"enrolled": False, "reason": body.get("reason") or body.get("error")}
+        if visit["state"] == "approved":
+            self._face_window(visit)
+        return {"enrolled": True}
+
+    def _face_window(self, visit):
+        face = getattr(self.hub, "face", None)
+        pid = self.face_id(visit["id"])
+        if face is None or face.gallery is None:
+            return
+        person = face.gallery.get(pid)
+        if person is not None:
+            face.gallery.upsert_person(pid, person.name, "resident", visit["entrances"],
+                                       [{"from": visit["valid_from"],
+                                         "until": visit["valid_until"]}],
+                                       now=self.hub.clock.now())
+
+    def _face_delete(self, visit_id):
+        face = getattr(self.hub, "face", None)
+        if face is not None and face.gallery is not None:
+            face.gallery.delete(self.face_id(visit_id))
 
     def changed(self):
         """A visit changed (loop thread): deadlines may have moved, the outbox grown."""

@@ -76,16 +76,24 @@ class VisitorRoutes:
         self.bridge.call(self.service.changed)
 
     def _face_hit(self, doc):
+        """(the photo's bytes or None, the watch-list person it matches or None)."""
         photo = doc.pop("photo", None)
         if photo is None:
-            return None
+            return None, None
         check = self.service.face_watch
         if check is None:
             raise HttpError(400, "invalid", "photo: face access is not configured on this hub")
+        photo = _b64(photo, "photo")
         try:
-            return check(_b64(photo, "photo"))
+            return photo, check(photo)
         except VisitInvalid as exc:
             raise HttpError(400, "invalid", str(exc)) from exc
+
+    def _registered(self, visit, photo):
+        if photo is not None:
+            visit["face"] = self.service.enrol_face(visit, photo)
+        self._changed()
+        return 201, visit
 
     @staticmethod
     def _actor(req):
@@ -109,10 +117,9 @@ class VisitorRoutes:
 
     def register(self, req):
         doc = req.json()
-        hit = self._face_hit(doc)
+        photo, hit = self._face_hit(doc)
         visit = self._call(self.service.book.register, doc, self._actor(req), None, hit)
-        self._changed()
-        return 201, visit
+        return self._registered(visit, photo)
 
     def pass_(self, req):
         return 200, self._call(self.service.book.pass_of, req.params["id"])
@@ -156,10 +163,9 @@ class VisitorRoutes:
     def resident_register(self, req):
         flat = self._flat(req)
         doc = req.json()
-        hit = self._face_hit(doc)
+        photo, hit = self._face_hit(doc)
         visit = self._call(self.service.book.register, doc, "resident:%s" % flat, flat, hit)
-        self._changed()
-        return 201, visit
+        return self._registered(visit, photo)
 
     def resident_show(self, req):
         flat = self._flat(req)
