@@ -8,7 +8,8 @@ or an upstream record is queued in the same transaction as the change that
 caused it. The ID number, phone and plate are stored only sealed
 (hub/visitors/pii.py) and, for matching, as keyed hashes; the purge deletes
 the visit's row, its codes and its entries with `secure_delete` on, so the
-sealed bytes are overwritten, not left in free pages.
+sealed bytes are overwritten, not left in free pages, and truncates the WAL,
+which still holds the rows' earlier versions.
 
 Never logs a personal value; answers carry them masked unless the caller
 holds `visitors.personal`.
@@ -18,6 +19,7 @@ import hashlib
 import json
 import logging
 import secrets
+import sqlite3
 import uuid
 import zoneinfo
 
@@ -561,8 +563,21 @@ class VisitorBook:
             for visit_id in closed:
                 self.on_closed(visit_id)
         if gone:
+            self._truncate_wal()
             log.info("visits purged", extra={"count": len(gone)})
         return done
+
+    def _truncate_wal(self):
+        # The purged rows' earlier versions are still frames of the WAL until
+        # it restarts: copy it back and cut it to zero now (purges are rare).
+        try:
+            busy, _, _ = self.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as exc:
+            log.warning("WAL not truncated after a purge", extra={"error": str(exc)})
+            return
+        if busy:
+            log.warning("WAL not truncated after a purge (a reader held it); it is "
+                        "overwritten when it restarts")
 
     def _overstay(self, tx, row, entered_at, now):
         tx.execute("UPDATE visits SET overstay_noticed=1 WHERE id=?", (row["id"],))
