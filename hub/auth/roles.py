@@ -2,7 +2,9 @@
 
 Each route of hub/web/http.py names one permission (docs/http_api.md has the
 matrix as a table). `None` as a route's permission means open to anyone: only
-`/health` and the login route are. Everything that changes state or returns
+`/health`, the login route, the console's files and, on a hub with visitors,
+the resident visit routes are (those check a resident token themselves,
+hub/visitors/routes.py). Everything that changes state or returns
 personal data (residents' names and phones, the access log, faces) needs a
 permission that only the roles with a reason to have it hold.
 

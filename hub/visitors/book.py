@@ -550,6 +550,10 @@ class VisitorBook:
                                     row["valid_until"], now, self.settings.overstay_s):
                     self._overstay(tx, row, entered[-1], now)
                     done["overstay"] += 1
+                else:
+                    # checked once: no entry after the window can follow, so
+                    # this visit never overstays (2 = judged, no notice)
+                    tx.execute("UPDATE visits SET overstay_noticed=2 WHERE id=?", (row["id"],))
             gone = [r[0] for r in tx.query("SELECT id FROM visits WHERE purge_after<=?", (now,))]
             for visit_id in gone:
                 for table in ("visit_codes", "visit_entries"):
@@ -595,7 +599,6 @@ class VisitorBook:
         """When `tick` next has something to do (None: nothing scheduled)."""
         rows = self.store.query(
             "SELECT MIN(t) FROM (SELECT MIN(valid_until) AS t FROM visits WHERE state='approved'"
-            " UNION ALL SELECT MIN(valid_until)+? FROM visits WHERE overstay_noticed=0 AND "
-            "state IN ('approved', 'expired', 'revoked') UNION ALL SELECT MIN(purge_after) "
-            "FROM visits)", (self.settings.overstay_s,))
+            " UNION ALL SELECT MIN(valid_until)+? FROM visits WHERE overstay_noticed=0"
+            " UNION ALL SELECT MIN(purge_after) FROM visits)", (self.settings.overstay_s,))
         return rows[0][0] if rows else None

@@ -327,3 +327,27 @@ def test_bad_input_changes_nothing(kit: Kit) -> None:
         kit.book.register(kit.body(id_number="110105194912310021"), "c")
     assert err.value.field == "id_number"
     assert kit.hub.store.query("SELECT COUNT(*) FROM visits")[0][0] == 0
+
+
+def test_every_deadline_is_done_once(kit: Kit) -> None:
+    """The clock task sleeps until next_deadline(): once a deadline has been
+    handled it must move on, or the task would spin."""
+    entered = kit.book.register(kit.body(valid_until=T0 + 3600), "c")
+    kit.book.decide(entered["id"], "approve", "c")
+    kit.book.admit_qr(kit.reader("gate-north-qr"), kit.book.pass_of(entered["id"])["qr"])
+    never = kit.book.register(kit.body(valid_until=T0 + 3600, id_number=OTHER_ID), "c")
+    kit.book.decide(never["id"], "approve", "c")
+    kit.book.register(kit.body(valid_until=T0 + 1800, flat="b1-102"), "c")  # never decided
+    seen = []
+    for _ in range(10):
+        deadline = kit.book.next_deadline()
+        if deadline is None:
+            break
+        assert deadline > (seen[-1] if seen else 0)
+        seen.append(deadline)
+        kit.clock.t = max(kit.clock.t, deadline)
+        kit.book.tick()
+    assert deadline is None and len(seen) <= 5
+    assert len(kit.hub.alarms("visitor_overstay")) == 1
+    assert kit.hub.store.query("SELECT COUNT(*) FROM visits")[0][0] == 0
+
