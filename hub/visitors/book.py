@@ -168,7 +168,9 @@ class VisitorBook:
         doc["entries"] = self.entries(visit_id)
         return doc
 
-    def list(self, flat=None, state=None, personal=False, limit=100):
+    def list(self, flat=None, state=None, personal=False, limit=100, viewer=None):
+        """Visits, newest first; a list in full (`personal`) is recorded in
+        each listed visit's history, naming `viewer`."""
         q, args = "SELECT %s FROM visits" % ", ".join(COLUMNS), []
         where = []
         if flat is not None:
@@ -183,7 +185,13 @@ class VisitorBook:
             q += " WHERE " + " AND ".join(where)
         q += " ORDER BY created_at DESC, id LIMIT ?"
         args.append(int(limit))
-        return [self.view(dict(zip(COLUMNS, r)), personal) for r in self.store.query(q, args)]
+        visits = [self.view(dict(zip(COLUMNS, r)), personal) for r in self.store.query(q, args)]
+        if personal and viewer is not None and visits:
+            with self.store.transaction() as tx:
+                for v in visits:
+                    self._event(tx, v["id"], self.clock.now(), viewer, "personal_data_read",
+                                "list")
+        return visits
 
     def entries(self, visit_id):
         return [{"at": r[0], "entrance": r[1], "reader": r[2], "credential": r[3],
@@ -195,7 +203,7 @@ class VisitorBook:
     # ---- resident tokens -----------------------------------------------------
     def resident_token(self, flat, actor):
         """A new token for `flat` (shown once; only its hash is stored)."""
-        if flat not in self.site.flats:
+        if not isinstance(flat, str) or flat not in self.site.flats:
             raise VisitInvalid("flat", "no flat %r in this site" % (flat,))
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.store.transaction() as tx:

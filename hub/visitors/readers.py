@@ -180,15 +180,21 @@ class ReaderLink:
             doc = parse_report(reader, payload, last, now)
         except ReportRejected as exc:
             return self._reject(reader.id, exc.reason)
-        with store.transaction() as tx:  # the counter before the decision: no replay
-            tx.rule_set(COUNTER_RULE, "ctr:" + reader.id, doc["counter"])
         book = self.service.book
-        if doc["kind"] == "qr":
-            opened, reason, _ = book.admit_qr(reader, doc["value"], doc["direction"])
-        else:
-            opened, reason, _ = book.admit_plate(reader, doc["value"], doc["direction"])
-        with store.transaction() as tx:
-            counter = device_commands.allocate_counter(tx, reader.id, now)
+        try:
+            with store.transaction() as tx:  # the counter before the decision: no replay
+                tx.rule_set(COUNTER_RULE, "ctr:" + reader.id, doc["counter"])
+            if doc["kind"] == "qr":
+                opened, reason, _ = book.admit_qr(reader, doc["value"], doc["direction"])
+            else:
+                opened, reason, _ = book.admit_plate(reader, doc["value"], doc["direction"])
+            with store.transaction() as tx:
+                counter = device_commands.allocate_counter(tx, reader.id, now)
+        except HubError as exc:
+            # the store failed: nothing opens; the reader shows no answer
+            log.error("visitor reader report not decided", extra={"reader": reader.id,
+                                                                  "error": str(exc)})
+            return
         payload = command(reader, counter, doc["counter"], now, opened, reason)
         task = asyncio.ensure_future(self._answer(reader, payload))
         self._pending.add(task)

@@ -100,17 +100,22 @@ class VisitorRoutes:
         return "http:%s" % (req.account or "?")
 
     # ---- the property office --------------------------------------------------
-    def list(self, req):
-        personal = req.arg("personal") == "1" and req.principal.may("visitors.personal")
-        visits = self._call(self.service.book.list, req.arg("flat"), req.arg("state"), personal,
-                            req.limit())
-        return 200, {"visits": visits}
-
-    def show(self, req):
+    @staticmethod
+    def _personal(req):
         want = req.arg("personal") == "1"
         if want and not req.principal.may("visitors.personal"):
             raise HttpError(403, "forbidden", "role %s may not see visitors' personal data "
                                               "(permission visitors.personal)" % req.principal.role)
+        return want
+
+    def list(self, req):
+        want = self._personal(req)
+        visits = self._call(self.service.book.list, req.arg("flat"), req.arg("state"), want,
+                            req.limit(), self._actor(req) if want else None)
+        return 200, {"visits": visits}
+
+    def show(self, req):
+        want = self._personal(req)
         doc = self._call(self.service.book.show, req.params["id"], want, None,
                          self._actor(req) if want else None)
         return 200, doc
