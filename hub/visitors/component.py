@@ -59,6 +59,13 @@ class VisitorService:
         self._changed = asyncio.Event()
         hub.visitors = self
 
+    def reload_site(self, site):
+        """The registry changed the site (HubService.reload_site, loop thread):
+        new flats, entrances and locks count from the next call on."""
+        self.book.site = site
+        if site.visitors is not None:
+            self.settings = self.book.settings = site.visitors
+
     @property
     def face_watch(self):
         return _face_watch(self.hub)

@@ -351,3 +351,28 @@ def test_every_deadline_is_done_once(kit: Kit) -> None:
     assert len(kit.hub.alarms("visitor_overstay")) == 1
     assert kit.hub.store.query("SELECT COUNT(*) FROM visits")[0][0] == 0
 
+
+def test_a_reloaded_site_counts_at_once(tmp_path: Path) -> None:
+    import types
+    from hub.visitors.component import VisitorService
+    from tests.unit.ruleskit import site
+    h = Hub(tmp_path / "hub.db")
+    try:
+        h.pipeline.site.visitors = vsettings.parse({})
+        hub = types.SimpleNamespace(site=h.pipeline.site, store=h.store, pipeline=h.pipeline,
+                                    clock=Clock(T0), notify_outbox=lambda: None)
+        svc = VisitorService(hub, kek=secrets.token_bytes(32))
+        body = {"flat": "b1-101", "name": "张伟", "phone": "13812345678", "id_number": GOOD_ID,
+                "purpose": "探亲", "valid_from": T0, "valid_until": T0 + 3600,
+                "entrances": ["gate-west"]}
+        with pytest.raises(VisitInvalid):
+            svc.book.register(body, "c")
+        moved = site()
+        moved.devices["lock-gate"].entrance = "gate-west"
+        moved.visitors = vsettings.parse({"retention_days": 7})
+        svc.reload_site(moved)
+        v = svc.book.register(body, "c")
+        assert v["purge_after"] == T0 + 3600 + 7 * D
+    finally:
+        h.close()
+
