@@ -41,7 +41,11 @@ class VisitorService:
         site = hub.site
         self.settings = site.visitors
         if kek is None:
-            kek = kek_mod.load((site.hub or {}).get("kek_file") or kek_mod.DEFAULT_KEK_FILE)
+            # the registry's KEK when the hub runs in registry mode (`--kek` wins
+            # there), else the site file's hub.kek_file, else the default
+            path = (getattr(getattr(hub, "registry", None), "kek_file", None)
+                    or (site.hub or {}).get("kek_file") or kek_mod.DEFAULT_KEK_FILE)
+            kek = kek_mod.load(path)
         prefix = hub.pipeline.alarm_topic.rsplit("/", 2)[0]
         self.book = VisitorBook(hub.store, site, self.settings,
                                 pii.VisitorKeys(kek, site.site_id), hub.pipeline.book,
