@@ -231,7 +231,9 @@ class VisitorBook:
     # ---- watch list ----------------------------------------------------------
     def watch_add(self, kind, value, actor, note=None):
         """Put an ID number (`id`) or a plate (`plate`) on the visitor watch list;
-        only its keyed hash is stored."""
+        only its keyed hash is stored. Visits not yet over that it hits are
+        flagged at once (an approved one loses its pass, with an alarm).
+        Returns the ids of the visits flagged."""
         now = self.clock.now()
         if kind == "id":
             value = fields.id_number(value, self._today(now), "value")
@@ -239,11 +241,35 @@ class VisitorBook:
             value = fields.plate(value, "value")
         else:
             raise VisitInvalid("kind", "must be id or plate")
+        h = self.keys.match_hash(kind, value)
+        column = "id_hash" if kind == "id" else "plate_hash"
+        reason = model.watch_hits(h, h, {(kind, h)})[0]
+        flagged, passes = [], False
         with self.store.transaction() as tx:
             tx.execute("INSERT OR REPLACE INTO visitor_watch(kind, hash, note, added_at, added_by)"
-                       " VALUES(?,?,?,?,?)", (kind, self.keys.match_hash(kind, value),
-                                             fields.text(note, "note", required=False, limit=200),
-                                             now, actor))
+                       " VALUES(?,?,?,?,?)", (kind, h, fields.text(note, "note", required=False,
+                                                                 limit=200), now, actor))
+            for r in tx.query("SELECT %s FROM visits WHERE %s=? AND state IN ('requested', "
+                              "'approved') AND valid_until>?" % (", ".join(COLUMNS), column),
+                              (h, now)):
+                row = dict(zip(COLUMNS, r))
+                watch = sorted(set(json.loads(row["watch"])) | {kind})
+                tx.execute("UPDATE visits SET state='flagged', watch=? WHERE id=?",
+                           (json.dumps(watch), row["id"]))
+                if row["state"] == "approved":
+                    passes = True
+                    tx.execute("UPDATE visit_codes SET state='revoke_pending' WHERE visit_id=? "
+                               "AND state='live'", (row["id"],))
+                self._event(tx, row["id"], now, actor, "flagged",
+                            "put on the watch list after %s" % row["state"])
+                self._watch_alarm(tx, row, [reason], now)
+                flagged.append(row["id"])
+        if passes:
+            self._send_code_revocations(actor)
+        if self.on_closed is not None:
+            for visit_id in flagged:
+                self.on_closed(visit_id)
+        return flagged
 
     def _watched(self):
         return {(r[0], r[1]) for r in self.store.query("SELECT kind, hash FROM visitor_watch")}

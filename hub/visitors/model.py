@@ -4,10 +4,13 @@
         │  ╲                   └──(window over)──▶ expired
         │   ╲─refuse─▶ refused
         └─(watch-list hit)─▶ flagged ──refuse──▶ refused
+                 (also from approved, when the watch list grows)
                                  └──approve (with a note)──▶ approved
 
-A flagged visit is never approved automatically and gets no pass until a
-clerk approves it with a note saying why; a resident may withdraw (revoke) a
+A visit not yet over whose visitor is put on the watch list later is
+flagged too, an approved one losing its pass. A flagged visit is never
+approved automatically and gets no pass until a clerk approves it with a
+note saying why; a resident may withdraw (revoke) a
 visit of its own flat that is requested or approved.
 """
 from hub.visitors import VisitConflict, VisitForbidden

@@ -138,9 +138,10 @@ class VisitorRoutes:
 
     def watch(self, req):
         doc = req.json()
-        self._call(self.service.book.watch_add, doc.get("kind"), doc.get("value"),
-                   self._actor(req), doc.get("note"))
-        return 201, {"kind": doc.get("kind"), "listed": True}
+        flagged = self._call(self.service.book.watch_add, doc.get("kind"), doc.get("value"),
+                             self._actor(req), doc.get("note"))
+        self._changed()
+        return 201, {"kind": doc.get("kind"), "listed": True, "flagged": flagged}
 
     def resident_token(self, req):
         doc = req.json()

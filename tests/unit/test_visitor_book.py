@@ -376,3 +376,20 @@ def test_a_reloaded_site_counts_at_once(tmp_path: Path) -> None:
     finally:
         h.close()
 
+
+def test_a_watch_list_entry_added_later_stops_a_live_pass(kit: Kit) -> None:
+    calls = []
+    kit.book.revoke_lock_code = lambda device, digits, actor: calls.append(device)
+    live = kit.book.register(kit.body(entry="repeated"), "c")
+    kit.book.decide(live["id"], "approve", "c")
+    token = kit.book.pass_of(live["id"])["qr"]
+    waiting = kit.book.register(kit.body(), "c")
+    other = kit.book.register(kit.body(id_number=OTHER_ID, plate=None), "c")
+    assert sorted(kit.book.watch_add("plate", "粤BD12345", "http:police")) == \
+        sorted([live["id"], waiting["id"]])
+    assert kit.book.show(live["id"])["state"] == "flagged"
+    assert kit.book.show(other["id"])["state"] == "requested"
+    assert kit.book.admit_qr(kit.reader("gate-north-qr"), token)[:2] == (False, "flagged")
+    assert calls == ["lock-gate"]
+    assert len(kit.hub.alarms("visitor_watchlist")) == 2
+
