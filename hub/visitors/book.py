@@ -515,9 +515,11 @@ class VisitorBook:
             self._attempt("visitor_plate_refused", reader, now, {"reason": "malformed"})
             return False, "malformed", None
         h = self.keys.match_hash("plate", value)
+        if direction == "in" and ("plate", h) in self._watched():
+            self._watched_at_barrier(reader, h, now)
         rows = self.store.query("SELECT %s FROM visits WHERE plate_hash=? AND state IN "
-                                "('approved', 'revoked', 'expired') ORDER BY created_at DESC"
-                                % ", ".join(COLUMNS), (h,))
+                                "('approved', 'revoked', 'expired', 'flagged') ORDER BY "
+                                "created_at DESC" % ", ".join(COLUMNS), (h,))
         best = None
         for r in rows:
             r = dict(zip(COLUMNS, r))
@@ -533,6 +535,20 @@ class VisitorBook:
             self._attempt("visitor_plate_unknown", reader, now, {"plate_hash": h})
             return False, "unknown", None
         return self._admit(reader, best, "plate", direction, now)
+
+    def _watched_at_barrier(self, reader, plate_hash, now):
+        """A watch-listed plate at a barrier, visit or not: an alarm (one open
+        per plate and entrance), the barrier stays shut unless a pass says
+        otherwise (a flagged visit has none)."""
+        doc = documents.generic(self.site, "visitor_watchlist", "high",
+                                {"entrance": reader.entrance, "device": reader.id},
+                                {"hits": ["plate"], "reasons": ["number plate on the watch "
+                                                                "list at the barrier"],
+                                 "reader": reader.id}, now)
+        with self.store.transaction() as tx:
+            self.alarms.raise_alarm(tx, "visitor_watchlist:%s:%s" % (reader.entrance,
+                                                                     plate_hash[:16]),
+                                    doc, now, actor="visitors")
 
     def _admit(self, reader, row, credential, direction, now):
         view = self._decision_view(row) if row is not None else None

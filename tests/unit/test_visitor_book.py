@@ -393,3 +393,13 @@ def test_a_watch_list_entry_added_later_stops_a_live_pass(kit: Kit) -> None:
     assert calls == ["lock-gate"]
     assert len(kit.hub.alarms("visitor_watchlist")) == 2
 
+
+def test_a_watch_listed_plate_at_the_barrier_raises_an_alarm(kit: Kit) -> None:
+    kit.book.watch_add("plate", "粤B99999", "http:police")
+    barrier = kit.reader("barrier-east")
+    assert kit.book.admit_plate(barrier, "粤B99999")[:2] == (False, "unknown")
+    assert kit.book.admit_plate(barrier, "粤B99999")[:2] == (False, "unknown")
+    (alarm,) = kit.hub.alarms("visitor_watchlist")       # one open per plate and entrance
+    assert alarm["entrance"] == "car-east" and alarm["device"] == "barrier-east"
+    assert "粤B99999" not in json.dumps(alarm, ensure_ascii=False)
+
