@@ -130,6 +130,13 @@ def _decide(action):
 
 
 def cmd_resident_token(args) -> int:
+    if args.revoke:
+        doc, code = _call(args, "POST", "/api/visitors/resident-tokens/revoke",
+                          {"flat": args.flat})
+        if doc is None:
+            return code
+        print("%d token(s) of flat %s revoked" % (doc["revoked"], doc["flat"]))
+        return 0
     doc, code = _call(args, "POST", "/api/visitors/resident-tokens", {"flat": args.flat}, ok=201)
     if doc is None:
         return code
@@ -204,6 +211,7 @@ def register(subparsers) -> None:
     t = sub.add_parser("resident-token", parents=[common],
                        help="a token for a flat's residents to register their visitors")
     t.add_argument("--flat", required=True)
+    t.add_argument("--revoke", action="store_true", help="end every token of the flat instead")
     t.set_defaults(func=guard(cmd_resident_token))
     w = sub.add_parser("watch", parents=[common],
                        help="put an ID number or a plate on the visitor watch list (from "

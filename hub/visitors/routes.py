@@ -38,6 +38,8 @@ def mount(api, hub):
         Route("POST", r"^/api/visitors/watch$", routes.watch, "visitors.watch", EXECUTOR),
         Route("POST", r"^/api/visitors/resident-tokens$", routes.resident_token,
               "visitors.register", EXECUTOR),
+        Route("POST", r"^/api/visitors/resident-tokens/revoke$", routes.revoke_resident_tokens,
+              "visitors.register", EXECUTOR),
         # resident routes: the token is checked by the handler (see above)
         Route("GET", r"^/api/resident/visits$", routes.resident_list, None, EXECUTOR),
         Route("POST", r"^/api/resident/visits$", routes.resident_register, None, EXECUTOR),
@@ -147,6 +149,14 @@ class VisitorRoutes:
         doc = req.json()
         token = self._call(self.service.book.resident_token, doc.get("flat"), self._actor(req))
         return 201, {"flat": doc.get("flat"), "token": token}
+
+    def revoke_resident_tokens(self, req):
+        doc = req.json()
+        flat = doc.get("flat")
+        if not isinstance(flat, str) or flat not in self.hub.site.flats:
+            raise HttpError(400, "invalid", "flat: no flat %r in this site" % (flat,))
+        n = self._call(self.service.book.revoke_resident_tokens, flat, self._actor(req))
+        return 200, {"flat": flat, "revoked": n}
 
     # ---- residents ---------------------------------------------------------------
     def _flat(self, req):

@@ -68,6 +68,9 @@ async def test_register_approve_pass_revoke(hub, capsys, monkeypatch):
     assert [h["action"] for h in doc["history"]] == ["registered", "approved", "revoked"]
     code, out, err = await anju(capsys, hub, "visitors", "show", visit, "--personal")
     assert code == 1 and "visitors.personal" in err
+    code, out, _ = await anju(capsys, hub, "visitors", "resident-token", "--flat", "b1-101",
+                              "--revoke")
+    assert code == 0 and "1 token(s) of flat b1-101 revoked" in out
 
 
 async def test_bad_input_names_the_field(hub, capsys, monkeypatch):
