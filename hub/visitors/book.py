@@ -226,6 +226,8 @@ class VisitorBook:
         with self.store.transaction() as tx:
             cur = tx.execute("UPDATE visitor_tokens SET revoked_at=? WHERE flat=? AND "
                              "revoked_at IS NULL", (self.clock.now(), flat))
+        log.info("resident tokens revoked", extra={"flat": flat, "count": cur.rowcount,
+                                                   "actor": actor})
         return cur.rowcount
 
     # ---- watch list ----------------------------------------------------------
