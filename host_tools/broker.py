@@ -62,12 +62,19 @@ def broker_responders(site):
     return sorted(getattr(site, "responders", None) or {})
 
 
+def broker_readers(site):
+    """Ids of the visitor gate readers and barriers (hub/visitors/readers.py)."""
+    visitors = getattr(site, "visitors", None)
+    return sorted(visitors.readers) if visitors is not None else []
+
+
 def hub_topics(site_id, ha_prefix="homeassistant", upstream_prefix="anju/upstream"):
     """(access, topic) the hub's identity is granted on its site broker."""
     base = "anju/%s/" % site_id
     return [("read", base + "+/event"),            # device frames (hub/ingest/mqtt.py)
             ("read", base + "+/state"),            # retained heartbeat frames
             ("read", base + "+/ack"),              # lock acknowledgements (face unlock)
+            ("read", base + "+/visitor"),          # gate readers' and barriers' reports
             ("write", base + "+/cmd"),             # interconnect, unlock commands
             ("read", base + "+/availability"),     # the devices' own (each device writes its own)
             ("readwrite", base + "hub/availability"),  # its own, and its will
@@ -90,7 +97,7 @@ def home_assistant_topics(site_id, ha_prefix="homeassistant"):
 
 
 def acl_text(site_id, hub_user, ha_prefix="homeassistant", upstream_prefix="anju/upstream",
-             home_assistant=False):
+             home_assistant=False, readers=()):
     """Mosquitto's acl_file: the hub's `user` block, then `pattern` lines that
     give every other account (user name = device id) its own topics. Nothing
     is granted before the first `user` line, so anonymous clients get nothing
@@ -109,6 +116,11 @@ def acl_text(site_id, hub_user, ha_prefix="homeassistant", upstream_prefix="anju
                   "user %s" % HOME_ASSISTANT_USER]
         lines += ["topic %s %s" % (access, t)
                   for access, t in home_assistant_topics(site_id, ha_prefix)]
+    for reader in readers:
+        lines += ["",
+                  "# visitor reader %s (hub/visitors/readers.py): its scans and plates" % reader,
+                  "user %s" % reader,
+                  "topic write anju/%s/%s/visitor" % (site_id, reader)]
     lines += ["",
               "# every device (user name = device id): publish its own frames, state,",
               "# availability and acks; read its own commands; nothing else",
@@ -207,7 +219,8 @@ def conf_text(site_id, install_dir, listen, persistence_dir=None, tls=None):
 
 def render(site_id, devices, earlier_passwords, earlier_hashes, rotate, *, new_password,
            new_salt, install_dir, listen, persistence_dir=None, tls=None,
-           ha_prefix="homeassistant", upstream_prefix="anju/upstream", home_assistant=False):
+           ha_prefix="homeassistant", upstream_prefix="anju/upstream", home_assistant=False,
+           readers=()):
     """{file name: (text, mode)} of the whole directory, and the passwords."""
     hub_user = hub_username(site_id)
     users = [hub_user] + ([HOME_ASSISTANT_USER] if home_assistant else []) + list(devices)
@@ -219,8 +232,8 @@ def render(site_id, devices, earlier_passwords, earlier_hashes, rotate, *, new_p
                                       sort_keys=True) + "\n", SECRET),
         "hub.password": (passwords[hub_user] + "\n", SECRET),
         "anju.passwd": (passwd_text(passwords, earlier_hashes, new_salt), SECRET),
-        "anju.acl": (acl_text(site_id, hub_user, ha_prefix, upstream_prefix, home_assistant),
-                     PUBLIC),
+        "anju.acl": (acl_text(site_id, hub_user, ha_prefix, upstream_prefix, home_assistant,
+                              readers), PUBLIC),
         "mosquitto.conf": (conf_text(site_id, install_dir, listen, persistence_dir, tls), PUBLIC),
     }
     return files, passwords
@@ -315,7 +328,7 @@ def generate(site, out, *, listen=(None, 1883), install_dir=None, rotate=(),
     topics = site_topics(site)
     if rotate is not True:
         accounts = (set(broker_devices(site)) | set(broker_responders(site))
-                    | {hub_username(site.site_id)})
+                    | set(broker_readers(site)) | {hub_username(site.site_id)})
         if topics["home_assistant"]:
             accounts.add(HOME_ASSISTANT_USER)
         unknown = set(rotate) - accounts
@@ -325,12 +338,14 @@ def generate(site, out, *, listen=(None, 1883), install_dir=None, rotate=(),
                                     % (", ".join(sorted(unknown)), site.site_id,
                                        hub_username(site.site_id)))
     files, passwords = render(
-        site.site_id, broker_devices(site) + broker_responders(site) + list(extra_devices),
+        site.site_id, broker_devices(site) + broker_responders(site) + broker_readers(site)
+        + list(extra_devices),
         read_passwords(out, site.site_id),
         read_hashes(out), rotate if rotate is True else set(rotate),
         new_password=new_password, new_salt=new_salt,
         install_dir=install_dir if install_dir is not None else out.resolve(),
-        listen=listen, persistence_dir=persistence_dir, tls=tls, **topics)
+        listen=listen, persistence_dir=persistence_dir, tls=tls, readers=broker_readers(site),
+        **topics)
     return write_files(out, files), passwords
 
 

@@ -290,6 +290,8 @@ def build_parser():
     alarms_cli.register(sub)
     from host_tools import lock_cli
     lock_cli.register(sub)
+    from host_tools import visitors_cli
+    visitors_cli.register(sub)
     from host_tools import certs
     certs.register(sub)
     from host_tools import users_cli

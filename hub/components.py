@@ -33,6 +33,10 @@ def build(hub):
         ha = parse_config(ha)
         if ha["enabled"]:
             components.append(HomeAssistantDiscovery(hub, prefix=ha["discovery_prefix"]))
+    if getattr(hub.site, "visitors", None) is not None:
+        # the visitor service (hub/visitors/component.py)
+        from hub.visitors.component import VisitorService
+        components.append(VisitorService(hub))
     if getattr(hub.site, "responders", None):
         # responders' positions on the site broker (hub/responders/mqtt.py)
         from hub.responders.mqtt import ResponderPositions

@@ -101,6 +101,7 @@ class HubService:
         self.ingest_errors = 0
         # optional parts (hub/components.py): started after the core, stopped before it
         from hub import components
+        self.visitors = None  # hub/visitors/component.py, when the site has `visitors:`
         self.components = components.build(self)
         self._busy = False
         # called (on the loop) after every ingest batch and every rules pass: the
@@ -234,6 +235,9 @@ class HubService:
             if any(d.kind == "smart_lock" for d in self.site.devices.values()):
                 from hub.locks import api as locks_api
                 locks_api.mount(api, self)
+            if self.visitors is not None:
+                from hub.visitors import routes as visitor_routes
+                visitor_routes.mount(api, self)
             if self.registry is not None:
                 from hub.registry import routes as registry_api
                 registry_api.mount(api, self)

@@ -2,7 +2,9 @@
 
 Each route of hub/web/http.py names one permission (docs/http_api.md has the
 matrix as a table). `None` as a route's permission means open to anyone: only
-`/health` and the login route are. Everything that changes state or returns
+`/health`, the login route, the console's files and, on a hub with visitors,
+the resident visit routes are (those check a resident token themselves,
+hub/visitors/routes.py). Everything that changes state or returns
 personal data (residents' names and phones, the access log, faces) needs a
 permission that only the roles with a reason to have it hold.
 
@@ -13,8 +15,9 @@ ROLES = ("admin", "staff", "police_liaison", "installer", "read_only", "responde
 
 ROLE_TITLES = {
     "admin": "administrator: everything, accounts included",
-    "staff": "property staff: alarms, registry (no import), faces, access log",
-    "police_liaison": "police liaison: alarms and the residents concerned",
+    "staff": "property staff: alarms, registry (no import), faces, access log, visits (masked)",
+    "police_liaison": "police liaison: alarms, the residents concerned, visitors in full, "
+                      "the visitor watch list",
     "installer": "installer: devices (add, keys, state), no residents",
     "read_only": "read-only: alarms, devices and the site plan; no personal data",
     "responder": "responder on duty: reports its own position (account name = responder id)",
@@ -47,6 +50,11 @@ PERMISSIONS = {
     "accounts.manage": "list accounts and read the account audit",
     "site.plan": "upload the site plan's image",
     "responders.report": "report a responder's position on the plan",
+    "visitors.read": "list and read visits (the visitor's ID number, phone and plate masked)",
+    "visitors.personal": "see visitors' ID numbers, phones and plates in full",
+    "visitors.register": "register visits for any flat, hand out passes, issue resident tokens",
+    "visitors.approve": "approve, refuse and revoke visits",
+    "visitors.watch": "put ID numbers and plates on the visitor watch list",
     "self": "log out, change one's own password, see one's own session",
 }
 
@@ -58,8 +66,10 @@ ROLE_PERMISSIONS = {
         "alarms.act", "forwarding.read", "forwarding.requeue", "access_log.read",
         "faces.read", "faces.write", "faces.identify", "site.write", "residents.read",
         "residents.write", "registry_devices.read", "registry.export", "registry.audit",
-        "locks.read", "locks.operate", "locks.credentials"}),
-    "police_liaison": frozenset(_READ_PLAN | {"alarms.act", "residents.read"}),
+        "locks.read", "locks.operate", "locks.credentials", "visitors.read",
+        "visitors.register", "visitors.approve"}),
+    "police_liaison": frozenset(_READ_PLAN | {"alarms.act", "residents.read", "visitors.read",
+                                              "visitors.personal", "visitors.watch"}),
     "installer": frozenset(_READ_PLAN | {"registry_devices.read", "registry_devices.write"}),
     "read_only": frozenset(_READ_PLAN),
     "responder": frozenset({"responders.report", "self"}),

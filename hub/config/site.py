@@ -15,6 +15,7 @@ from hub.config import plan as site_plan
 from hub.config import yamlfile
 from hub.config.values import parse_duration, refuse_unknown_keys
 from hub.rules import settings as rule_settings
+from hub.visitors import settings as visitor_settings
 
 IDENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 DEVICE_KINDS = ("door_sensor", "smart_lock", "smoke_sensor")
@@ -36,7 +37,8 @@ RESERVED_DEVICE_PREFIXES = ("hub-", "anju-")
 # device's `name` and a resident's `elderly` are not read by the hub; the
 # registry keeps them (hub/registry/db.py, hub/registry/csvfile.py).
 KEYS = {
-    "top": ("site", "defaults", "rules", "buildings", "devices", "hub", "face", "responders"),
+    "top": ("site", "defaults", "rules", "buildings", "devices", "hub", "face", "responders",
+            "visitors"),
     "site": ("id", "name", "timezone", "plan"),
     "defaults": ("inactivity",),
     "building": ("id", "name", "rules", "flats", "plan", "outline"),
@@ -124,6 +126,7 @@ class SiteConfig:
         self.hub = {}
         self.rules = {}
         self.building_rules = {}
+        self.visitors = None  # hub.visitors.settings.VisitorSettings when `visitors:` is given
         self.face = None  # the raw `face:` mapping; validated by hub.face.config when present
         # the site plan (hub/config/plan.py): (width, height) or None, outlines by
         # building (only those the file gives), the responders by id
@@ -218,6 +221,10 @@ def parse_site(doc, require_keys=True, extra_keys=None):
                               % (doc.where(section), section))
     cfg.hub = doc.get("hub") or {}
     cfg.face = doc.get("face")
+    # the visitor service (hub/visitors/settings.py); None = not enabled
+    cfg.visitors = (visitor_settings.parse(doc.get("visitors") or {},
+                                           doc.where("visitors") + ": visitors")
+                    if "visitors" in doc else None)
     defaults = doc.get("defaults") or {}
     _known(defaults, "defaults", extra_keys)
     cfg.rules = rule_settings.parse(doc.get("rules"), doc.where("rules"))
@@ -295,6 +302,13 @@ def parse_site(doc, require_keys=True, extra_keys=None):
         cfg.devices[did] = dev
         if addr is not None:
             cfg.by_address[addr] = did
+    for reader in (cfg.visitors.readers.values() if cfg.visitors is not None else ()):
+        # a reader's id is its broker user name and topic level, like a device's
+        clash = ("device id '%s'" % reader.id if reader.id in cfg.devices
+                 else reserved_device_id(reader.id))
+        if clash:
+            raise ConfigError("%s: visitors.readers: reader id '%s' is taken: %s"
+                              % (doc.where("visitors"), reader.id, clash))
     cfg.responders = site_plan.parse_responders(doc)
     for r in doc.get("responders") or []:
         # a responder's id is its broker user name (docs/broker.md): never a device's

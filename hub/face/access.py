@@ -92,12 +92,17 @@ class Decision:
 
 
 def in_schedule(schedule, now: float, tz: str) -> bool:
-    """Empty schedule = always. Windows: {"days": [0..6, Mon=0], "start": "HH:MM", "end": "HH:MM"}."""
+    """Empty schedule = always. Windows: {"days": [0..6, Mon=0], "start": "HH:MM", "end": "HH:MM"},
+    or an absolute one, {"from": epoch s, "until": epoch s} (a visitor's pass: from <= now < until)."""
     if not schedule:
         return True
     local = dt.datetime.fromtimestamp(now, ZoneInfo(tz))
     minute = local.hour * 60 + local.minute
     for window in schedule:
+        if "from" in window or "until" in window:
+            if window.get("from", 0) <= now < window.get("until", 0):
+                return True
+            continue
         start = _minutes(window.get("start", "00:00"))
         end = _minutes(window.get("end", "24:00"))
         days = window.get("days", list(range(7)))

@@ -202,8 +202,11 @@ class Registry:
 
     @classmethod
     def open(cls, db_path, kek_file, clock):
-        """Open with the KEK from `kek_file`; KekError when it cannot be used."""
-        return cls(db_path, kek.KeyBox(kek.load(kek_file)), clock)
+        """Open with the KEK from `kek_file`; KekError when it cannot be used.
+        `kek_file` is kept: the visitor service seals with the same KEK."""
+        reg = cls(db_path, kek.KeyBox(kek.load(kek_file)), clock)
+        reg.kek_file = str(kek_file)
+        return reg
 
     def close(self):
         self.db.close()
