@@ -84,12 +84,14 @@ class App:
                     self.board.pull_cable()
                     return
             if self.state == "main":
-                if b"\x03" in data:
-                    self._stop_main()
-                    self.board._send(b"Traceback (most recent call last):\r\n"
-                                     b'  File "main.py"\r\nKeyboardInterrupt: \r\n')
-                    self._start_repl()
-                return
+                i = data.find(b"\x03")
+                if i < 0:
+                    return  # main.py does not read the REPL's input
+                self._stop_main()
+                self.board._send(b"Traceback (most recent call last):\r\n"
+                                 b'  File "main.py"\r\nKeyboardInterrupt: \r\n')
+                self._start_repl()
+                data = data[i + 1:]  # what came after the Ctrl-C is the REPL's
             self._to_interpreter(data)
 
     def stop(self):
