@@ -129,5 +129,7 @@ class BoardLink:
 
 
 def _why(exc):
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0] if text else type(exc).__name__
+    """One line: the last of a traceback the board printed, or the error itself."""
+    text = getattr(exc, "error_output", None) or str(exc)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else type(exc).__name__

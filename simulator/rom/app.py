@@ -24,6 +24,9 @@ What the interpreter cannot do as a board does, the relay does:
 - Which REPL is current is read from the interpreter's own output (the raw
   REPL's banner, the friendly prompt).
 
+`firmware=(mpy, release)` models a board flashed with another MicroPython
+build: `sys.implementation` reports that `_mpy` and version.
+
 `pull_cable_after_bytes=N` pulls the cable when the N-th byte from the host
 has arrived in app mode (a cable pulled in the middle of a transfer).
 """
@@ -51,12 +54,14 @@ def _site_dir():
 
 class App:
     def __init__(self, board, fs_offset, fs_blocks, block_size, main_runner=None,
-                 pull_cable_after_bytes=None):
+                 pull_cable_after_bytes=None, firmware=None):
         self.board = board
         self.fs = (fs_offset, fs_blocks, block_size)
         self.main_runner = main_runner
         self.pull_cable_after_bytes = pull_cable_after_bytes
         self.received = 0
+        # (sys.implementation._mpy, "1.18.0"): a board flashed with another build (repl_fs.py)
+        self.firmware = firmware
         self.state = "off"      # off | main | repl
         self.raw = False        # the interpreter is in its raw REPL
         self._proc = None
@@ -120,7 +125,8 @@ class App:
         env = dict(os.environ, PYTHONPATH=_site_dir())
         self._proc = subprocess.Popen(
             [sys.executable, "-S", "-c", RUNNER, HEAP, REPL_FS, str(self.board.flash_path),
-             str(off), str(blocks), str(bs)],
+             str(off), str(blocks), str(bs)]
+            + ([str(self.firmware[0]), self.firmware[1]] if self.firmware else []),
             stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
         os.close(slave)
         self._master = master

@@ -61,7 +61,7 @@ class BoardError(Exception):
 class VirtualBoard:
     def __init__(self, chip, flash_path, *, mode="download", flash_size=chips.FLASH_SIZE,
                  pull_cable_after_blocks=None, stuck_byte=None, rc_delay_s=0.025,
-                 board=None, main_runner=None, pull_cable_after_bytes=None):
+                 board=None, main_runner=None, pull_cable_after_bytes=None, firmware=None):
         if mode not in MODES:
             raise BoardError("mode '%s' is not one of %s" % (mode, ", ".join(MODES)))
         try:
@@ -96,14 +96,15 @@ class VirtualBoard:
         self._server = None
         self.app = None
         if board is not None:
-            self.app = self._new_app(board, flash_size, main_runner, pull_cable_after_bytes)
+            self.app = self._new_app(board, flash_size, main_runner, pull_cable_after_bytes,
+                                     firmware)
         self._thread = threading.Thread(target=self._run, name="virtual-%s" % self.chip.name,
                                         daemon=True)
         self._thread.start()
         if self.mode == "app" and self.app is not None:
             self._boot("app")
 
-    def _new_app(self, board, flash_size, main_runner, pull_cable_after_bytes):
+    def _new_app(self, board, flash_size, main_runner, pull_cable_after_bytes, firmware):
         """MicroPython on the board (simulator/rom/app.py), its file system in
         the last `flash.fs_bytes` of the flash as the board file says."""
         from simulator.rom.app import App
@@ -115,7 +116,7 @@ class VirtualBoard:
                              % (board.get("name"), fs_bytes, flash_size))
         self.board = board
         return App(self, flash_size - fs_bytes, fs_bytes // bs, bs, main_runner,
-                   pull_cable_after_bytes)
+                   pull_cable_after_bytes, firmware)
 
     @property
     def closed(self):
@@ -242,6 +243,13 @@ class VirtualBoard:
         """Start the RFC 2217 port in front of the pty; returns its URL."""
         self._server = _Rfc2217Server(self, host, port)
         return self._server.url
+
+    def close_rfc2217(self):
+        """The RFC 2217 port goes away; the pty stays (a tool may open it next)."""
+        if self._server is not None:
+            self._server.close()
+            self._server._thread.join(timeout=5)
+            self._server = None
 
     # -- ends --------------------------------------------------------------------
     def pull_cable(self):

