@@ -84,11 +84,83 @@ def cmd_deploy(args):
     return 0
 
 
+def _read_secret(path, option):
+    if not path:
+        return None
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError as exc:
+        raise Refused("%s: cannot read %s: %s" % (option, path, exc.strerror or exc)) from exc
+
+
+def _device_password(path, device_id):
+    """The device's broker password from `anju broker config`'s passwords.json."""
+    if not path:
+        return None
+    text = _read_secret(path, "--broker-passwords")
+    try:
+        passwords = json.loads(text)
+    except ValueError:
+        raise Refused("--broker-passwords: %s is not JSON (passwords.json from anju broker "
+                      "config)" % path) from None
+    if not isinstance(passwords, dict) or device_id not in passwords:
+        raise Refused("--broker-passwords: %s has no password for %s (run anju broker config "
+                      "for the site again)" % (path, device_id))
+    return passwords[device_id]
+
+
+def cmd_provision(args):
+    from host_tools.deploy import provision as prov
+    from host_tools.deploy.deploy import check_config
+    from host_tools.deploy.link import BoardLink
+    link = watch = reg = None
+    try:
+        if not args.broker:
+            raise Refused("--broker HOST:PORT is needed: the site broker the device connects to")
+        host, _, p = args.broker.rpartition(":")
+        try:
+            port = int(p)
+        except ValueError:
+            raise Refused("--broker: expected HOST:PORT, got %r" % args.broker) from None
+        broker = (host, port, _device_password(args.broker_passwords, args.device))
+        wifi = (args.wifi_ssid, _read_secret(args.wifi_password_file, "--wifi-password-file"))
+        reg = prov.open_registry(args.db, args.kek)
+        link = BoardLink(args.port)
+        has_app = link.has("main.py")
+        config, keys = prov.provision(reg, link, args.device, broker, wifi,
+                                      fresh_keys=not args.registry_keys)
+        if args.show_keys:
+            print("frame_key %s\nbind_key %s" % (keys["frame_key"], keys["bind_key"]))
+        cfg = check_config(config, args.device)
+        if not has_app:
+            print("the board has no app yet: run anju deploy --device %s --port %s --board ... "
+                  "(it is heard then)" % (args.device, args.port))
+        else:
+            watch = _watch(args, cfg)
+            link.soft_reset()
+            if watch is not None:
+                reading = watch.wait(args.wait_s)
+                print("heard %s at the site broker: %s #%d" % (args.device, reading.type,
+                                                              reading.counter))
+    except Refused as exc:
+        return _err(str(exc), 2)
+    except DeployError as exc:
+        return _err(str(exc), 1)
+    finally:
+        if watch is not None:
+            watch.close()
+        if link is not None:
+            link.close()
+        if reg is not None:
+            reg.close()
+    return 0
+
+
 def _common(p):
     p.add_argument("--device", required=True, help="device id (as in the registry)")
     p.add_argument("--port", required=True,
                    help="the board's serial port (or a pyserial URL such as rfc2217://host:port)")
-    p.add_argument("--board", required=True, help="board name (anju boards)")
     p.add_argument("--wait-s", type=float, default=30.0,
                    help="how long to wait for the device's first frame (default %(default)s)")
     p.add_argument("--no-wait", action="store_true",
@@ -107,6 +179,26 @@ def register(sub):
                                    "the board differs, each through a temp file and a rename; "
                                    "verify, restart and wait for the device's first frame.")
     _common(d)
+    d.add_argument("--board", required=True, help="board name (anju boards)")
     d.add_argument("--config", help="the device's config.json (default: the one on the board, "
                                     "written by anju provision)")
     d.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("provision", help="a device's keys, Wi-Fi and broker login onto a board "
+                                         "and into the registry",
+                       description="Write a device's config.json (new keys unless "
+                                   "--registry-keys, Wi-Fi, the site broker and the device's "
+                                   "login) onto the board over its raw REPL and its keys into "
+                                   "the hub's registry, as one step: if either fails, neither "
+                                   "changes. Keys are never printed unless --show-keys.")
+    _common(p)
+    p.add_argument("--db", required=True, help="the hub's database (the registry)")
+    p.add_argument("--kek", required=True, help="the registry's key-encryption key file")
+    p.add_argument("--wifi-ssid", required=True, help="the Wi-Fi network the device joins")
+    p.add_argument("--wifi-password-file", help="file holding the Wi-Fi password")
+    p.add_argument("--broker-passwords", help="passwords.json from anju broker config (the "
+                                              "device's login on the site broker)")
+    p.add_argument("--registry-keys", action="store_true",
+                   help="keep the keys the registry holds for the device instead of new ones")
+    p.add_argument("--show-keys", action="store_true", help="print the keys (never logged)")
+    p.set_defaults(func=cmd_provision)

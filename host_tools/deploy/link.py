@@ -98,8 +98,10 @@ class BoardLink:
         self.exec("removing " + path,
                   "import os\ntry:\n os.remove(%r)\nexcept OSError:\n pass" % ("/" + path))
 
-    def write(self, path, data, progress=None):
-        """`data` into `path` through `path.part` and a rename; progress(n) after each chunk."""
+    def write(self, path, data, progress=None, rename=True):
+        """`data` into `path` through `path.part` and a rename (with rename=False
+        the file stays `path.part`: commit it with rename()); progress(n) after
+        each chunk."""
         dest = "/" + path
         part = dest + ".part"
         self.exec("opening " + path,
@@ -109,7 +111,17 @@ class BoardLink:
             self.exec("writing " + path, "_f.write(_d(%r))" % chunk)
             if progress is not None:
                 progress(min(CHUNK, len(data) - i))
-        self.exec("closing " + path, "_f.close()\nimport os\nos.rename(%r, %r)" % (part, dest))
+        self.exec("closing " + path, "_f.close()")
+        if rename:
+            self.rename(path)
+
+    def rename(self, path):
+        """`path.part` over `path`: one LittleFS rename, the file is old or new."""
+        dest = "/" + path
+        self.exec("renaming " + path, "import os\nos.rename(%r, %r)" % (dest + ".part", dest))
+
+    def has(self, path):
+        return path in self.files()
 
     def soft_reset(self):
         """Leave the raw REPL and soft-reset from the friendly one: main.py runs."""

@@ -46,6 +46,60 @@ def write_config(tmp_path, broker, device="door-101"):
     return path
 
 
+SITE = """
+site: {id: estate, name: Estate, timezone: Asia/Shanghai}
+buildings:
+  - id: b1
+    flats:
+      - id: b1-101
+devices:
+  - {id: door-101, kind: door_sensor, board: %s, flat: b1-101, transport: mqtt,
+     frame_key: %s, heartbeat: 1h}
+"""
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """A hub database whose registry holds door-101, and its KEK."""
+    kek, db = tmp_path / "kek", tmp_path / "hub.db"
+    assert anju("keys", "kek", "--out", str(kek)).returncode == 0
+    (tmp_path / "site.yaml").write_text(SITE % ("esp32c3", "ab" * 32))
+    proc = anju("registry", "--db", str(db), "--kek", str(kek), "import",
+                str(tmp_path / "site.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    return db, kek
+
+
+def registry_keys(db, kek):
+    from hub.clock import SystemClock
+    from hub.registry.db import Registry
+    reg = Registry.open(db, kek, SystemClock())
+    try:
+        dev = reg.site().devices["door-101"]
+        return dev.frame_key.hex(), dev.bind_key.hex() if dev.bind_key else None
+    finally:
+        reg.close()
+
+
+def provision(port, broker, registry, *extra):
+    db, kek = registry
+    host, bport = broker.address
+    return anju("provision", "--device", "door-101", "--port", port, "--db", str(db),
+                "--kek", str(kek), "--broker", "%s:%d" % (host, bport), "--wifi-ssid", "anju-sim",
+                "--wait-s", "60", *extra)
+
+
+def board_config(port):
+    from mpremote.transport_serial import SerialTransport
+    t = SerialTransport(port)
+    try:
+        t.enter_raw_repl(soft_reset=False)
+        names = [e.name for e in t.fs_listdir("/")]
+        return json.loads(t.fs_readfile("/config.json")) if "config.json" in names else None, names
+    finally:
+        t.close()
+
+
 def deploy(port, board, config=None, *extra):
     return anju("deploy", "--device", "door-101", "--port", port, "--board", board,
                 *(("--config", str(config)) if config else ()), "--wait-s", "60", *extra)
@@ -60,7 +114,8 @@ def _counts(out):
 @pytest.mark.parametrize("name, chip_id", [("esp32c3", flashkit.ESP32C3),
                                            ("esp32", flashkit.ESP32),
                                            ("pico_w", None)])
-def test_flash_then_deploy_and_the_device_is_heard(tmp_path, broker, name, chip_id):
+def test_flash_provision_deploy_and_the_device_is_heard(tmp_path, broker, registry, name,
+                                                         chip_id):
     board_file = boards.load(name)
     if chip_id is None:
         # the Pico W: the UF2 onto its BOOTSEL drive, then the board's USB serial port
@@ -84,13 +139,28 @@ def test_flash_then_deploy_and_the_device_is_heard(tmp_path, broker, name, chip_
             assert proc.returncode == 0, proc.stderr
             assert board.events[-1] == "boot:app"  # esptool's hard reset: the app runs
             board.close_rfc2217()
-        config = write_config(tmp_path, broker)
-        proc = deploy(board.port, name, config)
+        # provision: keys, Wi-Fi and the broker onto the board and into the registry
+        old_key = registry_keys(*registry)[0]
+        proc = provision(board.port, broker, registry)
         assert proc.returncode == 0, proc.stderr
+        assert "the board has no app yet" in proc.stdout
+        frame_key, bind_key = registry_keys(*registry)
+        assert frame_key != old_key  # new keys
+        config, _ = board_config(board.port)
+        assert (config["frame_key"], config["bind_key"]) == (frame_key, bind_key)
+        assert config["mqtt"]["port"] == broker.address[1] and config["wifi"]["ssid"] == "anju-sim"
+        assert frame_key not in proc.stdout + proc.stderr  # keys are never printed
+        assert bind_key not in proc.stdout + proc.stderr
+        # deploy: the app and runtime, with the config provision left on the board
+        proc = deploy(board.port, name)
+        assert proc.returncode == 0, proc.stderr
+        assert frame_key not in proc.stdout + proc.stderr
         copied, total, nbytes, kept = _counts(proc.stdout)
-        assert copied == total > 40 and kept == 0 and nbytes > 50_000
+        # config.json is already as built
+        assert copied == total - 1 > 40 and kept == 1 and nbytes > 50_000
         assert "verified: %d files" % total in proc.stdout
-        assert re.search(r"heard door-101 at the site broker: boot #\d+", proc.stdout), proc.stdout
+        # heard: a frame that verifies with the registry's key, as the hub verifies it
+        assert re.search(r"heard door-101 at the site broker: \w+ #\d+", proc.stdout), proc.stdout
         assert "deploy: 100%" in proc.stderr  # the progress, one line per 10 % off a terminal
         # again: nothing differs, nothing is copied; the board still boots and is heard
         proc = deploy(board.port, name, None)
