@@ -81,8 +81,8 @@ class App:
 
     def feed(self, data):
         with self._lock:
+            self.received += len(data)
             if self.pull_cable_after_bytes is not None:
-                self.received += len(data)
                 if self.received >= self.pull_cable_after_bytes:
                     keep = len(data) - (self.received - self.pull_cable_after_bytes)
                     self._to_interpreter(data[:max(keep, 0)])

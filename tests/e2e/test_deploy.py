@@ -219,3 +219,63 @@ def test_a_board_with_another_mpy_version_is_refused_before_writing(tmp_path, br
         assert board.flash_path.read_bytes() == before
     finally:
         board.close()
+
+
+def test_provision_on_a_running_board_is_heard_with_the_registrys_new_keys(tmp_path, broker,
+                                                                            registry):
+    board = VirtualBoard("esp32c3", tmp_path / "flash.bin", mode="app",
+                         board=boards.load("esp32c3"), main_runner=main_py.runner())
+    try:
+        first = write_config(tmp_path, broker)
+        assert deploy(board.port, "esp32c3", first).returncode == 0
+        proc = provision(board.port, broker, registry, "--show-keys")
+        assert proc.returncode == 0, proc.stderr
+        frame_key, bind_key = registry_keys(*registry)
+        assert "frame_key %s\nbind_key %s\n" % (frame_key, bind_key) in proc.stdout
+        assert frame_key != json.loads(first.read_text())["frame_key"]
+        # the board restarted with them: its frame verifies with the registry's key
+        assert re.search(r"heard door-101 at the site broker: \w+ #\d+", proc.stdout), proc.stdout
+    finally:
+        board.close()
+
+
+def test_provision_of_a_device_the_registry_does_not_have_changes_nothing(tmp_path, broker,
+                                                                          registry):
+    board = VirtualBoard("esp32c3", tmp_path / "flash.bin", mode="app",
+                         board=boards.load("esp32c3"))
+    try:
+        db, kek = registry
+        host, port = broker.address
+        proc = anju("provision", "--device", "door-999", "--port", board.port, "--db", str(db),
+                    "--kek", str(kek), "--broker", "%s:%d" % (host, port), "--wifi-ssid", "x")
+        assert proc.returncode == 2
+        assert "no device 'door-999' in the registry" in proc.stderr
+        assert board_config(board.port) == (None, [])
+    finally:
+        board.close()
+
+
+# a provisioning sends about 1,200 bytes to the board: cut while config.json is
+# being staged, and while it is hashed there
+@pytest.mark.parametrize("cut", [600, 900])
+def test_a_cable_pulled_during_provisioning_leaves_the_registry_as_it_was(tmp_path, broker,
+                                                                          registry, cut):
+    before = registry_keys(*registry)
+    board = VirtualBoard("esp32c3", tmp_path / "flash.bin", mode="app",
+                         board=boards.load("esp32c3"), pull_cable_after_bytes=cut)
+    try:
+        proc = provision(board.port, broker, registry)
+    finally:
+        board.close()
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "stopped answering while" in proc.stderr
+    assert registry_keys(*registry) == before
+    assert before[0] not in proc.stderr
+    # plugged in again: no config.json on the board (at most the staged .part)
+    board = VirtualBoard("esp32c3", tmp_path / "flash.bin", mode="app",
+                         board=boards.load("esp32c3"))
+    try:
+        config, names = board_config(board.port)
+        assert config is None and set(names) <= {"config.json.part"}
+    finally:
+        board.close()
