@@ -19,8 +19,9 @@ What the interpreter cannot do as a board does, the relay does:
 - **main.py** runs in the simulator (simulator/device.py, the port's HAL
   modules, the board's flash as its file system) through `main_runner`; the
   unix port has no `machine`. Ctrl-C ends it and the REPL starts, as a
-  KeyboardInterrupt in main.py does on a board. Without a runner, main.py is
-  not run and the REPL comes at once.
+  KeyboardInterrupt in main.py does on a board; a main.py that stops by
+  itself (a traceback) leaves the board in the REPL too. Without a runner,
+  main.py is not run and the REPL comes at once.
 - Which REPL is current is read from the interpreter's own output (the raw
   REPL's banner, the friendly prompt).
 
@@ -99,6 +100,16 @@ class App:
                 data = data[i + 1:]  # what came after the Ctrl-C is the REPL's
             self._to_interpreter(data)
 
+    def main_ended(self, main, error):
+        """main.py stopped by itself (a crash, main returning): the REPL comes."""
+        with self._lock:
+            if main is not self._main or self.state != "main":
+                return
+            self._main = None
+            text = str(error) if error is not None else "main.py returned"
+            self.board._send(text.replace("\n", "\r\n").encode("utf-8", "replace") + b"\r\n")
+            self._start_repl()
+
     def stop(self):
         with self._lock:
             self._stop_all()
@@ -113,9 +124,9 @@ class App:
         self._main = self.main_runner(self.board)
 
     def _stop_main(self):
-        if self._main is not None:
-            self._main.stop()
-            self._main = None
+        main, self._main = self._main, None
+        if main is not None:
+            main.stop()
 
     # -- the interpreter ----------------------------------------------------------------
     def _start_repl(self, raw=False):

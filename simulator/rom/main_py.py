@@ -7,7 +7,8 @@ simulator: a `SimDevice` (simulator/device.py) boots the firmware with the
 port's HAL modules from the same flash file (`attach_flash`), on a virtual
 clock of its own, and reaches the broker named in the board's config.json
 over real sockets. It runs in a thread until the host interrupts it (Ctrl-C)
-or the board resets.
+or the board resets; when the firmware stops by itself (a traceback, main
+returning) the board's REPL comes, with the traceback, as on a board.
 
     board = VirtualBoard("esp32c3", flash, board=boards.load("esp32c3"),
                          main_runner=main_py.runner(wifi_ssid="site-ap"))
@@ -20,7 +21,7 @@ import threading
 from pathlib import Path
 
 from simulator.clock import VirtualClock
-from simulator.device import SimDevice
+from simulator.device import DeviceCrashed, SimDevice
 from simulator.world import Simulation
 
 DEVICE = "board"
@@ -55,10 +56,12 @@ class SimulatedMain:
     def _thread_main(self):
         try:
             asyncio.run(self._run())
-        except Exception as exc:  # noqa: BLE001 -- the firmware's crash is the board's state
+        except DeviceCrashed as exc:  # main.py raised or returned: the board's REPL comes
             self.error = exc
         finally:
             shutil.rmtree(self._dir, ignore_errors=True)
+        if not self._stop.is_set():
+            self.vboard.app.main_ended(self, self.error)
 
     async def _run(self):
         board = self.vboard.board

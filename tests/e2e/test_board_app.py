@@ -99,3 +99,24 @@ def test_a_pulled_cable_ends_a_transfer(tmp_path):
         assert "cable pulled" in b.events
     finally:
         b.close()
+
+
+def test_a_main_py_that_raises_leaves_the_board_in_its_repl(tmp_path):
+    from simulator.rom import main_py
+    b = VirtualBoard("esp32c3", tmp_path / "flash.bin", mode="app", board=boards.load("esp32c3"),
+                     main_runner=main_py.runner())
+    try:
+        t = SerialTransport(b.port, baudrate=115200)
+        try:
+            t.enter_raw_repl(soft_reset=False)
+            t.fs_writefile("/main.py", b"raise ValueError('boom at boot')\n")
+            t.exit_raw_repl()
+            t.read_until(1, b">>> ", timeout=10)  # the friendly REPL's banner
+            t.serial.write(b"\x04")  # soft reset: main.py runs in the simulator, and raises
+            seen = t.read_until(1, b">>> ", timeout=30)
+            assert b"MPY: soft reboot" in seen and b"ValueError: boom at boot" in seen, seen
+            assert b.app.state == "repl"
+        finally:
+            t.close()
+    finally:
+        b.close()
