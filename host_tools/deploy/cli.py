@@ -104,6 +104,8 @@ def _device_password(path, device_id):
     except ValueError:
         raise Refused("--broker-passwords: %s is not JSON (passwords.json from anju broker "
                       "config)" % path) from None
+    if isinstance(passwords, dict) and isinstance(passwords.get("passwords"), dict):
+        passwords = passwords["passwords"]  # {"site": ..., "passwords": {user: password}}
     if not isinstance(passwords, dict) or device_id not in passwords:
         raise Refused("--broker-passwords: %s has no password for %s (run anju broker config "
                       "for the site again)" % (path, device_id))

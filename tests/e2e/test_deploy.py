@@ -279,3 +279,31 @@ def test_a_cable_pulled_during_provisioning_leaves_the_registry_as_it_was(tmp_pa
         assert config is None and set(names) <= {"config.json.part"}
     finally:
         board.close()
+
+
+def test_provision_and_deploy_against_the_site_broker_with_its_logins_and_acl(tmp_path,
+                                                                              registry):
+    """The site broker as `anju broker config` makes it (no anonymous clients, a
+    password per device, the ACL): the device logs in with the password
+    provision took from passwords.json; deploy listens with the hub's login."""
+    from hub.config import yamlfile
+    from hub.config.site import parse_site
+    site = parse_site(yamlfile.loads(SITE % ("esp32c3", "ab" * 32), "site.yaml"))
+    with Mosquitto.for_site(tmp_path / "site-broker", site).start() as mq:
+        config_dir = tmp_path / "site-broker" / "config"
+        board = VirtualBoard("esp32c3", tmp_path / "flash.bin", mode="app",
+                             board=boards.load("esp32c3"), main_runner=main_py.runner())
+        try:
+            proc = provision(board.port, mq, registry, "--broker-passwords",
+                             str(config_dir / "passwords.json"))
+            assert proc.returncode == 0, proc.stderr
+            config, _ = board_config(board.port)
+            assert config["mqtt"]["password"] == mq.passwords["door-101"]
+            assert mq.passwords["door-101"] not in proc.stdout + proc.stderr
+            hub = ("--mqtt-user", "hub-estate", "--mqtt-password-file",
+                   str(config_dir / "hub.password"))
+            proc = deploy(board.port, "esp32c3", None, *hub)
+            assert proc.returncode == 0, proc.stderr
+            assert re.search(r"heard door-101 at the site broker: \w+ #\d+", proc.stdout)
+        finally:
+            board.close()

@@ -1,6 +1,8 @@
 """The pure parts of `anju deploy` (host_tools/deploy/plan.py) and the order
 of `anju provision`'s two writes, with a real registry and a board link that
 keeps its files in memory."""
+import logging
+
 import pytest
 
 from host_tools.deploy import DeployFailed, Refused, plan, provision
@@ -83,10 +85,15 @@ def _keys(reg):
     return dev.frame_key.hex(), dev.bind_key
 
 
-def test_provision_writes_board_then_registry_then_renames(reg):
+def test_provision_writes_board_then_registry_then_renames(reg, caplog):
+    caplog.set_level(logging.DEBUG)
     link = MemoryLink()
-    config, keys = provision.provision(reg, link, "door-101", ("127.0.0.1", 1883, None),
-                                       ("ap", "pw"), out=lambda *_: None)
+    said = []
+    config, keys = provision.provision(reg, link, "door-101", ("127.0.0.1", 1883, "s3cret-login"),
+                                       ("ap", "pw"), out=said.append)
+    for secret in (keys["frame_key"], keys["bind_key"], "s3cret-login"):
+        assert secret not in caplog.text and secret not in " ".join(said)  # never logged
+    assert "registry changed" in caplog.text  # the registry did log its change
     assert link.calls.index("write") < link.calls.index("rename")
     assert _keys(reg)[0] == keys["frame_key"] == config["frame_key"]
     assert "config.json" in link.files_on_board and "config.json.part" not in link.files_on_board
