@@ -61,7 +61,9 @@ def cmd_deploy(args):
         if config is None:
             try:
                 config = json.loads(link.read("config.json"))
-            except DeployFailed:
+            except DeployFailed as exc:
+                if not isinstance(exc.__cause__, FileNotFoundError):
+                    raise  # the board stopped answering
                 raise Refused("the board on %s has no config.json: give one with --config, "
                               "or provision the board first (anju provision)" % args.port) from None
             except ValueError as exc:

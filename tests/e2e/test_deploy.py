@@ -307,3 +307,15 @@ def test_provision_and_deploy_against_the_site_broker_with_its_logins_and_acl(tm
             assert re.search(r"heard door-101 at the site broker: \w+ #\d+", proc.stdout)
         finally:
             board.close()
+
+
+def test_deploy_without_a_config_onto_a_board_that_has_none_is_refused(tmp_path):
+    board = VirtualBoard("esp32c3", tmp_path / "flash.bin", mode="app",
+                         board=boards.load("esp32c3"))
+    try:
+        proc = deploy(board.port, "esp32c3")
+        assert proc.returncode == 2
+        assert "has no config.json: give one with --config, or provision" in proc.stderr
+        assert board_config(board.port) == (None, [])
+    finally:
+        board.close()
