@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from bench import console_bench
+from bench import deploy_bench
 from bench import face_bench
 from bench import flash_bench
 from bench import hub_bench
@@ -28,6 +29,7 @@ BENCHES["lock"] = lock_bench.run
 BENCHES["flash"] = flash_bench.run
 BENCHES["console"] = console_bench.run
 BENCHES["visitors"] = visitors_bench.run
+BENCHES["deploy"] = deploy_bench.run
 
 
 def main(argv):

@@ -11,6 +11,7 @@
     anju boards [list|show NAME]   supported boards
     anju release keygen/build/verify  signed firmware releases (docs/ota.md)
     anju flash --board B --port P  MicroPython onto a bare board (docs/flashing.md)
+    anju deploy --device D --port P --board B   the app, runtime and config onto it
 
 Exit codes: 0 success, 1 a scenario expectation failed, 2 invalid input
 (the message names the file, line and key).
@@ -302,6 +303,8 @@ def build_parser():
     release.register(sub)
     from host_tools.flash import cli as flash_cli
     flash_cli.register(sub)
+    from host_tools.deploy import cli as deploy_cli
+    deploy_cli.register(sub)
     return p
 
 

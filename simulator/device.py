@@ -105,6 +105,26 @@ def _compile_file(path, out, source_name):
         f.write(cached[1])
 
 
+def stage_flash(firmware_root, app, config, board, out_dir):
+    """Everything that goes on a device's flash, written to `out_dir` as it
+    will be on the board: main.py as source (the port runs it by name), the
+    core and shell compiled to .mpy, config.json, board.json. The one
+    definition of a device's files: `SimDevice.install` and `anju deploy`
+    both stage with it. Returns the paths on the flash, sorted."""
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(config, f)
+    with open(os.path.join(out_dir, "board.json"), "w") as f:
+        json.dump(board, f)
+    shutil.copy(os.path.join(firmware_root, app, "main.py"), os.path.join(out_dir, "main.py"))
+    compile_tree(os.path.join(firmware_root, "anju"), os.path.join(out_dir, "anju"))
+    paths = []
+    for dirpath, _, filenames in os.walk(out_dir):
+        for name in filenames:
+            paths.append(os.path.relpath(os.path.join(dirpath, name), out_dir).replace(os.sep, "/"))
+    return sorted(paths)
+
+
 def compiled_hal(out_dir):
     """simulator/mp/ compiled to .mpy in `out_dir` (boot.py stays source: the
     unix port runs it by path), so a boot imports bytecode."""
@@ -199,8 +219,18 @@ class SimDevice:
         self._exit_pending = False  # a deep sleep ended the boot; its "exit" is unread
         self.pending_ble = []  # GATT events (connect, write, ...) not yet handed to the board
         self.at = None         # the board's own time when it last blocked
+        self.image = None      # the flash image the board mounts
+        self.flash_offset = 0  # where its file system starts in that image
+        self._install = None
 
     # ---- files --------------------------------------------------------------
+    def attach_flash(self, image, offset):
+        """Boot from a flash that is already written (a virtual serial board's
+        flash file, its file system `offset` bytes in), instead of install()."""
+        self.image = str(image)
+        self.flash_offset = int(offset)
+        self._install = None
+
     def install(self, firmware_root):
         """Stage what `anju deploy` puts on a board (main.py as source, the
         core and shell as .mpy, config.json, board.json); the first boot
@@ -208,14 +238,7 @@ class SimDevice:
         self.firmware_root = firmware_root
         stage = os.path.join(self.fs_root, "stage")
         shutil.rmtree(stage, ignore_errors=True)
-        os.makedirs(stage)
-        with open(os.path.join(stage, "config.json"), "w") as f:
-            json.dump(self.config, f)
-        with open(os.path.join(stage, "board.json"), "w") as f:
-            json.dump(self.board, f)
-        shutil.copy(os.path.join(firmware_root, self.app, "main.py"),
-                    os.path.join(stage, "main.py"))
-        compile_tree(os.path.join(firmware_root, "anju"), os.path.join(stage, "anju"))
+        stage_flash(firmware_root, self.app, self.config, self.board, stage)
         self.image = os.path.join(self.fs_root, "flash.img")
         with open(self.image, "wb") as f:
             f.truncate(self.blocks * self.block_size)
@@ -546,7 +569,8 @@ class SimDevice:
             "heap_peak": self.peak_heap,
             # a lock's own frames can make the hub answer it (docs/simulator.md, "Time")
             "answers": self.app == "smart_lock",
-            "flash": self.image, "blocks": self.blocks, "block_size": self.block_size,
+            "flash": self.image, "flash_offset": self.flash_offset,
+            "blocks": self.blocks, "block_size": self.block_size,
             "install": self._install})
         return msg
 

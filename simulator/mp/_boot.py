@@ -49,7 +49,8 @@ def _copy_tree(src, dst):
                     fo.write(chunk)
 
 
-flash = _sim.flash = _sim.Flash(msg["flash"], msg["blocks"], msg["block_size"])
+flash = _sim.flash = _sim.Flash(msg["flash"], msg["blocks"], msg["block_size"],
+                                    msg.get("flash_offset", 0))
 if msg.get("install"):
     # `anju deploy` on a fresh board: format the file system, copy the files
     vfs.VfsLfs2.mkfs(flash)

@@ -347,8 +347,9 @@ class Flash:
     to the next light or deep sleep): that operation is torn (half of it
     reaches the image) and the board loses power there."""
 
-    def __init__(self, path, blocks, block_size):
+    def __init__(self, path, blocks, block_size, base=0):
         self.f = open(path, "r+b")
+        self.base = base  # where the file system starts in the image (a whole flash: its partition)
         self.blocks = blocks
         self.bs = block_size
         self.ops = 0
@@ -360,7 +361,7 @@ class Flash:
 
     def _op(self, pos, data):
         self.ops += 1
-        self.f.seek(pos)
+        self.f.seek(self.base + pos)
         if self.cut_at is not None and self.ops >= self.cut_at:
             self.f.write(data[:len(data) // 2])
             send({"cut": self.ops})
@@ -369,7 +370,7 @@ class Flash:
         self.f.write(data)
 
     def readblocks(self, block, buf, off=0):
-        self.f.seek(block * self.bs + off)
+        self.f.seek(self.base + block * self.bs + off)
         self.f.readinto(buf)
 
     def writeblocks(self, block, buf, off=None):

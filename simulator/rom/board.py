@@ -23,9 +23,16 @@ sequence and plays it on the bridge locally. It plays the classic sequence
 (DTR and RTS one after the other): the "tight" one sets both with one ioctl,
 which a pty does not have.
 
+With `board=` (a boards/*.json description) the app is MicroPython: after a
+reset into the app the pty is the board's REPL on its LittleFS2 file system
+in the flash file (simulator/rom/app.py), and `main_runner` runs main.py
+in the simulator (simulator/rom/main_py.py). Without it the app is not
+modelled: the ROM's boot line, and nothing answers.
+
 `pull_cable()` is a pulled USB cable: the pty and the RFC 2217 port close.
 `pull_cable_after_blocks=N` does it on its own when the N-th flash data block
-arrives, before answering it. `stuck_byte=ADDR` is a worn flash cell: bit 0
+arrives, before answering it; `pull_cable_after_bytes=N` when the N-th byte
+from the host reaches the app. `stuck_byte=ADDR` is a worn flash cell: bit 0
 of that byte stays 1 whatever is written. `commands` is every command received, in order
 (simulator/rom/loader.py names them), and `events` the resets and boots.
 """
@@ -53,7 +60,8 @@ class BoardError(Exception):
 
 class VirtualBoard:
     def __init__(self, chip, flash_path, *, mode="download", flash_size=chips.FLASH_SIZE,
-                 pull_cable_after_blocks=None, stuck_byte=None, rc_delay_s=0.025):
+                 pull_cable_after_blocks=None, stuck_byte=None, rc_delay_s=0.025,
+                 board=None, main_runner=None, pull_cable_after_bytes=None, firmware=None):
         if mode not in MODES:
             raise BoardError("mode '%s' is not one of %s" % (mode, ", ".join(MODES)))
         try:
@@ -86,9 +94,33 @@ class VirtualBoard:
         self._dtr = self._rts = False
         self._boot_timer = None
         self._server = None
+        self.app = None
+        if board is not None:
+            self.app = self._new_app(board, flash_size, main_runner, pull_cable_after_bytes,
+                                     firmware)
         self._thread = threading.Thread(target=self._run, name="virtual-%s" % self.chip.name,
                                         daemon=True)
         self._thread.start()
+        if self.mode == "app" and self.app is not None:
+            self._boot("app")
+
+    def _new_app(self, board, flash_size, main_runner, pull_cable_after_bytes, firmware):
+        """MicroPython on the board (simulator/rom/app.py), its file system in
+        the last `flash.fs_bytes` of the flash as the board file says."""
+        from simulator.rom.app import App
+        fl = board.get("flash", {})
+        fs_bytes = fl.get("fs_bytes", 0)
+        bs = fl.get("block_size", 4096)
+        if not 0 < fs_bytes <= flash_size or fs_bytes % bs:
+            raise BoardError("board %s: flash.fs_bytes %r does not fit a %d-byte flash"
+                             % (board.get("name"), fs_bytes, flash_size))
+        self.board = board
+        return App(self, flash_size - fs_bytes, fs_bytes // bs, bs, main_runner,
+                   pull_cable_after_bytes, firmware)
+
+    @property
+    def closed(self):
+        return self._closed
 
     def _new_loader(self):
         loader = RomLoader(self.chip, self.flash, self.stuck_byte)
@@ -115,6 +147,9 @@ class VirtualBoard:
 
     def _received(self, data):
         with self._lock:
+            if self.mode == "app" and self.app is not None:
+                self.app.feed(data)
+                return
             if self.mode != "download":
                 return  # in reset nothing listens; the app ignores the ROM protocol
             for packet in self._decoder.feed(data):
@@ -155,6 +190,8 @@ class VirtualBoard:
                     self.events.append("reset")
                 self.mode = "reset"
                 self._cancel_boot()
+                if self.app is not None:
+                    self.app.stop()
             elif was_in_reset:
                 self._cancel_boot()
                 self._boot_timer = threading.Timer(self.rc_delay_s, self._boot_from_strap)
@@ -185,7 +222,12 @@ class VirtualBoard:
         self._loader = self._new_loader()
         self._decoder = slip.Decoder()
         if mode == "download":
+            if self.app is not None:
+                self.app.stop()
             self._send(self.chip.banner_download)
+        elif self.app is not None:
+            self._send(self.chip.banner_app)
+            self.app.boot()
         else:
             self._send(self.chip.banner_app + self._app_line())
 
@@ -202,6 +244,13 @@ class VirtualBoard:
         self._server = _Rfc2217Server(self, host, port)
         return self._server.url
 
+    def close_rfc2217(self):
+        """The RFC 2217 port goes away; the pty stays (a tool may open it next)."""
+        if self._server is not None:
+            self._server.close()
+            self._server._thread.join(timeout=5)
+            self._server = None
+
     # -- ends --------------------------------------------------------------------
     def pull_cable(self):
         """The USB cable comes out: the pty and the RFC 2217 port close."""
@@ -211,6 +260,8 @@ class VirtualBoard:
             self.events.append("cable pulled")
             self._closed = True
             self._cancel_boot()
+        if self.app is not None:
+            self.app.stop()
         os.write(self._wake_w, b"x")
         if self._server is not None:
             self._server.close()

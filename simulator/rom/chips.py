@@ -68,7 +68,7 @@ class Chip:
 
 
 def esp32(mac=b"\x24\x0a\xc4\x00\x00\x01"):
-    return Chip(
+    return _with_mac(mac, Chip(
         "esp32", "ESP32-D0WD-V3 (revision v3.0)", 0, _esp32_regs(mac), 0x3FF42000,
         {"cmd": 0x00, "addr": 0x04, "usr": 0x1C, "usr1": 0x20, "usr2": 0x24,
          "mosi_dlen": 0x28, "miso_dlen": 0x2C, "w0": 0x80},
@@ -77,14 +77,14 @@ def esp32(mac=b"\x24\x0a\xc4\x00\x00\x01"):
         b"boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\nwaiting for download\r\n",
         b"ets Jun  8 2016 00:22:57\r\n\r\nrst:0x1 (POWERON_RESET),"
         b"boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
-        0x1000, 0x3FF40014)
+        0x1000, 0x3FF40014))
 
 
 def esp32c3(mac=b"\x34\x85\x18\x00\x00\x02"):
     # flags 0 (no secure boot, no secure download mode), flash_crypt_cnt 0,
     # 7 key purposes 0, chip id 5, API version 3
     security = struct.pack("<IBBBBBBBBII", 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 3)
-    return Chip(
+    return _with_mac(mac, Chip(
         "esp32c3", "ESP32-C3 (QFN32) (revision v0.4)", 5, _esp32c3_regs(mac), 0x60002000,
         {"cmd": 0x00, "addr": 0x04, "usr": 0x18, "usr1": 0x1C, "usr2": 0x20,
          "mosi_dlen": 0x24, "miso_dlen": 0x28, "w0": 0x58},
@@ -93,7 +93,12 @@ def esp32c3(mac=b"\x34\x85\x18\x00\x00\x02"):
         b"boot:0x4 (DOWNLOAD(USB/UART0/1))\r\nwaiting for download\r\n",
         b"ESP-ROM:esp32c3-api1-20210207\r\nBuild:Feb  7 2021\r\nrst:0x1 (POWERON),"
         b"boot:0xc (SPI_FAST_FLASH_BOOT)\r\n",
-        0x0, 0x60000014)
+        0x0, 0x60000014))
+
+
+def _with_mac(mac, chip):
+    chip.mac = bytes(mac)  # what the eFuse words hold; the app's MAC too
+    return chip
 
 
 CHIPS = {"esp32": esp32, "esp32c3": esp32c3}
