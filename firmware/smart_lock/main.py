@@ -16,13 +16,13 @@ import machine
 
 from anju import counter, frame, pqueue
 from anju.config import DeviceConfig
-from anju.lock import bolt, control, decide, keys, options, users, wire
+from anju.lock import bolt, control, decide, keys, options, users, visitor, wire
 from anju.shell import hw, lock_hw, storage
 
 CTR_FILE = "ctr"
 SEQ_FILE = "seq"
 HUB_CTR_FILE = "hubctr"
-FILES = {"users": "users", "credentials": "creds", "settings": "settings"}
+FILES = {"users": "users", "credentials": "creds", "settings": "settings", "visitors": "visit"}
 
 
 class SmartLock:
@@ -35,9 +35,15 @@ class SmartLock:
         self.ckey = wire.cred_key(cfg.frame_key)
         self.dcfg = decide.LockConfig(o.max_users, o.max_credentials, o.wrong_limit, o.lockout_s,
                                       o.relock_s, o.ajar_s, o.cutoff_mv,
-                                      wrap_key=wire.wrap_key(cfg.frame_key))
+                                      wrap_key=wire.wrap_key(cfg.frame_key),
+                                      visit_key=visitor.visit_key(cfg.frame_key))
         self.table = users.Table(o.max_users, o.max_credentials)
         self._load_table()
+        # used one-time and revoked visitor codes (anju.lock.visitor)
+        self.blocked = visitor.Blocked(o.visitor_blocked)
+        blob = store.read(FILES["visitors"])
+        if blob is not None and not self.blocked.load(blob):
+            print("lock: visitor blocked list unreadable, starting without it")
         reserved = store.read_u32(SEQ_FILE)
         self.state = decide.LockState(self.dcfg, counter.resume(None, reserved), reserved,
                                       store.read_u32(HUB_CTR_FILE))
@@ -180,6 +186,8 @@ class SmartLock:
         elif part == "settings":
             self.store.write(FILES["settings"], decide.settings_blob(s))
             self.bcfg = self._bolt_cfg()
+        elif part == "visitors":
+            self.store.write(FILES["visitors"], self.blocked.dump())
         else:
             self.store.write(FILES[part], getattr(self.table, "dump_" + part)())
 
@@ -210,7 +218,7 @@ class SmartLock:
 
     def decide(self, event):
         self.state, actions = decide.handle(self.state, event, hw.device_time(), self.dcfg,
-                                            self.table)
+                                            self.table, self.blocked)
         self.do(actions)
 
     def on_phone(self, action, cid):
@@ -236,7 +244,7 @@ class SmartLock:
             self.rejected_cmds += 1  # forged, replayed, malformed: not answered
             return
         self.state, actions = control.apply(self.state, cmd, hw.device_time(), self.dcfg,
-                                            self.table)
+                                            self.table, self.blocked)
         self.do(actions)
 
     # ---- the loop -------------------------------------------------------------------

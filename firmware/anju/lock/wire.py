@@ -235,7 +235,7 @@ def lock_alarm_body(kind, active, method=M_NONE, count=0):
     """LOCK_ALARM (4 bytes): kind, 1 raised / 0 cleared, the input, a count."""
     if kind not in (ALARM_WRONG_CODE_LIMIT, ALARM_JAMMED, ALARM_DOOR_AJAR):
         raise ValueError("alarm kind %r" % (kind,))
-    return bytes((kind, _u(active, 1, "active"), _u(method, M_VISITOR, "method"),
+    return bytes((kind, _u(active, 1, "active"), _u(method, M_REMOTE, "method"),
                   _u(min(count, 0xFF), 0xFF, "count")))
 
 
