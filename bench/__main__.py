@@ -16,6 +16,7 @@ from bench import ota_bench
 from bench import reject_bench
 from bench import sim_bench
 from bench import smoke_bench
+from bench import visitor_bench
 
 BENCHES = {"face": face_bench.run}
 BENCHES["hub"] = hub_bench.run
@@ -26,6 +27,7 @@ BENCHES["ota"] = ota_bench.run
 BENCHES["lock"] = lock_bench.run
 BENCHES["flash"] = flash_bench.run
 BENCHES["console"] = console_bench.run
+BENCHES["visitor"] = visitor_bench.run
 
 
 def main(argv):

@@ -167,9 +167,14 @@ class Blocked:
         return self.n
 
     def _find(self, start, d, ot, check):
+        # reads the bytes in place: no tuple per entry (the scan allocates nothing)
+        b = self.buf
+        f1 = F_ONE_TIME if ot else 0
         for i in range(self.n):
-            s, dd, f, c = struct.unpack_from(">IBBH", self.buf, i * REC)
-            if s == start and dd == d and c == check and (f & F_ONE_TIME) == (1 if ot else 0):
+            o = i * REC
+            if (b[o + 6] << 8 | b[o + 7]) == check and b[o + 4] == d \
+                    and (b[o + 5] & F_ONE_TIME) == f1 \
+                    and (b[o] << 24 | b[o + 1] << 16 | b[o + 2] << 8 | b[o + 3]) == start:
                 return i
         return -1
 
@@ -184,16 +189,19 @@ class Blocked:
 
     def purge(self, now):
         """Drop the entries whose window ended by device time `now`; how many."""
+        b = self.buf
+        now_slot = now // SLOT_S
         j = 0
         for i in range(self.n):
-            s, d = struct.unpack_from(">IB", self.buf, i * REC)
-            if now < ends(s, d):
+            o = i * REC
+            s = b[o] << 24 | b[o + 1] << 16 | b[o + 2] << 8 | b[o + 3]
+            if now_slot < s + DURATIONS[b[o + 4]]:
                 if i != j:
-                    self.buf[j * REC:(j + 1) * REC] = self.buf[i * REC:(i + 1) * REC]
+                    b[j * REC:(j + 1) * REC] = b[o:o + REC]
                 j += 1
         gone = self.n - j
         for k in range(j * REC, self.n * REC):
-            self.buf[k] = 0
+            b[k] = 0
         self.n = j
         return gone
 
