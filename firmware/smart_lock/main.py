@@ -16,7 +16,7 @@ import machine
 
 from anju import counter, frame, pqueue
 from anju.config import DeviceConfig
-from anju.lock import bolt, control, decide, keys, options, users, visitor, wire
+from anju.lock import bolt, control, decide, keys, options, users, wire
 from anju.shell import hw, lock_hw, storage
 
 CTR_FILE = "ctr"
@@ -36,14 +36,11 @@ class SmartLock:
         self.dcfg = decide.LockConfig(o.max_users, o.max_credentials, o.wrong_limit, o.lockout_s,
                                       o.relock_s, o.ajar_s, o.cutoff_mv,
                                       wrap_key=wire.wrap_key(cfg.frame_key),
-                                      visit_key=visitor.visit_key(cfg.frame_key))
+                                      visit_key=frame.hmac_sha256(cfg.frame_key,
+                                                                  b"anju-lock-visit"))
         self.table = users.Table(o.max_users, o.max_credentials)
         self._load_table()
-        # used one-time and revoked visitor codes (anju.lock.visitor)
-        self.blocked = visitor.Blocked(o.visitor_blocked)
-        blob = store.read(FILES["visitors"])
-        if blob is not None and not self.blocked.load(blob):
-            print("lock: visitor blocked list unreadable, starting without it")
+        self.blocked = None  # visitor codes' blocked list: visitor_list(), at first use
         reserved = store.read_u32(SEQ_FILE)
         self.state = decide.LockState(self.dcfg, counter.resume(None, reserved), reserved,
                                       store.read_u32(HUB_CTR_FILE))
@@ -118,6 +115,19 @@ class SmartLock:
             except users.TableError:
                 print("lock: %s file unreadable, starting without it" % part)
         self.table.drop_orphans()
+
+    def visitor_list(self):
+        """The blocked list of used one-time and revoked visitor codes
+        (anju.lock.visitor), read from flash at the first visitor code or
+        revocation: until then neither the module nor the list takes heap."""
+        if self.blocked is None:
+            from anju.lock import visitor
+            b = visitor.Blocked(self.opts.visitor_blocked)
+            blob = self.store.read(FILES["visitors"])
+            if blob is not None and not b.load(blob):
+                print("lock: visitor blocked list unreadable, starting without it")
+            self.blocked = b
+        return self.blocked
 
     def _bolt_cfg(self):
         o = self.opts
@@ -217,8 +227,9 @@ class SmartLock:
         self.report_state()
 
     def decide(self, event):
+        blocked = self.visitor_list() if event[0] == "visitor" else None
         self.state, actions = decide.handle(self.state, event, hw.device_time(), self.dcfg,
-                                            self.table, self.blocked)
+                                            self.table, blocked)
         self.do(actions)
 
     def on_phone(self, action, cid):
@@ -243,8 +254,9 @@ class SmartLock:
         except frame.FrameError:
             self.rejected_cmds += 1  # forged, replayed, malformed: not answered
             return
+        blocked = self.visitor_list() if cmd.type == wire.T_VISITOR_REVOKE else None
         self.state, actions = control.apply(self.state, cmd, hw.device_time(), self.dcfg,
-                                            self.table, self.blocked)
+                                            self.table, blocked)
         self.do(actions)
 
     # ---- the loop -------------------------------------------------------------------

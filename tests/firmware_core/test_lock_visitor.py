@@ -308,3 +308,12 @@ def test_revoke_body_range_checks():
             assert exc.reason == "bad_body", why
         else:
             raise AssertionError("accepted: " + why)
+
+
+def test_verifier_results_map_to_access_reasons():
+    r = decide._VISITOR_REASONS
+    assert (r[visitor.OK], r[visitor.BAD_CODE], r[visitor.NO_CLOCK], r[visitor.NOT_YET],
+            r[visitor.EXPIRED], r[visitor.USED], r[visitor.REVOKED], r[visitor.FULL]) == (
+        wire.R_OK, wire.R_UNKNOWN_CREDENTIAL, wire.R_NO_CLOCK, wire.R_NOT_YET_VALID,
+        wire.R_EXPIRED, wire.R_USED, wire.R_REVOKED, wire.R_LIST_FULL)
+    assert decide.VISITOR_DIGITS == visitor.CODE_DIGITS

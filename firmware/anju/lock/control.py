@@ -22,7 +22,7 @@ that waits for the bolt before confirming may send `wire.RES_JAMMED` instead.
 Pure apart from the table, which it changes in place. It never logs a key
 or credential data.
 """
-from anju.lock import decide, visitor, wire
+from anju.lock import decide, wire
 
 
 def apply(state, cmd, now, cfg, table, blocked=None):
@@ -45,6 +45,7 @@ def apply(state, cmd, now, cfg, table, blocked=None):
         elif t == wire.T_LOCK_CTL:
             cid = a[2]
         elif t == wire.T_VISITOR_REVOKE:
+            from anju.lock import visitor
             cid = visitor.ident(a[0], a[3])
     elif t == wire.T_LOCK_CTL:
         cid = a[2]
@@ -91,6 +92,7 @@ def apply(state, cmd, now, cfg, table, blocked=None):
         s.relock_s, s.wrong_limit, s.lockout_s, s.ajar_s = a
         actions.append(("persist", "settings"))
     elif t == wire.T_VISITOR_REVOKE:
+        from anju.lock import visitor  # here: a lock never sent one never holds it
         start, d, ot, check = a
         cid = visitor.ident(start, check)
         if blocked is None:

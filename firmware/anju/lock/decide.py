@@ -60,7 +60,7 @@ import binascii
 import struct
 
 from anju import counter
-from anju.lock import users, visitor, wire
+from anju.lock import users, wire
 
 WRONG_WINDOW_S = 300
 MIN_LOCKOUT_S = 90
@@ -334,10 +334,10 @@ def _credential(s, method, data, now, cfg, table, actions):
     actions.append(("unlock", method, user, cid))
 
 
-_VISITOR_REASONS = {visitor.OK: wire.R_OK, visitor.BAD_CODE: wire.R_UNKNOWN_CREDENTIAL,
-                    visitor.NO_CLOCK: wire.R_NO_CLOCK, visitor.NOT_YET: wire.R_NOT_YET_VALID,
-                    visitor.EXPIRED: wire.R_EXPIRED, visitor.USED: wire.R_USED,
-                    visitor.REVOKED: wire.R_REVOKED, visitor.FULL: wire.R_LIST_FULL}
+VISITOR_DIGITS = 10  # anju.lock.visitor.CODE_DIGITS
+# anju.lock.visitor's results (OK ... FULL, 0-7) as ACCESS reasons
+_VISITOR_REASONS = (wire.R_OK, wire.R_UNKNOWN_CREDENTIAL, wire.R_NO_CLOCK, wire.R_NOT_YET_VALID,
+                    wire.R_EXPIRED, wire.R_USED, wire.R_REVOKED, wire.R_LIST_FULL)
 
 
 def _visitor(s, digits, now, cfg, blocked, actions):
@@ -345,7 +345,9 @@ def _visitor(s, digits, now, cfg, blocked, actions):
     the keypad's wrong-code count with PINs; a genuine code refused for its
     window, its use or a revocation is not a wrong code. Logged as ACCESS
     method visitor with the code's identity (visitor.ident), or none for a
-    code that is not one of this lock's."""
+    code that is not one of this lock's. anju.lock.visitor is imported here,
+    at the first code: a lock that never sees one never holds it."""
+    from anju.lock import visitor
     i = _INPUTS[wire.M_PIN]
     if s.locked_until[i]:
         _access(s, actions, wire.M_VISITOR, wire.R_LOCKED_OUT, 0, 0, b"")
@@ -461,7 +463,7 @@ def keypad_event(entry, ckey):
     """The event for a finished keypad entry ("pin" | "program", digits): ten
     digits ending in `#` are a visitor code (PINs have 4-8)."""
     kind, digits = entry
-    if kind == "pin" and len(digits) == visitor.CODE_DIGITS:
+    if kind == "pin" and len(digits) == VISITOR_DIGITS:
         return ("visitor", digits)
     try:
         digest = wire.pin_digest(ckey, digits)
@@ -474,8 +476,8 @@ def keypad_event(entry, ckey):
 
 def handle(state, event, now, cfg, table, blocked=None):
     """Apply one event at device time `now`; return (state, actions).
-    `blocked` is the visitor codes' blocked list (visitor.Blocked), changed
-    in place like the table."""
+    `blocked` is the visitor codes' blocked list (anju.lock.visitor.Blocked),
+    changed in place like the table; needed for ("visitor", ...) only."""
     kind = event[0]
     s = state.copy()
     actions = []
