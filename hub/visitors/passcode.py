@@ -16,7 +16,12 @@ both.
 
 Times are device time: seconds since 2000-01-01 UTC (MicroPython's epoch), a
 slot is 900 s. A window must end less than 30 days (2880 slots) after the code
-is made, or the lock could take the code for one 30 days earlier.
+is made, so that until its window the lock takes it for a code of the start
+2880 slots later (not yet valid) and never for one of 30 days earlier.
+
+Also here for the hub's other uses: `parse` (the fields of ten digits),
+`resolve` (a lock's code to its live window, for a revocation) and the
+identity the lock reports for a code (`ident`, `parse_ident`).
 """
 import hashlib
 import hmac
