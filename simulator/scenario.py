@@ -53,7 +53,7 @@ ACCESS_FILTERS = {
                "remote", "visitor"),
     "reason": ("ok", "unknown_credential", "outside_schedule", "expired", "not_yet_valid",
                "disabled", "locked_out", "low_battery", "used", "jammed", "revoked", "no_clock",
-               "list_full"),
+               "list_full", "list_lost"),
 }
 BOLT_STATES = ("unknown", "locked", "unlocked", "locking", "unlocking", "jammed")
 ALARM_TYPES = ("inactivity", "watchlist_face", "smoke", "door_left_open", "offline",

@@ -125,7 +125,9 @@ class SmartLock:
             b = visitor.Blocked(self.opts.visitor_blocked)
             blob = self.store.read(FILES["visitors"])
             if blob is not None and not b.load(blob):
-                print("lock: visitor blocked list unreadable, starting without it")
+                # it may have held used and revoked codes: none opens for 30 days
+                print("lock: visitor blocked list unreadable, visitor codes refused for 30 days")
+                b.lose()
             self.blocked = b
         return self.blocked
 

@@ -29,7 +29,7 @@ METHODS = {1: "card", 2: "pin", 3: "phone_ble", 4: "face", 5: "mechanical_key",
 OUTCOMES = {1: "unlocked", 2: "denied"}
 REASONS = {0: "ok", 1: "unknown_credential", 2: "outside_schedule", 3: "expired",
            4: "not_yet_valid", 5: "disabled", 6: "locked_out", 7: "low_battery", 8: "used",
-           9: "jammed", 10: "revoked", 11: "no_clock", 12: "list_full"}
+           9: "jammed", 10: "revoked", 11: "no_clock", 12: "list_full", 13: "list_lost"}
 BOLT = {0: "unknown", 1: "locked", 2: "unlocked", 3: "locking", 4: "unlocking", 5: "jammed"}
 DOOR = {0: "unknown", 1: "closed", 2: "open", 3: "ajar", 4: "forced"}
 FORCED_CAUSES = {1: "opened_without_unlock", 2: "bolt_forced"}
@@ -116,8 +116,8 @@ def decode_access(body):
         out["visitor_code"] = None if code is None else {
             "start_slot": code[0], "check": code[1],
             "valid_from": code[0] * passcode.SLOT_S + passcode.MP_EPOCH_OFFSET}
-    elif reason in (10, 11, 12):
-        return None  # revoked, no_clock, list_full: a visitor code's reasons only
+    elif reason >= 10:
+        return None  # revoked, no_clock, list_full, list_lost: a visitor code's reasons only
     return out
 
 

@@ -140,7 +140,7 @@ def test_blocked_list_file_round_trip_and_refusals():
     b.add(SLOT, 3, 1, 100, visitor.F_USED, T)
     b.add(SLOT + 1, 4, 0, 200, visitor.F_REVOKED, T)
     blob = b.dump()
-    assert len(blob) == 8 + 2 * visitor.REC + 4
+    assert len(blob) == 12 + 2 * visitor.REC + 4
     again = visitor.Blocked(4)
     assert again.load(blob) and len(again) == 2
     assert again.flags(SLOT, 3, 1, 100) == visitor.F_USED
@@ -313,7 +313,31 @@ def test_revoke_body_range_checks():
 def test_verifier_results_map_to_access_reasons():
     r = decide._VISITOR_REASONS
     assert (r[visitor.OK], r[visitor.BAD_CODE], r[visitor.NO_CLOCK], r[visitor.NOT_YET],
-            r[visitor.EXPIRED], r[visitor.USED], r[visitor.REVOKED], r[visitor.FULL]) == (
+            r[visitor.EXPIRED], r[visitor.USED], r[visitor.REVOKED], r[visitor.FULL],
+            r[visitor.LOST]) == (
         wire.R_OK, wire.R_UNKNOWN_CREDENTIAL, wire.R_NO_CLOCK, wire.R_NOT_YET_VALID,
-        wire.R_EXPIRED, wire.R_USED, wire.R_REVOKED, wire.R_LIST_FULL)
+        wire.R_EXPIRED, wire.R_USED, wire.R_REVOKED, wire.R_LIST_FULL, wire.R_LIST_LOST)
     assert decide.VISITOR_DIGITS == visitor.CODE_DIGITS
+
+
+def test_a_lost_file_refuses_every_code_for_30_days_from_the_clock():
+    t = users.Table(4, 4)
+    b = visitor.Blocked(8)
+    b.lose()  # the file failed its CRC at boot: the used and revoked codes are unknown
+    s = decide.LockState(CFG)
+    s, acts = enter(s, t, b, code(SLOT, 4), SLOT * 900 + 5)  # no clock yet
+    assert access(acts)[2] == wire.R_NO_CLOCK and b.lost_until == visitor.LOST_PENDING
+    s.clock_set = 1
+    c = code(SLOT, 4)
+    s, acts = enter(s, t, b, c, SLOT * 900 + 5)
+    assert access(acts)[2] == wire.R_LIST_LOST and not opened(acts)
+    assert ("persist", "visitors") in acts and b.lost_until == SLOT + 2880
+    assert s.wrong[1] == []  # a genuine code: not a wrong one
+    # the end is on flash: a reboot does not move it
+    again = visitor.Blocked(8)
+    assert again.load(b.dump()) and again.lost_until == SLOT + 2880
+    late = code(SLOT + 2880, 4)
+    s, acts = enter(s, t, again, late, (SLOT + 2880) * 900 - 60)
+    assert access(acts)[2] == wire.R_NOT_YET_VALID
+    s, acts = enter(s, t, again, late, (SLOT + 2880) * 900)
+    assert access(acts)[2] == wire.R_OK and opened(acts) and again.lost_until == 0

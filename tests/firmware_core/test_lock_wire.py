@@ -87,7 +87,7 @@ def test_encoders_refuse_out_of_range_values():
         lambda: wire.access_body(1, 3, wire.R_OK, 0, 0, 1),
         lambda: wire.access_body(1, wire.UNLOCKED, wire.R_EXPIRED, 0, 0, 1),
         lambda: wire.access_body(1, wire.DENIED, wire.R_OK, 0, 0, 1),
-        lambda: wire.access_body(1, wire.DENIED, 13, 0, 0, 1),
+        lambda: wire.access_body(1, wire.DENIED, 14, 0, 0, 1),
         lambda: wire.access_body(1, wire.UNLOCKED, wire.R_OK, 2, 0, 1),
         lambda: wire.access_body(1, wire.UNLOCKED, wire.R_OK, 0, 0x10000, 1),
         lambda: wire.access_body(1, wire.UNLOCKED, wire.R_OK, 0, 0, 1, b"bad id"),

@@ -142,7 +142,8 @@ def test_visitor_access_names_the_pass() -> None:
                                  "valid_from": 944352 * 900 + passcode.MP_EPOCH_OFFSET}
     denied = fl.decode_access(_access(9, 2, 1, None))
     assert denied["visitor_code"] is None and denied["reason"] == "unknown_credential"
-    for reason, name in ((10, "revoked"), (11, "no_clock"), (12, "list_full"), (8, "used"),
+    for reason, name in ((10, "revoked"), (11, "no_clock"), (12, "list_full"), (13, "list_lost"),
+                         (8, "used"),
                          (3, "expired"), (4, "not_yet_valid")):
         assert fl.decode_access(_access(9, 2, reason, "v:1:2"))["reason"] == name
 
@@ -157,7 +158,9 @@ def test_visitor_access_names_the_pass() -> None:
     _access(9, 1, 0, "v:1:2", user=3),      # a code has no user
     _access(2, 2, 10, None),                # revoked is a visitor code's reason
     _access(10, 2, 1, None),                # no method 10
-], ids=["open-no-id", "not-ident", "zero", "check", "slot", "parts", "user", "reason", "method"])
+    _access(9, 2, 14, None),                # no reason 14
+], ids=["open-no-id", "not-ident", "zero", "check", "slot", "parts", "user", "reason", "method",
+        "reason-14"])
 def test_visitor_access_out_of_range_is_refused(body: bytes) -> None:
     assert fl.decode_access(body) is None
 

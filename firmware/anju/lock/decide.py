@@ -30,7 +30,8 @@ Events:
                                 refused as unknown_credential (a wrong code, counted
                                 on the PIN input), not_yet_valid, expired, used,
                                 revoked, no_clock, list_full (a one-time code whose
-                                use cannot be recorded) or locked_out
+                                use cannot be recorded), list_lost (for 30 days after
+                                the blocked list's file was found damaged) or locked_out
   `keypad_event` turns what anju.lock.keys.Entry.feed returns into one of these.
   ("remote", action, method, who_id)   a verified LOCK_CTL (see control.apply)
   ("phone", action, cred_id)    an authentic BLE answer (anju.lock.phone) asking to
@@ -337,7 +338,8 @@ def _credential(s, method, data, now, cfg, table, actions):
 VISITOR_DIGITS = 10  # anju.lock.visitor.CODE_DIGITS
 # anju.lock.visitor's results (OK ... FULL, 0-7) as ACCESS reasons
 _VISITOR_REASONS = (wire.R_OK, wire.R_UNKNOWN_CREDENTIAL, wire.R_NO_CLOCK, wire.R_NOT_YET_VALID,
-                    wire.R_EXPIRED, wire.R_USED, wire.R_REVOKED, wire.R_LIST_FULL)
+                    wire.R_EXPIRED, wire.R_USED, wire.R_REVOKED, wire.R_LIST_FULL,
+                    wire.R_LIST_LOST)
 
 
 def _visitor(s, digits, now, cfg, blocked, actions):
@@ -358,7 +360,11 @@ def _visitor(s, digits, now, cfg, blocked, actions):
     else:
         if s.clock_set:
             blocked.purge(now)  # RAM only: the file is rewritten with the next entry
+            if blocked.lost(now):
+                actions.append(("persist", "visitors"))  # the 30 days start now, for good
         res, code = visitor.verify(cfg.visit_key, digits, now, s.clock_set, blocked)
+        if res == visitor.OK and blocked.refusing(now):
+            res = visitor.LOST
     if res == visitor.OK and s.battery_mv is not None and s.battery_mv < cfg.cutoff_mv:
         reason = wire.R_LOW_BATTERY  # not opened: a one-time code stays unspent
     elif res == visitor.OK and code[2]:

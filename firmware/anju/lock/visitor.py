@@ -21,8 +21,13 @@ table), so a power cut cannot make a used one-time code work again:
 
 record (REC = 8 bytes): u32 start slot, u8 duration index, u8 flags
   (bit0 one-time, bit1 used, bit2 revoked), u16 check value
-file: magic "LKV1", u16 record count, u16 record size, the records, u32
-  CRC-32 of all before it
+file: magic "LKV1", u16 record count, u16 record size, u32 lost-until slot
+  (0 none), the records, u32 CRC-32 of all before it
+
+A file that does not load (its CRC fails: flash damage, not a power cut,
+which temp file + rename leaves whole) may have held live entries: the lock
+then refuses every visitor code for 30 days from its next clock (`lose`,
+`lost_until`), the longest a code it listed can still be live.
 
 Entries are purged only while the clock is set (a lock without a clock
 cannot know that a window has ended) and before a new entry is refused for
@@ -56,6 +61,7 @@ EXPIRED = 4      # genuine, its window has ended
 USED = 5         # a one-time code already used
 REVOKED = 6
 FULL = 7         # (add) no room on the blocked list
+LOST = 8         # refused: the list's file was lost (Blocked.lose)
 
 F_ONE_TIME = 0x01
 F_USED = 0x02
@@ -63,8 +69,9 @@ F_REVOKED = 0x04
 
 REC = 8
 MAGIC = b"LKV1"
-_FILE_HEAD = 8
+_FILE_HEAD = 12
 DEFAULT_CAPACITY = 128
+LOST_PENDING = 0xFFFFFFFF  # lost_until before the clock is known
 
 
 def visit_key(frame_key):
@@ -154,7 +161,7 @@ class Blocked:
     """The blocked list: used one-time codes and revoked codes, until their
     windows end. `capacity` records of REC bytes in one bytearray."""
 
-    __slots__ = ("capacity", "n", "buf")
+    __slots__ = ("capacity", "n", "buf", "lost_until")
 
     def __init__(self, capacity=DEFAULT_CAPACITY):
         if not 1 <= capacity <= 0xFFFF:
@@ -162,6 +169,26 @@ class Blocked:
         self.capacity = capacity
         self.n = 0
         self.buf = bytearray(capacity * REC)
+        self.lost_until = 0  # slot: every code refused before it (a lost file)
+
+    def lose(self):
+        """The file did not load: refuse every code until 30 days after the
+        clock is next known (`lost`)."""
+        self.lost_until = LOST_PENDING
+
+    def lost(self, now):
+        """Whether codes are refused at device time `now` (clock set) for a
+        lost file; True when it fixed the end of that time (persist)."""
+        slot = now // SLOT_S
+        if self.lost_until == LOST_PENDING:
+            self.lost_until = slot + START_MOD
+            return True
+        if self.lost_until and slot >= self.lost_until:
+            self.lost_until = 0
+        return False
+
+    def refusing(self, now):
+        return self.lost_until != 0 and now // SLOT_S < self.lost_until
 
     def __len__(self):
         return self.n
@@ -225,7 +252,7 @@ class Blocked:
         return OK
 
     def dump(self):
-        head = MAGIC + struct.pack(">HH", self.n, REC)
+        head = MAGIC + struct.pack(">HHI", self.n, REC, self.lost_until)
         body = head + bytes(self.buf[:self.n * REC])
         return body + struct.pack(">I", binascii.crc32(body) & 0xFFFFFFFF)
 
@@ -244,4 +271,5 @@ class Blocked:
         for k in range(n * REC, self.n * REC):
             self.buf[k] = 0
         self.n = n
+        self.lost_until = struct.unpack_from(">I", blob, 8)[0]
         return True

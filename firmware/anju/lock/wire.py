@@ -87,6 +87,7 @@ R_JAMMED = 9
 R_REVOKED = 10     # a visitor code the hub revoked
 R_NO_CLOCK = 11    # a visitor code while the lock's clock is not set
 R_LIST_FULL = 12   # a one-time visitor code with no room left to record its use
+R_LIST_LOST = 13   # a visitor code while the blocked list's damaged file may have held it
 
 # ACCESS flags
 AF_DURESS = 0x01
@@ -218,7 +219,7 @@ def access_body(method, outcome, reason, flags, user, seq, cid=b""):
         raise ValueError("method %r" % (method,))
     if outcome not in (UNLOCKED, DENIED):
         raise ValueError("outcome %r" % (outcome,))
-    _u(reason, R_LIST_FULL, "reason")
+    _u(reason, R_LIST_LOST, "reason")
     if (outcome == UNLOCKED) != (reason == R_OK):
         raise ValueError("an opening has reason ok, a denial another reason")
     return struct.pack(">BBBBHI", method, outcome, reason, _u(flags, AF_DURESS, "flags"),
