@@ -99,6 +99,11 @@ async def test_visitor_revoke_reads_the_code_from_standard_input(hub, capsys, mo
     other = passcode.make(KEY, now + 3600, now + 5400, False, now)
     rec = hub.revoke_visitor_code("lock-101", other.digits, "visitors:pass-7")
     assert rec["state"] == "requested" and rec["requested_by"] == "visitors:pass-7"
+    from hub.locks import LockError
+    with pytest.raises(LockError, match="actor"):
+        hub.revoke_visitor_code("lock-101", other.digits, "")
+    with pytest.raises(LockError, match="no smart lock"):
+        hub.revoke_visitor_code("door-101", other.digits, "visitors:pass-7")
     monkeypatch.setenv("ANJU_TOKEN", bearer(hub, "read_only")["Authorization"].split()[1])
     monkeypatch.setattr("sys.stdin", io.StringIO(code.digits + "\n"))
     rc, _, err = await anju(capsys, hub, "lock", "visitor-revoke", "lock-101")
