@@ -17,6 +17,7 @@ from bench import ota_bench
 from bench import reject_bench
 from bench import sim_bench
 from bench import smoke_bench
+from bench import visitor_bench
 from bench import visitors_bench
 
 BENCHES = {"face": face_bench.run}
@@ -30,6 +31,7 @@ BENCHES["flash"] = flash_bench.run
 BENCHES["console"] = console_bench.run
 BENCHES["visitors"] = visitors_bench.run
 BENCHES["deploy"] = deploy_bench.run
+BENCHES["visitor_code"] = visitor_bench.run
 
 
 def main(argv):

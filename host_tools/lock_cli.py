@@ -154,6 +154,25 @@ def cmd_remove(args) -> int:
     return 0
 
 
+def cmd_visitor_revoke(args) -> int:
+    if sys.stdin.isatty():
+        digits = getpass.getpass("visitor code (10 digits): ")
+    else:
+        digits = sys.stdin.readline().strip()
+    if not digits:
+        print("error: nothing read from standard input", file=sys.stderr)
+        return 2
+    status, doc = alarms_cli._json(args.hub, "POST", _path(args.lock, "visitor-revocations"),
+                                   {"digits": digits}, timeout=args.timeout)
+    if status != 202:
+        return alarms_cli._fail(status, doc)
+    r = doc["revocation"]
+    print("visitor code %s (%s .. %s) on %s: revocation %s (command %d)" % (
+        r["code"], _iso(r["valid_from"]), _iso(r["valid_until"]), args.lock, r["state"],
+        doc["command"]["counter"]))
+    return 0
+
+
 def cmd_log(args) -> int:
     doc, code = _get(args, _path(args.lock, "log") + "?limit=%d" % args.limit)
     if doc is None:
@@ -241,6 +260,11 @@ def register(subparsers) -> None:
     rm.add_argument("lock")
     rm.add_argument("credential")
     rm.set_defaults(func=guard(cmd_remove))
+    vr = sub.add_parser("visitor-revoke", parents=[common],
+                        help="revoke a visitor code on the lock (the ten digits from standard "
+                             "input)")
+    vr.add_argument("lock")
+    vr.set_defaults(func=guard(cmd_visitor_revoke))
     ph = sub.add_parser("phone", help="unlock (or lock) over BLE as a registered phone, from "
                                       "this computer's Bluetooth (the key from standard input)")
     ph.add_argument("lock", help="the lock's device id (bound into the exchange)")

@@ -415,6 +415,24 @@ class HubService:
             self.lock_sender.wake()
         return cmd["counter"]
 
+    def revoke_visitor_code(self, device_id, digits, actor):
+        """Revoke the visitor code `digits` (its ten digits) on the smart lock
+        `device_id`: VISITOR_REVOKE is stored and sent like every lock command
+        and queued again until the lock confirms it or the code's window ends
+        (a sleeping or offline lock gets it at its next contact). `actor` says
+        who asked (recorded with the command). Loop thread. Returns the
+        revocation (`state` requested, then confirmed); LockError names the
+        field for a code that is not this lock's or whose window has ended."""
+        from hub.locks import LockError, book
+        if not isinstance(actor, str) or not actor:
+            raise LockError("actor: who asks for the revocation is required")
+        with self.store.transaction() as tx:
+            rec, _ = book.revoke_visitor_code(tx, self.site, device_id, digits,
+                                              self.clock.now(), actor)
+        if self.lock_sender is not None:
+            self.lock_sender.wake()
+        return rec
+
     def command_sent(self, device_id):
         """A component's command for a device reached the broker (PUBACK)."""
         if self.on_command_sent is not None:

@@ -139,6 +139,7 @@ class ScenarioRun:
         self._printed_alarms = 0
         self._printed_frames = 0
         self.phones = {}  # (lock, phone name) -> the credential id the hub gave it
+        self.visitor_codes = {}  # (lock, code name) -> passcode.Code the hub made
 
     def say(self, who, what, t=None):
         t = self.clock.now() if t is None else t
@@ -310,6 +311,9 @@ class ScenarioRun:
 
         if action == "pin":
             typed(value + "#", now)
+        elif action == "visitor":
+            code = self.visitor_codes.get((did, value))
+            typed((code.digits if code is not None else value) + "#", now)
         elif action == "card":
             uid = scn.card_uid(value)
             # a tap on the keypad wakes the reader (docs/smart_lock.md, "Power and waking")
@@ -373,6 +377,21 @@ class ScenarioRun:
         sender = getattr(hub, "lock_sender", None)
         if sender is not None:
             sender.wake()
+
+    def make_visitor_code(self, did, value):
+        """The hub makes a visitor code for the lock (hub/visitors/passcode.py,
+        with the lock's frame key), for the window it can carry inside
+        [start + from, start + until); the code's other live codes are `taken`."""
+        from hub.visitors import passcode
+        key = self.sc.site.devices[did].frame_key
+        taken = [c.digits for (d, _), c in self.visitor_codes.items() if d == did]
+        code = passcode.make(key, self.t0 + value["from"], self.t0 + value["until"],
+                             value["one_time"], self.clock.now(), taken)
+        self.visitor_codes[(did, value["name"])] = code
+        self.say(did, "visitor code %s: %s, valid %s .. %s%s" % (
+            value["name"], passcode.ident(code.start_slot, code.check),
+            fmt_offset(code.valid_from - self.t0), fmt_offset(code.valid_until - self.t0),
+            ", one-time" if code.one_time else ""))
 
     def finger_page(self, did, finger):
         """The template page a finger was enrolled at in the lock's module."""
@@ -473,6 +492,12 @@ class ScenarioRun:
             await self.tenant(did, step.action, step.value)
         elif step.action == "phone":
             await self.phone(did, step.value)
+        elif step.action == "visitor_code":
+            self.make_visitor_code(did, step.value)
+        elif step.action == "visitor_revoke":
+            # the visitor service's path: HubService.revoke_visitor_code
+            self.hub.revoke_visitor_code(did, self.visitor_codes[(did, step.value)].digits,
+                                         "scenario")
         elif step.action == "face":
             # what the face service does on a match (hub/face/service.py)
             self.hub.face_unlock(did, step.value)
@@ -638,13 +663,20 @@ class ScenarioRun:
                     spec["what"], spec["type"], len(evs), spec["count"], in_order)
             elif e.kind == "access":
                 lo, hi = spec["window"] or (0.0, float("inf"))
+                want = {k: spec[k] for k in ("outcome", "method", "reason", "credential")
+                        if k in spec}
+                if "code" in spec:
+                    from hub.visitors import passcode
+                    code = self.visitor_codes.get((spec["what"], spec["code"]))
+                    want["credential"] = None if code is None else passcode.ident(
+                        code.start_slot, code.check)
                 evs = [ev for ev in self.hub.store.events(spec["what"])
                        if ev["type"] == "access" and lo <= ev["received_at"] - self.t0 <= hi
-                       and all(ev["values"].get(k) == spec[k]
-                               for k in ("outcome", "method", "reason", "credential") if k in spec)]
+                       and all(ev["values"].get(k) == v for k, v in want.items())]
                 good = len(evs) == spec["count"]
                 what = "access %s %s: %d (want %d)" % (spec["what"], " ".join(
-                    "%s=%s" % (k, spec[k]) for k in ("outcome", "method", "reason", "credential")
+                    "%s=%s" % (k, spec[k]) for k in ("outcome", "method", "reason", "credential",
+                                                     "code")
                     if k in spec), len(evs), spec["count"])
             elif e.kind == "bolt":
                 last = None

@@ -29,6 +29,9 @@ ACTIONS = {
     "phone": "phone unlocks over BLE",
     "tenant_add": "tenant's credential registered at the hub",
     "tenant_remove": "tenant's credential removed at the hub",
+    "visitor_code": "the hub makes a visitor code for the lock",
+    "visitor": "visitor code typed on the keypad",
+    "visitor_revoke": "the hub revokes a visitor code",
     "hub_restart": "hub restarted",
     "upstream_down": "upstream broker stopped",
     "upstream_up": "upstream broker started",
@@ -40,7 +43,7 @@ SITE_ACTIONS = ("hub_restart", "upstream_down", "upstream_up")
 RESPONDER_ACTIONS = ("position", "walk")
 WALK_EVERY_S = 60.0
 LOCK_ACTIONS = ("card", "pin", "finger", "key", "handle", "jam", "tenant_add", "tenant_remove",
-                "face", "phone")
+                "face", "phone", "visitor_code", "visitor", "visitor_revoke")
 CREDENTIAL_KINDS = ("card", "pin", "finger", "phone")
 # what a tenant step may ask for (hub/locks/book.py USER_TYPES)
 USER_TYPES = ("unrestricted", "week_day_schedule", "year_day_window", "one_time", "expiring",
@@ -52,9 +55,10 @@ EXPECT_KINDS = ("alarm", "no_alarm", "delivered", "rejected", "siren", "silent",
 ACCESS_FILTERS = {
     "outcome": ("unlocked", "denied"),
     "method": ("card", "pin", "phone_ble", "face", "mechanical_key", "fingerprint", "inside",
-               "remote"),
+               "remote", "visitor"),
     "reason": ("ok", "unknown_credential", "outside_schedule", "expired", "not_yet_valid",
-               "disabled", "locked_out", "low_battery", "used", "jammed"),
+               "disabled", "locked_out", "low_battery", "used", "jammed", "revoked", "no_clock",
+               "list_full", "list_lost"),
 }
 BOLT_STATES = ("unknown", "locked", "unlocked", "locking", "unlocking", "jammed")
 ALARM_TYPES = ("inactivity", "watchlist_face", "smoke", "door_left_open", "offline",
@@ -102,6 +106,7 @@ class Scenario:
         self.steps = []
         self.expectations = []
         self.end = 0.0
+        self.visitor_codes = {}  # (lock, name) -> (from, until, one_time), visitor_code steps
 
 
 def device_keys(site_id, device_id):
@@ -187,6 +192,19 @@ def _lock_step(action, value, where, site, dev, sc):
             raise ConfigError("%s: action 'pin' needs 'value': 4-8 digits as a quoted string, "
                               "like \"1234\" (\"*1234\": programming mode)" % where)
         return value
+    if action == "visitor_code":
+        return _visitor_code(value, where, dev, sc)
+    if action in ("visitor", "visitor_revoke"):
+        if action == "visitor" and isinstance(value, str) and value.isdigit():
+            if len(value) != 10:
+                raise ConfigError("%s: action 'visitor': typed digits are ten, like "
+                                  "\"0123456789\"" % where)
+            return value  # typed as they are: a code the hub never made
+        name = _name(value, where, "value")
+        if (dev.id, name) not in sc.visitor_codes:
+            raise ConfigError("%s: action '%s': no visitor code '%s' made for %s by an earlier "
+                              "visitor_code step" % (where, action, name, dev.id))
+        return name
     if action == "key":
         if value not in ("locked", "unlocked"):
             raise ConfigError("%s: action 'key' needs 'value': locked or unlocked" % where)
@@ -227,6 +245,29 @@ def _lock_step(action, value, where, site, dev, sc):
             raise ConfigError("%s: action '%s': %s" % (where, action, exc)) from exc
     return {"resident": rid, "type": user_type, "schedule": dict(schedule or {}),
             kinds[0]: _lock_step(kinds[0], value[kinds[0]], where, site, dev, sc)}
+
+
+def _visitor_code(value, where, dev, sc):
+    """{name, from, until, one_time}: `from` and `until` are offsets from the
+    start of the run; the hub makes the code (hub/visitors/passcode.py) when
+    the step comes, for the window it can carry inside them."""
+    if not isinstance(value, dict) or set(value) - {"name", "from", "until", "one_time"} \
+            or not {"name", "from", "until"} <= set(value):
+        raise ConfigError("%s: action 'visitor_code' needs 'value': {name, from, until, "
+                          "one_time}, like {name: guest, from: 1h, until: 3h}" % where)
+    name = _name(value["name"], where, "name")
+    if (dev.id, name) in sc.visitor_codes:
+        raise ConfigError("%s: action 'visitor_code': a code '%s' was already made for %s"
+                          % (where, name, dev.id))
+    frm = parse_duration(value["from"], where, "from", allow_zero=True)
+    until = parse_duration(value["until"], where, "until")
+    one_time = value.get("one_time", False)
+    if not isinstance(one_time, bool):
+        raise ConfigError("%s: action 'visitor_code': key 'one_time': true or false" % where)
+    if until <= frm:
+        raise ConfigError("%s: action 'visitor_code': 'until' must be after 'from'" % where)
+    sc.visitor_codes[(dev.id, name)] = (frm, until, one_time)
+    return {"name": name, "from": frm, "until": until, "one_time": one_time}
 
 
 def phone_key(name):
@@ -418,6 +459,11 @@ def parse(doc, boards_loader=None):
                         spec[key] = e[key]
                 if "credential" in e:
                     spec["credential"] = str(e["credential"])
+                if "code" in e:
+                    if (spec["what"], str(e["code"])) not in sc.visitor_codes:
+                        raise ConfigError("%s: key 'code': no visitor code '%s' made for %s"
+                                          % (e.where("code"), e["code"], spec["what"]))
+                    spec["code"] = str(e["code"])
                 spec["window"] = _window(e, "between", e.where("between"))
                 if "count" not in e:
                     raise ConfigError("%s: 'access' needs 'count' (an integer)" % e.where())

@@ -22,7 +22,7 @@ from anju.shell import hw, lock_hw, storage
 CTR_FILE = "ctr"
 SEQ_FILE = "seq"
 HUB_CTR_FILE = "hubctr"
-FILES = {"users": "users", "credentials": "creds", "settings": "settings"}
+FILES = {"users": "users", "credentials": "creds", "settings": "settings", "visitors": "visit"}
 
 
 class SmartLock:
@@ -35,9 +35,12 @@ class SmartLock:
         self.ckey = wire.cred_key(cfg.frame_key)
         self.dcfg = decide.LockConfig(o.max_users, o.max_credentials, o.wrong_limit, o.lockout_s,
                                       o.relock_s, o.ajar_s, o.cutoff_mv,
-                                      wrap_key=wire.wrap_key(cfg.frame_key))
+                                      wrap_key=wire.wrap_key(cfg.frame_key),
+                                      visit_key=frame.hmac_sha256(cfg.frame_key,
+                                                                  b"anju-lock-visit"))
         self.table = users.Table(o.max_users, o.max_credentials)
         self._load_table()
+        self.blocked = None  # visitor codes' blocked list: visitor_list(), at first use
         reserved = store.read_u32(SEQ_FILE)
         self.state = decide.LockState(self.dcfg, counter.resume(None, reserved), reserved,
                                       store.read_u32(HUB_CTR_FILE))
@@ -113,6 +116,21 @@ class SmartLock:
                 print("lock: %s file unreadable, starting without it" % part)
         self.table.drop_orphans()
 
+    def visitor_list(self):
+        """The blocked list of used one-time and revoked visitor codes
+        (anju.lock.visitor), read from flash at the first visitor code or
+        revocation: until then neither the module nor the list takes heap."""
+        if self.blocked is None:
+            from anju.lock import visitor
+            b = visitor.Blocked(self.opts.visitor_blocked)
+            blob = self.store.read(FILES["visitors"])
+            if blob is not None and not b.load(blob):
+                # it may have held used and revoked codes: none opens for 30 days
+                print("lock: visitor blocked list unreadable, visitor codes refused for 30 days")
+                b.lose()
+            self.blocked = b
+        return self.blocked
+
     def _bolt_cfg(self):
         o = self.opts
         return bolt.BoltConfig(o.inrush_ms, o.stall_ma, o.stall_ms, o.travel_ms,
@@ -180,6 +198,8 @@ class SmartLock:
         elif part == "settings":
             self.store.write(FILES["settings"], decide.settings_blob(s))
             self.bcfg = self._bolt_cfg()
+        elif part == "visitors":
+            self.store.write(FILES["visitors"], self.blocked.dump())
         else:
             self.store.write(FILES[part], getattr(self.table, "dump_" + part)())
 
@@ -209,8 +229,9 @@ class SmartLock:
         self.report_state()
 
     def decide(self, event):
+        blocked = self.visitor_list() if event[0] == "visitor" else None
         self.state, actions = decide.handle(self.state, event, hw.device_time(), self.dcfg,
-                                            self.table)
+                                            self.table, blocked)
         self.do(actions)
 
     def on_phone(self, action, cid):
@@ -235,8 +256,9 @@ class SmartLock:
         except frame.FrameError:
             self.rejected_cmds += 1  # forged, replayed, malformed: not answered
             return
+        blocked = self.visitor_list() if cmd.type == wire.T_VISITOR_REVOKE else None
         self.state, actions = control.apply(self.state, cmd, hw.device_time(), self.dcfg,
-                                            self.table)
+                                            self.table, blocked)
         self.do(actions)
 
     # ---- the loop -------------------------------------------------------------------

@@ -1,12 +1,12 @@
 """Smart locks, the hub's side (docs/smart_lock.md): what the hub asks a lock
 to do and what the lock confirmed.
 
-* `wire` — hub → lock command bodies (LOCK_CTL … SETTINGS) with their range
+* `wire` — hub → lock command bodies (LOCK_CTL … SETTINGS, VISITOR_REVOKE) with their range
   checks, and the key derivations (cred_key, card and PIN digests, wrap_key and
   the phone-key wrap). Pure.
 * `book` — the store's record of lock commands (requested, sent, confirmed or
-  failed), of the lock's users and credentials and of its reported state; run
-  inside the hub's store transactions.
+  failed), of the lock's users and credentials, of visitor-code revocations
+  and of its reported state; run inside the hub's store transactions.
 * `sender` — the component that signs queued commands with the lock's
   frame_key and publishes them on `anju/<site>/<device>/cmd` (QoS 1), over the
   hub's shared device-command link (hub/forward/device_commands.py).

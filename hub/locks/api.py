@@ -28,6 +28,8 @@ def mount(api, hub):
         Route("DELETE", ONE + "/credentials/(?P<cred>[^/]+)$", routes.remove_credential,
               "locks.credentials", LOOP),
         Route("GET", ONE + "/log$", routes.log, "access_log.read", LOOP),
+        Route("POST", ONE + "/visitor-revocations$", routes.revoke_visitor_code,
+              "locks.credentials", LOOP),
     ])
     return routes
 
@@ -161,6 +163,19 @@ class LockRoutes:
         rec, cmd = self._change(lambda tx: book.remove_credential(
             tx, self.site, dev.id, req.params["cred"], self.hub.clock.now(), by))
         return 202, {"credential": rec, "command": cmd}
+
+    def revoke_visitor_code(self, req):
+        """{"digits": "<the ten digits>"}: the lock blocks that visitor code
+        until its window ends; 202 with the revocation (requested, then
+        confirmed) and its command."""
+        dev = self._lock(req)
+        digits = req.json().get("digits")
+        if not isinstance(digits, str):
+            raise HttpError(400, "bad_request", "digits must be the visitor code's ten digits")
+        by = "http:%s" % (req.account or "?")
+        rec, cmd = self._change(lambda tx: book.revoke_visitor_code(
+            tx, self.site, dev.id, digits, self.hub.clock.now(), by))
+        return 202, {"revocation": rec, "command": cmd}
 
     def log(self, req):
         dev = self._lock(req)

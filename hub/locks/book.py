@@ -23,6 +23,7 @@ import datetime
 
 from hub.forward import device_commands
 from hub.locks import LockError, wire
+from hub.visitors import passcode
 
 RULE = "lock"  # rule_state namespace: state:<device>, cred_seq, timesync:<device>
 COMMAND_KEYS = ("device", "counter", "type", "command", "user", "credential", "requested_at",
@@ -121,6 +122,8 @@ def _settle(tx, cmd, result, now):
                     None if gone else "remove failed: %s" % result, now)
     elif name == "user_set" and cmd["user"]:
         _user_state(tx, device_id, cmd["user"], "active" if ok else "failed", now)
+    elif name == "visitor_revoke" and cmd["credential"]:
+        _revoke_settled(tx, cmd, result, now)
     elif name == "user_remove" and cmd["user"] and (ok or result == "unknown_user"):
         _user_state(tx, device_id, cmd["user"], "removed", now)
         tx.execute("UPDATE lock_credentials SET state='removed', updated_at=? WHERE device_id=?"
@@ -420,3 +423,68 @@ def set_time(tx, site, device_id, now, answers, by="hub:clock"):
     return queue(tx, site, device_id, wire.T_SET_TIME,
                  wire.set_time(utc_offset_min(site, now), answers),
                  now, by)
+
+
+# ---- visitor codes ----------------------------------------------------------------
+# A revocation is wanted until the lock confirms it or the code's window ends:
+# rule state `visit_revoke:<device>:<identity>` holds the code's fields and
+# its state (`requested`, `confirmed`, `failed` with the lock's reason). A
+# command the lock refused for its time (expired: it waited too long in the
+# broker for a lock that was away; no_clock) or that could not be published
+# in time (not_sent) is queued again with a fresh time, so the code is
+# blocked at the lock's next contact, however long it was offline.
+REVOKE_RETRY = ("expired", "no_clock", "not_sent")
+
+
+def _revoke_key(device_id, identity):
+    return "visit_revoke:%s:%s" % (device_id, identity)
+
+
+def revoke_visitor_code(tx, site, device_id, digits, now, by, valid_s=600):
+    """Queue VISITOR_REVOKE for the visitor code `digits` (its ten digits) on
+    `device_id`. LockError names the field: `digits` for a code that is not
+    this lock's or whose window has ended. Returns (revocation, command)."""
+    dev = _lock(site, device_id)
+    try:
+        code = passcode.resolve(dev.frame_key, digits, now)
+    except passcode.CodeError as exc:
+        raise LockError("%s: %s" % (exc.field, exc)) from exc
+    identity = passcode.ident(code.start_slot, code.check)
+    rec = {"device": device_id, "code": identity, "start_slot": code.start_slot,
+           "duration_index": code.duration_index, "one_time": code.one_time,
+           "check": code.check, "valid_from": code.valid_from,
+           "valid_until": code.valid_until, "state": "requested", "result": None,
+           "requested_at": now, "requested_by": by}
+    tx.rule_set(RULE, _revoke_key(device_id, identity), rec)
+    return rec, _queue_revoke(tx, rec, now, by, valid_s)
+
+
+def _queue_revoke(tx, rec, now, by, valid_s=600):
+    body = wire.visitor_revoke(rec["start_slot"], rec["duration_index"], rec["one_time"],
+                               rec["check"], valid_s=valid_s)
+    counter = device_commands.allocate_counter(tx, rec["device"], now)
+    tx.execute("INSERT INTO lock_commands(device_id, counter, type, name, user, credential,"
+               " requested_at, requested_by, valid_s, body, state) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+               (rec["device"], counter, wire.T_VISITOR_REVOKE, wire.NAMES[wire.T_VISITOR_REVOKE],
+                None, rec["code"], now, by, valid_s, body, "queued"))
+    return command(tx, rec["device"], counter)
+
+
+def _revoke_settled(tx, cmd, result, now):
+    key = _revoke_key(cmd["device"], cmd["credential"])
+    rec = tx.rule_get(RULE, key)
+    if rec is None or rec["state"] == "confirmed":
+        return
+    if result == "ok":
+        rec.update(state="confirmed", result="ok", confirmed_at=now)
+    elif result in REVOKE_RETRY and now < rec["valid_until"]:
+        rec["result"] = result  # still wanted: again, with a fresh time
+        _queue_revoke(tx, rec, now, cmd["requested_by"])
+    else:
+        rec.update(state="failed", result=result)
+    tx.rule_set(RULE, key, rec)
+
+
+def visitor_revocation(store, device_id, identity):
+    """The revocation of the code with that identity on this lock, or None."""
+    return store.rule_get(RULE, _revoke_key(device_id, identity))

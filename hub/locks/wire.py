@@ -25,6 +25,7 @@ T_CRED_SET = 0x2B
 T_CRED_REMOVE = 0x2C
 T_SET_TIME = 0x2D
 T_SETTINGS = 0x2E
+T_VISITOR_REVOKE = 0x2F
 NAMES = frames_lock.COMMAND_TYPES  # type -> name, as a CMD_RESULT reports it
 
 ACTIONS = {"lock": 1, "unlock": 2}
@@ -172,8 +173,20 @@ def settings(relock_s=0, wrong_limit=5, lockout_s=90, ajar_s=60, valid_s=600):
     return _valid(valid_s) + struct.pack(">HBHHB", relock_s, wrong_limit, lockout_s, ajar_s, 0)
 
 
+def visitor_revoke(start_slot, duration_index, one_time, check, valid_s=600):
+    """VISITOR_REVOKE: the lock puts the code on its blocked list until its
+    window ends (docs/visitors.md, "At the lock")."""
+    _u32(start_slot, "start_slot")
+    _u16(duration_index, "duration_index", 0, 31)
+    if not isinstance(one_time, bool) and one_time not in (0, 1):
+        raise LockError("one_time must be 0 or 1")
+    _u16(check, "check", 0, 54252)
+    return _valid(valid_s) + struct.pack(">IBBH", start_slot, duration_index,
+                                         1 if one_time else 0, check)
+
+
 BODY_LEN = {T_LOCK_CTL: 21, T_USER_SET: 20, T_USER_REMOVE: 4, T_CRED_SET: 38,
-            T_CRED_REMOVE: 19, T_SET_TIME: 6, T_SETTINGS: 10}
+            T_CRED_REMOVE: 19, T_SET_TIME: 6, T_SETTINGS: 10, T_VISITOR_REVOKE: 10}
 
 
 def valid_s_of(mtype, body):

@@ -7,7 +7,8 @@ in the same transaction as the event, naming the flat (or entrance) and the
 credential. A lock at an entrance accepts any resident registered in the site.
 A credential the hub provisioned on that lock for a resident (hub/locks/book.py,
 confirmed by the lock) counts as that resident's. A mechanical key and the
-inside handle carry no identity and are not judged; a face or remote unlock
+inside handle carry no identity and are not judged, nor is a visitor code
+(method `visitor`: made by the hub for an approved pass, docs/visitors.md); a face or remote unlock
 carries the who-id the hub itself issued and is judged like a credential,
 except the hub's own `op-<n>` of an operator's remote command it sent to that
 lock (the command records who asked).
@@ -25,7 +26,9 @@ from hub.alarms import documents as alarms
 from hub.locks import book as lock_book
 from hub.rules.engine import Trigger
 
-NOT_JUDGED = ("mechanical_key", "inside")  # no identity to judge
+# no identity to judge; a visitor code is a pass the hub made for this lock
+# (its keyed check verified by the lock), inside the window it was approved for
+NOT_JUDGED = ("mechanical_key", "inside", "visitor")
 
 
 def local_day(at, tz_name):

@@ -15,6 +15,7 @@ for tests and the simulator. Never decodes anything it cannot range-check.
 import struct
 
 from hub.verify import frames
+from hub.visitors import passcode
 
 T_LOCK_STATE = 0x20
 T_ACCESS = 0x21
@@ -24,11 +25,11 @@ T_CMD_RESULT = 0x24
 T_LOCAL_CHANGE = 0x25
 
 METHODS = {1: "card", 2: "pin", 3: "phone_ble", 4: "face", 5: "mechanical_key",
-           6: "fingerprint", 7: "inside", 8: "remote"}
+           6: "fingerprint", 7: "inside", 8: "remote", 9: "visitor"}
 OUTCOMES = {1: "unlocked", 2: "denied"}
 REASONS = {0: "ok", 1: "unknown_credential", 2: "outside_schedule", 3: "expired",
            4: "not_yet_valid", 5: "disabled", 6: "locked_out", 7: "low_battery", 8: "used",
-           9: "jammed"}
+           9: "jammed", 10: "revoked", 11: "no_clock", 12: "list_full", 13: "list_lost"}
 BOLT = {0: "unknown", 1: "locked", 2: "unlocked", 3: "locking", 4: "unlocking", 5: "jammed"}
 DOOR = {0: "unknown", 1: "closed", 2: "open", 3: "ajar", 4: "forced"}
 FORCED_CAUSES = {1: "opened_without_unlock", 2: "bolt_forced"}
@@ -39,7 +40,8 @@ LOCAL_OPS = {1: "credential_added", 2: "credential_removed", 3: "user_added", 4:
 CREDENTIAL_KINDS = {1: "card", 2: "pin", 3: "phone", 4: "face", 6: "fingerprint"}
 # the hub's command types a CMD_RESULT may answer (hub/locks/wire.py builds them)
 COMMAND_TYPES = {0x28: "lock_ctl", 0x29: "user_set", 0x2A: "user_remove", 0x2B: "cred_set",
-                 0x2C: "cred_remove", 0x2D: "set_time", 0x2E: "settings"}
+                 0x2C: "cred_remove", 0x2D: "set_time", 0x2E: "settings",
+                 0x2F: "visitor_revoke"}
 
 CREDENTIAL_LEN = 16
 CREDENTIAL_FIELD = 1 + CREDENTIAL_LEN
@@ -102,8 +104,21 @@ def decode_access(body):
     cred = read_credential(body, 10)
     if cred is _BAD:
         return None
-    return {"method": METHODS[method], "outcome": OUTCOMES[outcome], "reason": REASONS[reason],
-            "duress": bool(flags & 1), "user": user or None, "seq": seq, "credential": cred}
+    out = {"method": METHODS[method], "outcome": OUTCOMES[outcome], "reason": REASONS[reason],
+           "duress": bool(flags & 1), "user": user or None, "seq": seq, "credential": cred}
+    if method == 9:
+        # a visitor code names the pass it is (v:<start slot>:<check>), or
+        # nothing for ten digits that are no code of this lock
+        code = passcode.parse_ident(cred) if cred is not None else None
+        if (cred is not None and code is None) or (outcome == 1 and code is None) or user \
+                or flags:
+            return None
+        out["visitor_code"] = None if code is None else {
+            "start_slot": code[0], "check": code[1],
+            "valid_from": code[0] * passcode.SLOT_S + passcode.MP_EPOCH_OFFSET}
+    elif reason >= 10:
+        return None  # revoked, no_clock, list_full, list_lost: a visitor code's reasons only
+    return out
 
 
 def decode_forced(body):
@@ -113,7 +128,8 @@ def decode_forced(body):
 
 def decode_lock_alarm(body):
     kind, active, method, count = struct.unpack(">BBBB", body)
-    if kind not in LOCK_ALARMS or active > 1 or (method and method not in METHODS):
+    # the input locked out: a visitor code is typed on the PIN keypad (method 2)
+    if kind not in LOCK_ALARMS or active > 1 or (method and (method not in METHODS or method == 9)):
         return None
     return {"alarm": LOCK_ALARMS[kind], "active": bool(active),
             "method": METHODS.get(method), "count": count}
@@ -126,6 +142,8 @@ def decode_cmd_result(body):
     cred = read_credential(body, 8)
     if cred is _BAD:
         return None
+    if mtype == 0x2F and (user or passcode.parse_ident(cred) is None):
+        return None  # a revocation's answer names the code it blocked
     return {"command_counter": counter, "command": COMMAND_TYPES[mtype],
             "result": RESULTS[result], "user": user or None, "credential": cred}
 

@@ -16,7 +16,12 @@ both.
 
 Times are device time: seconds since 2000-01-01 UTC (MicroPython's epoch), a
 slot is 900 s. A window must end less than 30 days (2880 slots) after the code
-is made, or the lock could take the code for one 30 days earlier.
+is made, so that until its window the lock takes it for a code of the start
+2880 slots later (not yet valid) and never for one of 30 days earlier.
+
+Also here for the hub's other uses: `parse` (the fields of ten digits),
+`resolve` (a lock's code to its live window, for a revocation) and the
+identity the lock reports for a code (`ident`, `parse_ident`).
 """
 import hashlib
 import hmac
@@ -128,3 +133,61 @@ def make(frame_key, valid_from, valid_until, one_time, now, taken=()):
             if digits not in taken:
                 return Code(digits, s, i, bool(one_time), int(digits) // PAYLOAD_MOD)
     raise CodeError("valid_from", "this lock has too many codes for the same window")
+
+
+def parse(digits):
+    """(check, start residue, duration index, one-time) of a code's ten digits;
+    CodeError("digits") for anything that is not one."""
+    if not isinstance(digits, str) or len(digits) != CODE_DIGITS or not digits.isascii() \
+            or not digits.isdigit():
+        raise CodeError("digits", "a visitor code is ten digits")
+    c = int(digits)
+    check, payload = divmod(c, PAYLOAD_MOD)
+    if check >= CHECK_MOD:
+        raise CodeError("digits", "not a visitor code")
+    return (check, payload % START_MOD, (payload // START_MOD) % len(DURATIONS),
+            payload // (START_MOD * len(DURATIONS)))
+
+
+def resolve(frame_key, digits, now):
+    """The code `digits` of the lock whose frame key is `frame_key` whose
+    window has not ended at `now` (Unix s): the window the lock will take it
+    for now, or the one 30 days later. CodeError("digits") for a code this
+    lock did not get from the hub, or one whose window has ended."""
+    check, residue, index, one_time = parse(digits)
+    vkey = visit_key(frame_key)
+    now_slot = (int(now) - MP_EPOCH_OFFSET) // SLOT_S
+    current = now_slot - (now_slot - residue) % START_MOD
+    for start in (current, current + START_MOD):
+        if start >= 0 and hmac.compare_digest(
+                check_value(vkey, start, index, one_time).to_bytes(2, "big"),
+                check.to_bytes(2, "big")):
+            if (start + DURATIONS[index]) * SLOT_S + MP_EPOCH_OFFSET <= now:
+                raise CodeError("digits", "this visitor code's window has ended")
+            return Code(digits, start, index, bool(one_time), check)
+    raise CodeError("digits", "not a visitor code of this lock")
+
+
+def ident(start_slot, check):
+    """The code's identity as the lock reports it (ACCESS, CMD_RESULT): v:<slot>:<check>."""
+    return "v:%d:%d" % (start_slot, check)
+
+
+MAX_START_SLOT = 0xFFFFFFFF // SLOT_S  # the last slot a lock's u32 device time reaches
+
+
+def parse_ident(text):
+    """(start_slot, check) of an identity the lock reported, or None when it is
+    not one (range-checked: a slot a lock's clock can reach, a check value)."""
+    if not isinstance(text, str) or not text.startswith("v:"):
+        return None
+    parts = text[2:].split(":")
+    if len(parts) != 2:
+        return None
+    for p in parts:
+        if not p.isascii() or not p.isdigit() or (len(p) > 1 and p[0] == "0"):
+            return None
+    start, check = int(parts[0]), int(parts[1])
+    if start > MAX_START_SLOT or check >= CHECK_MOD:
+        return None
+    return start, check

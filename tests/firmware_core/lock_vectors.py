@@ -89,6 +89,11 @@ def build() -> dict:
         _cmd("SETTINGS", wire.T_SETTINGS, 111, hubside.settings_body(60, 30, 3, 180, 120),
              {"valid_s": 60, "relock_s": 30, "wrong_limit": 3, "lockout_s": 180, "ajar_s": 120},
              "relock 30 s after closing, 3 wrong entries lock out for 180 s, ajar after 120 s"),
+        _cmd("VISITOR_REVOKE", wire.T_VISITOR_REVOKE, 112,
+             hubside.visitor_revoke_body(600, 944356, 7, 1, 25477),
+             {"valid_s": 600, "start_slot": 944356, "duration_index": 7, "one_time": 1,
+              "check": 25477},
+             "block the one-time visitor code of the 2 h window from slot 944356, check 25477"),
     ]
     refused = [
         {"frame": command.encode(FRAME_KEY, DEVICE_ID.encode(), wire.T_USER_REMOVE, 120, TIME,
@@ -151,6 +156,19 @@ def build() -> dict:
              wire.local_change_body(wire.OP_CREDENTIAL_ADDED, wire.K_PIN, 6, b"L:pin:6"),
              {"op": 1, "kind": 2, "user": 6, "credential": "L:pin:6"},
              "a PIN was enrolled at the keypad for new user 6"),
+        _dev("ACCESS", wire.T_ACCESS, 512,
+             wire.access_body(wire.M_VISITOR, wire.UNLOCKED, wire.R_OK, 0, 0, 22, b"v:944356:25477"),
+             {"method": 9, "outcome": 1, "reason": 0, "flags": 0, "user": 0, "seq": 22,
+              "credential": "v:944356:25477"},
+             "the visitor code of slot 944356, check 25477 opened"),
+        _dev("ACCESS", wire.T_ACCESS, 513,
+             wire.access_body(wire.M_VISITOR, wire.DENIED, wire.R_REVOKED, 0, 0, 23, b"v:944356:25477"),
+             {"method": 9, "outcome": 2, "reason": 10, "flags": 0, "user": 0, "seq": 23,
+              "credential": "v:944356:25477"}, "the same code, revoked: refused"),
+        _dev("CMD_RESULT", wire.T_CMD_RESULT, 514,
+             wire.cmd_result_body(112, wire.T_VISITOR_REVOKE, wire.RES_FULL, 0, b"v:944356:25477"),
+             {"counter": 112, "type": 0x2F, "result": 3, "user": 0, "credential": "v:944356:25477"},
+             "VISITOR_REVOKE 112 refused: the blocked list is full"),
     ]
     return {
         "about": "Smart-lock wire vectors (docs/smart_lock.md). Hex is big-endian bytes; "

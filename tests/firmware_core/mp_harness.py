@@ -125,8 +125,26 @@ def core_test_names(module_path: Path) -> list[str]:
     ]
 
 
+VECTORS_DIR = REPO_ROOT / "tests" / "vectors"
+
+
+def vector_files(module_path: Path) -> list[str]:
+    """The names in a module's top-level ``VECTOR_FILES = ("x.json", ...)``:
+    files of tests/vectors/ the guest reads from its working directory."""
+    tree = ast.parse(module_path.read_text(encoding="utf-8"), filename=str(module_path))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "VECTOR_FILES" for t in node.targets):
+            names = ast.literal_eval(node.value)
+            if not all(isinstance(n, str) and "/" not in n for n in names):
+                raise ValueError(f"{module_path.name}: VECTOR_FILES must name files of tests/vectors/")
+            return list(names)
+    return []
+
+
 def stage(module_path: Path, dest: Path, firmware_core: Path = FIRMWARE_CORE) -> None:
-    """Copy the portable core (not the hardware shell) and the test module."""
+    """Copy the portable core (not the hardware shell), the test module and
+    the vector files it names."""
     if firmware_core.is_dir():
         shutil.copytree(
             firmware_core,
@@ -134,6 +152,8 @@ def stage(module_path: Path, dest: Path, firmware_core: Path = FIRMWARE_CORE) ->
             ignore=shutil.ignore_patterns("shell", "__pycache__", "*.pyc", "*.mpy"),
         )
     shutil.copy2(module_path, dest / module_path.name)
+    for name in vector_files(module_path):
+        shutil.copy2(VECTORS_DIR / name, dest / name)
 
 
 _DRIVER = r'''

@@ -40,8 +40,8 @@ def test_lone_hash_is_nothing_and_letters_are_ignored():
 
 def test_an_over_long_entry_does_not_match_its_prefix():
     e = keys.Entry()
-    out, _ = feed_all(e, "123456789012#")
-    assert out == [("pin", "123456789")]
+    out, _ = feed_all(e, "1234567890123#")
+    assert out == [("pin", "12345678901")]  # neither a PIN nor a ten-digit visitor code
     assert len(out[0][1]) == keys.MAX_DIGITS + 1
 
 

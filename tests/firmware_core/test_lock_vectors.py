@@ -90,6 +90,11 @@ def _parse_command(mtype: int, body: bytes) -> dict:
                 "credential": _id(rest[3:20]), "data": rest[20:36].hex()}
     if mtype == 0x2C:
         return {"valid_s": valid_s, "credential": _id(rest)}
+    if mtype == 0x2F:
+        start, d, ot, check = struct.unpack(">IBBH", rest)
+        assert d < 32 and ot <= 1 and check < 54253
+        return {"valid_s": valid_s, "start_slot": start, "duration_index": d, "one_time": ot,
+                "check": check}
     if mtype == 0x2E:
         relock, limit, lockout, ajar, flags = struct.unpack(">HBHHB", rest)
         assert flags == 0
@@ -98,12 +103,12 @@ def _parse_command(mtype: int, body: bytes) -> dict:
     raise AssertionError(f"unknown command type 0x{mtype:02x}")
 
 
-SIZES = {0x28: 21, 0x29: 20, 0x2A: 4, 0x2B: 38, 0x2C: 19, 0x2D: 6, 0x2E: 10,
+SIZES = {0x28: 21, 0x29: 20, 0x2A: 4, 0x2B: 38, 0x2C: 19, 0x2D: 6, 0x2E: 10, 0x2F: 10,
          0x20: 10, 0x21: 27, 0x22: 1, 0x23: 4, 0x24: 25, 0x25: 21}
 
 
 def test_commands_tags_and_fields_independently():
-    assert {c["type"] for c in V["commands"]} == set(range(0x28, 0x2F))
+    assert {c["type"] for c in V["commands"]} == set(range(0x28, 0x30))
     for c in V["commands"]:
         mtype, counter, device_time, body, signed, tag = _split(c["frame"])
         assert (mtype, counter, device_time) == (c["type"], c["counter"], c["device_time"])

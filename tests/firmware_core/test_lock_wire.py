@@ -83,11 +83,11 @@ def test_encoders_refuse_out_of_range_values():
         lambda: wire.lock_state_body(1, 1, 0x10, 50, 5000, 0, 0),
         lambda: wire.lock_state_body(1, 1, 0, 101, 5000, 0, 0),
         lambda: wire.access_body(0, wire.UNLOCKED, wire.R_OK, 0, 0, 1),
-        lambda: wire.access_body(9, wire.UNLOCKED, wire.R_OK, 0, 0, 1),
+        lambda: wire.access_body(10, wire.UNLOCKED, wire.R_OK, 0, 0, 1),
         lambda: wire.access_body(1, 3, wire.R_OK, 0, 0, 1),
         lambda: wire.access_body(1, wire.UNLOCKED, wire.R_EXPIRED, 0, 0, 1),
         lambda: wire.access_body(1, wire.DENIED, wire.R_OK, 0, 0, 1),
-        lambda: wire.access_body(1, wire.DENIED, 10, 0, 0, 1),
+        lambda: wire.access_body(1, wire.DENIED, 14, 0, 0, 1),
         lambda: wire.access_body(1, wire.UNLOCKED, wire.R_OK, 2, 0, 1),
         lambda: wire.access_body(1, wire.UNLOCKED, wire.R_OK, 0, 0x10000, 1),
         lambda: wire.access_body(1, wire.UNLOCKED, wire.R_OK, 0, 0, 1, b"bad id"),
@@ -312,7 +312,7 @@ def test_replayed_and_unknown_commands():
     assert verify(good, 6).counter == 7
     assert reason_of(verify, good, 7) == "replayed"
     assert reason_of(verify, good, 100) == "replayed"
-    assert reason_of(verify, cmd(0x2F, b"\x00\x01")) == "unknown_type"
+    assert reason_of(verify, cmd(0x30, b"\x00\x01")) == "unknown_type"
     # the smoke sensor's command is not a lock command, and the reverse
     assert reason_of(verify, cmd(command.T_INTERCONNECT, b"\x01\x00")) == "unknown_type"
     try:

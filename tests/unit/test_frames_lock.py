@@ -110,7 +110,7 @@ BAD = [
     ("alarm_method_9", fl.T_LOCK_ALARM, bytes((1, 1, 9, 0))),
     ("result_counter_0", fl.T_CMD_RESULT, struct.pack(">IBBH", 0, 0x28, 0, 0) + cred()),
     ("result_type_27", fl.T_CMD_RESULT, struct.pack(">IBBH", 1, 0x27, 0, 0) + cred()),
-    ("result_type_2f", fl.T_CMD_RESULT, struct.pack(">IBBH", 1, 0x2F, 0, 0) + cred()),
+    ("result_type_30", fl.T_CMD_RESULT, struct.pack(">IBBH", 1, 0x30, 0, 0) + cred()),
     ("result_9", fl.T_CMD_RESULT, struct.pack(">IBBH", 1, 0x28, 9, 0) + cred()),
     ("result_cred_padding", fl.T_CMD_RESULT,
      struct.pack(">IBBH", 1, 0x2B, 0, 1) + bytes((1,)) + b"ab" + bytes(14)),

@@ -78,3 +78,33 @@ async def test_read_only_is_refused(hub, capsys, monkeypatch):
     assert code == 1 and "forbidden" in err
     code, _, err = await anju(capsys, hub, "lock", "users", "lock-101")
     assert code == 1 and "forbidden" in err
+
+
+async def test_visitor_revoke_reads_the_code_from_standard_input(hub, capsys, monkeypatch):
+    from hub.visitors import passcode
+    now = hub.clock.now()
+    code = passcode.make(KEY, now + 3600, now + 7200, True, now)
+    monkeypatch.setattr("sys.stdin", io.StringIO(code.digits + "\n"))
+    rc, out, err = await anju(capsys, hub, "lock", "visitor-revoke", "lock-101")
+    ident = "v:%d:%d" % (code.start_slot, code.check)
+    assert rc == 0 and ident in out and "requested" in out
+    assert code.digits not in out + err  # the code opens the door: never printed
+    ((name, cred, by),) = hub.store.query(
+        "SELECT name, credential, requested_by FROM lock_commands WHERE name='visitor_revoke'")
+    assert (cred, by) == (ident, "http:test-staff")
+    monkeypatch.setattr("sys.stdin", io.StringIO("12345\n"))
+    rc, _, err = await anju(capsys, hub, "lock", "visitor-revoke", "lock-101")
+    assert rc == 1 and "digits" in err
+    # the service call the visitor passes use, with who asked
+    other = passcode.make(KEY, now + 3600, now + 5400, False, now)
+    rec = hub.revoke_visitor_code("lock-101", other.digits, "visitors:pass-7")
+    assert rec["state"] == "requested" and rec["requested_by"] == "visitors:pass-7"
+    from hub.locks import LockError
+    with pytest.raises(LockError, match="actor"):
+        hub.revoke_visitor_code("lock-101", other.digits, "")
+    with pytest.raises(LockError, match="no smart lock"):
+        hub.revoke_visitor_code("door-101", other.digits, "visitors:pass-7")
+    monkeypatch.setenv("ANJU_TOKEN", bearer(hub, "read_only")["Authorization"].split()[1])
+    monkeypatch.setattr("sys.stdin", io.StringIO(code.digits + "\n"))
+    rc, _, err = await anju(capsys, hub, "lock", "visitor-revoke", "lock-101")
+    assert rc == 1 and "forbidden" in err

@@ -60,6 +60,9 @@ def _hub_body(c):
     if name == "SETTINGS":
         return hubwire.settings(f["relock_s"], f["wrong_limit"], f["lockout_s"], f["ajar_s"],
                                 valid_s=f["valid_s"])
+    if name == "VISITOR_REVOKE":
+        return hubwire.visitor_revoke(f["start_slot"], f["duration_index"], f["one_time"],
+                                      f["check"], valid_s=f["valid_s"])
     raise AssertionError(name)
 
 
@@ -77,6 +80,7 @@ FIELD_CHECKS = {
                                 and v["ops_left"] == f["ops_left"]
                                 and v["clock_set"] == bool(f["flags"] & 8)),
     "ACCESS": lambda v, f: (v["credential"] == f["credential"] and v["seq"] == f["seq"]
+                            and (f["method"] != 9 or v["visitor_code"]["start_slot"] == 944356)
                             and (v["user"] or 0) == f["user"]
                             and v["duress"] == bool(f["flags"] & 1)
                             and v["outcome"] == ("unlocked", "denied")[f["outcome"] - 1]),

@@ -1,9 +1,11 @@
 """Smart-lock core (docs/smart_lock.md): pure modules, no hardware.
 
 - `wire`: device -> hub frame bodies (0x20-0x25), hub -> lock commands
-  (0x28-0x2E) verified and decoded with range checks, the key derivations;
+  (0x28-0x2F) verified and decoded with range checks, the key derivations;
 - `users`: the user and credential table in fixed-size records;
 - `keys`: keypad entry (keys in, a finished PIN or programming entry out);
+- `visitor`: visitor codes checked offline and the blocked list of used and
+  revoked codes (imported at the first code, docs/visitors.md);
 - `decide`: the access decision and wrong-code lockout, a state machine;
 - `control`: a verified command applied to the table, settings and clock;
 - `bolt`: bolt and door supervision (motor runs, stall and reverse, forced

@@ -11,7 +11,10 @@ logs and the ("unlock", ...) or ("lock",).
 
 Results (CMD_RESULT): expired / no_clock (timed invoke), bad_value (a user
 beyond `max_users`, a face or a phone key the lock cannot take), unknown_user,
-unknown_credential, duplicate, full. A LOCK_CTL is confirmed ok when the lock
+unknown_credential, duplicate, full. VISITOR_REVOKE puts the code on the
+blocked list (`blocked`, anju.lock.visitor.Blocked, changed in place; its
+("persist", "visitors") comes before the CMD_RESULT) and is answered ok, or
+full when the list has no room; its credential id is the code's identity. A LOCK_CTL is confirmed ok when the lock
 acted on it; its ACCESS says whether it opened (low_battery is an ACCESS
 denial). A jam is reported by bolt supervision (LOCK_ALARM jammed); a shell
 that waits for the bolt before confirming may send `wire.RES_JAMMED` instead.
@@ -22,7 +25,7 @@ or credential data.
 from anju.lock import decide, wire
 
 
-def apply(state, cmd, now, cfg, table):
+def apply(state, cmd, now, cfg, table, blocked=None):
     s = state.copy()
     s.cmd_counter = cmd.counter
     actions = [("persist", "cmd_counter")]
@@ -41,6 +44,9 @@ def apply(state, cmd, now, cfg, table):
             cid = a[0]
         elif t == wire.T_LOCK_CTL:
             cid = a[2]
+        elif t == wire.T_VISITOR_REVOKE:
+            from anju.lock import visitor
+            cid = visitor.ident(a[0], a[3])
     elif t == wire.T_LOCK_CTL:
         cid = a[2]
         follow = ("remote", a[0], a[1], a[2])
@@ -85,11 +91,23 @@ def apply(state, cmd, now, cfg, table):
     elif t == wire.T_SETTINGS:
         s.relock_s, s.wrong_limit, s.lockout_s, s.ajar_s = a
         actions.append(("persist", "settings"))
+    elif t == wire.T_VISITOR_REVOKE:
+        from anju.lock import visitor  # here: a lock never sent one never holds it
+        start, d, ot, check = a
+        cid = visitor.ident(start, check)
+        if blocked is None:
+            result = wire.RES_BAD_VALUE  # a lock built without visitor codes
+        elif now >= visitor.ends(start, d):
+            result = wire.RES_OK  # its window has ended: the code opens nothing any more
+        elif blocked.add(start, d, ot, check, visitor.F_REVOKED, now) == visitor.OK:
+            actions.append(("persist", "visitors"))
+        else:
+            result = wire.RES_FULL
     else:
         raise ValueError("not a lock command: 0x%02x" % t)
     actions.append(("send", wire.T_CMD_RESULT,
                     wire.cmd_result_body(cmd.counter, t, result, user, cid)))
     if follow is not None:
-        s, more = decide.handle(s, follow, now, cfg, table)
+        s, more = decide.handle(s, follow, now, cfg, table, blocked)
         actions.extend(more)
     return s, actions

@@ -26,6 +26,12 @@ Events:
                                 code); fingerprint: the matched template id, or
                                 None when the module found no match
   ("program", pin_digest)       `*` PIN `#` at the keypad
+  ("visitor", digits)           ten digits then `#`: a visitor code (anju.lock.visitor);
+                                refused as unknown_credential (a wrong code, counted
+                                on the PIN input), not_yet_valid, expired, used,
+                                revoked, no_clock, list_full (a one-time code whose
+                                use cannot be recorded), list_lost (for 30 days after
+                                the blocked list's file was found damaged) or locked_out
   `keypad_event` turns what anju.lock.keys.Entry.feed returns into one of these.
   ("remote", action, method, who_id)   a verified LOCK_CTL (see control.apply)
   ("phone", action, cred_id)    an authentic BLE answer (anju.lock.phone) asking to
@@ -37,7 +43,8 @@ Events:
   ("tick",)                     a timer: ends lockouts and programming mode
 
 Actions, in the order the shell carries them out:
-  ("persist", part)             "seq", "users", "credentials", "settings", "cmd_counter"
+  ("persist", part)             "seq", "users", "credentials", "settings", "cmd_counter",
+                                "visitors" (the blocked list's dump())
   ("send", frame_type, body)    into the persistent queue
   ("alarm", "wrong_code_limit", method)   local warning (buzzer), once per lockout
   ("unlock", method, user, cred_id)       run the bolt (bolt.py); the ACCESS is already queued
@@ -71,7 +78,8 @@ class LockConfig:
     """Fixed configuration (config.json `lock`); the hub's SETTINGS go to the state."""
 
     def __init__(self, max_users=100, max_credentials=200, wrong_limit=5, lockout_s=90,
-                 relock_s=0, ajar_s=60, cutoff_mv=4400, programming_s=30, wrap_key=None):
+                 relock_s=0, ajar_s=60, cutoff_mv=4400, programming_s=30, wrap_key=None,
+                 visit_key=None):
         if not 1 <= wrong_limit <= 5:
             raise ValueError("wrong_limit must be 1..5")
         if not MIN_LOCKOUT_S <= lockout_s <= 3600:
@@ -89,6 +97,7 @@ class LockConfig:
         self.cutoff_mv = cutoff_mv
         self.programming_s = programming_s
         self.wrap_key = wrap_key
+        self.visit_key = visit_key  # visitor.visit_key(frame_key); None: no visitor codes
 
 
 _DEFAULTS = LockConfig()
@@ -326,6 +335,56 @@ def _credential(s, method, data, now, cfg, table, actions):
     actions.append(("unlock", method, user, cid))
 
 
+VISITOR_DIGITS = 10  # anju.lock.visitor.CODE_DIGITS
+# anju.lock.visitor's results (OK ... FULL, 0-7) as ACCESS reasons
+_VISITOR_REASONS = (wire.R_OK, wire.R_UNKNOWN_CREDENTIAL, wire.R_NO_CLOCK, wire.R_NOT_YET_VALID,
+                    wire.R_EXPIRED, wire.R_USED, wire.R_REVOKED, wire.R_LIST_FULL,
+                    wire.R_LIST_LOST)
+
+
+def _visitor(s, digits, now, cfg, blocked, actions):
+    """A ten-digit keypad entry: a visitor code (anju.lock.visitor). It shares
+    the keypad's wrong-code count with PINs; a genuine code refused for its
+    window, its use or a revocation is not a wrong code. Logged as ACCESS
+    method visitor with the code's identity (visitor.ident), or none for a
+    code that is not one of this lock's. anju.lock.visitor is imported here,
+    at the first code: a lock that never sees one never holds it."""
+    from anju.lock import visitor
+    i = _INPUTS[wire.M_PIN]
+    if s.locked_until[i]:
+        _access(s, actions, wire.M_VISITOR, wire.R_LOCKED_OUT, 0, 0, b"")
+        actions.append(("indicate", "denied"))
+        return
+    if cfg.visit_key is None or blocked is None:
+        res, code = visitor.BAD_CODE, None
+    else:
+        if s.clock_set:
+            blocked.purge(now)  # RAM only: the file is rewritten with the next entry
+            if blocked.lost(now):
+                actions.append(("persist", "visitors"))  # the 30 days start now, for good
+        res, code = visitor.verify(cfg.visit_key, digits, now, s.clock_set, blocked)
+        if res == visitor.OK and blocked.refusing(now):
+            res = visitor.LOST
+    if res == visitor.OK and s.battery_mv is not None and s.battery_mv < cfg.cutoff_mv:
+        reason = wire.R_LOW_BATTERY  # not opened: a one-time code stays unspent
+    elif res == visitor.OK and code[2]:
+        spent = blocked.add(code[0], code[1], code[2], code[3], visitor.F_USED, now)
+        reason = _VISITOR_REASONS[spent]
+        if spent == visitor.OK:
+            actions.insert(0, ("persist", "visitors"))  # spent on flash before it opens
+    else:
+        reason = _VISITOR_REASONS[res]
+    cid = visitor.ident(code[0], code[3]) if code is not None else b""
+    _access(s, actions, wire.M_VISITOR, reason, 0, 0, cid)
+    if res == visitor.BAD_CODE:
+        _wrong(s, i, wire.M_PIN, now, actions)
+    if reason != wire.R_OK:
+        actions.append(("indicate", "denied"))
+        return
+    s.wrong[i] = []
+    actions.append(("unlock", wire.M_VISITOR, 0, cid))
+
+
 def phone_key(table, cid):
     """The 16-byte key of phone credential `cid` for the BLE challenge, or None
     (unknown, not a phone key). `cid` as bytes or str."""
@@ -407,8 +466,11 @@ def _enrol(s, method, data, table, actions):
 
 
 def keypad_event(entry, ckey):
-    """The event for a finished keypad entry ("pin" | "program", digits)."""
+    """The event for a finished keypad entry ("pin" | "program", digits): ten
+    digits ending in `#` are a visitor code (PINs have 4-8)."""
     kind, digits = entry
+    if kind == "pin" and len(digits) == VISITOR_DIGITS:
+        return ("visitor", digits)
     try:
         digest = wire.pin_digest(ckey, digits)
     except ValueError:
@@ -418,8 +480,10 @@ def keypad_event(entry, ckey):
     return ("credential", wire.M_PIN, digest)
 
 
-def handle(state, event, now, cfg, table):
-    """Apply one event at device time `now`; return (state, actions)."""
+def handle(state, event, now, cfg, table, blocked=None):
+    """Apply one event at device time `now`; return (state, actions).
+    `blocked` is the visitor codes' blocked list (anju.lock.visitor.Blocked),
+    changed in place like the table; needed for ("visitor", ...) only."""
     kind = event[0]
     s = state.copy()
     actions = []
@@ -428,6 +492,8 @@ def handle(state, event, now, cfg, table):
         _credential(s, event[1], event[2], now, cfg, table, actions)
     elif kind == "program":
         _program(s, event[1], now, cfg, table, actions)
+    elif kind == "visitor":
+        _visitor(s, event[1], now, cfg, blocked, actions)
     elif kind == "remote":
         _, action, method, who = event
         if action == wire.LOCK_CTL_LOCK:

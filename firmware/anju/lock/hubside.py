@@ -46,3 +46,17 @@ def settings_body(valid_s, relock_s, wrong_limit, lockout_s, ajar_s):
 def wrap_phone_key(wkey, key):
     """AES-128-ECB of one 16-byte phone key with the wrap key (wire.unwrap_phone_key undoes it)."""
     return bytes(aes.AES128(wkey).encrypt_block(key))
+
+
+def visitor_revoke_body(valid_s, start_slot, duration_index, one_time, check):
+    return struct.pack(">HIBBH", valid_s, start_slot, duration_index, one_time, check)
+
+
+def visitor_code(vkey, start_slot, duration_index, one_time):
+    """The ten digits of a visitor code, as hub/visitors/passcode.py makes them
+    (docs/visitors.md); `vkey` is anju.lock.visitor.visit_key(frame_key)."""
+    from anju.lock import visitor
+    payload = start_slot % visitor.START_MOD + visitor.START_MOD * (
+        duration_index + visitor.N_DURATIONS * (1 if one_time else 0))
+    check = visitor.check_value(vkey, start_slot, duration_index, one_time)
+    return "%010d" % (check * visitor.PAYLOAD_MOD + payload)

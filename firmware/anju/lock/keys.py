@@ -1,11 +1,11 @@
 """Keypad entry: keys in, a finished entry out (pure; docs/smart_lock.md).
 
-`#` ends an entry; `*` first starts a programming entry (`*` PIN `#`), `*`
+`#` ends an entry (4-8 digits a PIN, 10 a visitor code); `*` first starts a programming entry (`*` PIN `#`), `*`
 later clears what was typed. Digits only; more than MAX_DIGITS digits are
 kept as typed, so an over-long entry fails as a wrong code rather than
 matching a prefix. An entry left unfinished for TIMEOUT_MS is dropped.
 """
-MAX_DIGITS = 8
+MAX_DIGITS = 10  # a PIN has 4-8 digits, a visitor code 10
 MIN_DIGITS = 4
 TIMEOUT_MS = 10000
 _DIGITS = "0123456789"

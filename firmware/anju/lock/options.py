@@ -12,6 +12,7 @@ POWER = ("battery", "mains")
 INTS = {
     "max_users": (100, 1, 500),
     "max_credentials": (200, 1, 1000),
+    "visitor_blocked": (128, 1, 1024),  # used one-time and revoked visitor codes kept
     "wrong_limit": (5, 1, 5),
     "lockout_s": (90, 90, 3600),      # GA 374-2019: never below 90 s
     "relock_s": (30, 0, 3600),        # 0: no auto-relock

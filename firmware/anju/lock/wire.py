@@ -34,6 +34,7 @@ T_CRED_SET = 0x2B
 T_CRED_REMOVE = 0x2C
 T_SET_TIME = 0x2D
 T_SETTINGS = 0x2E
+T_VISITOR_REVOKE = 0x2F
 
 # bolt (LOCK_STATE)
 BOLT_UNKNOWN = 0
@@ -66,6 +67,7 @@ M_MECHANICAL_KEY = 5
 M_FINGERPRINT = 6
 M_INSIDE = 7
 M_REMOTE = 8
+M_VISITOR = 9   # a visitor code at the keypad (anju.lock.visitor)
 
 # ACCESS outcome
 UNLOCKED = 1
@@ -82,6 +84,10 @@ R_LOCKED_OUT = 6
 R_LOW_BATTERY = 7
 R_USED = 8
 R_JAMMED = 9
+R_REVOKED = 10     # a visitor code the hub revoked
+R_NO_CLOCK = 11    # a visitor code while the lock's clock is not set
+R_LIST_FULL = 12   # a one-time visitor code with no room left to record its use
+R_LIST_LOST = 13   # a visitor code while the blocked list's damaged file may have held it
 
 # ACCESS flags
 AF_DURESS = 0x01
@@ -145,7 +151,7 @@ UTC_OFFSET_MAX = 840    # UTC+14:00
 BODY_LEN = {T_LOCK_STATE: 10, T_ACCESS: 27, T_FORCED: 1, T_LOCK_ALARM: 4,
             T_CMD_RESULT: 25, T_LOCAL_CHANGE: 21,
             T_LOCK_CTL: 21, T_USER_SET: 20, T_USER_REMOVE: 4, T_CRED_SET: 38,
-            T_CRED_REMOVE: 19, T_SET_TIME: 6, T_SETTINGS: 10}
+            T_CRED_REMOVE: 19, T_SET_TIME: 6, T_SETTINGS: 10, T_VISITOR_REVOKE: 10}
 
 
 # ---- credential ids ------------------------------------------------------------
@@ -209,11 +215,11 @@ def lock_state_body(bolt, door, flags, percent, millivolts, queued, ops_left):
 
 def access_body(method, outcome, reason, flags, user, seq, cid=b""):
     """ACCESS (27 bytes)."""
-    if method < M_CARD or method > M_REMOTE:
+    if method < M_CARD or method > M_VISITOR:
         raise ValueError("method %r" % (method,))
     if outcome not in (UNLOCKED, DENIED):
         raise ValueError("outcome %r" % (outcome,))
-    _u(reason, R_JAMMED, "reason")
+    _u(reason, R_LIST_LOST, "reason")
     if (outcome == UNLOCKED) != (reason == R_OK):
         raise ValueError("an opening has reason ok, a denial another reason")
     return struct.pack(">BBBBHI", method, outcome, reason, _u(flags, AF_DURESS, "flags"),
@@ -263,6 +269,7 @@ class Command:
     CRED_REMOVE (cred_id,)
     SET_TIME    (utc_offset_min, answers: the counter of the lock's frame it answers)
     SETTINGS    (relock_s, wrong_limit, lockout_s, ajar_s)
+    VISITOR_REVOKE (start_slot, duration_index, one_time, check)
     """
 
     __slots__ = ("type", "counter", "time", "valid_s", "args")
@@ -365,6 +372,17 @@ def _settings(body):
     return _valid_s(body), (relock, limit, lockout, ajar)
 
 
+def _visitor_revoke(body):
+    start, d, ot, check = struct.unpack_from(">IBBH", body, 2)
+    if d >= 32:
+        _bad("duration index %d" % d)
+    if ot > 1:
+        _bad("one_time %d" % ot)
+    if check >= 54253:
+        _bad("check %d" % check)
+    return _valid_s(body), (start, d, ot, check)
+
+
 CHECKERS = {
     T_LOCK_CTL: (BODY_LEN[T_LOCK_CTL], _lock_ctl),
     T_USER_SET: (BODY_LEN[T_USER_SET], _user_set),
@@ -373,6 +391,7 @@ CHECKERS = {
     T_CRED_REMOVE: (BODY_LEN[T_CRED_REMOVE], _cred_remove),
     T_SET_TIME: (BODY_LEN[T_SET_TIME], _set_time),
     T_SETTINGS: (BODY_LEN[T_SETTINGS], _settings),
+    T_VISITOR_REVOKE: (BODY_LEN[T_VISITOR_REVOKE], _visitor_revoke),
 }
 
 
