@@ -267,7 +267,7 @@ class VisitorBook:
                 self._watch_alarm(tx, row, [reason], now)
                 flagged.append(row["id"])
         if passes:
-            self._send_code_revocations(actor)
+            self.send_code_revocations(actor)
         if self.on_closed is not None:
             for visit_id in flagged:
                 self.on_closed(visit_id)
@@ -362,7 +362,7 @@ class VisitorBook:
                            "AND state='live'", (visit_id,))
         log.info("visit %s" % target, extra={"visit": visit_id, "actor": actor})
         if target == "revoked":
-            self._send_code_revocations(actor)
+            self.send_code_revocations(actor)
         view = self.view(self._row(visit_id))
         if target == "approved" and self.on_approved is not None:
             self.on_approved(view)
@@ -446,13 +446,26 @@ class VisitorBook:
             tx.execute("UPDATE visit_codes SET state='revoked' WHERE visit_id=? AND "
                        "device_id=? AND state='revoke_pending'", (visit_id, device_id))
 
-    def _send_code_revocations(self, actor):
-        # The one call site of the lock's revocation command
-        # (HubService.revoke_visitor_code, wired by the service).
+    def send_code_revocations(self, actor="hub:visitors"):
+        """Hand every pending lock-code revocation to the lock's command
+        (HubService.revoke_visitor_code, wired by the service): after a
+        revocation is stored, and at start for any a stopped hub left. A
+        code the lock cannot be told about any more (its window has ended,
+        or the lock left the site) needs nothing: it is marked done too;
+        any other failure leaves it pending for the next call."""
         if self.revoke_lock_code is None:
             return
+        from hub.locks import LockError
         for item in self.pending_code_revocations():
-            self.revoke_lock_code(item["device"], item["digits"], actor)
+            try:
+                self.revoke_lock_code(item["device"], item["digits"], actor)
+            except LockError as exc:
+                log.info("visit %s: code at %s needs no revocation (%s)",
+                          item["visit"], item["device"], exc)
+            except Exception:  # noqa: BLE001 - kept pending, tried again
+                log.exception("visit %s: revoking its code at %s failed; kept pending",
+                               item["visit"], item["device"])
+                continue
             self.code_revocation_sent(item["visit"], item["device"])
 
     # ---- upstream ---------------------------------------------------------------

@@ -119,6 +119,7 @@ class VisitorService:
         self.hub.notify_outbox()
 
     async def start(self):
+        self.book.send_code_revocations()  # any a stopped hub left pending
         self._task = asyncio.create_task(self._clock_loop(), name="visitors")
         if self.settings.readers:
             from hub.visitors.readers import ReaderLink

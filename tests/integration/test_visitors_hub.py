@@ -22,7 +22,7 @@ import pytest
 from hub.config import site as config
 from hub.config import yamlfile
 from hub.registry import kek
-from hub.visitors import readers
+from hub.visitors import passcode, readers
 from tests.authkit import bearer
 from tests.integration import hubkit
 
@@ -186,15 +186,20 @@ async def test_visit_from_resident_to_gate(tmp_path, make_site_broker, upstream_
         await asyncio.to_thread(barrier.report, "plate", "粤B99999")
         assert (await asyncio.to_thread(barrier.answer))["reason"] == "unknown"
         assert hub.store.access_log("visitor_plate_unknown")
-        # revoking stops the plate at once; the lock's code waits for its command
+        # revoking stops the plate at once; the lock's code goes as its VISITOR_REVOKE
         status, visit = await asyncio.to_thread(call, hub, "POST",
                                                 "/api/resident/visits/%s/revoke" % vid, {},
                                                 headers=resident)
         assert status == 200 and visit["state"] == "revoked"
         await asyncio.to_thread(barrier.report, "plate", "粤BD12345", "in")
         assert (await asyncio.to_thread(barrier.answer))["reason"] == "revoked"
-        assert [r["device"] for r in hub.visitors.book.pending_code_revocations()] == \
-            ["lock-gate"]
+        assert hub.visitors.book.pending_code_revocations() == []
+        revokes = hub.store.query("SELECT credential, requested_by FROM lock_commands WHERE "
+                                  "device_id='lock-gate' AND name='visitor_revoke'")
+        code = next(c for c in p["codes"] if c["device"] == "lock-gate")
+        slot = (code["valid_from"] - passcode.MP_EPOCH_OFFSET) // passcode.SLOT_S
+        assert len(revokes) == 1 and revokes[0][0] == passcode.ident(
+            slot, int(code["digits"]) // passcode.PAYLOAD_MOD)
         assert len(platform.on("visits")) == 1
     finally:
         for peer in (gate, barrier):

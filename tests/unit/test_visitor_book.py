@@ -250,6 +250,31 @@ def test_revocations_wait_when_no_lock_command_is_wired(kit: Kit) -> None:
     assert [r["device"] for r in kit.book.pending_code_revocations()] == ["lock-gate"]
 
 
+def test_a_failed_revocation_stays_pending_and_an_ended_code_needs_none(kit: Kit) -> None:
+    from hub.locks import LockError
+    v = kit.book.register(kit.body(), "c")
+    kit.book.decide(v["id"], "approve", "c")
+
+    def down(device, digits, actor):
+        raise OSError("store busy")
+    kit.book.revoke_lock_code = down
+    kit.book.decide(v["id"], "revoke", "c")
+    assert [r["device"] for r in kit.book.pending_code_revocations()] == ["lock-gate"]
+    calls = []
+    kit.book.revoke_lock_code = lambda device, digits, actor: calls.append(actor)
+    kit.book.send_code_revocations()  # as the component does at start
+    assert calls == ["hub:visitors"] and kit.book.pending_code_revocations() == []
+
+    w = kit.book.register(kit.body(), "c")
+    kit.book.decide(w["id"], "approve", "c")
+
+    def ended(device, digits, actor):
+        raise LockError("digits: the window has ended")
+    kit.book.revoke_lock_code = ended
+    kit.book.decide(w["id"], "revoke", "c")
+    assert kit.book.pending_code_revocations() == []
+
+
 def test_overstay_notice_once(kit: Kit) -> None:
     v = kit.book.register(kit.body(valid_until=T0 + 3600), "c")
     kit.book.decide(v["id"], "approve", "c")
