@@ -128,6 +128,76 @@ def chip_module(kind):
     return importlib.import_module("simulator.chips." + kind)
 
 
+# What /lib/anju holds on a deployed device: only what the boot shim needs to
+# choose a slot (the app and its runtime are in the slot, docs/ota.md).
+BOOT_RUNTIME = ("__init__.py", "ota/__init__.py", "ota/slots.py", "shell/__init__.py",
+                "shell/storage.py", "shell/ota/__init__.py", "shell/ota/boot.py",
+                "shell/ota/store.py")
+FIRST_VERSION = "1.0.0"  # the version a device built from source runs
+
+
+def compiled(path, source_name):
+    """The .mpy bytes of one source file (compiled once per process)."""
+    st = os.stat(path)
+    cached = _MPY_CACHE.get(path)
+    if cached is None or cached[0] != (st.st_mtime_ns, st.st_size):
+        tmp = os.path.join(_scratch(), "one%d.mpy" % os.getpid())
+        _compile_file(path, tmp, source_name)
+        os.remove(tmp)
+        cached = _MPY_CACHE[path]
+    return cached[1]
+
+
+def _scratch():
+    import tempfile
+    return tempfile.gettempdir()
+
+
+def device_files(firmware_root, app, config, board, release=None, version=FIRST_VERSION):
+    """Everything on a deployed device's flash, as [(device path, bytes or a
+    source file's path)]: the one definition that the simulator's install and
+    `anju deploy` share (docs/ota.md, "The deployed layout").
+
+    /main.py is the boot shim (firmware/anju/shell/ota/shim.py), /lib/anju the modules
+    it needs to choose a slot, slot a (/ota/a/app.mpy, /ota/a/lib/anju/**.mpy)
+    the app and its runtime, /ota/state the slot state naming slot a with its
+    version, /config.json and /board.json. With `release` (a directory that
+    `anju release build` made) slot a holds that release's files and signed
+    manifest and its version; without it the app is compiled from
+    firmware/<app>/main.py as `version`."""
+    anju_src = os.path.join(firmware_root, "anju")
+    files = [("/main.py", os.path.join(anju_src, "shell", "ota", "shim.py"))]
+    for rel in BOOT_RUNTIME:
+        files.append(("/lib/anju/" + rel[:-3] + ".mpy",
+                      compiled(os.path.join(anju_src, *rel.split("/")), "anju/" + rel)))
+    from simulator import loader
+    if release is not None:
+        # the caller verified the release (host_tools/release.verify); this
+        # only reads which files it has
+        mf = loader.core("anju.ota.manifest")
+        with open(os.path.join(release, "manifest.bin"), "rb") as f:
+            m = mf.decode_body(mf.sign_split(f.read())[0])
+        version = mf.version_text(m.version)
+        for path, _size, _digest in m.files:
+            files.append(("/ota/a/" + path, os.path.join(release, "files", *path.split("/"))))
+        files.append(("/ota/a/manifest", os.path.join(release, "manifest.bin")))
+    else:
+        files.append(("/ota/a/app.mpy",
+                      compiled(os.path.join(firmware_root, app, "main.py"), "app.py")))
+        for dirpath, dirnames, filenames in os.walk(anju_src):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            for name in sorted(filenames):
+                if name.endswith(".py"):
+                    path = os.path.join(dirpath, name)
+                    rel = os.path.relpath(path, firmware_root).replace(os.sep, "/")
+                    files.append(("/ota/a/lib/" + rel[:-3] + ".mpy", compiled(path, rel)))
+    slots = loader.core("anju.ota.slots")
+    files.append(("/ota/state", slots.encode(slots.initial(version))))
+    files.append(("/config.json", json.dumps(config).encode()))
+    files.append(("/board.json", json.dumps(board).encode()))
+    return files
+
+
 class DeviceCrashed(Exception):
     pass
 
@@ -202,20 +272,20 @@ class SimDevice:
 
     # ---- files --------------------------------------------------------------
     def install(self, firmware_root):
-        """Stage what `anju deploy` puts on a board (main.py as source, the
-        core and shell as .mpy, config.json, board.json); the first boot
-        formats the flash and copies it in."""
+        """Stage what `anju deploy` puts on a board (`device_files`); the first
+        boot formats the flash and copies it in."""
         self.firmware_root = firmware_root
         stage = os.path.join(self.fs_root, "stage")
         shutil.rmtree(stage, ignore_errors=True)
         os.makedirs(stage)
-        with open(os.path.join(stage, "config.json"), "w") as f:
-            json.dump(self.config, f)
-        with open(os.path.join(stage, "board.json"), "w") as f:
-            json.dump(self.board, f)
-        shutil.copy(os.path.join(firmware_root, self.app, "main.py"),
-                    os.path.join(stage, "main.py"))
-        compile_tree(os.path.join(firmware_root, "anju"), os.path.join(stage, "anju"))
+        for path, content in device_files(firmware_root, self.app, self.config, self.board):
+            out = os.path.join(stage, *path.lstrip("/").split("/"))
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            if isinstance(content, bytes):
+                with open(out, "wb") as f:
+                    f.write(content)
+            else:
+                shutil.copy(content, out)
         self.image = os.path.join(self.fs_root, "flash.img")
         with open(self.image, "wb") as f:
             f.truncate(self.blocks * self.block_size)
