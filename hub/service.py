@@ -101,6 +101,7 @@ class HubService:
         self.ingest_errors = 0
         # optional parts (hub/components.py): started after the core, stopped before it
         from hub import components
+        self.ota = None  # hub/ota/server.py, when the site file has `hub.ota`
         self.components = components.build(self)
         self._busy = False
         # called (on the loop) after every ingest batch and every rules pass: the
