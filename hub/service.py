@@ -238,6 +238,9 @@ class HubService:
             if self.registry is not None:
                 from hub.registry import routes as registry_api
                 registry_api.mount(api, self)
+            if self.ota is not None:
+                from hub.ota import api as ota_api
+                ota_api.mount(api, self)
             self.http = HubHttpServer.from_config(api, self.accounts, self._http_cfg)
             self._async_cleanups.append(await self.http.start())
 

@@ -87,6 +87,8 @@ async def run(work, devices=OTA_TEST_DEVICES, cuts=3):
         start = datetime.datetime.fromtimestamp(t0 + 600, utc).strftime("%H:%M")
         end = datetime.datetime.fromtimestamp(t0 + 3 * 3600, utc).strftime("%H:%M")
         for rel_dir, group in ((good_dir, good), (crash_dir, crashing)):
+            if not group:
+                continue
             info = ota.publish_release(ota_release.to_upload(rel_dir))
             ota.update(info["id"], group, "%s-%s" % (start, end))
             for did in group:

@@ -18,12 +18,15 @@ reason; nothing is installed. Staging lives in /data/otadl: `manifest` and
 `f<index>` per file (appends: LittleFS makes an append visible only whole, at
 close, so a cut loses at most the chunk being written).
 """
+import gc
 import hashlib
 import os
 import sys
 
 from anju import frame
-from anju.ota import manifest, slots, transfer
+# all imported before the first chunk: an import after the chunks' churn
+# scatters its objects through the heap, and install reads whole files
+from anju.ota import install, manifest, slots, transfer
 from anju.shell.ota.store import SlotStore
 from anju.shell.storage import FileStorage
 
@@ -204,12 +207,12 @@ class Updater:
         self.install(client, state, blob, files, device)
 
     def install(self, client, state, blob, files, device):
-        from anju.ota import install
         index = {}
         for i in range(len(files)):
             index[files[i][0]] = i
 
         def source(path):
+            gc.collect()  # the file is read whole: room for it after the chunks' garbage
             i = index.get(path)
             if i is None:
                 return None
