@@ -25,6 +25,8 @@ from hub.ota import OtaError, book as ota_book, plan, release as ota_release, wi
 log = logging.getLogger("anju.hub.ota")
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+# the apps that run the OTA exchange (report, confirm, fetch): docs/ota.md
+UPDATABLE = ("door_sensor",)
 
 
 def parse_config(site):
@@ -103,6 +105,9 @@ class OtaServer:
             dev = self.site.devices.get(did) if isinstance(did, str) else None
             if dev is None:
                 raise OtaError("devices: unknown device %r" % (did,))
+            if dev.kind not in UPDATABLE:
+                raise OtaError("devices: %s is a %s; only %s take updates so far (docs/ota.md)"
+                               % (did, dev.kind, ", ".join(UPDATABLE)))
             if dev.kind != rel.app:
                 raise OtaError("devices: %s is a %s, the release is for %s"
                                % (did, dev.kind, rel.app))
