@@ -12,6 +12,7 @@ The test runs OTA_TEST_DEVICES sensors (12); bench/ota_bench.py runs the same
 scenario with 100 (`ota_100_devices_s`).
 """
 import asyncio
+
 import pytest
 
 from simulator import ota_fleet
@@ -43,3 +44,54 @@ def test_a_fleet_updates_resumes_after_power_cuts_and_rolls_back_a_crashing_rele
         # the device's last report: nothing left to report (it forgot what the hub took)
         assert hub[did]["firmware"]["unreported_failures"] == [], (did, hub[did])
     assert result.peak_heap < 2 * 111936, result.peak_heap
+
+
+SMOKE_SITE = """\
+name: smoke sensors take an update while they keep sampling
+site: {id: ota-smoke, name: OTA smoke}
+hub: {ota: {release_pubkey: %(pub)s}}
+buildings:
+  - id: b1
+    flats: [{id: f-1}, {id: f-2}]
+devices:
+  - {id: smoke-1, kind: smoke_sensor, board: esp32, flat: f-1, transport: mqtt, heartbeat: 10m, smoke: {power: mains}}
+  - {id: smoke-2, kind: smoke_sensor, board: esp32c3, flat: f-2, transport: mqtt, heartbeat: 10m, smoke: {power: battery}}
+timeline:
+  - {at: 40m}
+expect:
+  - {no_alarm: smoke}
+"""
+
+
+def test_smoke_sensors_update_a_few_chunks_at_a_time_and_confirm_after_reaching_the_hub(tmp_path):
+    from host_tools import release as host_release
+    from hub.ota import book as ota_book, release as ota_release
+    from simulator.runner import run_scenario
+    pub = host_release.keygen(tmp_path / "key")
+    host_release.build("smoke_sensor", "1.1.0", tmp_path / "key" / host_release.KEY_FILE,
+                       tmp_path / "rel")
+
+    def on_start(run, sim):
+        import datetime
+        t0 = datetime.datetime.fromtimestamp(sim.clock.now() + 300, datetime.timezone.utc)
+        info = run.hub.ota.publish_release(ota_release.to_upload(tmp_path / "rel"))
+        run.hub.ota.update(info["id"], ["smoke-1", "smoke-2"],
+                           "%s-%s" % (t0.strftime("%H:%M"),
+                                      (t0 + datetime.timedelta(hours=2)).strftime("%H:%M")))
+
+    path = tmp_path / "smoke.yaml"
+    path.write_text(SMOKE_SITE % {"pub": pub})
+    lines = []
+    ok, run = asyncio.run(run_scenario(path, out=lines.append, workdir=tmp_path / "run",
+                                       on_start=on_start))
+    assert ok, "\n".join(lines[-40:])
+    book = ota_book.OtaBook(ota_book.path_for(tmp_path / "run" / "hub.db"))
+    try:
+        for did in ("smoke-1", "smoke-2"):
+            fw, target = book.firmware(did), book.target(did)
+            assert fw["version"] == "1.1.0" and not fw["trial"], (did, fw)
+            assert target["state"] == "done", (did, target)
+    finally:
+        book.close()
+    # several passes of at most 4 chunks each, the loop sampling in between
+    assert run.hub.ota.served["chunks"] > 2 * 4

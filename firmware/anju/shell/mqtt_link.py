@@ -135,7 +135,8 @@ class Session:
         return True
 
     def _on_message(self, topic, msg):
-        self.on_command(msg)
+        if bytes(topic).endswith(b"/cmd"):
+            self.on_command(msg)  # ota/down is the OTA exchange's (anju.shell.ota.fetch)
 
     def deliver(self, queue, state_frame=None):
         """Publish queued frames in order (each leaves the queue after PUBACK)."""

@@ -25,7 +25,7 @@ import sys
 
 from anju import frame
 # all imported before the first chunk: an import after the chunks' churn
-# scatters its objects through the heap, and install reads whole files
+# scatters its objects through the heap
 from anju.ota import install, manifest, slots, transfer
 from anju.shell.ota.store import SlotStore
 from anju.shell.storage import FileStorage
@@ -53,7 +53,7 @@ def _digest(path):
 
 
 class Updater:
-    def __init__(self, cfg, port, next_counter, battery_percent, now, feed=None):
+    def __init__(self, cfg, port, next_counter, battery_percent, now, feed=None, max_chunks=None):
         self.cfg = cfg
         self.port = port
         self.next_counter = next_counter  # the app's counter: one space per device
@@ -64,11 +64,20 @@ class Updater:
         self.slots = SlotStore("")
         self.installed = False
         self.confirmed = False
+        # chunks per exchange (None: the whole release); an app whose loop
+        # must keep sampling (the smoke sensor) takes a few per pass and
+        # comes back while `more` is set
+        self.max_chunks = max_chunks
+        self.more = False
         self.inbox = []
-        self.sent_counter = None
+        self._other = None
 
     # ---- messages -------------------------------------------------------------
     def _on_message(self, topic, msg):
+        if not bytes(topic).endswith(b"/ota/down"):
+            if self._other is not None:
+                self._other(topic, msg)  # a hub command on the same session goes to the app
+            return
         if len(self.inbox) < 8:
             self.inbox.append(bytes(msg))
 
@@ -110,11 +119,21 @@ class Updater:
 
     # ---- the exchange ---------------------------------------------------------
     def exchange(self, client):
-        """Run on a connected client; OSError passes to the caller (the link)."""
+        """Run on a connected client; OSError passes to the caller (the link).
+        The client's own callback keeps every message not on ota/down."""
+        self.more = False
         state = slots.load(self.slots)
         if state is None or self.cfg.release_pubkey is None:
             return  # not deployed with slots, or no release key: takes no update
+        self._other = client._cb
         client.set_callback(self._on_message)
+        try:
+            self._exchange(client, state)
+        finally:
+            client.set_callback(self._other)
+            self.inbox = []
+
+    def _exchange(self, client, state):
         client.subscribe(self.cfg.topic("ota/down"), qos=1)
         if not self.report(client, state):
             return  # the hub did not answer: no confirm, no offer
@@ -172,11 +191,17 @@ class Updater:
         files = m.files
         have = [_size(DL + "/f%d" % i) for i in range(len(files))]
         self.report(client, state, transfer.FETCHING, transfer.percent(files, have), wait=False)
+        budget = self.max_chunks
         while True:
             self.feed()
             req = transfer.next_request(files, have)
             if req is None:
                 break
+            if budget is not None:
+                if budget == 0:
+                    self.more = True  # the rest at the app's next pass
+                    return
+                budget -= 1
             index, offset, length = req
             self._publish(client, transfer.T_CHUNK_REQ,
                           transfer.chunk_request_body(rid, index, offset, length))
@@ -212,14 +237,16 @@ class Updater:
             index[files[i][0]] = i
 
         def source(path):
-            gc.collect()  # the file is read whole: room for it after the chunks' garbage
             i = index.get(path)
             if i is None:
                 return None
-            with open(DL + "/f%d" % i, "rb") as f:
-                return f.read()
+            try:
+                return open(DL + "/f%d" % i, "rb")  # streamed: install closes it
+            except OSError:
+                return None
 
         self.feed()
+        gc.collect()
         try:
             state = install.install(self.slots, state, blob, self.cfg.release_pubkey, device,
                                     source)
