@@ -62,36 +62,39 @@ expect:
   - {no_alarm: smoke}
 """
 
-
-def test_smoke_sensors_update_a_few_chunks_at_a_time_and_confirm_after_reaching_the_hub(tmp_path):
+def _update_two(tmp_path, app, site_text, ids):
+    import datetime
     from host_tools import release as host_release
     from hub.ota import book as ota_book, release as ota_release
     from simulator.runner import run_scenario
     pub = host_release.keygen(tmp_path / "key")
-    host_release.build("smoke_sensor", "1.1.0", tmp_path / "key" / host_release.KEY_FILE,
-                       tmp_path / "rel")
+    host_release.build(app, "1.1.0", tmp_path / "key" / host_release.KEY_FILE, tmp_path / "rel")
 
     def on_start(run, sim):
-        import datetime
         t0 = datetime.datetime.fromtimestamp(sim.clock.now() + 300, datetime.timezone.utc)
         info = run.hub.ota.publish_release(ota_release.to_upload(tmp_path / "rel"))
-        run.hub.ota.update(info["id"], ["smoke-1", "smoke-2"],
-                           "%s-%s" % (t0.strftime("%H:%M"),
-                                      (t0 + datetime.timedelta(hours=2)).strftime("%H:%M")))
+        run.hub.ota.update(info["id"], ids, "%s-%s" % (
+            t0.strftime("%H:%M"), (t0 + datetime.timedelta(hours=2)).strftime("%H:%M")))
 
-    path = tmp_path / "smoke.yaml"
-    path.write_text(SMOKE_SITE % {"pub": pub})
+    path = tmp_path / "site.yaml"
+    path.write_text(site_text % {"pub": pub})
     lines = []
     ok, run = asyncio.run(run_scenario(path, out=lines.append, workdir=tmp_path / "run",
                                        on_start=on_start))
     assert ok, "\n".join(lines[-40:])
     book = ota_book.OtaBook(ota_book.path_for(tmp_path / "run" / "hub.db"))
     try:
-        for did in ("smoke-1", "smoke-2"):
+        for did in ids:
             fw, target = book.firmware(did), book.target(did)
             assert fw["version"] == "1.1.0" and not fw["trial"], (did, fw)
             assert target["state"] == "done", (did, target)
     finally:
         book.close()
-    # several passes of at most 4 chunks each, the loop sampling in between
-    assert run.hub.ota.served["chunks"] > 2 * 4
+    # several passes of at most 4 chunks each, the app's loop running in between
+    assert run.hub.ota.served["chunks"] > len(ids) * 2 * 4
+    return run
+
+
+def test_smoke_sensors_update_a_few_chunks_at_a_time_and_confirm_after_reaching_the_hub(tmp_path):
+    _update_two(tmp_path, "smoke_sensor", SMOKE_SITE, ["smoke-1", "smoke-2"])
+
