@@ -151,3 +151,17 @@ def test_the_hub_takes_a_release_only_with_the_sites_key_and_every_file_intact(s
     for broken in ({}, {"manifest": "!!", "files": {}}, dict(doc, files={"../x": "AA=="})):
         with pytest.raises(OtaError):
             ota_release.from_upload(broken, pub)
+
+
+@pytest.mark.parametrize("node, why", [
+    ("x", "mapping"), ({}, "release_pubkey"), ({"release_pubkey": "ab" * 31}, "release_pubkey"),
+    ({"release_pubkey": "zz" * 32}, "release_pubkey"),
+    ({"release_pubkey": "ab" * 32, "key": 1}, "unknown key 'key'"),
+])
+def test_a_bad_hub_ota_section_is_refused_naming_the_key(node, why):
+    from hub.ota.server import parse_config
+
+    class Site:
+        hub = {"ota": node}
+    with pytest.raises(OtaError, match=why):
+        parse_config(Site())
