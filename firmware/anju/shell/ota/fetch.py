@@ -31,6 +31,9 @@ from anju.shell.ota.store import SlotStore
 from anju.shell.storage import FileStorage
 
 DL = "/data/otadl"
+# chunk requests in flight: the hub's answers queue in the inbox (at most 8),
+# so a round trip is not waited out per chunk
+WINDOW = 4
 
 
 def _size(path):
@@ -192,19 +195,26 @@ class Updater:
         have = [_size(DL + "/f%d" % i) for i in range(len(files))]
         self.report(client, state, transfer.FETCHING, transfer.percent(files, have), wait=False)
         budget = self.max_chunks
+        pending = []  # chunks asked for, answers not yet taken, in order
+        cursor = list(have)  # where the next request starts, per file
         while True:
             self.feed()
-            req = transfer.next_request(files, have)
-            if req is None:
-                break
-            if budget is not None:
-                if budget == 0:
+            while len(pending) < WINDOW and (budget is None or budget > 0):
+                req = transfer.next_request(files, cursor)
+                if req is None:
+                    break
+                self._publish(client, transfer.T_CHUNK_REQ,
+                              transfer.chunk_request_body(rid, req[0], req[1], req[2]))
+                pending.append(req)
+                cursor[req[0]] = req[1] + req[2]
+                if budget is not None:
+                    budget -= 1
+            if not pending:
+                if transfer.next_request(files, have) is not None:
                     self.more = True  # the rest at the app's next pass
                     return
-                budget -= 1
-            index, offset, length = req
-            self._publish(client, transfer.T_CHUNK_REQ,
-                          transfer.chunk_request_body(rid, index, offset, length))
+                break
+            index, offset, length = pending.pop(0)
             got = self._wait(client, lambda p: (p[0] == "data" and p[1] == rid and p[2] == index
                                                 and p[3] == offset) or
                              (p[0] == "error" and p[1] == rid))
@@ -214,9 +224,11 @@ class Updater:
                 self._refuse(client, state, "the hub withdrew the release: " + got[2])
                 return
             data = got[4]
-            if not data or len(data) > length:
+            if len(data) != length:
+                # what was asked always lies inside the file: a shorter answer is a cut transfer
                 self._refuse(client, state, "file %s: transfer truncated at %d of %d bytes"
-                             % (files[index][0], offset, files[index][1]) if not data else
+                             % (files[index][0], offset + len(data), files[index][1])
+                             if len(data) < length else
                              "file %s: chunk longer than asked for" % files[index][0])
                 return
             path = DL + "/f%d" % index
