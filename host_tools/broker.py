@@ -36,8 +36,9 @@ SALT_BYTES = 12
 PASSWORD_BYTES = 24
 
 # Device topics (docs/protocol.md §2) and who may use them.
-DEVICE_PUBLISHES = ("event", "state", "availability", "ack")  # ack: a lock's unlock receipts
-DEVICE_SUBSCRIBES = ("cmd",)
+# ack: a lock's unlock receipts; ota/up, ota/down: updates (docs/ota.md)
+DEVICE_PUBLISHES = ("event", "state", "availability", "ack", "ota/up")
+DEVICE_SUBSCRIBES = ("cmd", "ota/down")
 
 # Home Assistant's account when hub.home_assistant is enabled; 'anju-' ids
 # are refused for devices, so it cannot collide with one
@@ -76,6 +77,8 @@ def hub_topics(site_id, ha_prefix="homeassistant", upstream_prefix="anju/upstrea
             ("read", base + "+/ack"),              # lock acknowledgements (face unlock)
             ("read", base + "+/visitor"),          # gate readers' and barriers' reports
             ("write", base + "+/cmd"),             # interconnect, unlock commands
+            ("read", base + "+/ota/up"),           # update reports and chunk requests (hub/ota)
+            ("write", base + "+/ota/down"),        # acks, offers and chunks (hub/ota)
             ("read", base + "+/availability"),     # the devices' own (each device writes its own)
             ("readwrite", base + "hub/availability"),  # its own, and its will
             ("readwrite", base + "+/ha_state"),    # Home Assistant state (hub/forward/discovery.py)

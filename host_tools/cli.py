@@ -289,6 +289,8 @@ def build_parser():
     registry_cli.register(sub)
     from host_tools import alarms_cli
     alarms_cli.register(sub)
+    from host_tools import fleet_cli
+    fleet_cli.register(sub)
     from host_tools import lock_cli
     lock_cli.register(sub)
     from host_tools import visitors_cli

@@ -119,15 +119,15 @@ def parse_pubkey(text):
     return raw
 
 
-def _compile_app(app, dest):
+def _compile_app(app, dest, firmware=FIRMWARE):
     """The app and the runtime as a release installs them into a slot:
     app.mpy (the app's main.py) and lib/anju/**.mpy (core and shell)."""
     from simulator.device import DeviceCrashed, compile_tree
-    src = FIRMWARE / app / "main.py"
+    src = firmware / app / "main.py"
     if not src.is_file():
         raise ReleaseError("no app %s (%s missing); apps: %s" % (app, src, ", ".join(APPS)))
     try:
-        compile_tree(str(FIRMWARE / "anju"), str(dest / "lib" / "anju"))
+        compile_tree(str(firmware / "anju"), str(dest / "lib" / "anju"))
     except DeviceCrashed as exc:
         raise ReleaseError(str(exc)) from exc
     # The app is compiled under its slot name, so the same source always makes
@@ -141,8 +141,10 @@ def _compile_app(app, dest):
 
 
 def build(app, version, key_path, out_dir, ports=None, min_runtime=DEFAULT_MIN_RUNTIME,
-          allow_downgrade=False):
-    """Compile, hash, encode and sign a release into out_dir (new or empty)."""
+          allow_downgrade=False, firmware=FIRMWARE):
+    """Compile, hash, encode and sign a release into out_dir (new or empty);
+    `firmware` is the source tree (the repository's firmware/ unless a test
+    builds a release of its own)."""
     from host_tools import boards
     mf = _core()
     key = load_key(key_path)
@@ -160,7 +162,7 @@ def build(app, version, key_path, out_dir, ports=None, min_runtime=DEFAULT_MIN_R
         raise ReleaseError("%s is not empty: a release directory is written once" % out)
     out.mkdir(parents=True, exist_ok=True)
     files_dir = out / FILES_DIR
-    _compile_app(app, files_dir)
+    _compile_app(app, files_dir, Path(firmware))
     entries = []
     for path in sorted(p for p in files_dir.rglob("*") if p.is_file()):
         data = path.read_bytes()

@@ -37,6 +37,16 @@ def build(hub):
         # the visitor service (hub/visitors/component.py)
         from hub.visitors.component import VisitorService
         components.append(VisitorService(hub))
+    if (getattr(hub.site, "hub", None) or {}).get("ota") is not None:
+        # OTA offers and chunks to devices (hub/ota/server.py)
+        from hub import ConfigError
+        from hub.ota import OtaError
+        from hub.ota.server import OtaServer, parse_config as parse_ota
+        try:
+            cfg = parse_ota(hub.site)
+        except OtaError as exc:
+            raise ConfigError(str(exc)) from exc
+        components.append(OtaServer(hub, cfg))
     if getattr(hub.site, "responders", None):
         # responders' positions on the site broker (hub/responders/mqtt.py)
         from hub.responders.mqtt import ResponderPositions

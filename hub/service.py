@@ -102,6 +102,7 @@ class HubService:
         # optional parts (hub/components.py): started after the core, stopped before it
         from hub import components
         self.visitors = None  # hub/visitors/component.py, when the site has `visitors:`
+        self.ota = None  # hub/ota/server.py, when the site file has `hub.ota`
         self.components = components.build(self)
         self._busy = False
         # called (on the loop) after every ingest batch and every rules pass: the
@@ -241,6 +242,9 @@ class HubService:
             if self.registry is not None:
                 from hub.registry import routes as registry_api
                 registry_api.mount(api, self)
+            if self.ota is not None:
+                from hub.ota import api as ota_api
+                ota_api.mount(api, self)
             self.http = HubHttpServer.from_config(api, self.accounts, self._http_cfg)
             self._async_cleanups.append(await self.http.start())
 

@@ -106,22 +106,21 @@ def _compile_file(path, out, source_name):
 
 
 def stage_flash(firmware_root, app, config, board, out_dir):
-    """Everything that goes on a device's flash, written to `out_dir` as it
-    will be on the board: main.py as source (the port runs it by name), the
-    core and shell compiled to .mpy, config.json, board.json. The one
-    definition of a device's files: `SimDevice.install` and `anju deploy`
-    both stage with it. Returns the paths on the flash, sorted."""
+    """`device_files` written to `out_dir` as they will be on the board's
+    flash. `SimDevice.install` and `anju deploy` both stage with it. Returns
+    the paths on the flash (relative to its root), sorted."""
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "config.json"), "w") as f:
-        json.dump(config, f)
-    with open(os.path.join(out_dir, "board.json"), "w") as f:
-        json.dump(board, f)
-    shutil.copy(os.path.join(firmware_root, app, "main.py"), os.path.join(out_dir, "main.py"))
-    compile_tree(os.path.join(firmware_root, "anju"), os.path.join(out_dir, "anju"))
     paths = []
-    for dirpath, _, filenames in os.walk(out_dir):
-        for name in filenames:
-            paths.append(os.path.relpath(os.path.join(dirpath, name), out_dir).replace(os.sep, "/"))
+    for path, content in device_files(firmware_root, app, config, board):
+        rel = path.lstrip("/")
+        out = os.path.join(out_dir, *rel.split("/"))
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        if isinstance(content, bytes):
+            with open(out, "wb") as f:
+                f.write(content)
+        else:
+            shutil.copy(content, out)
+        paths.append(rel)
     return sorted(paths)
 
 
@@ -146,6 +145,76 @@ def compiled_hal(out_dir):
 def chip_module(kind):
     """The host's copy of a chip model: the same file the board runs."""
     return importlib.import_module("simulator.chips." + kind)
+
+
+# What /lib/anju holds on a deployed device: only what the boot shim needs to
+# choose a slot (the app and its runtime are in the slot, docs/ota.md).
+BOOT_RUNTIME = ("__init__.py", "ota/__init__.py", "ota/slots.py", "shell/__init__.py",
+                "shell/storage.py", "shell/ota/__init__.py", "shell/ota/boot.py",
+                "shell/ota/store.py")
+FIRST_VERSION = "1.0.0"  # the version a device built from source runs
+
+
+def compiled(path, source_name):
+    """The .mpy bytes of one source file (compiled once per process)."""
+    st = os.stat(path)
+    cached = _MPY_CACHE.get(path)
+    if cached is None or cached[0] != (st.st_mtime_ns, st.st_size):
+        tmp = os.path.join(_scratch(), "one%d.mpy" % os.getpid())
+        _compile_file(path, tmp, source_name)
+        os.remove(tmp)
+        cached = _MPY_CACHE[path]
+    return cached[1]
+
+
+def _scratch():
+    import tempfile
+    return tempfile.gettempdir()
+
+
+def device_files(firmware_root, app, config, board, release=None, version=FIRST_VERSION):
+    """Everything on a deployed device's flash, as [(device path, bytes or a
+    source file's path)]: the one definition that the simulator's install and
+    `anju deploy` share (docs/ota.md, "The deployed layout").
+
+    /main.py is the boot shim (firmware/anju/shell/ota/shim.py), /lib/anju the modules
+    it needs to choose a slot, slot a (/ota/a/app.mpy, /ota/a/lib/anju/**.mpy)
+    the app and its runtime, /ota/state the slot state naming slot a with its
+    version, /config.json and /board.json. With `release` (a directory that
+    `anju release build` made) slot a holds that release's files and signed
+    manifest and its version; without it the app is compiled from
+    firmware/<app>/main.py as `version`."""
+    anju_src = os.path.join(firmware_root, "anju")
+    files = [("/main.py", os.path.join(anju_src, "shell", "ota", "shim.py"))]
+    for rel in BOOT_RUNTIME:
+        files.append(("/lib/anju/" + rel[:-3] + ".mpy",
+                      compiled(os.path.join(anju_src, *rel.split("/")), "anju/" + rel)))
+    from simulator import loader
+    if release is not None:
+        # the caller verified the release (host_tools/release.verify); this
+        # only reads which files it has
+        mf = loader.core("anju.ota.manifest")
+        with open(os.path.join(release, "manifest.bin"), "rb") as f:
+            m = mf.decode_body(mf.sign_split(f.read())[0])
+        version = mf.version_text(m.version)
+        for path, _size, _digest in m.files:
+            files.append(("/ota/a/" + path, os.path.join(release, "files", *path.split("/"))))
+        files.append(("/ota/a/manifest", os.path.join(release, "manifest.bin")))
+    else:
+        files.append(("/ota/a/app.mpy",
+                      compiled(os.path.join(firmware_root, app, "main.py"), "app.py")))
+        for dirpath, dirnames, filenames in os.walk(anju_src):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            for name in sorted(filenames):
+                if name.endswith(".py"):
+                    path = os.path.join(dirpath, name)
+                    rel = os.path.relpath(path, firmware_root).replace(os.sep, "/")
+                    files.append(("/ota/a/lib/" + rel[:-3] + ".mpy", compiled(path, rel)))
+    slots = loader.core("anju.ota.slots")
+    files.append(("/ota/state", slots.encode(slots.initial(version))))
+    files.append(("/config.json", json.dumps(config).encode()))
+    files.append(("/board.json", json.dumps(board).encode()))
+    return files
 
 
 class DeviceCrashed(Exception):
@@ -232,9 +301,8 @@ class SimDevice:
         self._install = None
 
     def install(self, firmware_root):
-        """Stage what `anju deploy` puts on a board (main.py as source, the
-        core and shell as .mpy, config.json, board.json); the first boot
-        formats the flash and copies it in."""
+        """Stage what `anju deploy` puts on a board (`device_files`); the first
+        boot formats the flash and copies it in."""
         self.firmware_root = firmware_root
         stage = os.path.join(self.fs_root, "stage")
         shutil.rmtree(stage, ignore_errors=True)

@@ -215,6 +215,10 @@ class ScenarioRun:
                        "mqtt": {"host": site_broker.host, "port": site_broker.port,
                                 "timeout_ms": 2000, **_device_login(logins(did))},
                        "wifi": {"ssid": sim.wifi_ssid, "password": "sim"}}
+                ota = (getattr(site, "hub", None) or {}).get("ota")
+                if ota is not None and dev.transport == "mqtt":
+                    # the site's release key (docs/ota.md): the device takes updates
+                    cfg["release_pubkey"] = ota["release_pubkey"]
                 if spec.get("kind") == "smoke_sensor":
                     cfg["smoke"] = spec.get("smoke", {})
                 if spec.get("kind") == "smart_lock":

@@ -119,6 +119,9 @@ class DeviceConfig:
         # device takes no update at all.
         self.release_pubkey = _hex_key(d, "release_pubkey", 32, where) if "release_pubkey" in d else None
         self.ota_trial_boots = _int(d, "ota_trial_boots", 1, 1, 50, where)
+        # a battery device fetches an offered release only at or above this
+        # charge (a transfer keeps the radio on for seconds); mains devices 100
+        self.ota_min_battery_percent = _int(d, "ota_min_battery_percent", 30, 0, 100, where)
 
     def topic(self, leaf):
         return "anju/%s/%s/%s" % (self.site, self.device_id, leaf)

@@ -36,6 +36,16 @@ class DoorSensor:
             rtc_last = saved[1]
         self.counter = counter.FrameCounter(store, rtc_last, CTR_FILE)
         self.dropped = 0
+        self.feed = hw.watchdog(board)
+        self.updater = None
+        self.battery_mv = None
+        if cfg.transport == "mqtt" and cfg.release_pubkey is not None:
+            from anju.shell.ota.fetch import Updater
+            self.updater = Updater(cfg, board["port"], self.next_counter, self.battery_percent,
+                                   hw.device_time, self.feed)
+
+    def battery_percent(self):
+        return door.battery_percent(self.battery_mv or 0, self.dcfg)
 
     def next_counter(self):
         return self.counter.next()
@@ -47,6 +57,7 @@ class DoorSensor:
             self.state, acts = door.handle(self.state, ("boot", hw.reset_cause()), now, self.dcfg)
             actions.extend(acts)
         sample = self.inputs.sample(self.cfg.debounce_ms)
+        self.battery_mv = sample[2]
         self.state, acts = door.handle(self.state, ("sample",) + sample, now, self.dcfg,
                                        len(self.queue))
         actions.extend(acts)
@@ -83,7 +94,11 @@ class DoorSensor:
                 self.queue.push(f)
             except pqueue.QueueFull:
                 self.dropped += 1
-        mqtt_link.deliver(self.cfg, self.queue, state_frame)
+        exchange = self.updater.exchange if self.updater is not None else None
+        mqtt_link.deliver(self.cfg, self.queue, state_frame, exchange)
+        if self.updater is not None and self.updater.installed:
+            rtcstate.save(self.state.as_tuple(), self.counter.last)
+            hw.reset()  # into the new slot's trial (docs/ota.md)
 
     def report_ble(self, sample):
         from anju.shell import ble_adv
@@ -105,6 +120,7 @@ def main():
     while True:
         sample, sleep_s = sensor.cycle(booted)
         booted = False
+        sensor.feed()
         hw.sleep(board, sensor.inputs, sample[0], sample[1], sleep_s)
 
 

@@ -18,6 +18,7 @@ from anju.shell import hw, smoke_hw, storage
 CTR_FILE = "ctr"
 HUB_CTR_FILE = "hubctr"
 INSTALL_FILE = "smoke"
+OTA_CHUNKS_PER_PASS = 4
 
 
 class SmokeSensor:
@@ -49,9 +50,22 @@ class SmokeSensor:
         self.urgent = False  # a smoke frame waits for the broker
         self.rejected_cmds = 0
         self.link = None
+        self.updater = None
+        self.ota_due = True  # report (and confirm a trial) once the link is up after boot
         if cfg.transport == "mqtt":
             from anju.shell import mqtt_link
             self.link = mqtt_link.Session(cfg, self.on_command)
+            if cfg.release_pubkey is not None:
+                from anju.shell.ota.fetch import Updater
+                # a few chunks per pass: the chamber is sampled between them
+                self.updater = Updater(cfg, board["port"], self.next_counter,
+                                       self.battery_percent, hw.device_time,
+                                       max_chunks=OTA_CHUNKS_PER_PASS)
+
+    def battery_percent(self):
+        if self.power == "mains":
+            return 100
+        return smoke.battery_percent(self.battery.mv(), self.scfg)
 
     def next_counter(self):
         return self.counter.next()
@@ -87,6 +101,7 @@ class SmokeSensor:
                 self.urgent = True  # an alarm, a warning or their all-clear
             if mtype == smoke.T_SMOKE_STATUS:
                 self.state_frame = f
+                self.ota_due = True  # the heartbeat: ask the hub about updates too
                 if len(self.queue):
                     continue  # waiting frames prove we are alive
             try:
@@ -158,7 +173,31 @@ class SmokeSensor:
                 self.retry_later()
         elif self.power == "battery" and self.link.client is not None:
             self.link.poll()
+        elif (self.power == "battery" and due and self.updater is not None and self.updater.more
+              and self.ota_due and not self.link.up()):
+            self.retry_later()  # a transfer under way: the next chunks at the next try
+        if self.link.client is not None:
+            self.service_ota()
+        if self.power == "battery" and self.link.client is not None:
             self.link.down()  # battery: the radio is off between reports
+
+    def service_ota(self):
+        """The OTA exchange (docs/ota.md), never while the alarm is up or a
+        smoke frame waits: a trial is confirmed at the first report the hub
+        acknowledges; a transfer goes a few chunks per pass."""
+        s = self.state
+        if (self.updater is None or not self.ota_due or self.urgent or len(self.queue)
+                or s.level != smoke.NORMAL or s.interconnect or self.siren.busy()):
+            return
+        try:
+            self.updater.exchange(self.link.client)
+        except OSError:
+            self.link.down()
+            self.retry_later()
+            return
+        self.ota_due = self.updater.more
+        if self.updater.installed:
+            hw.reset()  # into the new slot's trial
 
 
     def retry_later(self):

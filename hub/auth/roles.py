@@ -47,6 +47,7 @@ PERMISSIONS = {
     "locks.read": "read a smart lock's users and credentials (residents, states)",
     "locks.operate": "lock and unlock a smart lock",
     "locks.credentials": "add and remove credentials on a smart lock",
+    "ota.update": "publish signed firmware releases and update devices over the air",
     "accounts.manage": "list accounts and read the account audit",
     "site.plan": "upload the site plan's image",
     "responders.report": "report a responder's position on the plan",
@@ -70,7 +71,8 @@ ROLE_PERMISSIONS = {
         "visitors.register", "visitors.approve"}),
     "police_liaison": frozenset(_READ_PLAN | {"alarms.act", "residents.read", "visitors.read",
                                               "visitors.personal", "visitors.watch"}),
-    "installer": frozenset(_READ_PLAN | {"registry_devices.read", "registry_devices.write"}),
+    "installer": frozenset(_READ_PLAN | {"registry_devices.read", "registry_devices.write",
+                                         "ota.update"}),
     "read_only": frozenset(_READ_PLAN),
     "responder": frozenset({"responders.report", "self"}),
 }

@@ -26,7 +26,7 @@ from hub.ingest.mqtt import INGEST_MODES
 # what may stand directly under `hub:` (read by host_tools/cli.py `hub run`,
 # hub/registry/db.py, hub/forward/outbox.py, hub/components.py, hub/service.py)
 HUB_KEYS = ("mqtt", "upstream", "webhook", "home_assistant", "http", "ble", "database",
-            "registry", "kek_file")
+            "registry", "kek_file", "ota")
 
 
 def _mapping(hubcfg, key, allowed):
@@ -88,6 +88,14 @@ def check(site):
         from hub.web.http import parse_config as parse_http
         parse_http(hubcfg["http"], where_in(hubcfg, "http", "hub.http"))
         checked.append("hub.http")
+    if hubcfg.get("ota") is not None:
+        from hub.ota import OtaError
+        from hub.ota.server import parse_config as parse_ota
+        try:
+            parse_ota(site)
+        except OtaError as exc:
+            raise ConfigError(str(exc)) from exc
+        checked.append("hub.ota")
     if site.face is not None:
         from hub.face import host as face_host
         face_host.load(site.face)

@@ -223,6 +223,7 @@ class HubApi:
         self.status, self.face, self.events = status, face, events
         self.started_at = clock.now()
         self.ops = None  # (hub, command processor, link), attached by hub/alarms/commands.py
+        self.firmware = None  # fn(device id) -> its reported firmware, set by hub/ota/api.py
         # permission (hub/auth/roles.py; None = open) and where the handler runs:
         # on the loop (store reads, which belong to the loop) or in the executor
         self.routes = [
@@ -411,6 +412,8 @@ class HubApi:
         doc = {"device": device_id, "state": state}
         if smoke is not None:
             doc["smoke"] = smoke
+        if self.firmware is not None:
+            doc["firmware"] = self.firmware(device_id)  # what it reported it runs (hub/ota)
         return doc
 
     def devices(self, req):

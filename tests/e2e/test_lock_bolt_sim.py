@@ -171,8 +171,9 @@ def test_bolt_runs_jams_and_sees_the_mechanical_key(tmp_path, board):
     assert _lines(seen, "IDLE") == ["2 (False, True)"], seen
     assert abs(int(_lines(seen, "BATTERY")[0]) - 5600) < 10, seen
     # the simulator's port modules intern their names in RAM (a board has them
-    # in flash), so the string table grows a block while the app imports: 8 KB
-    assert dev.peak_heap < 36_000, dev.peak_heap
+    # in flash), so the string table grows a block while the app imports: 8 KB;
+    # the boot shim that picks the slot (docs/ota.md) adds its code and names: 2-4 KB
+    assert dev.peak_heap < 40_000, dev.peak_heap
 
 
 KEYPAD_APP = """
@@ -237,7 +238,8 @@ def test_a_key_wakes_the_lock_from_light_sleep_and_is_read_once(tmp_path, board)
     # down within the debounce (3 scans, 5 ms apart, past the 5 ms of bounce)
     assert 2000 <= t[0] <= 2030 and 4000 <= t[2] <= 4030 and 6000 <= t[4] <= 6030, t
     assert 2150 <= t[1] <= 2180 and 4100 <= t[3] <= 4130 and 6500 <= t[5] <= 6530, t
-    assert dev.peak_heap < 18_000, dev.peak_heap  # with the light-sleep wake armed (hw)
+    # with the light-sleep wake armed (hw) and the slot's boot shim (docs/ota.md)
+    assert dev.peak_heap < 22_000, dev.peak_heap
 
 
 DOOR_APP = """
@@ -321,5 +323,6 @@ def test_relock_turns_back_from_an_opening_door_and_forcing_is_seen(tmp_path, bo
     assert _lines(seen, "END") == ["0 1"], seen
     # the drivers, the core and the loop: well within the board (2x on the 64-bit port)
     # the simulator's port modules intern their names in RAM (a board has them
-    # in flash), so the string table grows a block while the app imports: 8 KB
-    assert dev.peak_heap < 36_000, dev.peak_heap
+    # in flash), so the string table grows a block while the app imports: 8 KB;
+    # the boot shim that picks the slot (docs/ota.md) adds its code and names: 2-4 KB
+    assert dev.peak_heap < 40_000, dev.peak_heap

@@ -58,7 +58,10 @@ def test_acl_confines_devices_and_lists_the_hubs_topics():
     patterns = [line for line in lines if line.startswith("pattern")]
     assert patterns == ["pattern write anju/sunrise/%u/event", "pattern write anju/sunrise/%u/state",
                         "pattern write anju/sunrise/%u/availability",
-                        "pattern write anju/sunrise/%u/ack", "pattern read anju/sunrise/%u/cmd",
+                        "pattern write anju/sunrise/%u/ack",
+                        "pattern write anju/sunrise/%u/ota/up",
+                        "pattern read anju/sunrise/%u/cmd",
+                        "pattern read anju/sunrise/%u/ota/down",
                         "pattern write anju/sunrise/responders/%u/position"]
     # the hub reads the responders' positions (hub/responders/mqtt.py)
     assert "topic read anju/sunrise/responders/+/position" in lines

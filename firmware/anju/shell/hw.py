@@ -65,6 +65,20 @@ def arm_light_wake(board, low=(), high=()):
     return poll
 
 
+def reset():
+    machine.reset()
+
+
+def watchdog(board, timeout_ms=30000):
+    """Start the watchdog on a board that deep-sleeps (each wake is short,
+    and deep sleep ends it); returns its feed. A board that light-sleeps
+    between wakes (Pico W) keeps running its loop without one: the rp2
+    watchdog's longest timeout (8.3 s) is shorter than its sleeps."""
+    if not board.get("sleep", {}).get("deep"):
+        return lambda: None
+    return machine.WDT(timeout=timeout_ms).feed
+
+
 def device_time():
     """Seconds since 2000-01-01 UTC on every port (the frames' device time)."""
     return time.time() - _EPOCH_SHIFT

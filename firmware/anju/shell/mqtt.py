@@ -277,6 +277,20 @@ class MQTTClient:
         elif time.ticks_diff(now, self._last_tx) >= half_ms:
             self.ping()
 
+    def wait_msg(self, timeout_ms):
+        """Wait at most `timeout_ms` for the next packet and handle it (a
+        PUBLISH goes to the callback). OSError when nothing came in time or
+        the link failed; after a timeout the connection is closed, since a
+        packet may have been cut off mid-way."""
+        if self.sock is None:
+            raise OSError("not connected")
+        try:
+            op, body = self._read_packet(time.ticks_add(time.ticks_ms(), timeout_ms))
+        except OSError:
+            self.close()
+            raise
+        self._dispatch(op, body)
+
     # -- internals ------------------------------------------------------------------
     def _next_pid(self):
         self._pid = self._pid % 65535 + 1

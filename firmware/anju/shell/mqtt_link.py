@@ -58,8 +58,9 @@ def _client(cfg):
                       keepalive=60, timeout_ms=cfg.mqtt_timeout_ms)
 
 
-def deliver(cfg, queue, state_frame):
-    """Send queued frames in order (QoS 1), then the retained state.
+def deliver(cfg, queue, state_frame, then=None):
+    """Send queued frames in order (QoS 1), then the retained state, then
+    `then(client)` on the same connection (the OTA exchange).
 
     Returns the number of frames acknowledged; never raises on network errors.
     """
@@ -80,6 +81,8 @@ def deliver(cfg, queue, state_frame):
             sent += 1
         if state_frame is not None:
             client.publish(cfg.topic("state"), state_frame, retain=True, qos=1)
+        if then is not None:
+            then(client)
         client.disconnect()
     except OSError:
         client.close()  # link lost or broker refused: what is left stays queued
@@ -132,7 +135,8 @@ class Session:
         return True
 
     def _on_message(self, topic, msg):
-        self.on_command(msg)
+        if bytes(topic).endswith(b"/cmd"):
+            self.on_command(msg)  # ota/down is the OTA exchange's (anju.shell.ota.fetch)
 
     def deliver(self, queue, state_frame=None):
         """Publish queued frames in order (each leaves the queue after PUBACK)."""

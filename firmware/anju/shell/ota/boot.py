@@ -31,7 +31,17 @@ def slot_path(root, slot):
     return (root.rstrip("/") + "/" if root else "/") + slots.slot_dir(slot)
 
 
-def run(woke_from_sleep, max_boots=1, root=""):
+# set by run() when the app raised during its trial and the failure is saved:
+# the caller resets the board, so the previous slot boots
+rolled_back = False
+
+
+def prepare(woke_from_sleep, max_boots=1, root=""):
+    """Choose this boot's slot (saving a trial as tried first) and make
+    `import app` load it: the slot's `lib/` first on sys.path, the `anju`
+    modules that decided dropped from sys.modules (this one included), so the
+    app imports its own release's runtime and nothing of the selector stays
+    on the heap once the caller lets go of this module."""
     store = SlotStore(root)
     _state, slot = select(store, woke_from_sleep, max_boots)
     base = slot_path(root, slot)
@@ -39,13 +49,30 @@ def run(woke_from_sleep, max_boots=1, root=""):
         if name == "app" or name == "anju" or name.startswith("anju."):
             del sys.modules[name]
     sys.path[:0] = [base + "/lib", base]
+
+
+def record_crash(exc, root=""):
+    """The app raised out of its loop: a trial fails at once. True when a
+    trial was on (the caller resets the board so the previous slot runs)."""
+    store = SlotStore(root)
+    state = slots.load(store)
+    failed = slots.crashed(state, repr(exc)[:80])
+    if failed is state:
+        return False
+    slots.save(store, failed)
+    return True
+
+
+def run(woke_from_sleep, max_boots=1, root=""):
+    """prepare() and import the app; a crash during a trial is recorded
+    (`rolled_back`) and re-raised."""
+    global rolled_back
+    prepare(woke_from_sleep, max_boots, root)
     try:
         __import__("app")
     except Exception as exc:
-        state = slots.load(store)
-        failed = slots.crashed(state, repr(exc)[:80])
-        if failed is not state:
-            slots.save(store, failed)
+        if record_crash(exc, root):
+            rolled_back = True
         raise
 
 

@@ -4,6 +4,7 @@ Names are paths below `root` ("ota/a/lib/anju/door.mpy"). Replacing a file
 goes through a temporary file and `os.rename`, which is atomic on LittleFS, so
 a power cut leaves the old or the new content, never a mix.
 """
+import hashlib
 import os
 
 from anju.shell.storage import FileStorage
@@ -35,6 +36,38 @@ class SlotStore(FileStorage):
     def write(self, name, data):
         self._makedirs(self._p(name))
         FileStorage.write(self, name, data)
+
+    def write_file(self, name, src):
+        """Replace `name` with the rest of the open file `src`, 512 bytes at a
+        time (temp file + rename, as write)."""
+        path = self._p(name)
+        self._makedirs(path)
+        buf = bytearray(512)
+        with open(path + ".tmp", "wb") as f:
+            while True:
+                n = src.readinto(buf)
+                if not n:
+                    break
+                f.write(buf if n == len(buf) else buf[:n])
+        os.rename(path + ".tmp", path)
+
+    def digest(self, name):
+        """(size, SHA-256) of `name` as it is on flash, or None."""
+        try:
+            f = open(self._p(name), "rb")
+        except OSError:
+            return None
+        h = hashlib.sha256()
+        buf = bytearray(512)
+        size = 0
+        with f:
+            while True:
+                n = f.readinto(buf)
+                if not n:
+                    break
+                size += n
+                h.update(buf if n == len(buf) else buf[:n])
+        return size, h.digest()
 
     def files(self, prefix):
         """Names of the files under directory `prefix` (ending in "/")."""

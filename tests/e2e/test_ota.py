@@ -1,0 +1,100 @@
+"""OTA of a fleet of door sensors through the hub, end to end: the unmodified
+firmware on MicroPython (simulator), the hub's OTA component on a real
+Mosquitto with the site's ACL, releases signed by `anju release build`.
+
+A good release (1.1.0) goes to one group; a release whose app crashes on boot
+(1.2.0) to the other. Some sensors lose power in the middle of their transfer
+and are powered on again later; they resume where their flash copy ends. All
+must end on a good version: the first group on 1.1.0, the second rolled back
+to 1.0.0 with the crash reported at the hub.
+
+The test runs OTA_TEST_DEVICES sensors (12); bench/ota_bench.py runs the same
+scenario with 100 (`ota_100_devices_s`).
+"""
+import asyncio
+
+import pytest
+
+from simulator import ota_fleet
+
+pytestmark = pytest.mark.micropython
+
+
+def test_a_fleet_updates_resumes_after_power_cuts_and_rolls_back_a_crashing_release(tmp_path):
+    result = asyncio.run(ota_fleet.run(tmp_path, devices=ota_fleet.OTA_TEST_DEVICES, cuts=3))
+    assert result.ok, "\n".join(result.lines[-60:])
+    hub = result.hub_status
+    for did in result.good:
+        fw = hub[did]["firmware"]
+        assert fw["version"] == "1.1.0" and not fw["trial"], (did, hub[did])
+        assert hub[did]["target"]["state"] == "done", (did, hub[did])
+    for did in result.crashing:
+        fw = hub[did]["firmware"]
+        # rolled back to what it ran, and the crash reached the hub
+        assert fw["version"] == "1.0.0" and not fw["trial"], (did, hub[did])
+        assert hub[did]["target"]["state"] == "failed", (did, hub[did])
+        assert [f["version"] for f in fw["failed_updates"]] == ["1.2.0"], (did, hub[did])
+        assert fw["failed_updates"][0]["reason"] == "crashed", (did, hub[did])
+    for did in result.cut:
+        dev = result.sim.devices[did]
+        assert dev.power_cuts == 1, (did, dev.power_cuts, dev.cuts_missed)
+        # resumed: it did not fetch the release again from the start
+        assert result.served[did] < 1.5 * result.release_bytes[did], (did, result.served[did])
+    for did in result.good + result.crashing:
+        # the device's last report: nothing left to report (it forgot what the hub took)
+        assert hub[did]["firmware"]["unreported_failures"] == [], (did, hub[did])
+    assert result.peak_heap < 2 * 111936, result.peak_heap
+
+
+SMOKE_SITE = """\
+name: smoke sensors take an update while they keep sampling
+site: {id: ota-smoke, name: OTA smoke}
+hub: {ota: {release_pubkey: %(pub)s}}
+buildings:
+  - id: b1
+    flats: [{id: f-1}, {id: f-2}]
+devices:
+  - {id: smoke-1, kind: smoke_sensor, board: esp32, flat: f-1, transport: mqtt, heartbeat: 10m, smoke: {power: mains}}
+  - {id: smoke-2, kind: smoke_sensor, board: esp32c3, flat: f-2, transport: mqtt, heartbeat: 10m, smoke: {power: battery}}
+timeline:
+  - {at: 40m}
+expect:
+  - {no_alarm: smoke}
+"""
+
+def _update_two(tmp_path, app, site_text, ids):
+    import datetime
+    from host_tools import release as host_release
+    from hub.ota import book as ota_book, release as ota_release
+    from simulator.runner import run_scenario
+    pub = host_release.keygen(tmp_path / "key")
+    host_release.build(app, "1.1.0", tmp_path / "key" / host_release.KEY_FILE, tmp_path / "rel")
+
+    def on_start(run, sim):
+        t0 = datetime.datetime.fromtimestamp(sim.clock.now() + 300, datetime.timezone.utc)
+        info = run.hub.ota.publish_release(ota_release.to_upload(tmp_path / "rel"))
+        run.hub.ota.update(info["id"], ids, "%s-%s" % (
+            t0.strftime("%H:%M"), (t0 + datetime.timedelta(hours=2)).strftime("%H:%M")))
+
+    path = tmp_path / "site.yaml"
+    path.write_text(site_text % {"pub": pub})
+    lines = []
+    ok, run = asyncio.run(run_scenario(path, out=lines.append, workdir=tmp_path / "run",
+                                       on_start=on_start))
+    assert ok, "\n".join(lines[-40:])
+    book = ota_book.OtaBook(ota_book.path_for(tmp_path / "run" / "hub.db"))
+    try:
+        for did in ids:
+            fw, target = book.firmware(did), book.target(did)
+            assert fw["version"] == "1.1.0" and not fw["trial"], (did, fw)
+            assert target["state"] == "done", (did, target)
+    finally:
+        book.close()
+    # several passes of at most 4 chunks each, the app's loop running in between
+    assert run.hub.ota.served["chunks"] > len(ids) * 2 * 4
+    return run
+
+
+def test_smoke_sensors_update_a_few_chunks_at_a_time_and_confirm_after_reaching_the_hub(tmp_path):
+    _update_two(tmp_path, "smoke_sensor", SMOKE_SITE, ["smoke-1", "smoke-2"])
+
