@@ -27,7 +27,7 @@ pytestmark = pytest.mark.broker
 
 GOOD_ID = "11010519491231002X"
 BAD_ID = "110105194912310021"      # the check character does not match
-WATCHED_ID = "440301199001011236"
+WATCHED_ID = "440301199001011234"
 KEY_LIKE = re.compile(r"\b(?:vis|nav|error|reg|detail)\.[a-z_.]+\b")
 LOCK_KEYS = (bytes(range(60, 92)), bytes(range(92, 124)))
 
@@ -283,6 +283,16 @@ def test_both_languages_every_text_at_tablet_width_with_the_keyboard(visitors_co
         assert driver.execute_script(
             "return document.documentElement.scrollWidth <= window.innerWidth;")
     assert "requested" in driver.find_element(By.CSS_SELECTOR, "#vis-list tr").text
+    # the plate put on the watch list later (as POST /api/visitors/watch does): its
+    # alarm on the stream makes the page read the visits again, no click needed
+    [visit] = visits(driver)
+    driver.find_element(By.ID, "vis-note").click()
+    hub.call(hub.hub.visitors.book.watch_add, "plate", "粤B12345", "http:officer", None)
+    wait(driver, lambda d: listed(d) == [[visit["id"], "flagged", True]]
+         and d.find_element(By.ID, "vis-watch-banner").is_displayed(), what="the live flag")
+    assert "plate on the watch list" in driver.find_element(By.ID, "vis-watch-banner").text
+    # the focus stays where the clerk was (the note)
+    assert driver.switch_to.active_element.get_attribute("id") == "vis-note"
     driver.find_element(By.ID, "vis-note").send_keys(Keys.ESCAPE)
     wait(driver, lambda d: not d.find_element(By.ID, "vis-side").is_displayed(),
          what="the details closed")

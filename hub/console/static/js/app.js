@@ -261,9 +261,7 @@ function upsert(doc) {
   renderList();
   plan.alarmsChanged();
   // a visitor alarm (watch-list hit, overstay) changed a visit: the visitors page reads again
-  if (String(doc.type).startsWith("visitor_") && document.body.dataset.view === "visitors") {
-    visitors.load();
-  }
+  if (String(doc.type).startsWith("visitor_")) visitors.changed();
   if (state.selected === doc.id) loadDetail(doc.id);
 }
 

@@ -78,6 +78,14 @@ export async function load() {
   render();
 }
 
+// An alarm about a visit came on the alarm stream (a watch-list hit, an
+// overstay): read the list again, and the open visit, without moving the focus.
+export async function changed() {
+  if (!enabled() || ctx.state.me === null || document.body.dataset.view !== "visitors") return;
+  await load();
+  if (selected !== null && !$("vis-detail").hidden) await openVisit(selected, false);
+}
+
 function windowText(from, until) {
   return t("vis.window", {from: ctx.formatTime(epochIso(from)), until: ctx.formatTime(epochIso(until))});
 }
@@ -307,7 +315,7 @@ async function onRegister(event) {
 }
 
 // ---- one visit -------------------------------------------------------------------------
-async function openVisit(id) {
+async function openVisit(id, focus = true) {
   selected = id;
   const query = personal() ? "?personal=1" : "";
   try {
@@ -324,12 +332,14 @@ async function openVisit(id) {
   $("vis-side").hidden = false;
   $("vis-form").hidden = true;
   $("vis-detail").hidden = false;
-  $("vis-note").value = "";
-  $("vis-err-note").hidden = true;
-  $("vis-action-result").textContent = "";
+  if (focus) {
+    $("vis-note").value = "";
+    $("vis-err-note").hidden = true;
+    $("vis-action-result").textContent = "";
+  }
   render();
   renderDetail();
-  $("vis-detail-heading").focus();
+  if (focus) $("vis-detail-heading").focus();
 }
 
 function addField(list, label, value) {
