@@ -99,7 +99,9 @@ def visits(driver):
 
 def decode_qr(driver):
     """The QR image as the browser drew it, decoded by OpenCV's QR detector."""
-    png = driver.find_element(By.ID, "vis-qr").screenshot_as_png
+    img = driver.find_element(By.ID, "vis-qr")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", img)
+    png = img.screenshot_as_png
     image = cv2.imdecode(numpy.frombuffer(png, numpy.uint8), cv2.IMREAD_GRAYSCALE)
     image = cv2.copyMakeBorder(image, 20, 20, 20, 20, cv2.BORDER_CONSTANT, value=255)
     text, _, _ = cv2.QRCodeDetector().detectAndDecode(image)
@@ -118,8 +120,8 @@ def test_a_bad_id_number_is_shown_next_to_it_and_a_good_visit_gets_its_pass(
     wait(driver, lambda d: field_errors(d), what="the field's error")
     errors = field_errors(driver)
     assert list(errors) == ["id_number"]
-    assert errors["id_number"].startswith("“身份证号码”有误") and \
-        "check digit does not match" in errors["id_number"]
+    assert errors["id_number"] == \
+        "“身份证号码”有误：the check digit does not match (mistyped?)。未保存任何内容。"
     box = driver.find_element(By.ID, "vis-in-id_number")
     assert box.get_attribute("aria-invalid") == "true"
     assert driver.switch_to.active_element.get_attribute("id") == "vis-in-id_number"
@@ -170,7 +172,10 @@ def test_a_bad_id_number_is_shown_next_to_it_and_a_good_visit_gets_its_pass(
     assert decode_qr(driver) == pass_["qr"]
     assert "道闸放行" in driver.find_element(By.ID, "vis-pass-fields").text
     assert listed(driver) == [[visit["id"], "approved", False]]
+    driver.set_window_size(1280, 1400)
+    driver.execute_script("window.scrollTo(0, 0);")
     shot(driver, "console-visitors-pass.png")
+    driver.set_window_size(1280, 900)
     # the store has the approval with the account and the note
     stored = api_get(driver, "/api/visitors/visits/%s" % visit["id"])[1]
     assert (stored["state"], stored["decided_by"], stored["note"]) == \

@@ -302,8 +302,11 @@ async function onRegister(event) {
   } catch (err) {
     if (err.status === 401) { ctx.sessionEnded(); return; }
     const field = err.code === "invalid" ? fieldOf(err) : null;
-    const reason = err.detail || ctx.errorText(err);
+    let reason = err.detail || ctx.errorText(err);
     if (field !== null) {
+      // the hub's message starts with the field it names, which the page writes in words
+      const prefix = err.body.field + ": ";
+      if (reason.startsWith(prefix)) reason = reason.slice(prefix.length);
       showFieldError(field, t("vis.field_refused", {field: tEnum("vis.field", field), detail: reason}));
     } else {
       $("vis-form-error").textContent = t("reg.refused", {detail: reason});
