@@ -115,6 +115,9 @@ def test_a_bad_id_number_is_shown_next_to_it_and_a_good_visit_gets_its_pass(
     log_in(driver, hub, "li-wei")
     open_visitors(driver)
     assert visits(driver) == []
+    # the entrances a visit may cover come from GET /api/site (the locks' here)
+    assert api_get(driver, "/api/site")[1]["visitors"] == {"entrances": ["gate-north",
+                                                                          "gate-south"]}
     fill_form(driver, BAD_ID)
     driver.find_element(By.ID, "vis-submit").click()
     wait(driver, lambda d: field_errors(d), what="the field's error")
