@@ -13,10 +13,10 @@ Two kinds of caller:
 
 Handlers run in the server's executor and reach the store through the API's
 `LoopBridge`; a photo is checked against the face watch list there, before
-the visit is stored. Errors: 400 `invalid` (with `field`, the key
-the caller should change), 401 no or unknown
-resident token, 403 forbidden, 404 unknown visit, 409 the visit's state
-does not allow it, 503 the store did not answer. Never logs a request body.
+the visit is stored. Errors: 400 `invalid` (with `field`, the key the caller
+should change), 401 no or unknown resident token, 403 forbidden, 404 unknown
+visit, 409 the visit's state does not allow it, 503 the store did not answer.
+Never logs a request body.
 """
 from hub import StoreError
 from hub.visitors import VisitConflict, VisitForbidden, VisitInvalid, VisitNotFound
