@@ -239,6 +239,8 @@ class HubService:
             if self.visitors is not None:
                 from hub.visitors import routes as visitor_routes
                 visitor_routes.mount(api, self)
+                from hub.console import passqr
+                passqr.mount(api, self)
             if self.registry is not None:
                 from hub.registry import routes as registry_api
                 registry_api.mount(api, self)

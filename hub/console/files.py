@@ -9,8 +9,9 @@ answer forbids framing and foreign scripts (Content-Security-Policy), so a
 foreign page can neither embed the console nor run code inside it.
 
 `GET /api/site` (site.read) gives the site's id, name and IANA time zone, in
-which the pages show every time, and whether the hub runs from the registry
-(then the registry pages may change it).
+which the pages show every time, whether the hub runs from the registry
+(then the registry pages may change it) and, when the visitor service runs,
+the entrances a visit may cover (`visitors`, else null).
 """
 import re
 from pathlib import Path
@@ -63,8 +64,12 @@ def mount(api, site, registry=False):
 
     def site_info(req):
         cfg = site()
-        return 200, {"id": cfg.site_id, "name": cfg.site_name, "timezone": cfg.timezone,
-                     "registry": bool(registry)}
+        doc = {"id": cfg.site_id, "name": cfg.site_name, "timezone": cfg.timezone,
+               "registry": bool(registry), "visitors": None}
+        if getattr(cfg, "visitors", None) is not None:
+            from hub.visitors.book import entrances_of
+            doc["visitors"] = {"entrances": sorted(entrances_of(cfg, cfg.visitors))}
+        return 200, doc
 
     api.routes.extend([
         Route("GET", r"^/$", index, None, EXECUTOR),

@@ -13,9 +13,10 @@ Two kinds of caller:
 
 Handlers run in the server's executor and reach the store through the API's
 `LoopBridge`; a photo is checked against the face watch list there, before
-the visit is stored. Errors: 400 `invalid` (with `field`), 401 no or unknown
-resident token, 403 forbidden, 404 unknown visit, 409 the visit's state
-does not allow it, 503 the store did not answer. Never logs a request body.
+the visit is stored. Errors: 400 `invalid` (with `field`, the key the caller
+should change), 401 no or unknown resident token, 403 forbidden, 404 unknown
+visit, 409 the visit's state does not allow it, 503 the store did not answer.
+Never logs a request body.
 """
 from hub import StoreError
 from hub.visitors import VisitConflict, VisitForbidden, VisitInvalid, VisitNotFound
@@ -64,7 +65,7 @@ class VisitorRoutes:
         try:
             return self.bridge.call(lambda: fn(*args, **kw))
         except VisitInvalid as exc:
-            raise HttpError(400, "invalid", str(exc)) from exc
+            raise HttpError(400, "invalid", str(exc), extra={"field": exc.field}) from exc
         except VisitForbidden as exc:
             raise HttpError(403, "forbidden", str(exc)) from exc
         except VisitNotFound as exc:
@@ -84,12 +85,13 @@ class VisitorRoutes:
             return None, None
         check = self.service.face_watch
         if check is None:
-            raise HttpError(400, "invalid", "photo: face access is not configured on this hub")
+            raise HttpError(400, "invalid", "photo: face access is not configured on this hub",
+                            extra={"field": "photo"})
         photo = _b64(photo, "photo")
         try:
             return photo, check(photo)
         except VisitInvalid as exc:
-            raise HttpError(400, "invalid", str(exc)) from exc
+            raise HttpError(400, "invalid", str(exc), extra={"field": exc.field}) from exc
 
     def _registered(self, visit, photo):
         if photo is not None:
@@ -154,7 +156,8 @@ class VisitorRoutes:
         doc = req.json()
         flat = doc.get("flat")
         if not isinstance(flat, str) or flat not in self.hub.site.flats:
-            raise HttpError(400, "invalid", "flat: no flat %r in this site" % (flat,))
+            raise HttpError(400, "invalid", "flat: no flat %r in this site" % (flat,),
+                            extra={"field": "flat"})
         n = self._call(self.service.book.revoke_resident_tokens, flat, self._actor(req))
         return 200, {"flat": flat, "revoked": n}
 

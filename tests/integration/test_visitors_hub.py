@@ -133,6 +133,11 @@ async def test_visit_from_resident_to_gate(tmp_path, make_site_broker, upstream_
                                               dict(body, id_number=GOOD_ID[:-1] + "1"),
                                               headers=resident)
         assert status == 400 and err["error"] == "invalid" and "id_number" in err["detail"]
+        assert err["field"] == "id_number"
+        status, err = await asyncio.to_thread(call, hub, "POST", "/api/resident/visits",
+                                              dict(body, entrances=["gate-north", "gate-x"]),
+                                              headers=resident)
+        assert (status, err["field"]) == (400, "entrances[1]")
         status, err = await asyncio.to_thread(call, hub, "GET", "/api/resident/visits",
                                               headers={"Authorization": "Bearer avr_nope"})
         assert status == 401

@@ -16,13 +16,15 @@ from hub.config import site as site_config
 from hub.console import files
 from hub.face import gallery as face_gallery
 from hub.verify import frames, frames_lock, frames_smoke  # noqa: F401 (registers the types)
+from hub.visitors import fields as visit_fields
+from hub.visitors import model as visit_model
 
 STATIC = files.STATIC
 LANGS = ("zh-CN", "en")
 # every alarm type the hub raises (docs/rules.md; face access: watchlist_face)
 ALARM_TYPES = ("inactivity", "door_left_open", "offline", "low_battery", "tamper", "clock_skew",
                "possible_attack", "unregistered_occupant", "forced_entry", "smoke",
-               "watchlist_face")
+               "watchlist_face", "visitor_watchlist", "visitor_overstay")
 
 
 def catalogue(lang):
@@ -120,8 +122,31 @@ def test_every_code_of_the_hub_has_a_text():
               + ["face.reason." + r for r in ("no_face", "multiple_faces", "face_too_small",
                                               "blurry", "pose_roll", "pose_yaw", "pose_pitch",
                                               "low_detection_score", "bad_image")]
-              + ["face.list." + k for k in face_gallery.LISTS])
+              + ["face.list." + k for k in face_gallery.LISTS]
+              # the visitors page: every state and clerk action of a visit, each kind
+              # of watch-list hit, every history step the hub writes, every field
+              # of a registration the hub may name in a refusal
+              + ["vis.state." + s for s in visit_model.STATES]
+              + ["vis.action." + a for a in visit_model.CLERK_ACTIONS]
+              + ["vis.watch." + k for k in ("id", "plate", "face")]
+              + ["vis.history." + a for a in ("registered", "flagged", "approved", "refused",
+                                              "revoked", "expired", "personal_data_read",
+                                              "no_code", "purged", "overstay")]
+              + ["vis.field." + f for f in visit_fields.REGISTRATION_KEYS if f != "photo"])
     assert sorted(set(wanted) - keys) == []
+
+
+def test_the_visitors_page_knows_every_state_and_action_of_the_hub():
+    """js/visitors.js's own lists (the state filter, which action applies to which
+    state) are the hub's (hub/visitors/model.py), so no state is left out of the
+    filter and no button is offered that the hub would refuse for the state."""
+    source = scripts()["visitors.js"]
+    states = re.search(r"const STATES = \[(.*?)\];", source).group(1)
+    assert sorted(re.findall(r'"([a-z_]+)"', states)) == sorted(visit_model.STATES)
+    block = re.search(r"const ACTIONS = \{(.*?)\};", source, re.S).group(1)
+    actions = {name: sorted(re.findall(r'"([a-z_]+)"', allowed))
+               for name, allowed in re.findall(r"(\w+): \[([^\]]*)\]", block)}
+    assert actions == {a: sorted(visit_model.ACTIONS[a][0]) for a in visit_model.CLERK_ACTIONS}
 
 
 def test_every_field_the_registry_pages_show_has_a_label():

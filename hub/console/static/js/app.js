@@ -9,6 +9,7 @@ import * as registry from "./registry.js";
 import * as access from "./access.js";
 import * as device from "./device.js";
 import * as faces from "./faces.js";
+import * as visitors from "./visitors.js";
 
 const {t, tEnum} = i18n;
 const $ = (id) => document.getElementById(id);
@@ -61,7 +62,7 @@ function showNotice(text) {
 // ---- views -------------------------------------------------------------------------------
 function show(view) {
   document.body.dataset.view = view;
-  for (const name of ["login", "password", "alarms", "plan", "registry", "access", "faces", "device"]) $("view-" + name).hidden = name !== view;
+  for (const name of ["login", "password", "alarms", "plan", "registry", "access", "faces", "visitors", "device"]) $("view-" + name).hidden = name !== view;
   const loggedIn = state.me !== null;
   $("nav").hidden = !loggedIn;
   $("live-status").hidden = !loggedIn;
@@ -112,6 +113,7 @@ async function startSession() {
   $("nav-registry").hidden = state.site.registry !== true;
   $("nav-access").hidden = !may("access_log.read");
   $("nav-faces").hidden = !may("faces.read");
+  $("nav-visitors").hidden = !visitors.enabled();
   state.alarms.clear();
   state.responders.clear();
   state.lastId = null;
@@ -131,6 +133,7 @@ function endSession(message) {
   registry.reset();
   access.reset();
   faces.reset();
+  visitors.reset();
   device.reset();
   state.lastId = null;
   closeDetail();
@@ -257,6 +260,8 @@ function upsert(doc) {
   state.alarms.set(doc.id, doc);
   renderList();
   plan.alarmsChanged();
+  // a visitor alarm (watch-list hit, overstay) changed a visit: the visitors page reads again
+  if (String(doc.type).startsWith("visitor_")) visitors.changed();
   if (state.selected === doc.id) loadDetail(doc.id);
 }
 
@@ -562,6 +567,7 @@ async function changeLanguage(lang) {
     registry.render();
     access.render();
     faces.render();
+    visitors.render();
     device.render();
   }
 }
@@ -577,6 +583,7 @@ async function start() {
   $("nav-registry").addEventListener("click", () => { show("registry"); registry.load(); });
   $("nav-access").addEventListener("click", () => { show("access"); access.load(); });
   $("nav-faces").addEventListener("click", () => { show("faces"); faces.load(); });
+  $("nav-visitors").addEventListener("click", () => { show("visitors"); visitors.load(); });
   $("detail-assignee").addEventListener("change", (event) => { event.target.dataset.touched = "1"; });
   plan.init({state, may, errorText, formatTime});
   registry.init({state, may, errorText, formatTime, openDevice: device.open,
@@ -584,6 +591,8 @@ async function start() {
   access.init({state, may, errorText, formatTime, openDevice: device.open});
   device.init({state, may, errorText, formatTime, show});
   faces.init({state, may, errorText, sessionEnded: () => endSession("login.session_ended")});
+  visitors.init({state, may, errorText, formatTime,
+                 sessionEnded: () => endSession("login.session_ended")});
   $("nav-password").addEventListener("click", () => show("password"));
   $("nav-logout").addEventListener("click", onLogout);
   $("detail-close").addEventListener("click", closeDetail);
