@@ -10,10 +10,11 @@ import heapq
 import itertools
 
 MP_EPOCH_OFFSET = 946684800  # MicroPython's time.time() counts from 2000-01-01
+START = 1_764_000_000.0  # where a run's clock starts (2025-11-24 16:00 UTC)
 
 
 class VirtualClock:
-    def __init__(self, start=1_764_000_000.0):
+    def __init__(self, start=START):
         self._now = float(start)
         self._sleepers = []
         self._seq = itertools.count()

@@ -140,6 +140,8 @@ class ScenarioRun:
         self._printed_frames = 0
         self.phones = {}  # (lock, phone name) -> the credential id the hub gave it
         self.visitor_codes = {}  # (lock, code name) -> passcode.Code the hub made
+        self.visits = {}  # visit name -> the visit id the hub's visitor service gave it
+        self.step_errors = []  # a visitor step the hub refused
 
     def say(self, who, what, t=None):
         t = self.clock.now() if t is None else t
@@ -161,6 +163,9 @@ class ScenarioRun:
         logins = getattr(site_broker, "login", lambda user: {})
         self.logins = logins
         hub_login = logins(hub_username(site.site_id))
+
+        if site.visitors is not None:
+            self.use_test_kek(site)
 
         def new_hub():
             extra = {}
@@ -259,6 +264,17 @@ class ScenarioRun:
             frames_seen.stop()
             alarms_seen.stop()
 
+    def use_test_kek(self, site):
+        """The visitor service seals personal data with the KEK: a fresh one in
+        the run's directory, unless the scenario's `hub.kek_file` names one."""
+        from hub.registry import kek
+        if (site.hub or {}).get("kek_file"):
+            return
+        path = self.workdir / "kek"
+        if not path.exists():
+            kek.create(path)
+        site.hub = dict(site.hub or {}, kek_file=str(path))
+
     def open_console(self, hub):
         """A demo-only account for the console, its password made now and shown
         once (the demo's hub database is thrown away with the run)."""
@@ -311,6 +327,12 @@ class ScenarioRun:
 
         if action == "pin":
             typed(value + "#", now)
+        elif action == "visitor" and isinstance(value, dict):
+            digits = self.visit_digits(value["visit"], did)
+            if digits is None:
+                self.say(did, "visit %s has no code for this lock: nothing typed" % value["visit"])
+            else:
+                typed(digits + "#", now)
         elif action == "visitor":
             code = self.visitor_codes.get((did, value))
             typed((code.digits if code is not None else value) + "#", now)
@@ -393,6 +415,83 @@ class ScenarioRun:
             fmt_offset(code.valid_from - self.t0), fmt_offset(code.valid_until - self.t0),
             ", one-time" if code.one_time else ""))
 
+    # ---- the visitor service (hub/visitors/, docs/visitors.md) ---------------------
+    def visit_codes(self, name, did):
+        """(digits, valid_from) of the code the hub made for visit `name` at lock
+        `did` (live, used or revoked), or None."""
+        visit_id = self.visits.get(name)
+        if visit_id is None:
+            return None
+        rows = self.hub.store.query("SELECT digits, valid_from FROM visit_codes WHERE "
+                                    "visit_id=? AND device_id=?", (visit_id, did))
+        return tuple(rows[0]) if rows else None
+
+    def visit_digits(self, name, did):
+        found = self.visit_codes(name, did)
+        return None if found is None else found[0]
+
+    def visit_ident(self, name, did):
+        """The identity the lock reports for that code (v:<slot>:<check>)."""
+        from hub.visitors import passcode
+        found = self.visit_codes(name, did)
+        if found is None:
+            return None
+        check = passcode.parse(found[0])[0]
+        return passcode.ident(int(found[1] - passcode.MP_EPOCH_OFFSET) // passcode.SLOT_S, check)
+
+    def visit_step(self, action, value):
+        """A visitor-service step, as the HTTP API takes it (hub/visitors/routes.py):
+        a resident registers with a token of her flat, a clerk's account
+        (its role, checked when the file was read) registers, decides or puts an
+        ID number on the watch list. The hub refusing it fails the run."""
+        from hub.visitors import VisitorError
+        book = self.hub.visitors.book
+        try:
+            if action == "visit":
+                body = scn.visit_body(value["spec"], self.t0)
+                if value["by"] == "resident":
+                    token = book.resident_token(body["flat"], "scenario")
+                    flat = book.flat_of_token(token)
+                    view = book.register(body, "resident:%s" % flat, flat)
+                else:
+                    view = book.register(body, "scenario:%s" % value["by"])
+                self.visits[value["name"]] = view["id"]
+                codes = book.pass_of(view["id"])["codes"] if view["state"] == "approved" else []
+                self.say("visitors", "visit %s: %s (%s)%s" % (
+                    value["name"], view["state"], view["id"][:8],
+                    "".join(", code at %s" % c["device"] for c in codes)))
+            elif action == "visit_decide":
+                visit_id = self.visits[value["visit"]]
+                if value["by"] == "resident":
+                    flat = self.sc.visits[value["visit"]]["flat"]
+                    view = book.decide(visit_id, value["action"], "resident:%s" % flat,
+                                       value["note"], flat)
+                else:
+                    view = book.decide(visit_id, value["action"], "scenario:%s" % value["by"],
+                                       value["note"])
+                extra = ""
+                if view["state"] == "approved":
+                    extra = "".join(", code at %s valid %s .. %s%s" % (
+                        c["device"], fmt_offset(c["valid_from"] - self.t0),
+                        fmt_offset(c["valid_until"] - self.t0),
+                        ", one-time" if c["one_time"] else "")
+                        for c in book.pass_of(visit_id)["codes"])
+                self.say("visitors", "visit %s: %s%s" % (value["visit"], view["state"], extra))
+            else:
+                flagged = book.watch_add(value["kind"], value["value"], "scenario:%s" % value["by"],
+                                         value["note"])
+                self.say("visitors", "watch list: %s added, %d visit(s) flagged"
+                         % (value["kind"], len(flagged)))
+        except VisitorError as exc:
+            what = "the hub refused %s (%s): %s" % (action, value.get("name") or
+                                                    value.get("visit") or value.get("kind"), exc)
+            self.out("FAIL  " + what)
+            self.step_errors.append(what)
+        self.hub.visitors.changed()
+        sender = getattr(self.hub, "lock_sender", None)
+        if sender is not None:
+            sender.wake()
+
     def finger_page(self, did, finger):
         """The template page a finger was enrolled at in the lock's module."""
         fingers = self.sc.device_specs[did].get("fingers", [])
@@ -436,7 +535,7 @@ class ScenarioRun:
             await self.position(step.value)
             return
         self.say(did or "sim", scn.ACTIONS[step.action] +
-                 ("" if step.value is None else " (%s)" % step.value))
+                 ("" if step.value is None else " (%s)" % _step_value(step)))
         if step.action == "hub_restart":
             await self.hub.stop()
             self._alarms_base = len(self.alarms.messages)  # the new hub counts from 0
@@ -494,6 +593,8 @@ class ScenarioRun:
             await self.phone(did, step.value)
         elif step.action == "visitor_code":
             self.make_visitor_code(did, step.value)
+        elif step.action in scn.VISIT_ACTIONS:
+            self.visit_step(step.action, step.value)
         elif step.action == "visitor_revoke":
             # the visitor service's path: HubService.revoke_visitor_code
             self.hub.revoke_visitor_code(did, self.visitor_codes[(did, step.value)].digits,
@@ -601,6 +702,10 @@ class ScenarioRun:
             t, topic, payload, _ = alarms[self._printed_alarms]
             self._printed_alarms += 1
             doc = json.loads(payload)
+            if doc.get("type") == "visit":
+                lines.append((t, 2, "upstream", "VISIT record %s flat %s, ID number %s" % (
+                    doc["id"][:14], doc.get("flat"), (doc.get("visitor") or {}).get("id_number"))))
+                continue
             res = doc.get("resident") or {}
             where = ("flat %s" % doc["flat"] if doc.get("flat") else
                      "entrance %s" % doc.get("entrance") if doc.get("entrance") else "site")
@@ -623,7 +728,7 @@ class ScenarioRun:
         return out
 
     def check(self):
-        ok = not self.lost_positions
+        ok = not self.lost_positions and not self.step_errors
         for what in self.lost_positions:
             self.out("FAIL  %s" % what)
             self.failures.append(what)
@@ -665,7 +770,9 @@ class ScenarioRun:
                 lo, hi = spec["window"] or (0.0, float("inf"))
                 want = {k: spec[k] for k in ("outcome", "method", "reason", "credential")
                         if k in spec}
-                if "code" in spec:
+                if "visit" in spec:
+                    want["credential"] = self.visit_ident(spec["visit"], spec["what"])
+                elif "code" in spec:
                     from hub.visitors import passcode
                     code = self.visitor_codes.get((spec["what"], spec["code"]))
                     want["credential"] = None if code is None else passcode.ident(
@@ -676,7 +783,7 @@ class ScenarioRun:
                 good = len(evs) == spec["count"]
                 what = "access %s %s: %d (want %d)" % (spec["what"], " ".join(
                     "%s=%s" % (k, spec[k]) for k in ("outcome", "method", "reason", "credential",
-                                                     "code")
+                                                     "code", "visit")
                     if k in spec), len(evs), spec["count"])
             elif e.kind == "bolt":
                 last = None
@@ -686,6 +793,20 @@ class ScenarioRun:
                 good = last == spec["state"]
                 what = "bolt %s at %s: %s (want %s), as the hub heard it" % (
                     spec["what"], fmt_offset(spec["at"]), last, spec["state"])
+            elif e.kind == "visit":
+                visit_id = self.visits.get(spec["what"])
+                state = None if visit_id is None else self.hub.visitors.book.show(visit_id)["state"]
+                good = state == spec["state"]
+                what = "visit %s: %s (want %s)" % (spec["what"], state, spec["state"])
+            elif e.kind == "visit_record":
+                visit_id = self.visits.get(spec["what"])
+                full = self.sc.visits[spec["what"]]["id_number"]
+                docs = [doc for _, doc in received if doc.get("type") == "visit"
+                        and visit_id is not None and doc.get("id") == "visit-" + visit_id]
+                masked = all((doc.get("visitor") or {}).get("id_number") != full for doc in docs)
+                good = len(docs) == spec["count"] and masked
+                what = "visit record %s upstream: %d (want %d), ID number masked: %s" % (
+                    spec["what"], len(docs), spec["count"], masked)
             else:
                 n = self.hub.store.rejection_counts().get(spec["what"], 0)
                 good = n == spec["count"]
@@ -695,6 +816,27 @@ class ScenarioRun:
             if not good:
                 self.failures.append(what)
         return ok
+
+
+def _step_value(step):
+    """A step's value as the timeline prints it: a visitor's personal data masked."""
+    from hub.visitors import pii
+    v = step.value
+    if step.action == "visit":
+        spec = v["spec"]
+        return "%s for %s by %s, %s, ID number %s, %s .. %s" % (
+            v["name"], spec["flat"], v["by"], spec.get("entry", "single"),
+            pii.mask("id_number", str(spec.get("id_number"))),
+            fmt_offset(spec["from"]), fmt_offset(spec["until"]))
+    if step.action == "visit_decide":
+        return "%s %s by %s" % (v["action"], v["visit"], v["by"])
+    if step.action == "visit_watch":
+        return "%s %s by %s" % ("ID number" if v["kind"] == "id" else "plate",
+                                pii.mask("id_number" if v["kind"] == "id" else "plate",
+                                         str(v["value"])), v["by"])
+    if step.action == "visitor" and isinstance(v, dict):
+        return "visit %s" % v["visit"]
+    return v
 
 
 def _peek(payload):
