@@ -141,6 +141,7 @@ class ScenarioRun:
         self.phones = {}  # (lock, phone name) -> the credential id the hub gave it
         self.visitor_codes = {}  # (lock, code name) -> passcode.Code the hub made
         self.visits = {}  # visit name -> the visit id the hub's visitor service gave it
+        self.visit_passes = {}  # visit name -> {lock: (digits, valid_from)} of its pass
         self.step_errors = []  # a visitor step the hub refused
 
     def say(self, who, what, t=None):
@@ -418,13 +419,14 @@ class ScenarioRun:
     # ---- the visitor service (hub/visitors/, docs/visitors.md) ---------------------
     def visit_codes(self, name, did):
         """(digits, valid_from) of the code the hub made for visit `name` at lock
-        `did` (live, used or revoked), or None."""
-        visit_id = self.visits.get(name)
-        if visit_id is None:
-            return None
-        rows = self.hub.store.query("SELECT digits, valid_from FROM visit_codes WHERE "
-                                    "visit_id=? AND device_id=?", (visit_id, did))
-        return tuple(rows[0]) if rows else None
+        `did` (live or revoked since), or None."""
+        return self.visit_passes.get(name, {}).get(did)
+
+    def _note_pass(self, name):
+        """Keep what the hub made for the visit's pass (also for after the run)."""
+        rows = self.hub.store.query("SELECT device_id, digits, valid_from FROM visit_codes "
+                                    "WHERE visit_id=?", (self.visits[name],))
+        self.visit_passes[name] = {r[0]: (r[1], r[2]) for r in rows}
 
     def visit_digits(self, name, did):
         found = self.visit_codes(name, did)
@@ -482,6 +484,9 @@ class ScenarioRun:
                                          value["note"])
                 self.say("visitors", "watch list: %s added, %d visit(s) flagged"
                          % (value["kind"], len(flagged)))
+            name = value.get("name") or value.get("visit")
+            if name in self.visits:
+                self._note_pass(name)
         except VisitorError as exc:
             what = "the hub refused %s (%s): %s" % (action, value.get("name") or
                                                     value.get("visit") or value.get("kind"), exc)

@@ -322,8 +322,8 @@ def visit_body(value, t0=CLOCK_START):
     body = {k: value[k] for k in ("flat", "phone", "id_number", "plate", "purpose", "entry",
                                   "entrances", "flat_lock") if k in value}
     body["name"] = value.get("visitor")
-    body["valid_from"] = CLOCK_START + value["from"]
-    body["valid_until"] = CLOCK_START + value["until"]
+    body["valid_from"] = t0 + value["from"]
+    body["valid_until"] = t0 + value["until"]
     return body
 
 
