@@ -60,3 +60,59 @@ async def test_visitor_pass_through_the_visitor_service(tmp_path):
     assert {a["id"] for a in alarms if a["type"] == "visitor_watchlist"} == {
         a["id"] for a in alarms}
     assert alarms[0]["flat"] == "b1-101"
+
+
+GATE_ONLY = """name: visits at a gate, no devices
+site: {id: lotus, name: Lotus}
+visitors:
+  retention_days: 90
+  readers:
+    - {id: gate-qr, kind: qr_reader, entrance: gate, key: %s}
+buildings:
+  - id: b1
+    flats:
+      - id: b1-101
+        residents: [{id: r-101, name: Zhou Min}]
+timeline:
+  - {at: 1m, action: visit_watch, value: {id_number: "110101199003074514"}}
+  - at: 2m
+    action: visit
+    value: {name: suspect, flat: b1-101, visitor: Ma Qiang, phone: "13600002222",
+            id_number: "110101199003074514", purpose: visit, from: 1h, until: 2h,
+            entrances: [gate]}
+  - at: 2m
+    action: visit
+    value: {name: aunt, flat: b1-101, visitor: Wang Fang, phone: "13600003333",
+            id_number: "310115198511202034", purpose: visit, from: 1h, until: 2h,
+            entrances: [gate]}
+  - {at: 3m, action: hub_restart}
+  - {at: 4m, action: visit_decide, value: {visit: aunt, action: revoke, by: resident}}
+  - {at: 5m, action: visit_decide, value: {visit: suspect, action: approve%s}}
+expect:
+  - {visit: aunt, state: revoked}
+  - {visit: suspect, state: %s}
+  - {alarm: visitor_watchlist, flat: b1-101, count: 1}
+  - {visit_record: suspect, count: %d}
+""" % ("ab" * 32, "%s", "%s", 0)
+
+
+async def test_a_step_the_hub_refuses_fails_the_run(tmp_path):
+    """A flagged visit approved without a note: the hub refuses it
+    (VisitConflict), the run prints why and fails; with the note the same run
+    passes and the visit's record goes upstream once. A resident withdraws her
+    own visit after a hub restart."""
+    refused = tmp_path / "refused.yaml"
+    refused.write_text(GATE_ONLY % ("", "flagged"))
+    lines = []
+    ok, _ = await run_scenario(refused, out=lines.append, workdir=tmp_path / "a")
+    assert not ok
+    assert any(line.startswith("FAIL  the hub refused visit_decide (suspect)")
+               and "note" in line for line in lines), "\n".join(lines)
+    assert any(line.startswith("PASS  visit suspect: flagged") for line in lines)
+    approved = tmp_path / "approved.yaml"
+    approved.write_text((GATE_ONLY % (", note: known to the family", "approved")).replace(
+        "{visit_record: suspect, count: 0}", "{visit_record: suspect, count: 1}"))
+    lines = []
+    ok, run = await run_scenario(approved, out=lines.append, workdir=tmp_path / "b")
+    assert ok, "\n".join(lines)
+    assert run.visit_passes["suspect"] == {}  # no lock at the gate: QR only
