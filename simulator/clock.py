@@ -10,10 +10,19 @@ import heapq
 import itertools
 
 MP_EPOCH_OFFSET = 946684800  # MicroPython's time.time() counts from 2000-01-01
+START = 1_764_000_000.0  # where a run's clock starts (2025-11-24 16:00 UTC)
+
+
+def fmt_offset(seconds):
+    """Seconds from a run's start as the timeline prints them: +HH:MM:SS."""
+    seconds = int(round(seconds))
+    sign = "-" if seconds < 0 else "+"
+    seconds = abs(seconds)
+    return "%s%02d:%02d:%02d" % (sign, seconds // 3600, seconds // 60 % 60, seconds % 60)
 
 
 class VirtualClock:
-    def __init__(self, start=1_764_000_000.0):
+    def __init__(self, start=START):
         self._now = float(start)
         self._sleepers = []
         self._seq = itertools.count()

@@ -20,8 +20,9 @@ from hub.ingest.login import hub_username
 from hub.verify import frames as hubframes
 from hub.service import HubService
 from simulator import scenario as scn
+from simulator import visits
 from simulator.forge import UNKNOWN_DEVICE
-from simulator.clock import VirtualClock
+from simulator.clock import VirtualClock, fmt_offset
 from simulator.radio import VirtualRadio
 from simulator.world import Simulation
 
@@ -38,13 +39,6 @@ KEY_GAP_S = 0.25
 HOLD_S = 1.5
 LOCK_QUEUE_BYTES = 65536
 DEMO_ACCOUNT = "demo"  # docs/smart_lock.md, "Event log": 1,110 ACCESS frames
-
-
-def fmt_offset(seconds):
-    seconds = int(round(seconds))
-    sign = "-" if seconds < 0 else "+"
-    seconds = abs(seconds)
-    return "%s%02d:%02d:%02d" % (sign, seconds // 3600, seconds // 60 % 60, seconds % 60)
 
 
 class Observer:
@@ -121,7 +115,7 @@ class Observer:
         self._c.loop_stop()
 
 
-class ScenarioRun:
+class ScenarioRun(visits.VisitSteps):
     def __init__(self, sc, workdir, out=print, pace=0.0, on_start=None, console=None):
         self.sc = sc
         self.on_start = on_start  # fn(run, sim) before power-on (benchmarks attach probes)
@@ -140,6 +134,9 @@ class ScenarioRun:
         self._printed_frames = 0
         self.phones = {}  # (lock, phone name) -> the credential id the hub gave it
         self.visitor_codes = {}  # (lock, code name) -> passcode.Code the hub made
+        self.visits = {}  # visit name -> the visit id the hub's visitor service gave it
+        self.visit_passes = {}  # visit name -> {lock: (digits, valid_from)} of its pass
+        self.step_errors = []  # a visitor step the hub refused (simulator/visits.py)
 
     def say(self, who, what, t=None):
         t = self.clock.now() if t is None else t
@@ -161,6 +158,9 @@ class ScenarioRun:
         logins = getattr(site_broker, "login", lambda user: {})
         self.logins = logins
         hub_login = logins(hub_username(site.site_id))
+
+        if site.visitors is not None:
+            self.use_test_kek(site)
 
         def new_hub():
             extra = {}
@@ -263,6 +263,17 @@ class ScenarioRun:
             frames_seen.stop()
             alarms_seen.stop()
 
+    def use_test_kek(self, site):
+        """The visitor service seals personal data with the KEK: a fresh one in
+        the run's directory, unless the scenario's `hub.kek_file` names one."""
+        from hub.registry import kek
+        if (site.hub or {}).get("kek_file"):
+            return
+        path = self.workdir / "kek"
+        if not path.exists():
+            kek.create(path)
+        site.hub = dict(site.hub or {}, kek_file=str(path))
+
     def open_console(self, hub):
         """A demo-only account for the console, its password made now and shown
         once (the demo's hub database is thrown away with the run)."""
@@ -315,6 +326,12 @@ class ScenarioRun:
 
         if action == "pin":
             typed(value + "#", now)
+        elif action == "visitor" and isinstance(value, dict):
+            digits = self.visit_digits(value["visit"], did)
+            if digits is None:
+                self.say(did, "visit %s has no code for this lock: nothing typed" % value["visit"])
+            else:
+                typed(digits + "#", now)
         elif action == "visitor":
             code = self.visitor_codes.get((did, value))
             typed((code.digits if code is not None else value) + "#", now)
@@ -440,7 +457,7 @@ class ScenarioRun:
             await self.position(step.value)
             return
         self.say(did or "sim", scn.ACTIONS[step.action] +
-                 ("" if step.value is None else " (%s)" % step.value))
+                 ("" if step.value is None else " (%s)" % visits.step_value(step)))
         if step.action == "hub_restart":
             await self.hub.stop()
             self._alarms_base = len(self.alarms.messages)  # the new hub counts from 0
@@ -498,6 +515,8 @@ class ScenarioRun:
             await self.phone(did, step.value)
         elif step.action == "visitor_code":
             self.make_visitor_code(did, step.value)
+        elif step.action in scn.VISIT_ACTIONS:
+            self.visit_step(step.action, step.value)
         elif step.action == "visitor_revoke":
             # the visitor service's path: HubService.revoke_visitor_code
             self.hub.revoke_visitor_code(did, self.visitor_codes[(did, step.value)].digits,
@@ -605,6 +624,10 @@ class ScenarioRun:
             t, topic, payload, _ = alarms[self._printed_alarms]
             self._printed_alarms += 1
             doc = json.loads(payload)
+            if doc.get("type") == "visit":
+                lines.append((t, 2, "upstream", "VISIT record %s flat %s, ID number %s" % (
+                    doc["id"][:14], doc.get("flat"), (doc.get("visitor") or {}).get("id_number"))))
+                continue
             res = doc.get("resident") or {}
             where = ("flat %s" % doc["flat"] if doc.get("flat") else
                      "entrance %s" % doc.get("entrance") if doc.get("entrance") else "site")
@@ -627,7 +650,7 @@ class ScenarioRun:
         return out
 
     def check(self):
-        ok = not self.lost_positions
+        ok = not self.lost_positions and not self.step_errors
         for what in self.lost_positions:
             self.out("FAIL  %s" % what)
             self.failures.append(what)
@@ -669,7 +692,9 @@ class ScenarioRun:
                 lo, hi = spec["window"] or (0.0, float("inf"))
                 want = {k: spec[k] for k in ("outcome", "method", "reason", "credential")
                         if k in spec}
-                if "code" in spec:
+                if "visit" in spec:
+                    want["credential"] = self.visit_ident(spec["visit"], spec["what"])
+                elif "code" in spec:
                     from hub.visitors import passcode
                     code = self.visitor_codes.get((spec["what"], spec["code"]))
                     want["credential"] = None if code is None else passcode.ident(
@@ -680,7 +705,7 @@ class ScenarioRun:
                 good = len(evs) == spec["count"]
                 what = "access %s %s: %d (want %d)" % (spec["what"], " ".join(
                     "%s=%s" % (k, spec[k]) for k in ("outcome", "method", "reason", "credential",
-                                                     "code")
+                                                     "code", "visit")
                     if k in spec), len(evs), spec["count"])
             elif e.kind == "bolt":
                 last = None
@@ -690,6 +715,8 @@ class ScenarioRun:
                 good = last == spec["state"]
                 what = "bolt %s at %s: %s (want %s), as the hub heard it" % (
                     spec["what"], fmt_offset(spec["at"]), last, spec["state"])
+            elif e.kind in ("visit", "visit_record"):
+                good, what = self.check_visit(e.kind, spec, received)
             else:
                 n = self.hub.store.rejection_counts().get(spec["what"], 0)
                 good = n == spec["count"]

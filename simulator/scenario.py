@@ -11,6 +11,7 @@ from hub import ConfigError
 from hub.config import site as hubconfig
 from hub.config import yamlfile
 from hub.config.values import parse_duration
+from simulator.clock import START as CLOCK_START  # a visit's window is checked against it
 
 ACTIONS = {
     "open": "door opened", "close": "door closed",
@@ -32,6 +33,9 @@ ACTIONS = {
     "visitor_code": "the hub makes a visitor code for the lock",
     "visitor": "visitor code typed on the keypad",
     "visitor_revoke": "the hub revokes a visitor code",
+    "visit": "a visit registered at the hub's visitor service",
+    "visit_decide": "the visit decided at the hub",
+    "visit_watch": "put on the visitor watch list",
     "hub_restart": "hub restarted",
     "upstream_down": "upstream broker stopped",
     "upstream_up": "upstream broker started",
@@ -39,6 +43,12 @@ ACTIONS = {
     "walk": "responder walks",
 }
 SITE_ACTIONS = ("hub_restart", "upstream_down", "upstream_up")
+# the hub's visitor service (docs/visitors.md): site steps, by an account allowed to take them
+VISIT_ACTIONS = ("visit", "visit_decide", "visit_watch")
+VISIT_KEYS = ("name", "flat", "by", "visitor", "phone", "id_number", "plate", "purpose", "from",
+              "until", "entry", "entrances", "flat_lock")
+VISIT_DECISIONS = ("approve", "refuse", "revoke")
+VISIT_STATES = ("requested", "approved", "flagged", "refused", "revoked", "expired")
 # a responder on the plan (docs/console.md, "Responders"): its phone reports positions
 RESPONDER_ACTIONS = ("position", "walk")
 WALK_EVERY_S = 60.0
@@ -51,7 +61,8 @@ USER_TYPES = ("unrestricted", "week_day_schedule", "year_day_window", "one_time"
 BROKER_STATES = ("ok", "refuse", "silent", "down")  # simulator/fault_broker.py
 INJECT_KINDS = ("forged", "replayed", "tampered", "truncated", "oversized", "unknown_device",
                 "wrong_key", "forged_command", "copied_command")
-EXPECT_KINDS = ("alarm", "no_alarm", "delivered", "rejected", "siren", "silent", "access", "bolt")
+EXPECT_KINDS = ("alarm", "no_alarm", "delivered", "rejected", "siren", "silent", "access", "bolt",
+                "visit", "visit_record")
 ACCESS_FILTERS = {
     "outcome": ("unlocked", "denied"),
     "method": ("card", "pin", "phone_ble", "face", "mechanical_key", "fingerprint", "inside",
@@ -64,7 +75,7 @@ BOLT_STATES = ("unknown", "locked", "unlocked", "locking", "unlocking", "jammed"
 ALARM_TYPES = ("inactivity", "watchlist_face", "smoke", "door_left_open", "offline",
                "low_battery", "tamper", "clock_skew", "possible_attack",
                "unregistered_occupant", "forced_entry", "duress", "lock_wrong_code",
-               "lock_jammed", "door_ajar")
+               "lock_jammed", "door_ajar", "visitor_watchlist")
 REJECT_REASONS = ("truncated", "oversized", "bad_version", "unknown_device", "bad_tag", "replayed",
                   "duplicate", "bad_body", "unknown_type", "not_encrypted")
 EVENT_TYPES = ("boot", "door", "tamper", "battery", "heartbeat", "state", "access", "forced",
@@ -107,6 +118,7 @@ class Scenario:
         self.expectations = []
         self.end = 0.0
         self.visitor_codes = {}  # (lock, name) -> (from, until, one_time), visitor_code steps
+        self.visits = {}  # name -> {"flat", "locks", "id_number"}, visit steps
 
 
 def device_keys(site_id, device_id):
@@ -195,6 +207,8 @@ def _lock_step(action, value, where, site, dev, sc):
     if action == "visitor_code":
         return _visitor_code(value, where, dev, sc)
     if action in ("visitor", "visitor_revoke"):
+        if action == "visitor" and isinstance(value, dict):
+            return _visit_at_lock(value, where, dev, sc)
         if action == "visitor" and isinstance(value, str) and value.isdigit():
             if len(value) != 10:
                 raise ConfigError("%s: action 'visitor': typed digits are ten, like "
@@ -268,6 +282,138 @@ def _visitor_code(value, where, dev, sc):
         raise ConfigError("%s: action 'visitor_code': 'until' must be after 'from'" % where)
     sc.visitor_codes[(dev.id, name)] = (frm, until, one_time)
     return {"name": name, "from": frm, "until": until, "one_time": one_time}
+
+
+def _visit_at_lock(value, where, dev, sc):
+    """`visitor` with {visit: NAME}: the pass code the hub gave that visit for this lock."""
+    if set(value) != {"visit"}:
+        raise ConfigError("%s: action 'visitor': a visit's code is {visit: NAME}, like "
+                          "{visit: guest}" % where)
+    name = _name(value["visit"], where, "visit")
+    visit = sc.visits.get(name)
+    if visit is None:
+        raise ConfigError("%s: action 'visitor': key 'visit': no visit '%s' registered by an "
+                          "earlier visit step" % (where, name))
+    if dev.id not in visit["locks"]:
+        raise ConfigError("%s: action 'visitor': key 'visit': visit '%s' covers no entrance of "
+                          "%s (its pass has codes for: %s)"
+                          % (where, name, dev.id, ", ".join(visit["locks"]) or "no lock"))
+    return {"visit": name}
+
+
+def _role(value, where, permission, resident_ok, default):
+    """`by`: `resident` (a resident token of the host flat) when `resident_ok`,
+    else a role of hub/auth/roles.py that holds `permission`."""
+    from hub.auth import roles
+    by = value.get("by", default)
+    if by == "resident" and resident_ok:
+        return by
+    if by not in roles.ROLES or not roles.allowed(by, permission):
+        allowed = [r for r in roles.ROLES if roles.allowed(r, permission)]
+        raise ConfigError("%s: key 'by': %r may not do this (permission %s); allowed: %s"
+                          % (where, by, permission,
+                             ", ".join((["resident"] if resident_ok else []) + allowed)))
+    return by
+
+
+def visit_body(value, t0=CLOCK_START):
+    """A `visit` step's value -> the registration body the hub takes
+    (docs/visitors.md, "A visit"), its window `from`/`until` after `t0`, the run's start."""
+    body = {k: value[k] for k in ("flat", "phone", "id_number", "plate", "purpose", "entry",
+                                  "entrances", "flat_lock") if k in value}
+    body["name"] = value.get("visitor")
+    body["valid_from"] = t0 + value["from"]
+    body["valid_until"] = t0 + value["until"]
+    return body
+
+
+def _visit(value, where, at, site, sc):
+    """{name, flat, by, visitor, phone, id_number, plate, purpose, from, until,
+    entry, entrances, flat_lock}: checked by the hub's own validation
+    (hub/visitors/fields.py) against the moment the step comes."""
+    import datetime
+    import zoneinfo
+    from hub.visitors import VisitInvalid, fields
+    from hub.visitors.book import entrances_of
+    if not isinstance(value, dict):
+        raise ConfigError("%s: action 'visit' needs 'value': {name, flat, visitor, phone, "
+                          "id_number, purpose, from, until, entrances, ...}" % where)
+    unknown = sorted(set(value) - set(VISIT_KEYS))
+    if unknown:
+        raise ConfigError("%s: action 'visit': unknown key '%s'; allowed: %s"
+                          % (where, unknown[0], ", ".join(VISIT_KEYS)))
+    for key in ("name", "flat", "from", "until"):
+        if key not in value:
+            raise ConfigError("%s: action 'visit': missing key '%s'" % (where, key))
+    name = _name(value["name"], where, "name")
+    if name in sc.visits:
+        raise ConfigError("%s: action 'visit': key 'name': a visit '%s' was already registered"
+                          % (where, name))
+    by = _role(value, where, "visitors.register", True, "resident")
+    v = dict(value, **{k: parse_duration(value[k], where, k, allow_zero=True)
+                       for k in ("from", "until")})
+    now = CLOCK_START + at
+    today = datetime.datetime.fromtimestamp(
+        now, zoneinfo.ZoneInfo(site.timezone or "UTC")).date()
+    try:
+        reg = fields.registration(visit_body(v), site.flats,
+                                  entrances_of(site, site.visitors), now, today)
+    except VisitInvalid as exc:
+        field = {"name": "visitor", "valid_from": "from", "valid_until": "until"}.get(
+            exc.field, exc.field)
+        raise ConfigError("%s: action 'visit': key '%s': %s" % (where, field, exc.message)) \
+            from exc
+    locks = sorted(d.id for d in site.devices.values() if d.kind == "smart_lock" and (
+        getattr(d, "entrance", None) in reg["entrances"]
+        or (reg["flat_lock"] and d.flat == reg["flat"])))
+    sc.visits[name] = {"flat": reg["flat"], "locks": locks, "id_number": reg["id_number"]}
+    return {"name": name, "by": by, "spec": v}
+
+
+def _visit_step(action, value, where, at, site, sc):
+    if site.visitors is None:
+        raise ConfigError("%s: action '%s' needs the site's 'visitors:' section (docs/visitors.md,"
+                          " \"Enabling it\")" % (where, action))
+    if action == "visit":
+        return _visit(value, where, at, site, sc)
+    if action == "visit_decide":
+        if not isinstance(value, dict) or set(value) - {"visit", "action", "by", "note"} \
+                or not {"visit", "action"} <= set(value):
+            raise ConfigError("%s: action 'visit_decide' needs 'value': {visit, action, by, "
+                              "note}, like {visit: guest, action: approve}" % where)
+        name = _name(value["visit"], where, "visit")
+        if name not in sc.visits:
+            raise ConfigError("%s: action 'visit_decide': key 'visit': no visit '%s' registered "
+                              "by an earlier visit step" % (where, name))
+        if value["action"] not in VISIT_DECISIONS:
+            raise ConfigError("%s: action 'visit_decide': key 'action': '%s'; allowed: %s"
+                              % (where, value["action"], ", ".join(VISIT_DECISIONS)))
+        by = _role(value, where, "visitors.approve", value["action"] == "revoke", "staff")
+        note = value.get("note")
+        if note is not None and (not isinstance(note, str) or not 1 <= len(note) <= 200):
+            raise ConfigError("%s: action 'visit_decide': key 'note': 1-200 characters" % where)
+        return {"visit": name, "action": value["action"], "by": by, "note": note}
+    # visit_watch: {id_number | plate, by, note}
+    import datetime
+    from hub.visitors import VisitInvalid, fields
+    kinds = [k for k in ("id_number", "plate") if k in (value or {})]
+    if not isinstance(value, dict) or len(kinds) != 1 \
+            or set(value) - {"id_number", "plate", "by", "note"}:
+        raise ConfigError("%s: action 'visit_watch' needs 'value': {id_number or plate, by, "
+                          "note}, like {id_number: \"110101199003074514\"}" % where)
+    by = _role(value, where, "visitors.watch", False, "police_liaison")
+    kind = kinds[0]
+    try:
+        if kind == "id_number":
+            fields.id_number(value[kind], datetime.datetime.fromtimestamp(
+                CLOCK_START + at, datetime.timezone.utc).date(), kind)
+        else:
+            fields.plate(value[kind], kind)
+    except VisitInvalid as exc:
+        raise ConfigError("%s: action 'visit_watch': key '%s': %s" % (where, kind, exc.message)) \
+            from exc
+    return {"kind": "id" if kind == "id_number" else "plate", "value": value[kind], "by": by,
+            "note": value.get("note")}
 
 
 def phone_key(name):
@@ -363,6 +509,13 @@ def parse(doc, boards_loader=None):
         if action not in ACTIONS:
             raise ConfigError("%s: key 'action': unknown action '%s'; allowed: %s"
                               % (step.where("action"), action, ", ".join(ACTIONS)))
+        if action in VISIT_ACTIONS:
+            if device is not None:
+                raise ConfigError("%s: action '%s' takes no 'device'" % (where, action))
+            sc.steps.append(Step(t, None, action,
+                                 _visit_step(action, step.get("value"), where, t, site, sc),
+                                 step.line))
+            continue
         if action in SITE_ACTIONS:
             if device is not None:
                 raise ConfigError("%s: action '%s' takes no 'device'" % (where, action))
@@ -459,7 +612,12 @@ def parse(doc, boards_loader=None):
                         spec[key] = e[key]
                 if "credential" in e:
                     spec["credential"] = str(e["credential"])
-                if "code" in e:
+                if "code" in e and str(e["code"]) in sc.visits:
+                    if spec["what"] not in sc.visits[str(e["code"])]["locks"]:
+                        raise ConfigError("%s: key 'code': visit '%s' has no code for %s"
+                                          % (e.where("code"), e["code"], spec["what"]))
+                    spec["visit"] = str(e["code"])
+                elif "code" in e:
                     if (spec["what"], str(e["code"])) not in sc.visitor_codes:
                         raise ConfigError("%s: key 'code': no visitor code '%s' made for %s"
                                           % (e.where("code"), e["code"], spec["what"]))
@@ -477,6 +635,19 @@ def parse(doc, boards_loader=None):
                 spec["state"] = e["state"]
                 spec["at"] = _dur(e, "at")
                 sc.end = max(sc.end, spec["at"])
+        elif kind in ("visit", "visit_record"):
+            name = str(spec["what"])
+            if name not in sc.visits:
+                raise ConfigError("%s: key '%s': no visit '%s' registered by a visit step"
+                                  % (e.where(kind), kind, name))
+            spec["what"] = name
+            if kind == "visit":
+                if e.get("state") not in VISIT_STATES:
+                    raise ConfigError("%s: 'visit' needs 'state', one of %s"
+                                      % (e.where(), ", ".join(VISIT_STATES)))
+                spec["state"] = e["state"]
+            else:
+                spec["count"] = _count(e, e.where(), kind) if "count" in e else 1
         elif kind == "rejected":
             if "count" not in e:
                 raise ConfigError("%s: 'rejected' needs 'count' (an integer)" % e.where())
