@@ -198,6 +198,10 @@ def test_every_tab_in_both_languages_and_the_devices_state(registry_console, dri
     assert rows["door-101"].find_element(By.CSS_SELECTOR, ".c-last_seen").text != "never heard"
     assert rows["door-102"].find_element(By.CSS_SELECTOR, ".c-last_seen").text == "never heard"
     assert rows["door-101"].find_element(By.CSS_SELECTOR, ".c-keys").text == "frame_key"
+    # the firmware each device reported (hub.ota); this hub runs no OTA, so none
+    heads = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#reg-head th")]
+    assert "Firmware" in heads
+    assert rows["door-101"].find_element(By.CSS_SELECTOR, ".c-firmware").text == ""
     # a tablet: nothing scrolls sideways, the form opens from the keyboard
     driver.set_window_size(768, 1000)
     for tab in ("buildings", "flats", "residents", "devices"):

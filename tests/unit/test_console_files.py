@@ -160,7 +160,7 @@ def test_every_field_the_registry_pages_show_has_a_label():
     assert {"from", "until", "lives_alone", "role", "frame_key", "last_seen"} <= fields
     site_fields = set().union(*(site_config.KEYS[k] for k in ("building", "flat", "resident",
                                                               "device")))
-    own = {"status", "battery", "last_seen", "keys", "building", "flat"}
+    own = {"status", "battery", "last_seen", "firmware", "keys", "building", "flat"}
     assert sorted(fields - site_fields - own) == []
     assert sorted("reg.field." + f for f in fields if "reg.field." + f not in catalogue("en")) == []
 

@@ -39,6 +39,7 @@ let ctx = null;                 // {state, may, errorText, formatTime} from app.
 let kind = "residents";
 const lists = {};               // kind -> entities of the last GET
 let states = new Map();         // device id -> the plan's device (status, battery, last seen)
+let firmware = new Map();       // device id -> what it reported it runs (GET /api/devices, hub.ota)
 let editing = null;             // null, {add: true} or {id, entity}
 let removing = null;            // the id whose removal waits for its confirmation
 
@@ -122,6 +123,11 @@ export async function load() {
     if (kind === "devices") {
       const planDoc = await api.call("GET", "/api/site/plan");
       states = new Map(planDoc.devices.map((d) => [d.id, d]));
+      firmware = new Map();
+      if (ctx.may("devices.read")) {
+        const reported = (await api.call("GET", "/api/devices")).devices;
+        for (const d of reported) if (d.firmware) firmware.set(d.device, d.firmware);
+      }
     }
     render();
   } catch (err) {
@@ -134,7 +140,8 @@ const COLUMNS = {
   buildings: ["id", "name", "flats"],
   flats: ["id", "building", "name", "floor", "inactivity", "residents"],
   residents: ["id", "name", "flat", "role", "lives_alone", "from", "until", "phone"],
-  devices: ["id", "kind", "flat", "transport", "status", "battery", "last_seen", "keys"],
+  devices: ["id", "kind", "flat", "transport", "status", "battery", "last_seen", "firmware",
+            "keys"],
 };
 
 function value(entity, column) {
@@ -151,6 +158,11 @@ function value(entity, column) {
     if (!seen || seen.battery_percent === null || seen.battery_percent === undefined) return "";
     return t("reg.battery_value", {percent: seen.battery_percent}) +
       (seen.battery_low ? t("location.separator") + t("reg.battery_low") : "");
+  }
+  if (column === "firmware") {
+    const fw = firmware.get(entity.id);
+    if (!fw || !fw.version) return "";
+    return fw.trial ? t("reg.firmware_trial", {version: fw.version}) : fw.version;
   }
   if (column === "last_seen") {
     return seen && seen.last_seen ? ctx.formatTime(new Date(seen.last_seen * 1000).toISOString())
