@@ -68,7 +68,9 @@ def mount(api, site, registry=False):
                "registry": bool(registry), "visitors": None}
         if getattr(cfg, "visitors", None) is not None:
             from hub.visitors.book import entrances_of
-            doc["visitors"] = {"entrances": sorted(entrances_of(cfg, cfg.visitors))}
+            # a photo is taken at registration only where face access runs
+            doc["visitors"] = {"entrances": sorted(entrances_of(cfg, cfg.visitors)),
+                               "photo": getattr(cfg, "face", None) is not None}
         return 200, doc
 
     api.routes.extend([

@@ -58,6 +58,9 @@ CREATE INDEX IF NOT EXISTS visit_entries_visit ON visit_entries(visit_id, id);
 CREATE TABLE IF NOT EXISTS visitor_watch(
     kind TEXT NOT NULL, hash TEXT NOT NULL, note TEXT, added_at REAL NOT NULL,
     added_by TEXT NOT NULL, PRIMARY KEY(kind, hash));
+CREATE TABLE IF NOT EXISTS visitor_watch_log(
+    id INTEGER PRIMARY KEY, at REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+    kind TEXT NOT NULL, note TEXT);
 CREATE TABLE IF NOT EXISTS visitor_tokens(
     token_hash TEXT PRIMARY KEY, flat TEXT NOT NULL, created_at REAL NOT NULL,
     created_by TEXT NOT NULL, revoked_at REAL);
@@ -248,9 +251,11 @@ class VisitorBook:
         reason = model.watch_hits(h, h, {(kind, h)})[0]
         flagged, passes = [], False
         with self.store.transaction() as tx:
+            note = fields.text(note, "note", required=False, limit=200)
             tx.execute("INSERT OR REPLACE INTO visitor_watch(kind, hash, note, added_at, added_by)"
-                       " VALUES(?,?,?,?,?)", (kind, h, fields.text(note, "note", required=False,
-                                                                 limit=200), now, actor))
+                       " VALUES(?,?,?,?,?)", (kind, h, note, now, actor))
+            tx.execute("INSERT INTO visitor_watch_log(at, actor, action, kind, note) "
+                       "VALUES(?,?,'added',?,?)", (now, actor, kind, note))
             for r in tx.query("SELECT %s FROM visits WHERE %s=? AND state IN ('requested', "
                               "'approved') AND valid_until>?" % (", ".join(COLUMNS), column),
                               (h, now)):
@@ -272,6 +277,31 @@ class VisitorBook:
             for visit_id in flagged:
                 self.on_closed(visit_id)
         return flagged
+
+    def watch_list(self):
+        """The watch list as a clerk may see it: kind, note, who put it there
+        and when, and its `ref` (what `watch_remove` takes). The values are
+        not kept, only their keyed hashes, so they cannot be shown."""
+        rows = self.store.query("SELECT rowid, kind, note, added_at, added_by FROM visitor_watch "
+                                "ORDER BY added_at DESC, rowid DESC")
+        return [{"ref": r[0], "kind": r[1], "note": r[2], "added_at": r[3], "added_by": r[4]}
+                for r in rows]
+
+    def watch_remove(self, ref, actor, note=None):
+        """Take an entry off the watch list by its `ref`; recorded with who and
+        why. Visits it flagged stay flagged: a clerk decides them."""
+        if isinstance(ref, bool) or not isinstance(ref, int) or ref < 1:
+            raise VisitInvalid("ref", "must be the positive whole number the watch list shows")
+        note = fields.text(note, "note", required=False, limit=200)
+        with self.store.transaction() as tx:
+            row = tx.query("SELECT kind FROM visitor_watch WHERE rowid=?", (ref,))
+            if not row:
+                raise VisitNotFound("no watch-list entry %d" % ref)
+            tx.execute("DELETE FROM visitor_watch WHERE rowid=?", (ref,))
+            tx.execute("INSERT INTO visitor_watch_log(at, actor, action, kind, note) "
+                       "VALUES(?,?,'removed',?,?)", (self.clock.now(), actor, row[0][0], note))
+        log.info("watch-list entry removed", extra={"ref": ref, "kind": row[0][0], "actor": actor})
+        return {"ref": ref, "kind": row[0][0], "listed": False}
 
     def _watched(self):
         return {(r[0], r[1]) for r in self.store.query("SELECT kind, hash FROM visitor_watch")}

@@ -30,7 +30,10 @@ def _face_watch(hub):
                                     face.match_threshold)
         if status != 200:
             from hub.visitors import VisitInvalid
-            raise VisitInvalid("photo", body.get("detail") or body.get("error", "not usable"))
+            exc = VisitInvalid("photo", body.get("detail") or body.get("error", "not usable"))
+            # the face pipeline's refusal code (docs/face_access.md), which the console translates
+            exc.reason = "bad_image" if body.get("error") == "bad_image" else body.get("reason")
+            raise exc
         return body["watch"]["id"]
     return check
 

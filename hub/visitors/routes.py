@@ -36,7 +36,10 @@ def mount(api, hub):
               EXECUTOR),
         Route("POST", r"^/api/visitors/visits/%s/(?P<action>approve|refuse|revoke)$" % _ID,
               routes.decide, "visitors.approve", EXECUTOR),
+        Route("GET", r"^/api/visitors/watch$", routes.watch_list, "visitors.watch", EXECUTOR),
         Route("POST", r"^/api/visitors/watch$", routes.watch, "visitors.watch", EXECUTOR),
+        Route("DELETE", r"^/api/visitors/watch/(?P<ref>[0-9]{1,12})$", routes.watch_remove,
+              "visitors.watch", EXECUTOR),
         Route("POST", r"^/api/visitors/resident-tokens$", routes.resident_token,
               "visitors.register", EXECUTOR),
         Route("POST", r"^/api/visitors/resident-tokens/revoke$", routes.revoke_resident_tokens,
@@ -91,7 +94,10 @@ class VisitorRoutes:
         try:
             return photo, check(photo)
         except VisitInvalid as exc:
-            raise HttpError(400, "invalid", str(exc), extra={"field": exc.field}) from exc
+            extra = {"field": exc.field}
+            if getattr(exc, "reason", None):
+                extra["reason"] = exc.reason
+            raise HttpError(400, "invalid", str(exc), extra=extra) from exc
 
     def _registered(self, visit, photo):
         if photo is not None:
@@ -146,6 +152,21 @@ class VisitorRoutes:
                              self._actor(req), doc.get("note"))
         self._changed()
         return 201, {"kind": doc.get("kind"), "listed": True, "flagged": flagged}
+
+    def watch_list(self, req):
+        return 200, {"entries": self._call(self.service.book.watch_list)}
+
+    def watch_remove(self, req):
+        doc = req.json() if req._body else {}
+        try:
+            gone = self._call(self.service.book.watch_remove, int(req.params["ref"]),
+                              self._actor(req), doc.get("note"))
+        except HttpError as exc:
+            if exc.status == 404:
+                raise HttpError(404, "unknown_watch_entry", exc.detail) from exc
+            raise
+        self._changed()
+        return 200, gone
 
     def resident_token(self, req):
         doc = req.json()

@@ -37,6 +37,8 @@ VISITORS_YAML = consolekit.SITE_YAML + """
 hub: {kek_file: "%(kek)s"}
 visitors:
   retention_days: 30
+  readers:
+    - {id: gate-north-qr, kind: qr_reader, entrance: gate-north, key: "%(reader)s"}
 """
 
 
@@ -45,7 +47,7 @@ def visitors_console(tmp_path, make_broker, driver):
     from hub.registry import kek
     kek.create(tmp_path / "kek")
     text = VISITORS_YAML.replace("%(lock1)s", LOCK_KEYS[0].hex()) \
-        .replace("%(lock2)s", LOCK_KEYS[1].hex()).replace("%(kek)s", str(tmp_path / "kek"))
+        .replace("%(lock2)s", LOCK_KEYS[1].hex()).replace("%(kek)s", str(tmp_path / "kek")).replace("%(reader)s", "33" * 32)
     hub = consolekit.HubThread(tmp_path / "hub.db", make_broker("site"), make_broker("upstream"),
                                consolekit.site(text))
     driver.set_window_size(1280, 900)
@@ -116,9 +118,12 @@ def test_a_bad_id_number_is_shown_next_to_it_and_a_good_visit_gets_its_pass(
     open_visitors(driver)
     assert visits(driver) == []
     # the entrances a visit may cover come from GET /api/site (the locks' here)
+    # (no face access on this hub: the form asks for no photo)
     assert api_get(driver, "/api/site")[1]["visitors"] == {"entrances": ["gate-north",
-                                                                          "gate-south"]}
+                                                                          "gate-south"],
+                                                            "photo": False}
     fill_form(driver, BAD_ID)
+    assert not driver.find_element(By.ID, "vis-in-photo").is_displayed()
     driver.find_element(By.ID, "vis-submit").click()
     wait(driver, lambda d: field_errors(d), what="the field's error")
     errors = field_errors(driver)
@@ -310,3 +315,160 @@ def test_both_languages_every_text_at_tablet_width_with_the_keyboard(visitors_co
     wait(driver, lambda d: d.find_element(By.ID, "vis-form").is_displayed(), what="the form")
     form = driver.find_element(By.ID, "vis-form").text
     assert "ID number" in form and "gate-north" in form and not KEY_LIKE.findall(form)
+
+
+def watch_rows(driver):
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#vis-wl-list tr')].map((r) => "
+        "[...r.cells].slice(0, 2).map((c) => c.textContent));")
+
+
+def test_the_watch_list_is_kept_from_the_page_and_never_shows_a_value(visitors_console, driver):
+    hub = visitors_console
+    hub.account("li-wei", "staff")
+    hub.account("officer", "police_liaison")
+    # a clerk without `visitors.watch` has no watch list, and the API refuses her
+    log_in(driver, hub, "li-wei")
+    open_visitors(driver)
+    fill_form(driver, GOOD_ID)
+    driver.find_element(By.ID, "vis-submit").click()
+    wait(driver, lambda d: d.find_element(By.ID, "vis-detail").is_displayed(), what="the visit")
+    [visit] = visits(driver)
+    assert not driver.find_element(By.ID, "vis-watch").is_displayed()
+    assert api_get(driver, "/api/visitors/watch")[0] == 403
+    assert api_forced(driver, "li-wei", "POST", "/api/visitors/watch",
+                      {"kind": "plate", "value": "粤B12345"}) == [403, "forbidden"]
+    # the police liaison keeps it
+    log_in(driver, hub, "officer")
+    open_visitors(driver)
+    wait(driver, lambda d: d.find_element(By.ID, "vis-wl-empty").is_displayed(),
+         what="the empty watch list")
+    Select(driver.find_element(By.ID, "vis-wl-kind")).select_by_value("plate")
+    driver.find_element(By.ID, "vis-wl-value").send_keys("粤B12")      # too short
+    driver.find_element(By.ID, "vis-wl-add").click()
+    wait(driver, lambda d: d.find_element(By.ID, "vis-wl-err-value").is_displayed(),
+         what="the value's error")
+    assert driver.find_element(By.ID, "vis-wl-err-value").text.startswith("“身份证号码或车牌号”有误")
+    assert driver.switch_to.active_element.get_attribute("id") == "vis-wl-value"
+    assert hub.call(lambda: hub.hub.store.query("SELECT COUNT(*) FROM visitor_watch"))[0][0] == 0
+    box = driver.find_element(By.ID, "vis-wl-value")
+    box.clear()
+    box.send_keys("粤B12345")
+    driver.find_element(By.ID, "vis-wl-note").send_keys("协查通报 17")
+    driver.find_element(By.ID, "vis-wl-add").click()
+    wait(driver, lambda d: watch_rows(d) == [["车牌号", "协查通报 17"]], what="the entry")
+    # the registered visit with that plate is flagged at once
+    wait(driver, lambda d: listed(d) == [[visit["id"], "flagged", True]], what="the flagged visit")
+    assert driver.find_element(By.ID, "vis-wl-result").text == \
+        "已加入布控名单；被标记的访客登记：1 条。"
+    # no value anywhere: not on the page, not in what the API answers
+    assert "粤B12345" not in driver.find_element(By.ID, "vis-watch").text
+    status, doc = api_get(driver, "/api/visitors/watch")
+    assert status == 200 and "粤B12345" not in str(doc)
+    [entry] = doc["entries"]
+    assert entry["kind"] == "plate" and entry["added_by"].endswith("officer")
+    shot(driver, "console-visitors-watchlist.png")
+    # removal asks once more, then the entry is gone (and recorded)
+    button = '#vis-wl-list button[data-remove="%d"]' % entry["ref"]
+    driver.find_element(By.CSS_SELECTOR, button).click()
+    wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, button).text == "确认删除",
+         what="the confirmation")
+    assert hub.call(lambda: hub.hub.store.query("SELECT COUNT(*) FROM visitor_watch"))[0][0] == 1
+    driver.find_element(By.CSS_SELECTOR, button).click()
+    wait(driver, lambda d: d.find_element(By.ID, "vis-wl-empty").is_displayed(),
+         what="the entry removed")
+    assert hub.call(lambda: hub.hub.store.query(
+        "SELECT action FROM visitor_watch_log ORDER BY id")) == [("added",), ("removed",)]
+    # the visit it flagged stays flagged for a clerk to decide
+    assert visits(driver)[0]["state"] == "flagged"
+    assert api_forced(driver, "officer", "DELETE", "/api/visitors/watch/%d" % entry["ref"],
+                      None) == [404, "unknown_watch_entry"]
+
+
+FACE_SECTION = """
+face:
+  models_dir: "%(models)s"
+  embedding_model: "%(models)s/mobilefacenet_batch1.tflite"
+  detector_ranges: [short, full]
+  gallery: "%(gallery)s"
+  snapshots: "%(snap)s"
+"""
+
+
+@pytest.fixture
+def face_visitors_console(tmp_path, make_broker, driver):
+    from hub.registry import kek
+    from tests import facedata
+    why = facedata.missing()
+    if why:
+        pytest.fail(why)
+    kek.create(tmp_path / "kek")
+    text = (VISITORS_YAML + FACE_SECTION).replace("%(lock1)s", LOCK_KEYS[0].hex()) \
+        .replace("%(lock2)s", LOCK_KEYS[1].hex()).replace("%(kek)s", str(tmp_path / "kek")).replace("%(reader)s", "33" * 32) \
+        .replace("%(models)s", str(facedata.MODELS)) \
+        .replace("%(gallery)s", str(tmp_path / "gallery.db")) \
+        .replace("%(snap)s", str(tmp_path / "snap"))
+    hub = consolekit.HubThread(tmp_path / "hub.db", make_broker("site"), make_broker("upstream"),
+                               consolekit.site(text))
+    driver.set_window_size(1280, 900)
+    try:
+        yield hub
+    finally:
+        driver.get("about:blank")
+        hub.stop()
+
+
+def test_a_photo_at_registration_is_refused_with_its_reason_or_enrols_the_face(
+        face_visitors_console, driver):
+    from tests import facedata
+    hub = face_visitors_console
+    hub.account("li-wei", "staff")
+    log_in(driver, hub, "li-wei")
+    open_visitors(driver)
+    assert api_get(driver, "/api/site")[1]["visitors"]["photo"] is True
+    fill_form(driver, GOOD_ID)
+    assert driver.find_element(By.ID, "vis-in-photo").is_displayed()
+    # a face too small to use: refused under the photo, nothing stored
+    driver.find_element(By.ID, "vis-in-photo").send_keys(
+        str(facedata.IMAGES / "singles" / "Bryan.png"))
+    driver.find_element(By.ID, "vis-submit").click()
+    wait(driver, lambda d: field_errors(d), what="the photo's error")
+    assert field_errors(driver) == {
+        "photo": "“访客照片（选填）”有误：人脸太小，请靠近拍摄。未保存任何内容。"}
+    assert driver.find_element(By.ID, "vis-in-photo").get_attribute("aria-invalid") == "true"
+    assert visits(driver) == []
+    assert hub.call(lambda: hub.hub.face.gallery.list()) == []
+    # a good photo: registered, the face enrolled (matching nowhere until approved)
+    driver.find_element(By.ID, "vis-in-photo").send_keys(
+        str(facedata.IMAGES / "obama" / "obama.jpg"))
+    driver.find_element(By.ID, "vis-submit").click()
+    wait(driver, lambda d: d.find_element(By.ID, "vis-detail").is_displayed(), what="the visit")
+    [visit] = visits(driver)
+    assert driver.find_element(By.ID, "vis-result").text == \
+        "已登记，状态：待审批。人脸已录入：访客登记通过后，仅在有效期内可刷脸通行所选出入口。"
+    person = hub.call(lambda: hub.hub.face.gallery.get("visitor-" + visit["id"]))
+    assert person is not None and person.schedule == [{"from": 0, "until": 0}]
+
+
+def test_a_visit_shows_its_entries_with_the_credential_used(visitors_console, driver):
+    hub = visitors_console
+    hub.account("li-wei", "staff")
+    book = hub.hub.visitors.book
+    now = hub.call(hub.hub.clock.now)
+    visit = hub.call(book.register, {
+        "flat": "b1-102", "name": "张伟", "phone": "13812345678", "id_number": GOOD_ID,
+        "purpose": "探亲", "valid_from": now - 60, "valid_until": now + 3600,
+        "entry": "repeated", "entrances": ["gate-north"]}, "http:li-wei")
+    hub.call(book.decide, visit["id"], "approve", "http:li-wei", None)
+    token = hub.call(book.pass_of, visit["id"])["qr"]
+    reader = book.settings.readers["gate-north-qr"]
+    assert hub.call(book.admit_qr, reader, token)[:2] == (True, "ok")
+    assert hub.call(book.admit_qr, reader, token, "out")[0] is True
+    log_in(driver, hub, "li-wei")
+    open_visitors(driver)
+    driver.find_element(By.CSS_SELECTOR, '#vis-list button[data-open="%s"]' % visit["id"]).click()
+    wait(driver, lambda d: d.find_element(By.ID, "vis-detail").is_displayed(), what="the visit")
+    rows = [[td.text for td in r.find_elements(By.TAG_NAME, "td")][1:]
+            for r in driver.find_elements(By.CSS_SELECTOR, "#vis-entry-list tr")]
+    assert rows == [["gate-north", "二维码", "进"], ["gate-north", "二维码", "出"]]
+    assert not driver.find_element(By.ID, "vis-no-entries").is_displayed()

@@ -428,3 +428,40 @@ def test_a_watch_listed_plate_at_the_barrier_raises_an_alarm(kit: Kit) -> None:
     assert alarm["entrance"] == "car-east" and alarm["device"] == "barrier-east"
     assert "粤B99999" not in json.dumps(alarm, ensure_ascii=False)
 
+
+
+def test_the_watch_list_shows_no_values_and_an_entry_comes_off_by_its_ref(kit: Kit) -> None:
+    kit.book.watch_add("plate", "粤B99999", "http:police", "notice 17")
+    kit.book.watch_add("id", OTHER_ID, "http:police")
+    listed = kit.book.watch_list()
+    assert [e["kind"] for e in listed] == ["id", "plate"]      # newest first
+    text = json.dumps(listed, ensure_ascii=False)
+    assert "粤B99999" not in text and OTHER_ID not in text
+    plate = next(e for e in listed if e["kind"] == "plate")
+    assert plate["note"] == "notice 17" and plate["added_by"] == "http:police"
+    assert kit.book.watch_remove(plate["ref"], "http:police", "notice withdrawn") == \
+        {"ref": plate["ref"], "kind": "plate", "listed": False}
+    assert [e["kind"] for e in kit.book.watch_list()] == ["id"]
+    # off the list, the plate is a plain unknown plate again: no alarm
+    assert kit.book.admit_plate(kit.reader("barrier-east"), "粤B99999")[:2] == (False, "unknown")
+    assert kit.hub.alarms("visitor_watchlist") == []
+    log = kit.hub.store.query("SELECT actor, action, kind, note FROM visitor_watch_log ORDER BY id")
+    assert [tuple(r) for r in log] == [("http:police", "added", "plate", "notice 17"),
+                                       ("http:police", "added", "id", None),
+                                       ("http:police", "removed", "plate", "notice withdrawn")]
+
+
+@pytest.mark.parametrize("ref, field", [(0, "ref"), (-3, "ref"), ("1", "ref"), (True, "ref")])
+def test_a_bad_watch_list_ref_is_refused_with_the_field(kit: Kit, ref, field) -> None:
+    kit.book.watch_add("plate", "粤B99999", "http:police")
+    with pytest.raises(VisitInvalid) as exc:
+        kit.book.watch_remove(ref, "http:police")
+    assert exc.value.field == field
+    assert len(kit.book.watch_list()) == 1
+
+
+def test_an_unknown_watch_list_ref_is_not_found_and_changes_nothing(kit: Kit) -> None:
+    kit.book.watch_add("plate", "粤B99999", "http:police")
+    with pytest.raises(VisitNotFound):
+        kit.book.watch_remove(999, "http:police")
+    assert len(kit.book.watch_list()) == 1

@@ -7,7 +7,11 @@
 // the window each carries and the QR code, drawn by the hub
 // (GET /api/visitors/visits/<id>/pass/qr.svg). The page checks nothing the
 // hub decides; it only keeps a flagged visit from being approved without a
-// note, which the hub refuses too.
+// note, which the hub refuses too. A photo given at registration (where face
+// access runs) goes to the hub base64 in the same request. With
+// `visitors.watch` the page also keeps the watch list
+// (GET/POST /api/visitors/watch, DELETE /api/visitors/watch/<ref>): it shows
+// kind, note and who added it, never a value (the hub keeps only hashes).
 import * as api from "./api.js";
 import * as i18n from "./i18n.js";
 
@@ -17,7 +21,7 @@ const $ = (id) => document.getElementById(id);
 const STATES = ["requested", "flagged", "approved", "refused", "revoked", "expired"];
 const CLOSED = ["refused", "revoked", "expired"];
 const FIELDS = ["flat", "name", "phone", "id_number", "plate", "purpose", "valid_from",
-                "valid_until", "entry", "entrances", "flat_lock"];
+                "valid_until", "entry", "entrances", "flat_lock", "photo"];
 // action -> the states it applies to (hub/visitors/model.py ACTIONS)
 const ACTIONS = {approve: ["requested", "flagged"], refuse: ["requested", "flagged"],
                  revoke: ["requested", "approved"]};
@@ -28,6 +32,8 @@ let flats = [];        // [{id, building}] from the plan
 let selected = null;   // the open visit's id
 let shown = null;      // the open visit as last read (with history)
 let pass = null;       // its pass, or null
+let watch = null;      // the watch list as last read, or null
+let removing = null;   // the watch-list ref whose removal waits for a second press
 
 export function init(context) {
   ctx = context;
@@ -38,6 +44,7 @@ export function init(context) {
   $("vis-form").addEventListener("submit", onRegister);
   $("vis-form-close").addEventListener("click", closeSide);
   $("vis-detail-close").addEventListener("click", closeSide);
+  $("vis-wl-form").addEventListener("submit", onWatchAdd);
   $("view-visitors").addEventListener("keydown", (event) => {
     if (event.key === "Escape" && !$("vis-side").hidden) closeSide();
   });
@@ -50,6 +57,10 @@ export function reset() {
   pass = null;
   $("vis-list").replaceChildren();
   $("vis-result").textContent = "";
+  watch = null;
+  removing = null;
+  $("vis-wl-list").replaceChildren();
+  $("vis-wl-result").textContent = "";
   $("vis-personal").checked = false;
   $("vis-side").hidden = true;
 }
@@ -64,6 +75,8 @@ export async function load() {
   if (!enabled() || ctx.state.me === null) return;
   $("vis-new").hidden = !ctx.may("visitors.register");
   $("vis-personal-box").hidden = !ctx.may("visitors.personal");
+  $("vis-watch").hidden = !ctx.may("visitors.watch");
+  if (ctx.may("visitors.watch")) loadWatch();
   const query = new URLSearchParams({limit: "200"});
   if ($("vis-state").value) query.set("state", $("vis-state").value);
   if (personal()) query.set("personal", "1");
@@ -148,6 +161,7 @@ export function render() {
   $("vis-empty").hidden = visits.length > 0;
   if (shown !== null && !$("vis-detail").hidden) renderDetail();
   if (!$("vis-form").hidden) renderEntrances();
+  renderWatch();
 }
 
 function closeSide() {
@@ -248,6 +262,7 @@ async function openForm() {
   }
   if (chosen) select.value = chosen;
   renderEntrances();
+  $("vis-photo-box").hidden = !(ctx.state.site.visitors || {}).photo;
   const zone = ctx.state.site.timezone;
   if (!$("vis-in-valid_from").value) {
     const start = Math.ceil(Date.now() / 900000) * 900;   // the next quarter hour
@@ -258,7 +273,16 @@ async function openForm() {
   $("vis-in-flat").focus();
 }
 
-function formBody() {
+function base64(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).split(",", 2)[1] || "");
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
+async function formBody() {
   const zone = ctx.state.site.timezone;
   const value = (field) => $("vis-in-" + field).value.trim();
   const body = {flat: value("flat"), name: value("name"), phone: value("phone"),
@@ -269,6 +293,8 @@ function formBody() {
                 entrances: [...$("vis-entrance-boxes").querySelectorAll("input:checked")]
                   .map((el) => el.value)};
   if (value("plate")) body.plate = value("plate");
+  const photo = $("vis-in-photo").files[0];
+  if (!$("vis-photo-box").hidden && photo) body.photo = await base64(photo);
   return body;
 }
 
@@ -293,12 +319,19 @@ async function onRegister(event) {
   clearErrors();
   $("vis-submit").disabled = true;
   try {
-    const visit = await api.call("POST", "/api/visitors/visits", formBody());
+    const visit = await api.call("POST", "/api/visitors/visits", await formBody());
     $("vis-form").reset();
     $("vis-form").hidden = true;
-    $("vis-result").textContent = t("vis.registered", {state: tEnum("vis.state", visit.state)});
+    let said = t("vis.registered", {state: tEnum("vis.state", visit.state)});
+    if (visit.face) {
+      const why = visit.face.reason;
+      said = t("vis.registered_face", {registered: said, face: visit.face.enrolled
+        ? t("vis.face.enrolled") : t("vis.face.not_enrolled",
+          {reason: i18n.has("face.reason", why) ? tEnum("face.reason", why) : (why || "")})});
+    }
     await load();
     await openVisit(visit.id);
+    $("vis-result").textContent = said;   // after the list is read again (which clears it)
   } catch (err) {
     if (err.status === 401) { ctx.sessionEnded(); return; }
     const field = err.code === "invalid" ? fieldOf(err) : null;
@@ -307,6 +340,10 @@ async function onRegister(event) {
       // the hub's message starts with the field it names, which the page writes in words
       const prefix = err.body.field + ": ";
       if (reason.startsWith(prefix)) reason = reason.slice(prefix.length);
+      // a photo the face pipeline refused carries its reason, which has a text here
+      if (field === "photo" && i18n.has("face.reason", err.body.reason)) {
+        reason = tEnum("face.reason", err.body.reason);
+      }
       showFieldError(field, t("vis.field_refused", {field: tEnum("vis.field", field), detail: reason}));
     } else {
       $("vis-form-error").textContent = t("reg.refused", {detail: reason});
@@ -397,6 +434,19 @@ function renderDetail() {
   }
   $("vis-actions").hidden = allowed.length === 0;
   renderPass();
+  const entries = $("vis-entry-list");
+  entries.replaceChildren();
+  for (const e of v.entries || []) {
+    const row = document.createElement("tr");
+    for (const text of [ctx.formatTime(epochIso(e.at)), e.entrance, tEnum("vis.cred", e.credential),
+                        tEnum("vis.dir", e.direction)]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      row.appendChild(td);
+    }
+    entries.appendChild(row);
+  }
+  $("vis-no-entries").hidden = (v.entries || []).length > 0;
   const history = $("vis-history-list");
   history.replaceChildren();
   for (const step of v.history || []) {
@@ -476,5 +526,105 @@ async function onDecide(action) {
     if (err.status === 401) { ctx.sessionEnded(); return; }
     $("vis-action-result").textContent = t("reg.refused", {detail: err.detail || ctx.errorText(err)});
     for (const b of $("vis-buttons").querySelectorAll("button")) b.disabled = false;
+  }
+}
+
+// ---- the watch list (visitors.watch) ------------------------------------------------
+async function loadWatch() {
+  try {
+    watch = (await api.call("GET", "/api/visitors/watch")).entries;
+  } catch (err) {
+    if (err.status === 401) { ctx.sessionEnded(); return; }
+    $("vis-wl-result").textContent = ctx.errorText(err);
+    return;
+  }
+  renderWatch();
+}
+
+function renderWatch() {
+  if (watch === null || $("vis-watch").hidden) return;
+  const body = $("vis-wl-list");
+  body.replaceChildren();
+  for (const e of watch) {
+    const row = document.createElement("tr");
+    row.dataset.ref = String(e.ref);
+    for (const text of [tEnum("vis.wl.kind", e.kind), e.note || t("vis.none"),
+                        t("vis.by", {at: ctx.formatTime(epochIso(e.added_at)), actor: e.added_by})]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      row.appendChild(td);
+    }
+    const cell = document.createElement("td");
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "danger";
+    remove.dataset.remove = String(e.ref);
+    remove.textContent = removing === e.ref ? t("reg.remove_confirm") : t("reg.remove");
+    remove.addEventListener("click", () => onWatchRemove(e.ref));
+    cell.appendChild(remove);
+    row.appendChild(cell);
+    body.appendChild(row);
+  }
+  $("vis-wl-empty").hidden = watch.length > 0;
+}
+
+function watchError(field, text) {
+  const slot = $("vis-wl-err-" + field);
+  slot.textContent = text;
+  slot.hidden = false;
+  $("vis-wl-" + field).setAttribute("aria-invalid", "true");
+  $("vis-wl-" + field).focus();
+}
+
+async function onWatchAdd(event) {
+  event.preventDefault();
+  for (const field of ["value", "note"]) {
+    $("vis-wl-err-" + field).hidden = true;
+    $("vis-wl-" + field).removeAttribute("aria-invalid");
+  }
+  const kind = $("vis-wl-kind").value;
+  const body = {kind, value: $("vis-wl-value").value.trim()};
+  if (kind === "id") body.value = body.value.toUpperCase();
+  const note = $("vis-wl-note").value.trim();
+  if (note) body.note = note;
+  $("vis-wl-add").disabled = true;
+  try {
+    const done = await api.call("POST", "/api/visitors/watch", body);
+    $("vis-wl-value").value = "";
+    $("vis-wl-note").value = "";
+    $("vis-wl-result").textContent = t("vis.wl.added_result", {count: (done.flagged || []).length});
+    await load();
+  } catch (err) {
+    if (err.status === 401) { ctx.sessionEnded(); return; }
+    const named = err.body && typeof err.body.field === "string" ? err.body.field : "";
+    let reason = err.detail || ctx.errorText(err);
+    if (named === "value" || named === "note") {
+      if (reason.startsWith(named + ": ")) reason = reason.slice(named.length + 2);
+      watchError(named, t("vis.field_refused", {field: tEnum("vis.wl", named), detail: reason}));
+    } else {
+      $("vis-wl-result").textContent = t("reg.refused", {detail: reason});
+    }
+  } finally {
+    $("vis-wl-add").disabled = false;
+  }
+}
+
+async function onWatchRemove(ref) {
+  if (removing !== ref) {  // the first press asks; the second removes
+    removing = ref;
+    renderWatch();
+    const again = document.querySelector('#vis-wl-list button[data-remove="' + ref + '"]');
+    if (again) again.focus();
+    return;
+  }
+  removing = null;
+  try {
+    await api.call("DELETE", "/api/visitors/watch/" + ref);
+    $("vis-wl-result").textContent = t("vis.wl.removed");
+    await loadWatch();
+    $("vis-wl-value").focus();
+  } catch (err) {
+    if (err.status === 401) { ctx.sessionEnded(); return; }
+    $("vis-wl-result").textContent = t("reg.refused", {detail: err.detail || ctx.errorText(err)});
   }
 }
