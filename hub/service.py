@@ -98,6 +98,9 @@ class HubService:
         self._cleanups = []
         self.frames_seen = 0
         self.mqtt_frames_seen = 0
+        # called with each MQTT payload taken in (stored, rejected or failed), on
+        # the loop: the simulator tells by it which frames the hub has had
+        self.on_mqtt_payload = None
         self.ingest_errors = 0
         # optional parts (hub/components.py): started after the core, stopped before it
         from hub import components
@@ -332,6 +335,7 @@ class HubService:
                 # broker offers it again after a reconnect; keep serving
                 self.frames_seen += 1
                 self.mqtt_frames_seen += item[0] == "mqtt"
+                self._payload_taken(item)
                 self.ingest_errors += 1
                 log.error("frame not stored", extra={"source": item[0], "error": str(error)})
             else:
@@ -375,7 +379,12 @@ class HubService:
             log.exception("frame not stored", extra={"source": item[0]})
         if item[0] == "mqtt":
             self.mqtt_frames_seen += 1
+            self._payload_taken(item)
         self.frames_seen += 1
+
+    def _payload_taken(self, item):
+        if item[0] == "mqtt" and self.on_mqtt_payload is not None:
+            self.on_mqtt_payload(item[2])
 
     async def _rules(self):
         deadline = None

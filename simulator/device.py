@@ -454,7 +454,7 @@ class SimDevice:
                     finally:
                         self._now_override = None
             elif "pub" in msg:
-                self.sim.on_device_published(self, msg["pub"], b"")
+                self.sim.on_device_published(self, msg["pub"], bytes.fromhex(msg.get("msg", "")))
             elif "adv" in msg:
                 adv = msg["adv"]
                 self.sim.radio_start(self, bytes.fromhex(adv[0]), adv[1],

@@ -462,10 +462,10 @@ class ScenarioRun(visits.VisitSteps):
             await self.hub.stop()
             self._alarms_base = len(self.alarms.messages)  # the new hub counts from 0
             self.hub = self.new_hub()
-            await self.hub.start()
+            # before it starts: the frames sent while the hub was down reach it
+            # as soon as it subscribes, and the world waits for those very frames
             sim.hub = self.hub
-            # frames sent while the hub was down reach it as re-deliveries
-            self.hub.mqtt_frames_seen = sim.mqtt_frames_sent
+            await self.hub.start()
             await sim.settle()
             return
         if step.action == "upstream_down":
@@ -574,8 +574,7 @@ class ScenarioRun(visits.VisitSteps):
         sent = [p for (_, topic, p, _) in self.frames.messages
                 if topic == "anju/%s/%s/event" % (site.site_id, did)]
         topic, payload = forge.bad_frame(kind, site.site_id, dev, sent)
-        self.sim.mqtt_frames_sent += 1
-        self.sim.events_sent += topic.endswith("/event")
+        self.sim.frame_sent(topic, payload)
         # as the device itself (a stolen password), or as an account the
         # broker still has for a device the site no longer lists
         as_user = INTRUDER if kind == "unknown_device" else did

@@ -12,6 +12,7 @@ does is read in time order.
 import asyncio
 import bisect
 import logging
+import threading
 
 from simulator.device import SimDevice
 
@@ -33,9 +34,15 @@ class Simulation:
         self.radio = radio
         self.wifi_ssid = wifi_ssid
         self.devices = {}
-        self.hub = None
+        self._hub = None
         self.commands_to = {}  # device id -> hub commands the broker acknowledged for it
         self.mqtt_frames_sent = 0
+        # the frames sent that the hub has not taken in yet, by payload (a
+        # count: a forged replay repeats one), and those it took in before
+        # their sender's hook ran or more often than sent (broker re-deliveries)
+        self._frames_lock = threading.Lock()
+        self._frames_pending = {}
+        self._frames_early = {}
         self.events_sent = 0  # of those, on event topics (what the runner's observer watches)
         self.adverts = 0
         self.trace = []  # (time, device, what) for the printed timeline
@@ -49,6 +56,18 @@ class Simulation:
         self._plan_pins = {}
         self.run_ahead = True  # start timer wakes early where nothing can see it (_run_ahead)
         self.runs_ahead = 0    # wakes started early so far
+
+    @property
+    def hub(self):
+        return self._hub
+
+    @hub.setter
+    def hub(self, hub):
+        """The hub the world settles against; set it before the hub starts
+        taking in frames (it reports each MQTT payload it takes in here)."""
+        self._hub = hub
+        if hub is not None:
+            hub.on_mqtt_payload = self.frame_taken
 
     # ---- building the world --------------------------------------------------------
     def add_device(self, device_id, app, board, config, mac):
@@ -95,8 +114,32 @@ class Simulation:
     # ---- hooks called by the shims (device thread) -------------------------------------
     def on_device_published(self, dev, topic, payload):
         if topic.endswith("/event") or topic.endswith("/state"):
+            self.frame_sent(topic, payload)
+
+    def frame_sent(self, topic, payload):
+        """A frame went to the broker (a device's, or one the runner forged):
+        settle() waits until the hub has taken in this very payload."""
+        payload = bytes(payload)
+        with self._frames_lock:
             self.mqtt_frames_sent += 1
             self.events_sent += topic.endswith("/event")
+            if self._frames_early.get(payload):
+                _take(self._frames_early, payload)
+            else:
+                self._frames_pending[payload] = self._frames_pending.get(payload, 0) + 1
+
+    def frame_taken(self, payload):
+        """The hub took in `payload` (HubService.on_mqtt_payload; on the loop)."""
+        payload = bytes(payload)
+        with self._frames_lock:
+            if self._frames_pending.get(payload):
+                _take(self._frames_pending, payload)
+            else:
+                self._frames_early[payload] = self._frames_early.get(payload, 0) + 1
+
+    def frames_outstanding(self):
+        with self._frames_lock:
+            return sum(self._frames_pending.values())
 
     def radio_start(self, dev, adv, interval_us, connectable=False):
         if self.radio is None:
@@ -310,7 +353,7 @@ class Simulation:
         need = 1 if mark == getattr(self, "_settled_mark", None) else 3
         while True:
             await asyncio.sleep(0)
-            if (self.hub.mqtt_frames_seen >= self.mqtt_frames_sent and self.hub.is_idle()
+            if (not self._frames_pending and self.hub.is_idle()
                     and (self.also_settled is None or self.also_settled())):
                 quiet += 1
                 if quiet >= need:
@@ -320,8 +363,8 @@ class Simulation:
             quiet = 0
             if loop.time() > deadline:
                 raise SettleTimeout(
-                    "hub did not settle: %d of %d MQTT frames seen, idle=%s"
-                    % (self.hub.mqtt_frames_seen, self.mqtt_frames_sent, self.hub.is_idle()))
+                    "hub did not settle: %d of %d MQTT frames not taken in, idle=%s"
+                    % (self.frames_outstanding(), self.mqtt_frames_sent, self.hub.is_idle()))
             # a frame still on its way wakes this at once (the hub's batch, an
             # observer's message: poke); anything else is polled
             await self._wait_progress(0.002)
@@ -355,3 +398,12 @@ class Simulation:
     def shutdown(self):
         for dev in self.devices.values():
             dev.power_off()  # its worker, and every connection it held, end
+
+
+def _take(counts, key):
+    """One fewer of `key` in a {key: count} (the key goes at zero)."""
+    n = counts[key] - 1
+    if n:
+        counts[key] = n
+    else:
+        del counts[key]

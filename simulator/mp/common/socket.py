@@ -59,20 +59,32 @@ def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
     return out
 
 
-def _publish_topic(data):
-    """The topic of an MQTT PUBLISH packet, or None: the simulator counts them
-    to know when the hub has taken in everything sent."""
+def _publish_head(data):
+    """(topic, payload length, payload bytes already in `data`) of an MQTT
+    PUBLISH packet, or None: the simulator follows each frame sent to know
+    when the hub has taken in that very frame."""
     if not data or data[0] >> 4 != _MQTT_PUBLISH:
         return None
-    i, shift = 1, 0
+    i, shift, remaining = 1, 0, 0
     while i < len(data) and i < 5:
+        remaining |= (data[i] & 0x7F) << shift
+        shift += 7
         i += 1
         if not data[i - 1] & 0x80:
             break
+    start = i
     if i + 2 > len(data):
         return None
     size = (data[i] << 8) | data[i + 1]
-    return bytes(data[i + 2:i + 2 + size]).decode()
+    i += 2 + size
+    if (data[0] >> 1) & 3:
+        i += 2  # the packet id of QoS 1 and 2
+    topic = bytes(data[start + 2:start + 2 + size]).decode()
+    return topic, remaining - (i - start), bytes(data[i:])
+
+
+def _followed(topic):
+    return topic.endswith("/event") or topic.endswith("/state")
 
 
 class socket(io.IOBase):
@@ -82,6 +94,7 @@ class socket(io.IOBase):
             raise OSError(errno.EINVAL)  # the simulated link carries TCP only
         self._s = _host.socket(_host.AF_INET, _host.SOCK_STREAM)
         self._silent = False  # connected to a broker that never answers
+        self._pub = None  # [topic, payload length, payload so far] of a PUBLISH being sent
         # no Nagle on the loopback link: a board's lwIP pushes each small MQTT
         # packet out at once on an idle link, and delayed ACKs would add 40 ms
         self._s.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY
@@ -128,9 +141,17 @@ class socket(io.IOBase):
         while mv:
             n = self._s.send(mv)
             mv = mv[n:]
-        topic = _publish_topic(data)
-        if topic is not None:
-            _sim.post({"pub": topic})
+        if self._pub is not None:
+            self._pub_body(bytes(data))  # the payload after a PUBLISH's head
+            return
+        head = _publish_head(data)
+        if head is not None:
+            topic, need, body = head
+            if _followed(topic):
+                self._pub = [topic, need, b""]
+                self._pub_body(body)
+            else:
+                _sim.post({"pub": topic})
             _sim.published()
         elif data[:1] == b"\xc0":
             # PINGREQ: the round trip takes no virtual time; wait (real time,
@@ -138,6 +159,13 @@ class socket(io.IOBase):
             p = select.poll()
             p.register(self._s, select.POLLIN)
             p.poll(REAL_WAIT_S * 1000)
+
+    def _pub_body(self, data):
+        pub = self._pub
+        pub[2] += data
+        if len(pub[2]) >= pub[1]:
+            self._pub = None
+            _sim.post({"pub": pub[0], "msg": pub[2][:pub[1]].hex()})
 
     def _wait_out_silence(self):
         """A read from a broker that never answers: nothing arrives, so the
