@@ -353,6 +353,8 @@ class HubService:
             with self.store.batch():
                 for item in items:
                     self._apply(item, acks)
+            for item in items:
+                self._payload_taken(item)  # once each, when committed
             took = time.monotonic() - started
             if took > SLOW_BATCH_S:
                 log.warning("slow ingest batch", extra={"frames": len(items),
@@ -379,7 +381,6 @@ class HubService:
             log.exception("frame not stored", extra={"source": item[0]})
         if item[0] == "mqtt":
             self.mqtt_frames_seen += 1
-            self._payload_taken(item)
         self.frames_seen += 1
 
     def _payload_taken(self, item):
