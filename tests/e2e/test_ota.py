@@ -8,8 +8,9 @@ and are powered on again later; they resume where their flash copy ends. All
 must end on a good version: the first group on 1.1.0, the second rolled back
 to 1.0.0 with the crash reported at the hub.
 
-The test runs OTA_TEST_DEVICES sensors (12); bench/ota_bench.py runs the same
-scenario with 100 (`ota_100_devices_s`).
+100 sensors, 5 of them cut (ota_fleet.FLEET_DEVICES, FLEET_CUTS), a third on
+the crashing release; bench/ota_bench.py times the same run
+(`ota_100_devices_s`).
 """
 import asyncio
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.micropython
 
 
 def test_a_fleet_updates_resumes_after_power_cuts_and_rolls_back_a_crashing_release(tmp_path):
-    result = asyncio.run(ota_fleet.run(tmp_path, devices=ota_fleet.OTA_TEST_DEVICES, cuts=3))
+    result = asyncio.run(ota_fleet.run(tmp_path))
     assert result.ok, "\n".join(result.lines[-60:])
     hub = result.hub_status
     for did in result.good:
