@@ -250,6 +250,8 @@ class SimDevice:
         self.adc_mv = {}
         self.rtc_memory = b""
         self.reset_cause = "PWRON_RESET"
+        self.next_cause = "HARD_RESET"  # of the boot after a reset: WDT_RESET when the watchdog bit
+        self.resets = {}  # cause -> resets the firmware (or its watchdog) made
         self.wifi_ok = True    # the access point is reachable
         self.wifi_on_s = 0.0   # virtual seconds the Wi-Fi radio was on
         self.wifi_connects = 0
@@ -551,6 +553,9 @@ class SimDevice:
             self.wifi_radio(False, msg.get("at"))  # the boot is over: the radio is off
             self._ble_gone()
         elif kind in ("reset", "dead"):
+            if kind == "reset":
+                self.next_cause = msg.get("extra") or "HARD_RESET"
+                self.resets[self.next_cause] = self.resets.get(self.next_cause, 0) + 1
             self._end_of_boot(self._recv())
             self.wifi_radio(False, msg.get("at"))
             self._ble_gone()
@@ -653,7 +658,7 @@ class SimDevice:
             self.power_on("DEEPSLEEP_RESET")
             return
         if kind == "reset":
-            self.power_on("HARD_RESET")
+            self.power_on(self.next_cause)
             return
         if kind == "off":
             return

@@ -18,7 +18,7 @@ CHUNK = 2048  # the most one chunk carries (the device client's packet limit is 
 ID_LEN = 8
 STATUSES = ("idle", "fetching", "installed", "battery_low", "refused_signature", "refused_hash",
             "refused_version", "refused_truncated", "refused_other")
-FAILURES = ("other", "crashed", "reset", "not_confirmed")
+FAILURES = ("other", "crashed", "reset", "not_confirmed", "watchdog")
 MAX_FAILURES = 4
 
 

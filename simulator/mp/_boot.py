@@ -91,8 +91,8 @@ try:
     _end = ("dead", None, "main.py returned")
 except _sim.DeepSleep as exc:
     _end = ("deep", exc.args[0], exc.args[1])
-except _sim.Reset:
-    _end = ("reset", None, None)
+except _sim.Reset as exc:
+    _end = ("reset", None, exc.args[0] if exc.args else None)  # the cause (WDT_RESET)
 except _sim.HeapExceeded as exc:
     _end = ("dead", None, "heap budget exceeded: %d B live" % exc.args[0])
 except SystemExit as exc:

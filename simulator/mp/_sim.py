@@ -40,6 +40,13 @@ derived = {}       # input pin id -> the chip that drives it (read before `level
 adc_models = {}    # analog pin id -> the chip that produces its reading
 watch = {}         # output pin id -> chips told before the firmware changes its level
 _chip_mods = {}    # kind -> module, imported at the boot
+# machine.WDT (started by the firmware; a boot ends it): [virtual time it
+# bites unless fed, its period, whether light sleep counts]. It resets the
+# board with WDT_RESET when not fed for its period of running or sleeping;
+# esp32 light sleep pauses it (the timer group's clock is gated), rp2 light
+# sleep does not (ports/rp2/modmachine.c keeps the watchdog armed). Few names:
+# each one is interned on the heap the firmware is measured on.
+wdt = None
 # The `bluetooth` module's GATT events from the host (a central connected,
 # wrote, ...): fn(events), run like an interrupt handler when they arrive
 ble = None
@@ -54,7 +61,17 @@ class HeapExceeded(SystemExit):
 
 
 class Reset(SystemExit):
-    """machine.reset(): ends this boot; the host boots it again (HARD_RESET)."""
+    """machine.reset() (or the watchdog): ends this boot; the host boots it
+    again with the reset cause in args[0] (HARD_RESET when none)."""
+
+
+def watchdog(period_s=None, in_light=True):
+    """machine.WDT(timeout=...) (re)starts the watchdog; with no period, feed()."""
+    global wdt
+    if period_s is not None:
+        wdt = [now + period_s, period_s, in_light]
+    elif wdt is not None:
+        wdt[0] = now + wdt[1]
 
 
 def open_channel(rfd, wfd):
@@ -269,8 +286,11 @@ def wait(kind, until, extra=None):
         replies_due -= 1
         block(kind, until, extra)
         return
-    if until < horizon:
+    counts = wdt is not None and kind != "deep" and (kind != "light" or wdt[2])
+    if until < horizon and not (counts and until >= wdt[0]):
         sample_heap()
+        if wdt is not None and not counts:
+            wdt[0] += until - now  # esp32: light sleep does not count
         fire_timers(until)
         return
     block(kind, until, extra)
@@ -289,7 +309,12 @@ def sync():
 
 
 def block(kind, until, extra=None):
-    """Hand control to the host until the wake time or an interrupt."""
+    """Hand control to the host until the wake time or an interrupt (or the
+    watchdog biting: the board resets there)."""
+    counts = wdt is not None and kind != "deep" and (kind != "light" or wdt[2])
+    if counts and (until is None or until > wdt[0]):
+        until = max(wdt[0], now)  # it bites there
+    at = now
     missed = False
     if kind in ("light", "deep") and flash is not None and flash.cut_at is not None:
         flash.cut_at = None  # a cut is armed for one wake: this one wrote less
@@ -300,6 +325,8 @@ def block(kind, until, extra=None):
           "noise": noise_state(), "periph": chip_states()})
     msg = recv()
     _apply(msg)
+    if wdt is not None and not counts:
+        wdt[0] += now - at  # esp32: light sleep does not count
     fire_timers(msg["now"])
     for pin_id in msg.get("irqs", ()):
         h = irq_handlers.get(pin_id)
@@ -308,6 +335,8 @@ def block(kind, until, extra=None):
     events = msg.get("ble")
     if events and ble is not None:
         ble(events)
+    if wdt is not None and now >= wdt[0]:
+        raise Reset("WDT_RESET")
 
 
 def fire_timers(until):

@@ -99,3 +99,66 @@ def _update_two(tmp_path, app, site_text, ids):
 def test_smoke_sensors_update_a_few_chunks_at_a_time_and_confirm_after_reaching_the_hub(tmp_path):
     _update_two(tmp_path, "smoke_sensor", SMOKE_SITE, ["smoke-1", "smoke-2"])
 
+
+
+HANG_SITE = """\
+name: door sensors take a release that hangs at boot
+site: {id: ota-hang, name: OTA hang}
+hub: {ota: {release_pubkey: %(pub)s}}
+buildings:
+  - id: b1
+    flats: [{id: f-1}, {id: f-2}]
+devices:
+  - {id: door-1, kind: door_sensor, board: esp32, flat: f-1, transport: mqtt, heartbeat: 10m}
+  - {id: door-2, kind: door_sensor, board: esp32c3, flat: f-2, transport: mqtt, heartbeat: 10m}
+timeline:
+  - {at: 1h}
+expect:
+  - {no_alarm: inactivity}
+"""
+
+
+def test_a_release_that_hangs_at_boot_is_reset_by_the_watchdog_and_rolled_back(tmp_path):
+    """1.1.0's app waits forever before its loop starts its own watchdog: the
+    one the boot shim keeps during a trial resets the board, the next boot
+    goes back to 1.0.0 and the hub hears of a watchdog failure."""
+    import datetime
+    import shutil
+    from host_tools import release as host_release
+    from hub.ota import book as ota_book, release as ota_release
+    from simulator.runner import run_scenario
+    pub = host_release.keygen(tmp_path / "key")
+    fw = tmp_path / "fw-hang"
+    shutil.copytree(ota_fleet.FIRMWARE, fw, ignore=shutil.ignore_patterns("__pycache__"))
+    app = fw / "door_sensor" / "main.py"
+    app.write_text("import time\nwhile True:\n    time.sleep(1)  # waits for what never comes\n"
+                   + app.read_text())
+    host_release.build("door_sensor", "1.1.0", tmp_path / "key" / host_release.KEY_FILE,
+                       tmp_path / "rel", firmware=fw)
+    ids = ["door-1", "door-2"]
+
+    def on_start(run, sim):
+        t0 = datetime.datetime.fromtimestamp(sim.clock.now() + 300, datetime.timezone.utc)
+        info = run.hub.ota.publish_release(ota_release.to_upload(tmp_path / "rel"))
+        run.hub.ota.update(info["id"], ids, "%s-%s" % (
+            t0.strftime("%H:%M"), (t0 + datetime.timedelta(hours=2)).strftime("%H:%M")))
+
+    path = tmp_path / "site.yaml"
+    path.write_text(HANG_SITE % {"pub": pub})
+    lines = []
+    ok, run = asyncio.run(run_scenario(path, out=lines.append, workdir=tmp_path / "run",
+                                       on_start=on_start))
+    assert ok, "\n".join(lines[-40:])
+    book = ota_book.OtaBook(ota_book.path_for(tmp_path / "run" / "hub.db"))
+    try:
+        for did in ids:
+            fw_state, target = book.firmware(did), book.target(did)
+            assert fw_state["version"] == "1.0.0" and not fw_state["trial"], (did, fw_state)
+            assert target["state"] == "failed", (did, target)
+            assert [(f["version"], f["reason"]) for f in fw_state["failed_updates"]] == \
+                [("1.1.0", "watchdog")], (did, fw_state)
+            # the install resets into the trial; the watchdog ends the trial once
+            assert run.sim.devices[did].resets == {"HARD_RESET": 1, "WDT_RESET": 1}, \
+                run.sim.devices[did].resets
+    finally:
+        book.close()

@@ -251,3 +251,55 @@ def test_the_gatt_server_api_is_the_ports(tmp_path, board):
     facts = str(err.value).split("sys.exit(('", 1)[1].split("',)", 1)[0]
     assert facts == ("eq 16!=128 big mtu=23 shape=1,3 empty abc notconn disc=False busy "
                      "nocentral")
+
+
+WATCHDOG = """
+import machine
+import time
+try:
+    with open("/log") as f:
+        log = f.read()
+except OSError:
+    log = ""
+if not log:
+    try:
+        machine.WDT(timeout=9000)
+        log = "long=ok "
+    except ValueError as exc:
+        log = "long=%s " % exc
+    wdt = machine.WDT(timeout=2000)
+    for _ in range(5):  # fed every second: 5 s of sleeping on a 2 s watchdog
+        time.sleep_ms(1000)
+        wdt.feed()
+    log += "fed=ok "
+    with open("/log", "w") as f:
+        f.write(log + "@%d " % time.ticks_ms())
+    machine.lightsleep(5000)
+    log += "light=ok "
+    with open("/log", "w") as f:
+        f.write(log + "@%d " % time.ticks_ms())
+    time.sleep(3)
+    log += "unfed=ok "
+    with open("/log", "w") as f:
+        f.write(log)
+    raise SystemExit
+t = int(log.split("@")[1].split()[0])
+raise RuntimeError("REPORT %scause=%d elapsed=%d" % (
+    log.split("@")[0], machine.reset_cause(), time.ticks_diff(time.ticks_ms(), t)))
+"""
+
+
+@pytest.mark.parametrize(("board", "light"), [("esp32", "light=ok "), ("esp32c3", "light=ok "),
+                                              ("pico_w", "")])
+def test_the_watchdog_resets_a_board_it_is_not_fed_on(tmp_path, board, light):
+    """Fed, it lets the app run; not fed for its timeout (of running or
+    sleeping), it resets the board with WDT_RESET. Light sleep pauses it on
+    the esp32 port and not on rp2, whose longest timeout is 8388 ms."""
+    sim, dev = _sim(tmp_path, WATCHDOG, board)
+    with pytest.raises(DeviceCrashed) as err:
+        _run(sim, 60)
+    assert "REPORT " in str(err.value), err.value
+    report = str(err.value).split("REPORT ")[1].splitlines()[0]
+    long = "long=timeout exceeds 8388 " if board == "pico_w" else "long=ok "
+    assert report == "%sfed=ok %scause=3 elapsed=2000" % (long, light), report
+    assert dev.resets == {"WDT_RESET": 1} and dev.boots == 2, (dev.resets, dev.boots)

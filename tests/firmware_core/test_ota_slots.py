@@ -298,6 +298,9 @@ def test_rollback_on_reset_crash_or_no_confirmation():
     state, slot = slots.boot(state, False)
     assert slot == "a" and state["trial"] is None and state["active"] == "a"
     assert state["failed"] == [{"version": "1.1.0", "reason": "reset during its trial (crash, watchdog or power loss)"}]
+    # after a watchdog reset the reason says so
+    state, slot = slots.boot(slots.boot(base, False)[0], False, watchdog=True)
+    assert slot == "a" and state["failed"][0]["reason"].startswith("watchdog")
     # deep-sleep wakes continue a trial up to max_boots, then roll back
     state, slot = slots.boot(base, False, max_boots=3)
     for _ in range(2):

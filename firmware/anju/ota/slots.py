@@ -19,7 +19,9 @@ slot whose files are complete:
 app's `confirm` (after it has reached the hub) makes it the active slot. A
 battery sensor reboots on every deep-sleep wake, so a trial may span up to
 `max_boots` wakes from deep sleep; any other reset during a trial (watchdog,
-crash, power-on, brown-out) means the new slot failed. The failures are kept
+crash, power-on, brown-out) means the new slot failed; the shim keeps a
+watchdog running from the first instruction of a trial on boards that
+deep-sleep, so a release that hangs before its app feeds one is reset too. The failures are kept
 (the last FAILURES_KEPT) until the app has reported them.
 
 Functions take and return plain dict states; `load`/`save` touch the store,
@@ -135,9 +137,10 @@ def _failed(state, slot, reason):
     return new
 
 
-def boot(state, woke_from_sleep, max_boots=1):
+def boot(state, woke_from_sleep, max_boots=1, watchdog=False):
     """(new_state, slot to run). The caller saves new_state (when it is not
-    the `state` it gave) before it runs anything from the slot.
+    the `state` it gave) before it runs anything from the slot. `watchdog`:
+    this boot follows a watchdog reset (the reason a failed trial records).
 
     `state` None (nothing stored, or unreadable) boots slot a, as `anju deploy`
     installs it; the caller reports that."""
@@ -157,6 +160,8 @@ def boot(state, woke_from_sleep, max_boots=1):
             return new, trial
         if woke_from_sleep:
             reason = "not confirmed within %d boots" % max_boots
+        elif watchdog:
+            reason = "watchdog reset during its trial (the release hung)"
         else:
             reason = "reset during its trial (crash, watchdog or power loss)"
         return _failed(state, trial, reason), state["active"]

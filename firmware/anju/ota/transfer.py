@@ -57,7 +57,8 @@ FAIL_OTHER = 0
 FAIL_CRASHED = 1
 FAIL_RESET = 2
 FAIL_UNCONFIRMED = 3
-FAILURES = ("other", "crashed", "reset", "not_confirmed")
+FAIL_WATCHDOG = 4
+FAILURES = ("other", "crashed", "reset", "not_confirmed", "watchdog")
 MAX_FAILURES = 4
 
 
@@ -77,6 +78,8 @@ def failure_code(reason):
         return FAIL_RESET
     if reason.startswith("not confirmed"):
         return FAIL_UNCONFIRMED
+    if reason.startswith("watchdog"):
+        return FAIL_WATCHDOG
     return FAIL_OTHER
 
 

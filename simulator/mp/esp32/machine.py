@@ -150,13 +150,18 @@ class RTC(_board.RTCCore):
 
 
 class WDT:
+    """The task watchdog (machine_wdt.c): only id 0; a second WDT() sets the
+    timeout again. Light sleep pauses it; deep sleep and a reset end it."""
+
     def __init__(self, id=0, timeout=5000):
-        if timeout < 1:
+        if id != 0:
+            raise ValueError()
+        if timeout <= 0:
             raise ValueError("WDT timeout too short")
-        self._timeout = timeout
+        _sim.watchdog(timeout / 1000, False)
 
     def feed(self):
-        pass
+        _sim.watchdog()
 
 
 

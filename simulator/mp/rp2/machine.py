@@ -105,13 +105,18 @@ class RTC(_board.RTCCore):
 
 
 class WDT:
+    """The RP2040 watchdog (machine_wdt.c): only id 0, at most 8388 ms. It
+    keeps counting in light sleep; a reset ends it."""
+
     def __init__(self, id=0, timeout=5000):
+        if id != 0:
+            raise ValueError("WDT(%d) doesn't exist" % id)
         if timeout > 8388:
             raise ValueError("timeout exceeds 8388")
-        self._timeout = timeout
+        _sim.watchdog(timeout / 1000, True)
 
     def feed(self):
-        pass
+        _sim.watchdog()
 
 
 

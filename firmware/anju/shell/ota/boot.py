@@ -18,10 +18,10 @@ from anju.ota import slots
 from anju.shell.ota.store import SlotStore
 
 
-def select(store, woke_from_sleep, max_boots=1):
+def select(store, woke_from_sleep, max_boots=1, watchdog=False):
     """(state, slot) for this boot; a changed state is saved first."""
     state = slots.load(store)
-    new, slot = slots.boot(state, woke_from_sleep, max_boots)
+    new, slot = slots.boot(state, woke_from_sleep, max_boots, watchdog)
     if new is not None and new is not state:
         slots.save(store, new)
     return new, slot
@@ -36,19 +36,21 @@ def slot_path(root, slot):
 rolled_back = False
 
 
-def prepare(woke_from_sleep, max_boots=1, root=""):
+def prepare(woke_from_sleep, max_boots=1, root="", watchdog=False):
     """Choose this boot's slot (saving a trial as tried first) and make
     `import app` load it: the slot's `lib/` first on sys.path, the `anju`
     modules that decided dropped from sys.modules (this one included), so the
     app imports its own release's runtime and nothing of the selector stays
-    on the heap once the caller lets go of this module."""
+    on the heap once the caller lets go of this module. True when this boot
+    runs a trial."""
     store = SlotStore(root)
-    _state, slot = select(store, woke_from_sleep, max_boots)
+    state, slot = select(store, woke_from_sleep, max_boots, watchdog)
     base = slot_path(root, slot)
     for name in list(sys.modules):
         if name == "app" or name == "anju" or name.startswith("anju."):
             del sys.modules[name]
     sys.path[:0] = [base + "/lib", base]
+    return state is not None and state["trial"] is not None
 
 
 def record_crash(exc, root=""):
