@@ -3,12 +3,17 @@ through a running hub's HTTP API (docs/ota.md "anju fleet").
 
     anju fleet status [--release ID] [--json]
     anju fleet update --release DIR --devices door-101,door-102 --window 02:00-05:00
+    anju fleet withdraw --devices door-101,door-102
 
 `update` sends the signed release directory (as `anju release build` made it)
 to the hub, which checks its signature with the site's release public key and
 every file before it keeps it (the release key never leaves the operator's
 machine), then targets the devices: each is offered the release inside the
-window, in the site's time zone. Exit codes: 0 done, 1 the hub refused (the
+window, in the site's time zone. `withdraw` stops updates under way: no more
+offers, and a device in the middle of its transfer drops its copy at its next
+chunk request (one already running the release keeps it). `status` marks an
+update "stalled" when the device has been silent mid-update for three of its
+heartbeats (at least an hour). Exit codes: 0 done, 1 the hub refused (the
 reason on stderr), 2 the hub could not be reached, bad input.
 """
 
@@ -41,8 +46,9 @@ def cmd_status(args) -> int:
     for d in doc["devices"]:
         fw = d["firmware"] or {}
         tg = d["target"]
-        update = "-" if tg is None else "%s %s (%d%%)" % (tg["version"], tg["state"],
-                                                          tg["percent"] or 0)
+        update = "-" if tg is None else "%s %s (%d%%)%s" % (
+            tg["version"], tg["state"], tg["percent"] or 0,
+            "" if tg.get("stalled_s") is None else ", stalled %s" % _ago(tg["stalled_s"]))
         behind = d.get("behind")
         print("%-20s %-13s %-9s %-5s %-9s %-20s %s" % (
             d["device"], d["kind"], fw.get("version", "unknown"),
@@ -50,6 +56,24 @@ def cmd_status(args) -> int:
             "-" if behind is None else ("yes" if behind else "no"), update,
             ", ".join("%s %s" % (f["version"], f["reason"])
                       for f in fw.get("failed_updates", [])) or "-"))
+    return 0
+
+
+def _ago(seconds):
+    return "%dh%02dm" % (seconds // 3600, seconds % 3600 // 60)
+
+
+def cmd_withdraw(args) -> int:
+    devices = _devices(args.devices)
+    if not devices:
+        print("error: --devices: give device ids, separated by commas", file=sys.stderr)
+        return 2
+    status, doc = alarms_cli._json(args.hub, "POST", "/api/ota/withdrawals",
+                                   {"devices": devices}, timeout=args.timeout)
+    if status != 200:
+        return alarms_cli._fail(status, doc)
+    print("update withdrawn from %d device(s): %s" % (len(doc["withdrawn"]),
+                                                      ", ".join(doc["withdrawn"])))
     return 0
 
 
@@ -102,3 +126,7 @@ def register(subparsers) -> None:
     up.add_argument("--window", required=True,
                     help="HH:MM-HH:MM in the site's time zone when devices may take it")
     up.set_defaults(func=alarms_cli._guard(cmd_update))
+    wd = sub.add_parser("withdraw", parents=[common],
+                        help="stop the updates under way on devices")
+    wd.add_argument("--devices", required=True, help="device ids, separated by commas")
+    wd.set_defaults(func=alarms_cli._guard(cmd_withdraw))

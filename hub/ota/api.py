@@ -8,6 +8,7 @@ mounted on the hub's `HubApi` when the site has `hub.ota`.
                                   base64): 201 once its signature and files
                                   checked out with the site's release key
     POST /api/ota/updates         {"release", "devices", "window"}: target devices
+    POST /api/ota/withdrawals     {"devices"}: stop their updates under way
 
 Changes need `ota.update` (admin, installer); reads `devices.read`. Bad input
 is a 400 naming the field, and changes nothing.
@@ -24,6 +25,7 @@ def mount(api, hub):
         Route("GET", r"^/api/ota/releases$", routes.releases, "devices.read", EXECUTOR),
         Route("POST", r"^/api/ota/releases$", routes.publish, "ota.update", EXECUTOR),
         Route("POST", r"^/api/ota/updates$", routes.update, "ota.update", EXECUTOR),
+        Route("POST", r"^/api/ota/withdrawals$", routes.withdraw, "ota.update", EXECUTOR),
     ])
     return routes
 
@@ -73,5 +75,12 @@ class FleetRoutes:
         try:
             plan.parse_window(doc.get("window"))
             return 202, self.ota.update(doc.get("release"), doc.get("devices"), doc.get("window"))
+        except OtaError as exc:
+            raise HttpError(400, "bad_request", str(exc)) from exc
+
+    def withdraw(self, req):
+        doc = req.json()
+        try:
+            return 200, self.ota.withdraw(doc.get("devices"), req.account or "local")
         except OtaError as exc:
             raise HttpError(400, "bad_request", str(exc)) from exc

@@ -3,7 +3,13 @@
 A window is "HH:MM-HH:MM" in the site's time zone; one that ends before it
 starts runs over midnight ("23:00-02:00"). A device is offered its target
 release only inside the window, only while the target is open (not done,
-failed or refused), and never a release it reported as failed.
+failed, refused or withdrawn), and never a release it reported as failed.
+
+A target is *stalled* when the device is in the middle of an update (offered
+it, fetching, installed, on trial) and the hub has not heard from it for
+three of its heartbeats (at least STALL_MIN_S): a device that lost power or
+its link mid-transfer. The state stays (the device resumes where its flash
+copy ends when it comes back); the fleet status says so.
 """
 import re
 
@@ -11,6 +17,9 @@ from hub.ota import OtaError
 
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 OPEN = ("waiting", "offered", "fetching", "installed", "battery_low", "trial")
+UNDER_WAY = ("offered", "fetching", "installed", "trial")
+STALL_MIN_S = 3600
+STALL_HEARTBEATS = 3
 
 
 def parse_window(text):
@@ -55,3 +64,16 @@ def should_offer(target, report, window_open):
     if target is None or not window_open or target["state"] not in OPEN:
         return False
     return report is None or report["version"] != target["version"]
+
+
+def stalled_for(target, last_word_at, heartbeat_s, now):
+    """Seconds the device has been silent in the middle of its update, when
+    that is past its stall limit; else None. `last_word_at`: when the hub last
+    heard from it on the OTA topics (None: never)."""
+    if target is None or target["state"] not in UNDER_WAY:
+        return None
+    times = [t for t in (last_word_at, target["updated_at"]) if t is not None]
+    if not times:
+        return None
+    silent = now - max(times)
+    return silent if silent > max(STALL_HEARTBEATS * heartbeat_s, STALL_MIN_S) else None

@@ -58,6 +58,7 @@ class OtaServer:
         self.served_to = Counter()  # device -> chunk bytes sent to it
         self._chunk_counters = {}  # device -> last chunk request counter (replays are dropped)
         self._progress = {}  # device -> percent of the release served so far
+        self._last_word = {}  # device -> when its last OTA frame verified (this run)
         self._client = paho.Client(paho.CallbackAPIVersion.VERSION2,
                                    client_id="anju-hub-%s-ota" % self.site.site_id)
         if hub.mqtt.login is not None:
@@ -121,14 +122,39 @@ class OtaServer:
         return {"release": release_id, "version": rel.version, "devices": sorted(set(devices)),
                 "window": window}
 
+    def withdraw(self, devices, by):
+        """Stop updating `devices`: their open targets become `withdrawn` (no
+        more offers; a chunk request is answered with an error, so the device
+        drops its copy). A device already running the release keeps it."""
+        if not isinstance(devices, list) or not devices:
+            raise OtaError("devices must be a non-empty list of device ids")
+        for did in devices:
+            if not isinstance(did, str) or did not in self.site.devices:
+                raise OtaError("devices: unknown device %r" % (did,))
+            target = self.book.target(did)
+            if target is None or target["state"] not in plan.OPEN:
+                raise OtaError("devices: %s has no update under way (%s)" % (
+                    did, "no target" if target is None else "its target is " + target["state"]))
+        now = self.hub.clock.now()
+        done = sorted(set(devices))
+        for did in done:
+            self.book.set_target_state(did, "withdrawn", detail="withdrawn by " + by, at=now)
+        log.info("update withdrawn", extra={"devices": len(done), "by": by})
+        return {"withdrawn": done}
+
     def status(self, device_ids=None):
+        now = self.hub.clock.now()
         out = []
         for did in sorted(device_ids or self.site.devices):
             dev = self.site.devices.get(did)
             if dev is None or dev.transport != "mqtt":
                 continue
-            out.append({"device": did, "kind": dev.kind, "firmware": self.book.firmware(did),
-                        "target": self.book.target(did)})
+            fw, target = self.book.firmware(did), self.book.target(did)
+            heard = self._last_word.get(did, fw["reported_at"] if fw else None)
+            stalled = plan.stalled_for(target, heard, dev.heartbeat_s, now)
+            if target is not None:
+                target["stalled_s"] = None if stalled is None else int(stalled)
+            out.append({"device": did, "kind": dev.kind, "firmware": fw, "target": target})
         return out
 
     def firmware(self, device_id):
@@ -152,6 +178,7 @@ class OtaServer:
             return
         try:
             mtype, counter, body = wire.verify(did, dev.frame_key, payload)
+            self._last_word[did] = self.hub.clock.now()
             if mtype == wire.T_FW_REPORT:
                 self._report(dev, counter, wire.decode_report(body))
             else:

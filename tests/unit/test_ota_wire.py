@@ -23,13 +23,15 @@ def _frame(mtype, body, counter=5, key=KEY, did=DID):
 
 def test_a_device_report_decodes_with_every_field_and_its_ack_verifies_on_the_device():
     body = tx.report_body((1, 2, 3), "b", True, tx.FETCHING, 40,
-                          [((1, 1, 0), tx.FAIL_CRASHED), ((1, 0, 9), tx.FAIL_UNCONFIRMED)])
+                          [((1, 1, 0), tx.FAIL_CRASHED), ((1, 0, 9), tx.FAIL_UNCONFIRMED),
+                           ((1, 0, 8), tx.failure_code("watchdog reset during its trial"))])
     mtype, counter, got = wire.verify(DID, KEY, _frame(tx.T_FW_REPORT, body, 77))
     assert (mtype, counter) == (wire.T_FW_REPORT, 77)
     assert wire.decode_report(got) == {
         "version": "1.2.3", "slot": "b", "trial": True, "status": "fetching", "percent": 40,
         "failures": [{"version": "1.1.0", "reason": "crashed"},
-                     {"version": "1.0.9", "reason": "not_confirmed"}]}
+                     {"version": "1.0.9", "reason": "not_confirmed"},
+                     {"version": "1.0.8", "reason": "watchdog"}]}
     ack = wire.ack(KEY, DID, 77)
     assert tx.parse_down(ack) == ("ack", 77, tx.ack_tag(KEY, DID.encode(), 77))
     # bound to the device and the counter
@@ -121,6 +123,25 @@ def test_the_target_follows_the_reports():
     assert plan.should_offer(target, rep, True) and not plan.should_offer(target, rep, False)
     assert not plan.should_offer(dict(target, state="failed"), rep, True)
     assert not plan.should_offer(target, dict(rep, version="1.1.0", trial=True), True)
+
+
+def test_a_device_silent_mid_update_for_three_heartbeats_is_stalled():
+    now = 1_800_000_000.0
+    hb = 1800  # 30-minute heartbeat: three of them, 90 minutes
+    t = {"state": "fetching", "updated_at": now - 4 * 3600}
+    assert plan.stalled_for(t, now - 91 * 60, hb, now) == 91 * 60
+    assert plan.stalled_for(t, now - 89 * 60, hb, now) is None  # heard from within the limit
+    assert plan.stalled_for(t, None, hb, now) == 4 * 3600  # since the target last moved
+    # at least an hour, whatever the heartbeat
+    assert plan.stalled_for(t, now - 50 * 60, 60, now) is None
+    assert plan.stalled_for(t, now - 61 * 60, 60, now) == 61 * 60
+    for state in ("offered", "installed", "trial"):
+        assert plan.stalled_for(dict(t, state=state), None, hb, now) == 4 * 3600
+    # not under way: waiting for its window or its battery, finished, withdrawn
+    for state in ("waiting", "battery_low", "done", "failed", "withdrawn", "refused_hash"):
+        assert plan.stalled_for(dict(t, state=state), None, hb, now) is None
+    assert plan.stalled_for(None, None, hb, now) is None
+    assert plan.should_offer(dict(t, state="withdrawn", version="1.1.0"), None, True) is False
 
 
 @pytest.fixture(scope="module")
