@@ -77,14 +77,16 @@ class ReaderSteps:
             else:
                 payload = peer.stale_report(kind, value_, rdr.STALE_S)
             genuine = False
-        taken = len(peer.answers)
+        taken, ignored = len(peer.answers), dict(peer.ignored)
         await asyncio.to_thread(peer.publish, payload)
 
         def rejected():
             now = self._hub_rejected()
             return {r: n - before.get(r, 0) for r, n in now.items() if n > before.get(r, 0)}
 
-        held = await peer.wait(lambda: len(peer.answers) > taken or rejected(), ANSWER_TIMEOUT_S)
+        # the answer taken, the hub's rejection, or an answer the reader ignored
+        held = await peer.wait(lambda: len(peer.answers) > taken or rejected()
+                               or peer.ignored != ignored, ANSWER_TIMEOUT_S)
         for reason, n in rejected().items():
             mine = self.reader_rejected.setdefault(rid, {})
             mine[reason] = mine.get(reason, 0) + n
@@ -95,9 +97,15 @@ class ReaderSteps:
                                                     doc["reason"], doc["counter"]))
             if not genuine:
                 self._fail("the hub answered a %s report at %s" % (inject, rid))
+        elif peer.ignored != ignored:
+            why = ", ".join(sorted(r for r, n in peer.ignored.items() if n > ignored.get(r, 0)))
+            self.say(rid, "ignored the hub's answer (%s)" % why)
+            if not genuine:
+                self._fail("the hub answered a %s report at %s (the reader ignored it as %s)"
+                           % (inject, rid, why))
         elif not held:
-            self._fail("no answer from the hub to %s's report within %.0f s"
-                       % (rid, ANSWER_TIMEOUT_S))
+            self._fail("the hub neither answered nor rejected %s's %s report within %.0f s"
+                       % (rid, inject or action, ANSWER_TIMEOUT_S))
         if genuine and not held:
             peer.pending = None
 
