@@ -126,7 +126,8 @@ class ReaderPeer:
         self._loop = None
         self._host, self._port = host, port
         self._subscribed = threading.Event()
-        self._c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="anju-sim-" + self.id)
+        self._c = paho.Client(paho.CallbackAPIVersion.VERSION2,
+                              client_id="anju-sim-reader-" + self.id)
         if login:
             self._c.username_pw_set(login["username"], login["password"])
         self._c.reconnect_delay_set(min_delay=0.1, max_delay=1)

@@ -62,8 +62,8 @@ async def test_plates_and_qr_at_simulated_readers(tmp_path):
     broker_log = (tmp_path / "broker-site" / "mosquitto.log").read_text()
     logins = set(re.findall(r"New client connected from \S+ as (\S+) \(p\d, c\d, k\d+, "
                             r"u'([^']*)'\)", broker_log))
-    assert {("anju-sim-barrier-east", "barrier-east"),
-            ("anju-sim-gate-north-qr", "gate-north-qr")} <= logins
+    assert {("anju-sim-reader-barrier-east", "barrier-east"),
+            ("anju-sim-reader-gate-north-qr", "gate-north-qr")} <= logins
     assert "Denied" not in broker_log
 
 
