@@ -84,7 +84,7 @@ def _tampered() -> bytes:
     (_tampered(), 7, 40, NOW, "forged"),
     (raw(command()), 7, 41, NOW, "replayed"),                            # the same counter again
     (raw(command()), 7, 50, NOW, "replayed"),                            # an older one
-    (raw(command(ref=6)), 7, 40, NOW, "mismatched"),                     # the answer to another report
+    (raw(command(ref=6)), 7, 40, NOW, "mismatched"),                     # to another report
     (raw(command()), None, 40, NOW, "mismatched"),                       # no report awaits one
     (raw(command(reader="gate-north-qr")), 7, 40, NOW, "mismatched"),
     (raw(command()), 7, 40, NOW + 11, "stale"),
