@@ -19,7 +19,9 @@ import paho.mqtt.client as paho
 from hub.ingest.login import hub_username
 from hub.verify import frames as hubframes
 from hub.service import HubService
+from simulator import reader_steps
 from simulator import scenario as scn
+from simulator import scenario_readers as rdr
 from simulator import visits
 from simulator.forge import UNKNOWN_DEVICE
 from simulator.clock import VirtualClock, fmt_offset
@@ -115,7 +117,7 @@ class Observer:
         self._c.loop_stop()
 
 
-class ScenarioRun(visits.VisitSteps):
+class ScenarioRun(visits.VisitSteps, reader_steps.ReaderSteps):
     def __init__(self, sc, workdir, out=print, pace=0.0, on_start=None, console=None):
         self.sc = sc
         self.on_start = on_start  # fn(run, sim) before power-on (benchmarks attach probes)
@@ -136,6 +138,7 @@ class ScenarioRun(visits.VisitSteps):
         self.visitor_codes = {}  # (lock, code name) -> passcode.Code the hub made
         self.visits = {}  # visit name -> the visit id the hub's visitor service gave it
         self.visit_passes = {}  # visit name -> {lock: (digits, valid_from)} of its pass
+        self.visit_qrs = {}  # visit name -> the QR text of its pass, once approved
         self.step_errors = []  # a visitor step the hub refused (simulator/visits.py)
 
     def say(self, who, what, t=None):
@@ -205,6 +208,7 @@ class ScenarioRun(visits.VisitSteps):
         try:
             self.say("sim", "scenario '%s': %d device(s), %d step(s)"
                      % (sc.name, len(sc.device_specs), len(sc.steps)))
+            await self.start_readers(site_broker.host, site_broker.port)
             for did, spec in sc.device_specs.items():
                 dev = site.devices[did]
                 cfg = {"device_id": did, "site": site.site_id, "kind": dev.kind,
@@ -247,7 +251,9 @@ class ScenarioRun(visits.VisitSteps):
             sim.plan_inputs(
                 {did: [self.t0 + st.at for st in sc.steps
                        if st.action is not None and st.device == did] for did in sim.devices},
-                [self.t0 + st.at for st in sc.steps if st.action is not None and st.device is None],
+                # a reader is no simulated device: its steps act on the site
+                [self.t0 + st.at for st in sc.steps if st.action is not None
+                 and (st.device is None or st.device not in sim.devices)],
                 self.t0 + sc.end + 1, command_sources(site), self._pin_steps())
             for step in sc.steps:
                 await self.advance_to(self.t0 + step.at)
@@ -259,6 +265,7 @@ class ScenarioRun(visits.VisitSteps):
             return self.check()
         finally:
             sim.shutdown()
+            self.stop_readers()
             await self.hub.stop()
             frames_seen.stop()
             alarms_seen.stop()
@@ -428,7 +435,7 @@ class ScenarioRun(visits.VisitSteps):
                     "case_open": ("tamper", 1), "case_close": ("tamper", 0)}
         at = {}
         for st in self.sc.steps:
-            if st.device is not None and st.action is not None:
+            if st.device in self.sim.devices and st.action is not None:
                 at.setdefault(st.device, {}).setdefault(self.t0 + st.at, []).append(st.action)
         out = {}
         for did, times in at.items():
@@ -456,8 +463,10 @@ class ScenarioRun(visits.VisitSteps):
         if step.action == "position":
             await self.position(step.value)
             return
+        shown = (reader_steps.step_value(step) if step.action in rdr.READER_ACTIONS
+                 else visits.step_value(step))
         self.say(did or "sim", scn.ACTIONS[step.action] +
-                 ("" if step.value is None else " (%s)" % visits.step_value(step)))
+                 ("" if step.value is None else " (%s)" % shown))
         if step.action == "hub_restart":
             await self.hub.stop()
             self._alarms_base = len(self.alarms.messages)  # the new hub counts from 0
@@ -481,7 +490,9 @@ class ScenarioRun(visits.VisitSteps):
             await asyncio.to_thread(self.hub.forwarder.connected.wait, 30)
             await sim.settle()
             return
-        if step.action in ("open", "close"):
+        if step.action in rdr.READER_ACTIONS:
+            await self.reader_step(did, step.action, step.value)
+        elif step.action in ("open", "close"):
             sim.set_input(did, "reed", step.action == "open")
         elif step.action in ("case_open", "case_close"):
             sim.set_input(did, "tamper", step.action == "case_open")
@@ -716,6 +727,10 @@ class ScenarioRun(visits.VisitSteps):
                     spec["what"], fmt_offset(spec["at"]), last, spec["state"])
             elif e.kind in ("visit", "visit_record"):
                 good, what = self.check_visit(e.kind, spec, received)
+            elif e.kind == "gate":
+                good, what = self.check_gate(spec)
+            elif e.kind == "visitor_log":
+                good, what = self.check_visitor_log(spec)
             else:
                 n = self.hub.store.rejection_counts().get(spec["what"], 0)
                 good = n == spec["count"]

@@ -11,6 +11,7 @@ from hub import ConfigError
 from hub.config import site as hubconfig
 from hub.config import yamlfile
 from hub.config.values import parse_duration
+from simulator import scenario_readers as rdr
 from simulator.clock import START as CLOCK_START  # a visit's window is checked against it
 
 ACTIONS = {
@@ -36,6 +37,9 @@ ACTIONS = {
     "visit": "a visit registered at the hub's visitor service",
     "visit_decide": "the visit decided at the hub",
     "visit_watch": "put on the visitor watch list",
+    "plate": "a number plate at the barrier's camera",
+    "qr": "a QR held to the gate reader",
+    "reader_inject": "a bad message at a gate reader",
     "hub_restart": "hub restarted",
     "upstream_down": "upstream broker stopped",
     "upstream_up": "upstream broker started",
@@ -62,7 +66,7 @@ BROKER_STATES = ("ok", "refuse", "silent", "down")  # simulator/fault_broker.py
 INJECT_KINDS = ("forged", "replayed", "tampered", "truncated", "oversized", "unknown_device",
                 "wrong_key", "forged_command", "copied_command")
 EXPECT_KINDS = ("alarm", "no_alarm", "delivered", "rejected", "siren", "silent", "access", "bolt",
-                "visit", "visit_record")
+                "visit", "visit_record", "gate", "visitor_log")
 ACCESS_FILTERS = {
     "outcome": ("unlocked", "denied"),
     "method": ("card", "pin", "phone_ble", "face", "mechanical_key", "fingerprint", "inside",
@@ -119,6 +123,7 @@ class Scenario:
         self.end = 0.0
         self.visitor_codes = {}  # (lock, name) -> (from, until, one_time), visitor_code steps
         self.visits = {}  # name -> {"flat", "locks", "id_number"}, visit steps
+        self.reader_reports = {}  # reader id -> plate and qr steps so far
 
 
 def device_keys(site_id, device_id):
@@ -516,6 +521,20 @@ def parse(doc, boards_loader=None):
                                  _visit_step(action, step.get("value"), where, t, site, sc),
                                  step.line))
             continue
+        readers = rdr.readers_of(site)
+        if action in rdr.READER_ACTIONS or (device is not None and str(device) in readers):
+            if action not in rdr.READER_ACTIONS:
+                raise ConfigError("%s: action '%s': '%s' is a visitor reader; its actions: %s"
+                                  % (where, action, device, ", ".join(rdr.READER_ACTIONS)))
+            if device is None or str(device) not in readers:
+                raise ConfigError("%s: key 'device': action '%s' needs a reader of the site's "
+                                  "visitors.readers, got '%s'; known: %s"
+                                  % (step.where("device") if device is not None else where,
+                                     action, device, ", ".join(sorted(readers)) or "none"))
+            sc.steps.append(Step(t, str(device), action,
+                                 rdr.reader_step(action, step.get("value"), where,
+                                                 readers[str(device)], sc), step.line))
+            continue
         if action in SITE_ACTIONS:
             if device is not None:
                 raise ConfigError("%s: action '%s' takes no 'device'" % (where, action))
@@ -561,7 +580,8 @@ def parse(doc, boards_loader=None):
     for e in doc.get("expect") or []:
         if not isinstance(e, dict):
             raise ConfigError("%s: every expectation must be a mapping" % doc.where("expect"))
-        kinds = [k for k in EXPECT_KINDS if k in e]
+        # a gate's own keys `rejected` and `ignored` are not the frames' `rejected`
+        kinds = ["gate"] if "gate" in e else [k for k in EXPECT_KINDS if k in e]
         if len(kinds) != 1:
             raise ConfigError("%s: an expectation needs exactly one of %s" % (e.where(), ", ".join(EXPECT_KINDS)))
         kind = kinds[0]
@@ -648,6 +668,10 @@ def parse(doc, boards_loader=None):
                 spec["state"] = e["state"]
             else:
                 spec["count"] = _count(e, e.where(), kind) if "count" in e else 1
+        elif kind == "gate":
+            spec = rdr.gate_expectation(e, site)
+        elif kind == "visitor_log":
+            spec = rdr.visitor_log_expectation(e, site)
         elif kind == "rejected":
             if "count" not in e:
                 raise ConfigError("%s: 'rejected' needs 'count' (an integer)" % e.where())

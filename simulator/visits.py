@@ -10,7 +10,7 @@ from simulator.clock import fmt_offset
 
 class VisitSteps:
     """Mixed into simulator.runner.ScenarioRun: needs its hub, clock, t0, sc,
-    say, out, visits, visit_passes and step_errors."""
+    say, out, visits, visit_passes, visit_qrs and step_errors."""
 
     def visit_codes(self, name, did):
         """(digits, valid_from) of the code the hub made for visit `name` at lock
@@ -22,6 +22,10 @@ class VisitSteps:
         rows = self.hub.store.query("SELECT device_id, digits, valid_from FROM visit_codes "
                                     "WHERE visit_id=?", (self.visits[name],))
         self.visit_passes[name] = {r[0]: (r[1], r[2]) for r in rows}
+        book = self.hub.visitors.book
+        if book.show(self.visits[name])["state"] == "approved":
+            # kept: a gate reader's `qr` step shows it even after the pass is revoked
+            self.visit_qrs[name] = book.pass_of(self.visits[name])["qr"]
 
     def visit_digits(self, name, did):
         found = self.visit_codes(name, did)
