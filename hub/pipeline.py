@@ -82,6 +82,9 @@ class Pipeline:
         self.stats = {"accepted": 0, "rejected": 0, "duplicate": 0, "alarms": 0}
         self.escalated = 0
         self.rejection_log = RejectionLog()
+        # fn(tx, device, visitor_code, at): a lock opened for a visitor code,
+        # in the frame's transaction (the visitor service records the entry)
+        self.on_visitor_entry = None
 
     # ---- ingest ----------------------------------------------------------------
     def device_for_topic(self, topic):
@@ -157,6 +160,10 @@ class Pipeline:
             tx.update_device_state(reading.device_id, reading.values, received_at, event_id)
             self._project(tx, reading, received_at, event_id, prev)
             dev = self.site.devices[reading.device_id]
+            code = reading.values.get("visitor_code") if reading.type == "access" else None
+            if code and reading.values.get("outcome") == "unlocked" \
+                    and self.on_visitor_entry is not None:
+                self.on_visitor_entry(tx, dev, code, received_at)
             event = Event(dev, self.site.flats.get(dev.flat), reading, event_id, received_at, prev)
             self._raise(tx, self.engine.on_event(tx, event, received_at), received_at)
         self.stats["accepted"] += 1

@@ -613,6 +613,23 @@ class VisitorBook:
                               "direction": direction, "reason": reason})
         return ok, reason, visit_id
 
+    def record_lock_entry(self, tx, device, code, at):
+        """A lock opened for a visitor code (its ACCESS frame, in that frame's
+        transaction): the entry goes to the visit whose code at this lock it
+        is (credential `code`, direction `in`; a lock reports no exits). A
+        code the hub no longer knows (its visit purged) records nothing."""
+        for visit_id, digits, valid_from in tx.query(
+                "SELECT visit_id, digits, valid_from FROM visit_codes WHERE device_id=?",
+                (device.id,)):
+            slot = int(valid_from - passcode.MP_EPOCH_OFFSET) // passcode.SLOT_S
+            if (slot, passcode.parse(digits)[0]) == (code["start_slot"], code["check"]):
+                tx.execute("INSERT INTO visit_entries(visit_id, at, entrance, reader, credential,"
+                           " direction) VALUES(?,?,?,?,?,?)",
+                           (visit_id, at, device.entrance or device.flat or "", device.id,
+                            "code", "in"))
+                return visit_id
+        return None
+
     def _attempt(self, kind, reader, now, payload):
         with self.store.transaction() as tx:
             tx.append_access(kind, now, dict(payload, reader=reader.id,
@@ -638,7 +655,10 @@ class VisitorBook:
                               % ", ".join(COLUMNS), (now - self.settings.overstay_s,)):
                 row = dict(zip(COLUMNS, r))
                 moves = self.entries(row["id"])
-                entered = [m["at"] for m in moves if m["direction"] == "in"]
+                # a lock reports entries only: who came in by a code alone is
+                # not judged (no exit could ever be seen)
+                entered = [m["at"] for m in moves if m["direction"] == "in"
+                           and m["credential"] != "code"]
                 exited = bool(entered) and any(m["direction"] == "out" and m["at"] >= entered[-1]
                                                for m in moves)
                 if model.overstayed(entered[-1] if entered else None, exited,

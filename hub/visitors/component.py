@@ -57,6 +57,8 @@ class VisitorService:
         # the one place a revoked pass's lock codes leave the hub: the lock's
         # revocation command, when this hub has it
         self.book.revoke_lock_code = getattr(hub, "revoke_visitor_code", None)
+        # a lock that opened for a visitor code: the visit's entry, with the frame
+        hub.pipeline.on_visitor_entry = self.book.record_lock_entry
         if getattr(hub, "_face_cfg", None) is not None:
             # a visitor's face matches only inside an approved window
             self.book.on_approved = self._face_window

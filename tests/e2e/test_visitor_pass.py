@@ -3,7 +3,8 @@ visitor_pass.yaml): registered with a resident token and by a clerk, approved
 by the office, the pass's code typed on the unmodified lock firmware on real
 MicroPython with the lock's broker down, real brokers to the hub and the
 platform. Beyond the scenario's own expectations: the codes the lock decided
-offline reached the hub only when the link came back; the revocation went
+offline reached the hub only when the link came back, each opening an entry
+of its visit; the revocation went
 to the lock as VISITOR_REVOKE and was confirmed; the watch-listed visitor got
 no code; every visit record upstream came once, its ID number masked, and no
 code's digits or full ID number are in what the hub stored or sent."""
@@ -39,6 +40,13 @@ async def test_visitor_pass_through_the_visitor_service(tmp_path):
         guest = [e["values"]["reason"] for e in sorted(acc, key=lambda e: e["values"]["seq"])
                  if e["values"]["credential"] == ids["guest"]]
         assert guest == ["not_yet_valid", "ok", "expired"]
+        # each code that opened is an entry of its visit (a lock reports no exits)
+        entries = {name: [tuple(r) for r in store.query(
+            "SELECT entrance, reader, credential, direction FROM visit_entries WHERE visit_id=?",
+            (run.visits[name],))] for name in ("guest", "courier", "cleaner", "suspect")}
+        assert entries == {"guest": [("b1-entrance", LOCK, "code", "in")],
+                           "courier": [("b1-entrance", LOCK, "code", "in")],
+                           "cleaner": [], "suspect": []}, entries
         revokes = store.query("SELECT credential, state, result FROM lock_commands WHERE"
                               " device_id=? AND name='visitor_revoke'", (LOCK,))
         assert [tuple(r) for r in revokes] == [(ids["cleaner"], "ok", "ok")]

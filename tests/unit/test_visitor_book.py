@@ -465,3 +465,27 @@ def test_an_unknown_watch_list_ref_is_not_found_and_changes_nothing(kit: Kit) ->
     with pytest.raises(VisitNotFound):
         kit.book.watch_remove(999, "http:police")
     assert len(kit.book.watch_list()) == 1
+
+
+def test_a_lock_code_that_opened_is_an_entry_of_its_visit_and_not_judged_for_overstay(
+        kit: Kit) -> None:
+    v = kit.book.register(kit.body(flat_lock=True, valid_until=T0 + 3600), "c")
+    kit.book.decide(v["id"], "approve", "c")
+    code = {c["device"]: c for c in kit.book.pass_of(v["id"])["codes"]}["lock-gate"]
+    check, start = passcode.parse(code["digits"])[0], int(
+        code["valid_from"] - passcode.MP_EPOCH_OFFSET) // passcode.SLOT_S
+    gate = kit.hub.pipeline.site.devices["lock-gate"]
+    with kit.hub.store.transaction() as tx:
+        # another lock's code, and one of no visit: nothing recorded
+        assert kit.book.record_lock_entry(tx, kit.hub.pipeline.site.devices["lock-101"],
+                                          {"start_slot": start, "check": check}, T0) is None
+        assert kit.book.record_lock_entry(tx, gate, {"start_slot": start,
+                                                     "check": (check + 1) % passcode.CHECK_MOD}, T0) is None
+        assert kit.book.record_lock_entry(tx, gate, {"start_slot": start, "check": check},
+                                          T0 + 60) == v["id"]
+    assert kit.book.entries(v["id"]) == [{"at": T0 + 60, "entrance": gate.entrance,
+                                          "reader": "lock-gate", "credential": "code",
+                                          "direction": "in"}]
+    # a lock reports no exits: a visitor who came in by code is not noticed as overstaying
+    kit.clock.t = T0 + 3 * 3600
+    assert kit.book.tick()["overstay"] == 0
