@@ -731,6 +731,10 @@ class ScenarioRun(visits.VisitSteps, reader_steps.ReaderSteps):
                 good, what = self.check_gate(spec)
             elif e.kind == "visitor_log":
                 good, what = self.check_visitor_log(spec)
+            elif e.kind == "watchdog":
+                n = self.sim.devices[spec["what"]].resets.get("WDT_RESET", 0)
+                good = n == spec["count"]
+                what = "watchdog resets of %s: %d (want %d)" % (spec["what"], n, spec["count"])
             else:
                 n = self.hub.store.rejection_counts().get(spec["what"], 0)
                 good = n == spec["count"]
@@ -739,6 +743,15 @@ class ScenarioRun(visits.VisitSteps, reader_steps.ReaderSteps):
             self.out("%s  %s  (%s:%d)" % ("PASS" if good else "FAIL", what, self.sc.file, e.line))
             if not good:
                 self.failures.append(what)
+        # a watchdog reset is firmware that hung: it fails the run unless expected
+        expected = {e.spec["what"] for e in self.sc.expectations if e.kind == "watchdog"}
+        for did, dev in sorted(self.sim.devices.items()):
+            n = dev.resets.get("WDT_RESET", 0)
+            if n and did not in expected:
+                what = "%s was reset by its watchdog %d time(s): its firmware hung" % (did, n)
+                self.out("FAIL  %s" % what)
+                self.failures.append(what)
+                ok = False
         return ok
 
 

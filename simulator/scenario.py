@@ -66,7 +66,7 @@ BROKER_STATES = ("ok", "refuse", "silent", "down")  # simulator/fault_broker.py
 INJECT_KINDS = ("forged", "replayed", "tampered", "truncated", "oversized", "unknown_device",
                 "wrong_key", "forged_command", "copied_command")
 EXPECT_KINDS = ("alarm", "no_alarm", "delivered", "rejected", "siren", "silent", "access", "bolt",
-                "visit", "visit_record", "gate", "visitor_log")
+                "visit", "visit_record", "gate", "visitor_log", "watchdog")
 ACCESS_FILTERS = {
     "outcome": ("unlocked", "denied"),
     "method": ("card", "pin", "phone_ble", "face", "mechanical_key", "fingerprint", "inside",
@@ -672,6 +672,14 @@ def parse(doc, boards_loader=None):
             spec = rdr.gate_expectation(e, site)
         elif kind == "visitor_log":
             spec = rdr.visitor_log_expectation(e, site)
+        elif kind == "watchdog":
+            spec["what"] = str(spec["what"])
+            if spec["what"] not in site.devices:
+                raise ConfigError("%s: key 'watchdog': no device '%s'"
+                                  % (e.where("watchdog"), spec["what"]))
+            if "count" not in e:
+                raise ConfigError("%s: 'watchdog' needs 'count' (an integer)" % e.where())
+            spec["count"] = _count(e, e.where(), kind)
         elif kind == "rejected":
             if "count" not in e:
                 raise ConfigError("%s: 'rejected' needs 'count' (an integer)" % e.where())

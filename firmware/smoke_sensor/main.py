@@ -51,6 +51,8 @@ class SmokeSensor:
         self.rejected_cmds = 0
         self.link = None
         self.updater = None
+        # esp32: a loop that hangs outside its light sleeps is reset (hw.loop_watchdog)
+        self.feed = hw.loop_watchdog(board)
         self.ota_due = True  # report (and confirm a trial) once the link is up after boot
         if cfg.transport == "mqtt":
             from anju.shell import mqtt_link
@@ -59,7 +61,7 @@ class SmokeSensor:
                 from anju.shell.ota.fetch import Updater
                 # a few chunks per pass: the chamber is sampled between them
                 self.updater = Updater(cfg, board["port"], self.next_counter,
-                                       self.battery_percent, hw.device_time,
+                                       self.battery_percent, hw.device_time, self.feed,
                                        max_chunks=OTA_CHUNKS_PER_PASS)
 
     def battery_percent(self):
@@ -144,6 +146,7 @@ class SmokeSensor:
 
     # ---- loop -------------------------------------------------------------------
     def tick(self):
+        self.feed()
         if self.button.take():
             self.apply(("button",))
         if time.ticks_diff(self.next_sample, time.ticks_ms()) <= 0:

@@ -93,6 +93,10 @@ def _update_two(tmp_path, app, site_text, ids):
         book.close()
     # several passes of at most 4 chunks each, the app's loop running in between
     assert run.hub.ota.served["chunks"] > len(ids) * 2 * 4
+    # the install's reset into the trial only: the app fed the watchdog the
+    # boot shim starts for a trial on a deep-sleep board
+    for did in ids:
+        assert run.sim.devices[did].resets == {"HARD_RESET": 1}, (did, run.sim.devices[did].resets)
     return run
 
 
@@ -115,6 +119,8 @@ timeline:
   - {at: 1h}
 expect:
   - {no_alarm: inactivity}
+  - {watchdog: door-1, count: 1}
+  - {watchdog: door-2, count: 1}
 """
 
 

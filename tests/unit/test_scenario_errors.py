@@ -160,6 +160,8 @@ CASES = [
     ("delivered_count_not_int", {31: "    count: two"}, 30, ["'delivered'", "'count'"]),
     ("delivered_unknown_device", {30: "  - delivered: door-999"}, 30, ["'delivered'", "door-999"]),
     ("rejected_without_count", {33: None}, 32, ["'rejected'", "'count'"]),
+    ("watchdog_unknown_device", {30: "  - watchdog: door-999"}, 30, ["'watchdog'", "door-999"]),
+    ("watchdog_without_count", {30: "  - watchdog: door-101", 31: None}, 30, ["'watchdog'", "'count'"]),
     ("site_error", {14: "    flat: b9-999"}, 14, ["'flat'", "b9-999"]),
     ("yaml_error", {22: "    device: [door-101"}, 23, ["not valid YAML"]),
     ("duplicate_key", {23: "    device: door-101"}, 23, ["duplicate key 'device'"]),

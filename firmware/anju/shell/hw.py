@@ -79,6 +79,17 @@ def watchdog(board, timeout_ms=30000):
     return machine.WDT(timeout=timeout_ms).feed
 
 
+def loop_watchdog(board, timeout_ms=30000):
+    """Start the watchdog for an app that runs one loop and light-sleeps in
+    it (the smoke sensor); returns its feed. On the esp32 port light sleep
+    pauses the task watchdog, so it guards every stretch the loop runs; the
+    rp2 watchdog counts through light sleep and would outlast none of the
+    loop's sleeps with its 8.3 s at most, so a Pico W runs without one."""
+    if board["port"] != "esp32":
+        return lambda: None
+    return machine.WDT(timeout=timeout_ms).feed
+
+
 def device_time():
     """Seconds since 2000-01-01 UTC on every port (the frames' device time)."""
     return time.time() - _EPOCH_SHIFT
