@@ -174,6 +174,13 @@ def test_no_visible_text_is_written_into_the_page_or_the_scripts():
         assert "innerHTML" not in source, name
 
 
+def test_no_script_writes_to_the_browsers_console():
+    # what the pages handle (a resident token, a visitor's ID number) must not
+    # end up in the browser's console, where extensions and saved logs read it
+    for name, source in scripts().items():
+        assert not re.findall(r"\bconsole\.\w+\(", source), name
+
+
 def test_chinese_is_the_default():
     assert 'lang="zh-CN"' in (STATIC / files.INDEX).read_text(encoding="utf-8")
     assert 'export const LANGS = ["zh-CN", "en"]' in scripts()["i18n.js"]

@@ -12,6 +12,11 @@
 // `visitors.watch` the page also keeps the watch list
 // (GET/POST /api/visitors/watch, DELETE /api/visitors/watch/<ref>): it shows
 // kind, note and who added it, never a value (the hub keeps only hashes).
+// With `visitors.register` it issues resident tokens for a flat
+// (POST /api/visitors/resident-tokens) and revokes all of a flat's
+// (POST /api/visitors/resident-tokens/revoke). A token is shown once, in its
+// read-only field, and kept nowhere else (no storage, no URL, no log); the
+// field is emptied when the clerk is done, on revocation and at logout.
 import * as api from "./api.js";
 import * as i18n from "./i18n.js";
 
@@ -34,19 +39,31 @@ let shown = null;      // the open visit as last read (with history)
 let pass = null;       // its pass, or null
 let watch = null;      // the watch list as last read, or null
 let removing = null;   // the watch-list ref whose removal waits for a second press
+let flatsRead = false; // the token section's flats were read in this session
+let issuedFlat = null; // the flat of the token in #vis-tok-token, or null
+let revoking = null;   // the flat whose tokens' revocation waits for confirmation
 
 export function init(context) {
   ctx = context;
   $("vis-state").addEventListener("change", () => load());
   $("vis-personal").addEventListener("change", () => { load(); if (selected) openVisit(selected); });
-  $("vis-refresh").addEventListener("click", () => load());
+  $("vis-refresh").addEventListener("click", () => { flatsRead = false; load(); });
   $("vis-new").addEventListener("click", openForm);
   $("vis-form").addEventListener("submit", onRegister);
   $("vis-form-close").addEventListener("click", closeSide);
   $("vis-detail-close").addEventListener("click", closeSide);
   $("vis-wl-form").addEventListener("submit", onWatchAdd);
+  $("vis-tok-form").addEventListener("submit", onIssue);
+  $("vis-tok-flat").addEventListener("change", () => { clearTokenErrors(); cancelRevoke(false); });
+  $("vis-tok-revoke").addEventListener("click", askRevoke);
+  $("vis-tok-revoke-yes").addEventListener("click", onRevoke);
+  $("vis-tok-revoke-no").addEventListener("click", () => cancelRevoke(true));
+  $("vis-tok-copy").addEventListener("click", onCopy);
+  $("vis-tok-done").addEventListener("click", () => { forgetToken(); $("vis-tok-issue").focus(); });
   $("view-visitors").addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && !$("vis-side").hidden) closeSide();
+    if (event.key === "Escape" && revoking !== null && $("vis-tokens").contains(event.target)) {
+      cancelRevoke(true);
+    } else if (event.key === "Escape" && !$("vis-side").hidden) closeSide();
   });
 }
 
@@ -61,6 +78,13 @@ export function reset() {
   removing = null;
   $("vis-wl-list").replaceChildren();
   $("vis-wl-result").textContent = "";
+  flatsRead = false;
+  forgetToken();
+  revoking = null;
+  $("vis-tok-confirm").hidden = true;
+  $("vis-tok-result").textContent = "";
+  $("vis-tok-flat").replaceChildren();
+  clearTokenErrors();
   $("vis-personal").checked = false;
   $("vis-side").hidden = true;
 }
@@ -77,6 +101,8 @@ export async function load() {
   $("vis-personal-box").hidden = !ctx.may("visitors.personal");
   $("vis-watch").hidden = !ctx.may("visitors.watch");
   if (ctx.may("visitors.watch")) loadWatch();
+  $("vis-tokens").hidden = !ctx.may("visitors.register");
+  if (ctx.may("visitors.register") && !flatsRead) loadTokenFlats();
   const query = new URLSearchParams({limit: "200"});
   if ($("vis-state").value) query.set("state", $("vis-state").value);
   if (personal()) query.set("personal", "1");
@@ -128,6 +154,7 @@ export function render() {
   }
   select.value = chosen;
   $("vis-zone").textContent = t("vis.zone", {zone: ctx.state.site.timezone});
+  renderTokens();
   if (visits === null) return;
   const body = $("vis-list");
   body.replaceChildren();
@@ -200,20 +227,29 @@ function epochToZoned(seconds, zone) {
   return wall.toISOString().slice(0, 16);
 }
 
-async function loadFlats() {
-  try {
-    const plan = await api.call("GET", "/api/site/plan");
-    flats = [];
-    for (const b of plan.buildings || []) {
-      for (const floor of b.floors || []) {
-        for (const f of floor.flats || []) flats.push({id: f.id, building: b.name || b.id});
-      }
+// The site's flats, from the plan (the registration form and the token section).
+async function readFlats() {
+  const plan = await api.call("GET", "/api/site/plan");
+  const read = [];
+  for (const b of plan.buildings || []) {
+    for (const floor of b.floors || []) {
+      for (const f of floor.flats || []) read.push({id: f.id, building: b.name || b.id});
     }
-  } catch (err) {
-    if (err.status === 401) { ctx.sessionEnded(); return; }
-    $("vis-form-error").textContent = ctx.errorText(err);
-    $("vis-form-error").hidden = false;
   }
+  flats = read;
+}
+
+// A select of the flats, keeping the one chosen if it is still there.
+function fillFlats(select) {
+  const chosen = select.value;
+  select.replaceChildren();
+  for (const f of flats) {
+    const option = document.createElement("option");
+    option.value = f.id;
+    option.textContent = t("vis.flat_option", {flat: f.id, building: f.building});
+    select.appendChild(option);
+  }
+  if (chosen && flats.some((f) => f.id === chosen)) select.value = chosen;
 }
 
 function renderEntrances() {
@@ -250,17 +286,14 @@ async function openForm() {
   $("vis-detail").hidden = true;
   $("vis-form").hidden = false;
   clearErrors();
-  await loadFlats();
-  const select = $("vis-in-flat");
-  const chosen = select.value;
-  select.replaceChildren();
-  for (const f of flats) {
-    const option = document.createElement("option");
-    option.value = f.id;
-    option.textContent = t("vis.flat_option", {flat: f.id, building: f.building});
-    select.appendChild(option);
+  try {
+    await readFlats();
+  } catch (err) {
+    if (err.status === 401) { ctx.sessionEnded(); return; }
+    $("vis-form-error").textContent = ctx.errorText(err);
+    $("vis-form-error").hidden = false;
   }
-  if (chosen) select.value = chosen;
+  fillFlats($("vis-in-flat"));
   renderEntrances();
   $("vis-photo-box").hidden = !(ctx.state.site.visitors || {}).photo;
   const zone = ctx.state.site.timezone;
@@ -626,5 +659,139 @@ async function onWatchRemove(ref) {
   } catch (err) {
     if (err.status === 401) { ctx.sessionEnded(); return; }
     $("vis-wl-result").textContent = t("reg.refused", {detail: err.detail || ctx.errorText(err)});
+  }
+}
+
+// ---- resident tokens (visitors.register) ---------------------------------------------
+async function loadTokenFlats() {
+  flatsRead = true;
+  try {
+    await readFlats();
+  } catch (err) {
+    flatsRead = false;
+    if (err.status === 401) { ctx.sessionEnded(); return; }
+    $("vis-tok-result").textContent = ctx.errorText(err);
+    return;
+  }
+  renderTokens();
+}
+
+function renderTokens() {
+  if ($("vis-tokens").hidden) return;
+  fillFlats($("vis-tok-flat"));
+  if (issuedFlat !== null) $("vis-tok-token-label").textContent = t("vis.tok.token_label", {flat: issuedFlat});
+  if (revoking !== null) $("vis-tok-confirm-text").textContent = t("vis.tok.revoke_ask", {flat: revoking});
+}
+
+function clearTokenErrors() {
+  $("vis-tok-err-flat").hidden = true;
+  $("vis-tok-flat").removeAttribute("aria-invalid");
+}
+
+function forgetToken() {
+  issuedFlat = null;
+  $("vis-tok-token").value = "";
+  $("vis-tok-copied").textContent = "";
+  $("vis-tok-issued").hidden = true;
+}
+
+// A refusal: under the flat when the hub names it (400 with "field"), else in the
+// section's status line, with `key`'s words ("not issued", "not revoked").
+function tokenRefused(err, key) {
+  if (err.code === "invalid" && err.body && err.body.field === "flat") {
+    let reason = err.detail || ctx.errorText(err);
+    if (reason.startsWith("flat: ")) reason = reason.slice("flat: ".length);
+    const slot = $("vis-tok-err-flat");
+    slot.textContent = t("vis.tok.flat_refused", {detail: reason});
+    slot.hidden = false;
+    $("vis-tok-flat").setAttribute("aria-invalid", "true");
+    $("vis-tok-flat").focus();
+    return;
+  }
+  // a code the console has words for (forbidden, ...) in them, else the hub's detail
+  const detail = i18n.has("error", err.code) ? ctx.errorText(err) : (err.detail || ctx.errorText(err));
+  $("vis-tok-result").textContent = key === "revoke"
+    ? t("vis.tok.not_revoked", {detail}) : t("vis.tok.not_issued", {detail});
+}
+
+async function onIssue(event) {
+  event.preventDefault();
+  clearTokenErrors();
+  cancelRevoke(false);
+  forgetToken();
+  $("vis-tok-result").textContent = "";
+  const flat = $("vis-tok-flat").value;
+  $("vis-tok-issue").disabled = true;
+  try {
+    const done = await api.call("POST", "/api/visitors/resident-tokens", {flat});
+    issuedFlat = done.flat;
+    $("vis-tok-token").value = done.token;
+    $("vis-tok-issued").hidden = false;
+    $("vis-tok-result").textContent = t("vis.tok.issued", {flat: done.flat});
+    renderTokens();
+    $("vis-tok-token").focus();
+    $("vis-tok-token").select();
+  } catch (err) {
+    if (err.status === 401) { ctx.sessionEnded(); return; }
+    tokenRefused(err, "issue");
+  } finally {
+    $("vis-tok-issue").disabled = false;
+  }
+}
+
+async function onCopy() {
+  const box = $("vis-tok-token");
+  box.focus();
+  box.select();   // selected, so Ctrl+C works where the browser allows no copying
+  let copied = false;
+  if (navigator.clipboard && window.isSecureContext) {
+    try {
+      await navigator.clipboard.writeText(box.value);
+      copied = true;
+    } catch (err) {
+      copied = false;
+    }
+  }
+  if (!copied) {
+    try { copied = document.execCommand("copy"); } catch (err) { copied = false; }
+  }
+  $("vis-tok-copied").textContent = copied ? t("vis.tok.copied") : t("vis.tok.copy_failed");
+}
+
+function askRevoke() {
+  clearTokenErrors();
+  $("vis-tok-result").textContent = "";
+  revoking = $("vis-tok-flat").value;
+  $("vis-tok-confirm").hidden = false;
+  renderTokens();
+  $("vis-tok-revoke-yes").focus();
+}
+
+function cancelRevoke(focus) {
+  const was = revoking;
+  revoking = null;
+  $("vis-tok-confirm").hidden = true;
+  if (focus && was !== null) $("vis-tok-revoke").focus();
+}
+
+async function onRevoke() {
+  const flat = revoking;
+  if (flat === null) return;
+  $("vis-tok-revoke-yes").disabled = true;
+  try {
+    const done = await api.call("POST", "/api/visitors/resident-tokens/revoke", {flat});
+    cancelRevoke(false);
+    if (issuedFlat === done.flat) forgetToken();   // the token shown no longer works
+    $("vis-tok-result").textContent = done.revoked > 0
+      ? t("vis.tok.revoked", {flat: done.flat, count: done.revoked})
+      : t("vis.tok.revoked_none", {flat: done.flat});
+    $("vis-tok-revoke").focus();
+  } catch (err) {
+    if (err.status === 401) { ctx.sessionEnded(); return; }
+    cancelRevoke(false);
+    tokenRefused(err, "revoke");
+    if ($("vis-tok-err-flat").hidden) $("vis-tok-revoke").focus();
+  } finally {
+    $("vis-tok-revoke-yes").disabled = false;
   }
 }
