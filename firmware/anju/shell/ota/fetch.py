@@ -54,6 +54,26 @@ def _digest(path):
     return h.digest()
 
 
+class Staged:
+    """A staged file, open for install to check; SlotStore.write_file moves
+    it into the slot (a rename) instead of copying it, so an update needs
+    room for two copies of the release, not three (a Pico W's 848 KiB holds
+    no third copy of the lock's)."""
+
+    def __init__(self, path):
+        self.path = path
+        self._f = open(path, "rb")
+
+    def readinto(self, buf):
+        return self._f.readinto(buf)
+
+    def seek(self, offset):
+        return self._f.seek(offset)
+
+    def close(self):
+        self._f.close()
+
+
 class Updater(report.Reporter):
     def __init__(self, cfg, port, next_counter, battery_percent, now, feed=None, max_chunks=None):
         report.Reporter.__init__(self, cfg, next_counter, now, feed, battery_percent)
@@ -168,7 +188,7 @@ class Updater(report.Reporter):
             if i is None:
                 return None
             try:
-                return open(DL + "/f%d" % i, "rb")  # streamed: install closes it
+                return Staged(DL + "/f%d" % i)  # streamed, then moved: install closes it
             except OSError:
                 return None
 
