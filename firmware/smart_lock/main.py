@@ -336,7 +336,8 @@ class SmartLock:
                 and not (bs.jam_alarm or bs.ajar_alarm or bs.door_open or bs.bolt_forced)
                 and not self.tamper and not len(self.queue)
                 and decide.next_timer(self.state, hw.device_time()) is None
-                and time.ticks_diff(self.awake_until, ms) <= 0 and self.card_until is None
+                and time.ticks_diff(self.awake_until, ms) <= 0
+                and (self.card_until is None or time.ticks_diff(self.card_until, ms) <= 0)
                 and not self.finger_down and (self.phone is None or self.phone._link < 0))
 
     def service_ota(self):

@@ -176,25 +176,32 @@ buildings:
         residents: [{id: r-1, name: Li Wei, role: tenant}]
       - id: f-2
         residents: [{id: r-2, name: Ana Silva, role: tenant}]
+      - id: f-3
+        residents: [{id: r-3, name: Chen Jie, role: tenant}]
 devices:
   - {id: lock-1, kind: smart_lock, board: esp32, flat: f-1, transport: mqtt, heartbeat: 10m, battery_mv: 5600, lock: {power: battery, cmd_poll_s: 60}}
   - {id: lock-2, kind: smart_lock, board: esp32c3, flat: f-2, transport: mqtt, heartbeat: 10m, lock: {power: mains, relock_s: 10}}
+  - {id: lock-3, kind: smart_lock, board: pico_w, flat: f-3, transport: mqtt, heartbeat: 10m, battery_mv: 5600, lock: {power: battery, cmd_poll_s: 60}}
 timeline:
   - {at: 1m, device: lock-1, action: tenant_add, value: {resident: r-1, card: li-card}}
   - {at: 1m, device: lock-2, action: tenant_add, value: {resident: r-2, card: ana-card}}
+  - {at: 1m, device: lock-3, action: tenant_add, value: {resident: r-3, card: chen-card}}
   - {at: 4m, device: lock-1, action: card, value: li-card}
   - {at: 4m, device: lock-2, action: card, value: ana-card}
+  - {at: 4m, device: lock-3, action: card, value: chen-card}
   - {at: 40m, device: lock-1, action: card, value: li-card}
   - {at: 40m, device: lock-2, action: card, value: ana-card}
+  - {at: 40m, device: lock-3, action: card, value: chen-card}
   - {at: 45m}
 expect:
   - {access: lock-1, outcome: unlocked, method: card, count: 2}
   - {access: lock-2, outcome: unlocked, method: card, count: 2}
+  - {access: lock-3, outcome: unlocked, method: card, count: 2}
   - {rejected: replayed, count: 0}
   - {rejected: bad_tag, count: 0}
 """
 # the boards the lock scenarios use, as they power them (scenarios/lock_*.yaml)
-LOCKS = {"lock-1": "esp32", "lock-2": "esp32c3"}
+LOCKS = {"lock-1": "esp32", "lock-2": "esp32c3", "lock-3": "pico_w"}
 
 
 def _budget(board):
