@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 REPO = Path(__file__).resolve().parent.parent
 FIRMWARE = REPO / "firmware"
-APPS = ("door_sensor", "smoke_sensor")
+APPS = ("door_sensor", "smoke_sensor", "smart_lock")
 KEY_FILE = "release.key"
 PUB_FILE = "release.pub"
 MANIFEST_BIN = "manifest.bin"

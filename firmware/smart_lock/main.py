@@ -14,15 +14,57 @@ import time
 
 import machine
 
-from anju import counter, frame, pqueue
 from anju.config import DeviceConfig
-from anju.lock import bolt, control, decide, keys, options, users, wire
-from anju.shell import hw, lock_hw, storage
+from anju.shell import hw, storage
+from anju.shell.ota import updateboot
 
 CTR_FILE = "ctr"
 SEQ_FILE = "seq"
 HUB_CTR_FILE = "hubctr"
 FILES = {"users": "users", "credentials": "creds", "settings": "settings", "visitors": "visit"}
+# the update boot (docs/ota.md, "The smart lock"): the longest it keeps the
+# keypad, reader and phone away, the wait after someone cut one short, and
+# the wait before asking again when an offer came while the lock was in use
+UPDATE_BOOT_MAX_MS = 180000
+OTA_HOLD_MS = 600000
+OTA_BUSY_RETRY_MS = 60000
+
+
+def _someone(board):
+    """A person at the lock during an update boot: a key (the rows driven low,
+    a pressed key pulls its column low) or the inside handle (low while
+    pressed)."""
+    Pin = machine.Pin
+    pins = board["pins"]
+    for row in pins.get("kp_rows") or ():
+        Pin(row, Pin.OUT, value=0)
+    watched = []
+    for pin_id in list(pins.get("kp_cols") or ()) + ([pins["handle"]] if "handle" in pins else []):
+        if board.get("mcu") == "esp32" and 34 <= pin_id <= 39:
+            watched.append(Pin(pin_id, Pin.IN))  # no pull-up on these: the board has its own
+        else:
+            watched.append(Pin(pin_id, Pin.IN, Pin.PULL_UP))
+    return lambda: any(p.value() == 0 for p in watched)
+
+
+def _update_boot():
+    """An update the lock asked for runs here, before anything of the lock
+    is imported: the verifier has the heap its tables would take."""
+    store = storage.FileStorage("/data")
+    percent = updateboot.requested(store)
+    if percent is None:
+        return
+    with open("/config.json") as f:
+        cfg = DeviceConfig(json.load(f), "/config.json")
+    board = hw.load_board()
+    updateboot.run(cfg, board, store, percent, CTR_FILE, _someone(board), UPDATE_BOOT_MAX_MS)
+
+
+_update_boot()
+
+from anju import counter, frame, pqueue  # noqa: E402  (after the update boot's check)
+from anju.lock import bolt, control, decide, keys, options, users, wire  # noqa: E402
+from anju.shell import lock_hw  # noqa: E402
 
 
 class SmartLock:
@@ -93,10 +135,30 @@ class SmartLock:
         self.next_link = ms
         self.next_heartbeat = ms
         self.link = None
+        self.reporter = None
+        self.wdt = lambda: None
+        self.next_ota = ms  # report (and confirm a trial) once the link is up after boot
         if cfg.transport == "mqtt":
             from anju.shell import mqtt_link
             self.link = mqtt_link.Session(cfg, self.on_command)
+            if cfg.release_pubkey is not None:
+                self.start_ota(board, ms)
         self.bolt_actions(acts)
+
+    def start_ota(self, board, ms):
+        from anju.ota import slots
+        from anju.shell.ota.report import Reporter
+        self.reporter = r = Reporter(self.cfg, self.counter.next, hw.device_time,
+                                     feed=lambda: self.wdt(), battery_percent=self.battery_percent)
+        st = slots.load(r.slots)
+        if st is not None and st["trial"] is not None:
+            # the boot shim started the watchdog for this trial (boards that
+            # deep-sleep): it runs on after the confirm, so the lock feeds it
+            self.wdt = hw.watchdog(board)
+        why = updateboot.ended(self.store)
+        if why == updateboot.SOMEONE:
+            self.awake(ms)  # someone is here: scan the keys, and update later
+            self.next_ota = time.ticks_add(ms, OTA_HOLD_MS)
 
     def _on_touch(self, pin):
         self.inputs.changed = True  # ISR: record the fact only
@@ -261,8 +323,52 @@ class SmartLock:
                                             self.table, blocked)
         self.do(actions)
 
+    # ---- updates ----------------------------------------------------------------------
+    def battery_percent(self):
+        return self.opts.percent(self.mv) if self.opts.power == "battery" else 100
+
+    def quiet(self, ms):
+        """Nobody is using the lock and nothing is open or pending: no
+        alarm, lockout or programming mode, the bolt at rest with no
+        relock due, the door shut, the case closed, every frame delivered."""
+        bs = self.bs
+        return (not bolt.running(bs) and bolt.next_due(bs, ms, self.bcfg) is None
+                and not (bs.jam_alarm or bs.ajar_alarm or bs.door_open or bs.bolt_forced)
+                and not self.tamper and not len(self.queue)
+                and decide.next_timer(self.state, hw.device_time()) is None
+                and time.ticks_diff(self.awake_until, ms) <= 0
+                and (self.card_until is None or time.ticks_diff(self.card_until, ms) <= 0)
+                and not self.finger_down and (self.phone is None or self.phone._link < 0))
+
+    def service_ota(self):
+        """The light OTA exchange on the kept session, after the queued
+        frames: report, confirm a trial once the hub acknowledged, hear an
+        offer. The offer is fetched in an update boot, and only while the
+        lock is quiet; otherwise it is asked for again a minute later."""
+        ms = time.ticks_ms()
+        if (self.reporter is None or len(self.queue)
+                or time.ticks_diff(self.next_ota, ms) > 0):
+            return
+        self.next_ota = time.ticks_add(ms, OTA_BUSY_RETRY_MS)  # if the hub does not answer
+        try:
+            offer = self.reporter.exchange(self.link.client)
+        except OSError:
+            self.link.down()
+            return
+        ms = time.ticks_ms()
+        self.next_ota = time.ticks_add(ms, self.cfg.heartbeat_s * 1000)
+        if offer is None:
+            return
+        if not self.quiet(ms):
+            self.next_ota = time.ticks_add(ms, OTA_BUSY_RETRY_MS)
+            return
+        updateboot.request(self.store, self.battery_percent())
+        self.link.down()  # a clean disconnect: the broker keeps our session and its commands
+        hw.reset()  # into the update boot
+
     # ---- the loop -------------------------------------------------------------------
     def tick(self):
+        self.wdt()
         ms = time.ticks_ms()
         _, handle = self.inputs.take()
         if self.phone is not None:
@@ -379,6 +485,8 @@ class SmartLock:
         ok = self.link.client is not None and self.link.poll()
         if ok and not len(self.queue):
             self.state_due = False
+        if ok:
+            self.service_ota()
         ms = time.ticks_ms()
         if self.opts.power == "battery":
             self.link.down()  # the radio is off between check-ins

@@ -26,7 +26,7 @@ log = logging.getLogger("anju.hub.ota")
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 # the apps that run the OTA exchange (report, confirm, fetch): docs/ota.md
-UPDATABLE = ("door_sensor", "smoke_sensor")
+UPDATABLE = ("door_sensor", "smoke_sensor", "smart_lock")
 
 
 def parse_config(site):

@@ -47,6 +47,7 @@ from binascii import unhexlify
 from anju.ota import install as ota, manifest, slots
 from anju.shell.ota import boot as slot_boot
 from anju.shell.ota.store import SlotStore
+from anju.shell.ota.fetch import Staged
 
 BS = 512
 NBLOCKS = 96
@@ -137,6 +138,8 @@ def factory_image():
         store.write("ota/a/" + path, data)
     store.write("ota/a/manifest", read("/input/rel-old.bin"))
     slots.save(store, slots.initial("1.0.0"))
+    if MODE == "staged":
+        stage()
     umount()
     return bytes(dev.buf)
 
@@ -156,8 +159,37 @@ def slot_good(store, state, slot):
             return problem
     return None
 
+NEW_NAMES = sorted(NEW)
+DL = "/flash/data/otadl"
+
+def stage():
+    """What the fetch leaves in its staging folder (MODE "staged"): each file
+    of the new release as f<index>; after a cut, only those not yet moved
+    into the slot are there, and the rest is fetched again."""
+    try:
+        os.mkdir("/flash/data")
+        os.mkdir(DL)
+    except OSError:
+        pass
+    for i, name in enumerate(NEW_NAMES):
+        path = DL + "/f%d" % i
+        try:
+            if os.stat(path)[6] == len(NEW[name]):
+                continue
+        except OSError:
+            pass
+        with open(path, "wb") as f:
+            f.write(NEW[name])
+
+def source(path):
+    if MODE == "bytes":
+        return NEW.get(path)
+    return Staged(DL + "/f%d" % NEW_NAMES.index(path))
+
 def update(store):
-    state = ota.install(store, slots.load(store), NEW_BLOB, PUB, DEVICE, NEW.get)
+    if MODE == "staged":
+        stage()
+    state = ota.install(store, slots.load(store), NEW_BLOB, PUB, DEVICE, source)
     slot_boot.select(store, False)
     slot_boot.confirm("/flash")
 
@@ -194,6 +226,8 @@ while True:
         state, slot = slot_boot.select(store, False)
         if state["versions"][slot] != "1.1.0" or slot_good(store, state, slot):
             raise AssertionError("cut at write %d: the update cannot be installed again" % n)
+    if completed and MODE == "staged":
+        print("STAGED-LEFT " + json.dumps(sorted(os.listdir(DL))))
     umount()
     results.append([n, completed, versions[-1]])
     if completed:
@@ -228,7 +262,12 @@ def _stage(tmp_path):
     return core, key, pub, staged
 
 
-def test_power_cut_at_every_block_write_of_an_update(tmp_path):
+@pytest.mark.parametrize("mode", ["bytes", "staged"])
+def test_power_cut_at_every_block_write_of_an_update(tmp_path, mode):
+    """`bytes`: the files come from memory and are written; `staged`: they
+    are on flash, staged as the fetch leaves them, and the install moves
+    them into the slot (fetch.Staged); after a cut the ones moved already are
+    staged again, as the next offer fetches them."""
     core, key, pub, staged = _stage(tmp_path)
     for tag, version in (("old", "1.0.0"), ("new", "1.1.0")):
         files = {"app.mpy": ("app %s " % version).encode() * 30,
@@ -241,7 +280,8 @@ def test_power_cut_at_every_block_write_of_an_update(tmp_path):
         (staged / ("files-%s.txt" % tag)).write_text("\n".join(sorted(files)))
         (staged / ("rel-%s.bin" % tag)).write_bytes(_release(core, key, version, files))
     (staged / "pub.txt").write_text(pub.hex())
-    run = mp_harness.run_guest(GUEST, readonly_dir=staged, heap_bytes=GUEST_HEAP)
+    run = mp_harness.run_guest("MODE = %r\n" % mode + GUEST, readonly_dir=staged,
+                               heap_bytes=GUEST_HEAP)
     line = [ln for ln in run.stdout.splitlines() if ln.startswith("FLASH-CUT ")]
     assert line, run.stdout + run.stderr
     results = json.loads(line[0][len("FLASH-CUT "):])
@@ -255,6 +295,9 @@ def test_power_cut_at_every_block_write_of_an_update(tmp_path):
     # once the confirm's state write is complete the update sticks
     first_new = min(i for i, r in enumerate(results) if r[2] == "1.1.0")
     assert all(r[2] == "1.1.0" for r in results[first_new:]), results
+    if mode == "staged":
+        # every staged file was moved into the slot, none copied
+        assert "STAGED-LEFT []" in run.stdout.splitlines(), run.stdout[-500:]
 
 
 BOOT_GUEST = r'''

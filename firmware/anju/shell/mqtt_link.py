@@ -51,9 +51,11 @@ def wifi_down(wlan):
         wlan.active(False)
 
 
-def _client(cfg):
-    """The device's MQTT client, logged in as itself (docs/broker.md)."""
-    return MQTTClient(cfg.device_id, cfg.mqtt["host"], port=cfg.mqtt.get("port", 1883),
+def make_client(cfg, client_id=None):
+    """The device's MQTT client, logged in as itself (docs/broker.md); as
+    another client id (`client_id`), it leaves the session of the device's
+    own id alone."""
+    return MQTTClient(client_id or cfg.device_id, cfg.mqtt["host"], port=cfg.mqtt.get("port", 1883),
                       user=cfg.mqtt_user, password=cfg.mqtt_password,
                       keepalive=60, timeout_ms=cfg.mqtt_timeout_ms)
 
@@ -68,7 +70,7 @@ def deliver(cfg, queue, state_frame, then=None):
     if wlan is None:
         return 0
     sent = 0
-    client = _client(cfg)
+    client = make_client(cfg)
     avail = cfg.topic("availability")
     client.set_last_will(avail, b"offline", retain=True, qos=1)
     try:
@@ -117,7 +119,7 @@ class Session:
             self.failures += 1
             return False
         cfg = self.cfg
-        client = _client(cfg)
+        client = make_client(cfg)
         avail = cfg.topic("availability")
         client.set_last_will(avail, b"offline", retain=True, qos=1)
         client.set_callback(self._on_message)

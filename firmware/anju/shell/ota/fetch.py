@@ -1,9 +1,9 @@
 """The device side of an update over MQTT (docs/ota.md, "Offer and transfer").
 
 `Updater.exchange(client)` runs on a connected client, once per wake: it
-reports what the device runs (anju.ota.transfer FW_REPORT), and once the hub
-acknowledged that report it confirms a trial (the app has reached the hub)
-and forgets the failures it reported. Then it takes the hub's offer, if any:
+reports what the device runs, confirms a trial and forgets reported failures
+once the hub acknowledged the report (anju.shell.ota.report). Then it takes
+the hub's offer, if any, with the battery at `ota_min_battery_percent` or above:
 the signed manifest is checked (anju.ota.manifest) before a byte of a file is
 asked for; the files are fetched chunk by chunk, each request naming the
 offset where the flash copy ends, so a reset or a power cut resumes there;
@@ -23,11 +23,10 @@ import hashlib
 import os
 import sys
 
-from anju import frame
 # all imported before the first chunk: an import after the chunks' churn
 # scatters its objects through the heap
 from anju.ota import install, manifest, slots, transfer
-from anju.shell.ota.store import SlotStore
+from anju.shell.ota import report
 from anju.shell.storage import FileStorage
 
 DL = "/data/otadl"
@@ -55,104 +54,43 @@ def _digest(path):
     return h.digest()
 
 
-class Updater:
+class Staged:
+    """A staged file, open for install to check; SlotStore.write_file moves
+    it into the slot (a rename) instead of copying it, so an update needs
+    room for two copies of the release, not three (a Pico W's 848 KiB holds
+    no third copy of the lock's)."""
+
+    def __init__(self, path):
+        self.path = path
+        self._f = open(path, "rb")
+
+    def readinto(self, buf):
+        return self._f.readinto(buf)
+
+    def seek(self, offset):
+        return self._f.seek(offset)
+
+    def close(self):
+        self._f.close()
+
+
+class Updater(report.Reporter):
     def __init__(self, cfg, port, next_counter, battery_percent, now, feed=None, max_chunks=None):
-        self.cfg = cfg
+        report.Reporter.__init__(self, cfg, next_counter, now, feed, battery_percent)
         self.port = port
-        self.next_counter = next_counter  # the app's counter: one space per device
-        self.battery_percent = battery_percent
-        self.now = now
-        self.feed = feed or (lambda: None)  # the watchdog
-        self.device_id = cfg.device_id.encode()
-        self.slots = SlotStore("")
         self.installed = False
-        self.confirmed = False
         # chunks per exchange (None: the whole release); an app whose loop
         # must keep sampling (the smoke sensor) takes a few per pass and
         # comes back while `more` is set
         self.max_chunks = max_chunks
         self.more = False
-        self.inbox = []
-        self._other = None
 
-    # ---- messages -------------------------------------------------------------
-    def _on_message(self, topic, msg):
-        if not bytes(topic).endswith(b"/ota/down"):
-            if self._other is not None:
-                self._other(topic, msg)  # a hub command on the same session goes to the app
-            return
-        if len(self.inbox) < 8:
-            self.inbox.append(bytes(msg))
-
-    def _publish(self, client, mtype, body):
-        counter = self.next_counter()
-        f = frame.encode(self.cfg.frame_key, self.device_id, mtype, counter, self.now(), body)
-        client.publish(self.cfg.topic("ota/up"), f, qos=1)
-        return counter
-
-    def _wait(self, client, match):
-        """The first message `match(parsed)` accepts, waiting at most the
-        broker timeout for each one that arrives; None if none came."""
-        for _ in range(16):
-            while self.inbox:
-                msg = self.inbox.pop(0)
-                try:
-                    parsed = transfer.parse_down(msg)
-                except transfer.TransferError:
-                    continue
-                if match(parsed):
-                    return parsed
-            client.wait_msg(self.cfg.mqtt_timeout_ms)  # OSError when nothing came
-        return None
-
-    def report(self, client, state, status=transfer.IDLE, percent=0, wait=True):
-        """FW_REPORT; with `wait`, True once the hub acknowledged it."""
-        slot = state["trial"] or state["active"]
-        version = manifest.parse_version(state["versions"][slot])
-        fails = [(manifest.parse_version(f["version"]), transfer.failure_code(f["reason"]))
-                 for f in state["failed"]]
-        body = transfer.report_body(version, slot, state["trial"] is not None, status, percent,
-                                    fails)
-        counter = self._publish(client, transfer.T_FW_REPORT, body)
-        if not wait:
-            return False
-        tag = transfer.ack_tag(self.cfg.frame_key, self.device_id, counter)
-        ack = self._wait(client, lambda p: p[0] == "ack" and p[1] == counter and p[2] == tag)
-        return ack is not None
-
-    # ---- the exchange ---------------------------------------------------------
     def exchange(self, client):
-        """Run on a connected client; OSError passes to the caller (the link).
-        The client's own callback keeps every message not on ota/down."""
         self.more = False
-        state = slots.load(self.slots)
-        if state is None or self.cfg.release_pubkey is None:
-            return  # not deployed with slots, or no release key: takes no update
-        self._other = client._cb
-        client.set_callback(self._on_message)
-        try:
-            self._exchange(client, state)
-        finally:
-            client.set_callback(self._other)
-            self.inbox = []
+        report.Reporter.exchange(self, client)
 
-    def _exchange(self, client, state):
-        client.subscribe(self.cfg.topic("ota/down"), qos=1)
-        if not self.report(client, state):
-            return  # the hub did not answer: no confirm, no offer
-        if state["trial"] is not None:
-            from anju.shell.ota import boot
-            state = boot.confirm()
-            self.confirmed = True
-            self.report(client, state, wait=False)  # the hub sees the new version at once
-        if state["failed"]:
-            from anju.shell.ota import boot
-            boot.reported(len(state["failed"]))
-            state = slots.load(self.slots)
-        offer = self._wait(client, lambda p: p[0] in ("offer", "none"))
-        if offer is None or offer[0] == "none":
-            return
-        self.take(client, state, offer[1])
+    def offered(self, client, state, blob):
+        self.take(client, state, blob)
 
     def _device(self):
         runtime, mpy = manifest.runtime_info(sys.implementation)
@@ -171,9 +109,6 @@ class Updater:
             os.remove(DL + "/" + name)
 
     def take(self, client, state, blob):
-        if self.battery_percent() < self.cfg.ota_min_battery_percent:
-            self.report(client, state, transfer.BATTERY_LOW, 0, wait=False)
-            return
         staging = FileStorage(DL)
         rid = transfer.release_id(blob)
         device = self._device()
@@ -253,7 +188,7 @@ class Updater:
             if i is None:
                 return None
             try:
-                return open(DL + "/f%d" % i, "rb")  # streamed: install closes it
+                return Staged(DL + "/f%d" % i)  # streamed, then moved: install closes it
             except OSError:
                 return None
 

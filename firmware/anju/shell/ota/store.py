@@ -39,9 +39,15 @@ class SlotStore(FileStorage):
 
     def write_file(self, name, src):
         """Replace `name` with the rest of the open file `src`, 512 bytes at a
-        time (temp file + rename, as write)."""
+        time (temp file + rename, as write); a staged file (`src.path`:
+        anju.shell.ota.fetch.Staged) is closed and moved there instead."""
         path = self._p(name)
         self._makedirs(path)
+        staged = getattr(src, "path", None)
+        if staged is not None:
+            src.close()
+            os.rename(staged, path)  # atomic on LittleFS: the staging loses it, the slot has it
+            return
         buf = bytearray(512)
         with open(path + ".tmp", "wb") as f:
             while True:
