@@ -63,13 +63,24 @@ expect:
   - {no_alarm: smoke}
 """
 
-def _update_two(tmp_path, app, site_text, ids, chunk_passes=True):
+def _run_update(tmp_path, app, site_text, ids, prepend=None):
+    """Build a signed 1.1.0 of `app` (its main.py with `prepend` before it, if
+    given), offer it to `ids` in a window from 5 minutes after the start, run
+    the site; (the run, {device: (firmware, target) as the hub's book has them})."""
     import datetime
+    import shutil
     from host_tools import release as host_release
     from hub.ota import book as ota_book, release as ota_release
     from simulator.runner import run_scenario
     pub = host_release.keygen(tmp_path / "key")
-    host_release.build(app, "1.1.0", tmp_path / "key" / host_release.KEY_FILE, tmp_path / "rel")
+    fw = None
+    if prepend is not None:
+        fw = tmp_path / "fw-1.1.0"
+        shutil.copytree(ota_fleet.FIRMWARE, fw, ignore=shutil.ignore_patterns("__pycache__"))
+        main = fw / app / "main.py"
+        main.write_text(prepend + main.read_text())
+    host_release.build(app, "1.1.0", tmp_path / "key" / host_release.KEY_FILE, tmp_path / "rel",
+                       **({} if fw is None else {"firmware": fw}))
 
     def on_start(run, sim):
         t0 = datetime.datetime.fromtimestamp(sim.clock.now() + 300, datetime.timezone.utc)
@@ -85,12 +96,16 @@ def _update_two(tmp_path, app, site_text, ids, chunk_passes=True):
     assert ok, "\n".join(lines[-40:])
     book = ota_book.OtaBook(ota_book.path_for(tmp_path / "run" / "hub.db"))
     try:
-        for did in ids:
-            fw, target = book.firmware(did), book.target(did)
-            assert fw["version"] == "1.1.0" and not fw["trial"], (did, fw)
-            assert target["state"] == "done", (did, target)
+        return run, {did: (book.firmware(did), book.target(did)) for did in ids}
     finally:
         book.close()
+
+
+def _update_two(tmp_path, app, site_text, ids, chunk_passes=True):
+    run, states = _run_update(tmp_path, app, site_text, ids)
+    for did, (fw, target) in states.items():
+        assert fw["version"] == "1.1.0" and not fw["trial"], (did, fw)
+        assert target["state"] == "done", (did, target)
     if chunk_passes:
         # several passes of at most 4 chunks each, the app's loop running in between
         assert run.hub.ota.served["chunks"] > len(ids) * 2 * 4
@@ -98,6 +113,14 @@ def _update_two(tmp_path, app, site_text, ids, chunk_passes=True):
         # the app fed the watchdog the boot shim starts for a trial on a deep-sleep board
         assert "WDT_RESET" not in run.sim.devices[did].resets, (did, run.sim.devices[did].resets)
     return run
+
+
+def _rolled_back(states, reason):
+    for did, (fw, target) in states.items():
+        assert fw["version"] == "1.0.0" and not fw["trial"], (did, fw)
+        assert target["state"] == "failed", (did, target)
+        assert [(f["version"], f["reason"]) for f in fw["failed_updates"]] == \
+            [("1.1.0", reason)], (did, fw)
 
 
 def test_smoke_sensors_update_a_few_chunks_at_a_time_and_confirm_after_reaching_the_hub(tmp_path):
@@ -128,46 +151,14 @@ def test_a_release_that_hangs_at_boot_is_reset_by_the_watchdog_and_rolled_back(t
     """1.1.0's app waits forever before its loop starts its own watchdog: the
     one the boot shim keeps during a trial resets the board, the next boot
     goes back to 1.0.0 and the hub hears of a watchdog failure."""
-    import datetime
-    import shutil
-    from host_tools import release as host_release
-    from hub.ota import book as ota_book, release as ota_release
-    from simulator.runner import run_scenario
-    pub = host_release.keygen(tmp_path / "key")
-    fw = tmp_path / "fw-hang"
-    shutil.copytree(ota_fleet.FIRMWARE, fw, ignore=shutil.ignore_patterns("__pycache__"))
-    app = fw / "door_sensor" / "main.py"
-    app.write_text("import time\nwhile True:\n    time.sleep(1)  # waits for what never comes\n"
-                   + app.read_text())
-    host_release.build("door_sensor", "1.1.0", tmp_path / "key" / host_release.KEY_FILE,
-                       tmp_path / "rel", firmware=fw)
-    ids = ["door-1", "door-2"]
-
-    def on_start(run, sim):
-        t0 = datetime.datetime.fromtimestamp(sim.clock.now() + 300, datetime.timezone.utc)
-        info = run.hub.ota.publish_release(ota_release.to_upload(tmp_path / "rel"))
-        run.hub.ota.update(info["id"], ids, "%s-%s" % (
-            t0.strftime("%H:%M"), (t0 + datetime.timedelta(hours=2)).strftime("%H:%M")))
-
-    path = tmp_path / "site.yaml"
-    path.write_text(HANG_SITE % {"pub": pub})
-    lines = []
-    ok, run = asyncio.run(run_scenario(path, out=lines.append, workdir=tmp_path / "run",
-                                       on_start=on_start))
-    assert ok, "\n".join(lines[-40:])
-    book = ota_book.OtaBook(ota_book.path_for(tmp_path / "run" / "hub.db"))
-    try:
-        for did in ids:
-            fw_state, target = book.firmware(did), book.target(did)
-            assert fw_state["version"] == "1.0.0" and not fw_state["trial"], (did, fw_state)
-            assert target["state"] == "failed", (did, target)
-            assert [(f["version"], f["reason"]) for f in fw_state["failed_updates"]] == \
-                [("1.1.0", "watchdog")], (did, fw_state)
-            # the install resets into the trial; the watchdog ends the trial once
-            assert run.sim.devices[did].resets == {"HARD_RESET": 1, "WDT_RESET": 1}, \
-                run.sim.devices[did].resets
-    finally:
-        book.close()
+    run, states = _run_update(tmp_path, "door_sensor", HANG_SITE, ["door-1", "door-2"],
+                              "import time\nwhile True:\n    time.sleep(1)  # waits for what "
+                              "never comes\n")
+    _rolled_back(states, "watchdog")
+    for did in states:
+        # the install resets into the trial; the watchdog ends the trial once
+        assert run.sim.devices[did].resets == {"HARD_RESET": 1, "WDT_RESET": 1}, \
+            run.sim.devices[did].resets
 
 
 LOCK_SITE = """\
@@ -229,42 +220,10 @@ def test_smart_locks_update_in_an_update_boot_within_their_heap_and_confirm(tmp_
 
 
 def test_a_lock_release_that_crashes_on_boot_is_rolled_back_with_the_failure_at_the_hub(tmp_path):
-    import datetime
-    import shutil
-    from host_tools import release as host_release
-    from hub.ota import book as ota_book, release as ota_release
-    from simulator.runner import run_scenario
-    pub = host_release.keygen(tmp_path / "key")
-    fw = tmp_path / "fw-crash"
-    shutil.copytree(ota_fleet.FIRMWARE, fw, ignore=shutil.ignore_patterns("__pycache__"))
-    app = fw / "smart_lock" / "main.py"
-    app.write_text('raise RuntimeError("1.1.0 does not start")\n' + app.read_text())
-    host_release.build("smart_lock", "1.1.0", tmp_path / "key" / host_release.KEY_FILE,
-                       tmp_path / "rel", firmware=fw)
-    ids = sorted(LOCKS)
-
-    def on_start(run, sim):
-        t0 = datetime.datetime.fromtimestamp(sim.clock.now() + 300, datetime.timezone.utc)
-        info = run.hub.ota.publish_release(ota_release.to_upload(tmp_path / "rel"))
-        run.hub.ota.update(info["id"], ids, "%s-%s" % (
-            t0.strftime("%H:%M"), (t0 + datetime.timedelta(hours=2)).strftime("%H:%M")))
-
-    path = tmp_path / "site.yaml"
-    path.write_text(LOCK_SITE % {"pub": pub})
-    lines = []
-    ok, run = asyncio.run(run_scenario(path, out=lines.append, workdir=tmp_path / "run",
-                                       on_start=on_start))
-    assert ok, "\n".join(lines[-40:])
-    book = ota_book.OtaBook(ota_book.path_for(tmp_path / "run" / "hub.db"))
-    try:
-        for did in ids:
-            fw_state, target = book.firmware(did), book.target(did)
-            assert fw_state["version"] == "1.0.0" and not fw_state["trial"], (did, fw_state)
-            assert target["state"] == "failed", (did, target)
-            assert [(f["version"], f["reason"]) for f in fw_state["failed_updates"]] == \
-                [("1.1.0", "crashed")], (did, fw_state)
-            dev = run.sim.devices[did]
-            assert dev.peak_heap <= 2 * _budget(LOCKS[did]), (did, dev.peak_heap)
-    finally:
-        book.close()
+    run, states = _run_update(tmp_path, "smart_lock", LOCK_SITE, sorted(LOCKS),
+                              'raise RuntimeError("1.1.0 does not start")\n')
+    _rolled_back(states, "crashed")
+    for did in states:
+        dev = run.sim.devices[did]
+        assert dev.peak_heap <= 2 * _budget(LOCKS[did]), (did, dev.peak_heap)
 
