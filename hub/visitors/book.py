@@ -618,11 +618,11 @@ class VisitorBook:
         transaction): the entry goes to the visit whose code at this lock it
         is (credential `code`, direction `in`; a lock reports no exits). A
         code the hub no longer knows (its visit purged) records nothing."""
-        for visit_id, digits, valid_from in tx.query(
-                "SELECT visit_id, digits, valid_from FROM visit_codes WHERE device_id=?",
-                (device.id,)):
-            slot = int(valid_from - passcode.MP_EPOCH_OFFSET) // passcode.SLOT_S
-            if (slot, passcode.parse(digits)[0]) == (code["start_slot"], code["check"]):
+        # a code's valid_from is its start slot's (passcode.Code), as the frame's
+        for visit_id, digits in tx.query(
+                "SELECT visit_id, digits FROM visit_codes WHERE device_id=? AND valid_from=?",
+                (device.id, code["valid_from"])):
+            if passcode.parse(digits)[0] == code["check"]:
                 tx.execute("INSERT INTO visit_entries(visit_id, at, entrance, reader, credential,"
                            " direction) VALUES(?,?,?,?,?,?)",
                            (visit_id, at, device.entrance or device.flat or "", device.id,

@@ -45,7 +45,9 @@ _chip_mods = {}    # kind -> module, imported at the boot
 # board with WDT_RESET when not fed for its period of running or sleeping;
 # esp32 light sleep pauses it (the timer group's clock is gated), rp2 light
 # sleep does not (ports/rp2/modmachine.c keeps the watchdog armed). Few names:
-# each one is interned on the heap the firmware is measured on.
+# each one is interned on the heap the firmware is measured on (wait and block
+# spell out whether a sleep counts: a helper's one name more grew the lock
+# probe's measured peak by a string-table block, about 6 KB).
 wdt = None
 # The `bluetooth` module's GATT events from the host (a central connected,
 # wrote, ...): fn(events), run like an interrupt handler when they arrive

@@ -474,15 +474,19 @@ def test_a_lock_code_that_opened_is_an_entry_of_its_visit_and_not_judged_for_ove
     code = {c["device"]: c for c in kit.book.pass_of(v["id"])["codes"]}["lock-gate"]
     check, start = passcode.parse(code["digits"])[0], int(
         code["valid_from"] - passcode.MP_EPOCH_OFFSET) // passcode.SLOT_S
+
+    def reported(check):  # as hub.verify.frames_lock decodes the lock's ACCESS frame
+        return {"start_slot": start, "check": check,
+                "valid_from": start * passcode.SLOT_S + passcode.MP_EPOCH_OFFSET}
+
     gate = kit.hub.pipeline.site.devices["lock-gate"]
     with kit.hub.store.transaction() as tx:
         # another lock's code, and one of no visit: nothing recorded
         assert kit.book.record_lock_entry(tx, kit.hub.pipeline.site.devices["lock-101"],
-                                          {"start_slot": start, "check": check}, T0) is None
-        assert kit.book.record_lock_entry(tx, gate, {"start_slot": start,
-                                                     "check": (check + 1) % passcode.CHECK_MOD}, T0) is None
-        assert kit.book.record_lock_entry(tx, gate, {"start_slot": start, "check": check},
-                                          T0 + 60) == v["id"]
+                                          reported(check), T0) is None
+        assert kit.book.record_lock_entry(tx, gate, reported((check + 1) % passcode.CHECK_MOD),
+                                          T0) is None
+        assert kit.book.record_lock_entry(tx, gate, reported(check), T0 + 60) == v["id"]
     assert kit.book.entries(v["id"]) == [{"at": T0 + 60, "entrance": gate.entrance,
                                           "reader": "lock-gate", "credential": "code",
                                           "direction": "in"}]
